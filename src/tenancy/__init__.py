@@ -1,0 +1,107 @@
+"""tenancy: which devices may this user see, and may it see this one, in microseconds.
+
+>>> import tenancy
+>>> tn = tenancy.open()                       # in-memory; tenancy.open("app.db") for SQLite
+>>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="admin@acme.example")
+>>> t = tn.tenant(acme.id)
+>>> region = t.create_group("California Northern")
+>>> site = t.create_group("San Bruno", parent=region.id, device_tags=[("site", "san-bruno")])
+>>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
+>>> boss = t.create_user("boss@acme.example")
+>>> t.add_member(region.id, boss.id)
+>>> tn.verify(boss.id, gen.id)
+True
+>>> [d.name for d in tn.devices_for(boss.id)]
+['Generator 7']
+"""
+
+from __future__ import annotations
+
+from tenancy.changes import Change, Commit, Revision
+from tenancy.errors import (
+    AlreadyExists,
+    CrossTenantReference,
+    CycleError,
+    InUse,
+    InvalidValue,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    StaleRevision,
+    StoreError,
+    TenancyError,
+    TenantSuspended,
+)
+from tenancy.model import (
+    AllOf,
+    Association,
+    Device,
+    Explanation,
+    Group,
+    Page,
+    TagMatcher,
+    Tenant,
+    User,
+    all_of,
+)
+from tenancy.service import Tenancy, TenantScope
+from tenancy.snapshot import Snapshot
+from tenancy.store import Capabilities, MemoryStore, Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllOf",
+    "AlreadyExists",
+    "Association",
+    "Capabilities",
+    "Change",
+    "Commit",
+    "CrossTenantReference",
+    "CycleError",
+    "Device",
+    "Explanation",
+    "Group",
+    "InUse",
+    "InvalidValue",
+    "LimitExceeded",
+    "MemoryStore",
+    "NotFound",
+    "Page",
+    "PermissionDenied",
+    "Revision",
+    "Snapshot",
+    "StaleRevision",
+    "Store",
+    "StoreError",
+    "TagMatcher",
+    "Tenancy",
+    "TenancyError",
+    "Tenant",
+    "TenantScope",
+    "TenantSuspended",
+    "User",
+    "__version__",
+    "all_of",
+    "open",
+]
+
+
+def open(
+    target: str | Store | None = None,
+    **options: object,
+) -> Tenancy:
+    """Open a handle on a store.
+
+    ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
+    used as it is. Options are passed to :class:`Tenancy` (``clock=``).
+    """
+    if target is None or target == ":memory:":
+        store: Store = MemoryStore()
+    elif isinstance(target, str):
+        from tenancy.store.sqlite import SQLiteStore  # noqa: PLC0415 - only loaded when used
+
+        store = SQLiteStore.from_url(target)
+    else:
+        store = target
+    return Tenancy(store, **options)  # type: ignore[arg-type]

@@ -1,0 +1,194 @@
+"""Change records: the only way the store and the index learn anything.
+
+Every write is a list of changes committed as one transaction and stamped with the next
+revision (a store-wide, strictly increasing integer). The same list is applied to the
+index of the writing process and, later, by every other process catching up from the log,
+so a change must carry everything its application needs and nothing it can look up.
+
+Deletions are *implied-cascade*: ``GroupDeleted`` also ends the group's memberships and
+associations, ``DeviceDeleted`` the device's id associations, ``UserDeleted`` its
+memberships, ``TenantDeleted`` every record of the tenant. Preconditions (no subgroups, no
+child devices, no subtenants) are checked by the facade before the changes are written.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import msgspec
+
+from tenancy.model import Device, Group, Tag, TagRule, Tenant, User
+
+__all__ = [
+    "Associated",
+    "Change",
+    "Commit",
+    "DeviceCreated",
+    "DeviceDeleted",
+    "DeviceMoved",
+    "DeviceRenamed",
+    "DeviceTagged",
+    "DeviceUntagged",
+    "Dissociated",
+    "GroupCreated",
+    "GroupDeleted",
+    "GroupMoved",
+    "GroupUpdated",
+    "MemberAdded",
+    "MemberRemoved",
+    "Revision",
+    "TenantActivated",
+    "TenantCreated",
+    "TenantDeleted",
+    "TenantSuspended",
+    "TenantUpdated",
+    "UserCreated",
+    "UserDeleted",
+    "UserUpdated",
+]
+
+Revision: TypeAlias = int
+
+
+class _Change(msgspec.Struct, frozen=True, tag=True, kw_only=True, array_like=False):
+    pass
+
+
+class TenantCreated(_Change, frozen=True):
+    tenant: Tenant
+
+
+class TenantUpdated(_Change, frozen=True):
+    """Replaces the tenant's descriptive fields (never id, domain, parent or status)."""
+
+    tenant: Tenant
+
+
+class TenantSuspended(_Change, frozen=True):
+    tenant_id: str
+
+
+class TenantActivated(_Change, frozen=True):
+    tenant_id: str
+
+
+class TenantDeleted(_Change, frozen=True):
+    tenant_id: str
+
+
+class GroupCreated(_Change, frozen=True):
+    group: Group
+
+
+class GroupUpdated(_Change, frozen=True):
+    group_id: str
+    name: str
+    description: str
+
+
+class GroupMoved(_Change, frozen=True):
+    group_id: str
+    parent_id: str | None
+
+
+class GroupDeleted(_Change, frozen=True):
+    group_id: str
+
+
+class Associated(_Change, frozen=True):
+    group_id: str
+    device_ids: frozenset[str] = frozenset()
+    device_tags: frozenset[TagRule] = frozenset()
+
+
+class Dissociated(_Change, frozen=True):
+    group_id: str
+    device_ids: frozenset[str] = frozenset()
+    device_tags: frozenset[TagRule] = frozenset()
+
+
+class DeviceCreated(_Change, frozen=True):
+    device: Device
+
+
+class DeviceRenamed(_Change, frozen=True):
+    device_id: str
+    name: str
+
+
+class DeviceTagged(_Change, frozen=True):
+    device_id: str
+    tags: frozenset[Tag]
+
+
+class DeviceUntagged(_Change, frozen=True):
+    device_id: str
+    tags: frozenset[Tag]
+
+
+class DeviceMoved(_Change, frozen=True):
+    """The device's gateway (parent device) changes."""
+
+    device_id: str
+    parent_id: str | None
+
+
+class DeviceDeleted(_Change, frozen=True):
+    device_id: str
+
+
+class UserCreated(_Change, frozen=True):
+    user: User
+
+
+class UserUpdated(_Change, frozen=True):
+    """Replaces the user's record (email, names, tags, enabled, owner)."""
+
+    user: User
+
+
+class UserDeleted(_Change, frozen=True):
+    user_id: str
+
+
+class MemberAdded(_Change, frozen=True):
+    group_id: str
+    user_id: str
+
+
+class MemberRemoved(_Change, frozen=True):
+    group_id: str
+    user_id: str
+
+
+Change: TypeAlias = (
+    TenantCreated
+    | TenantUpdated
+    | TenantSuspended
+    | TenantActivated
+    | TenantDeleted
+    | GroupCreated
+    | GroupUpdated
+    | GroupMoved
+    | GroupDeleted
+    | Associated
+    | Dissociated
+    | DeviceCreated
+    | DeviceRenamed
+    | DeviceTagged
+    | DeviceUntagged
+    | DeviceMoved
+    | DeviceDeleted
+    | UserCreated
+    | UserUpdated
+    | UserDeleted
+    | MemberAdded
+    | MemberRemoved
+)
+
+
+class Commit(msgspec.Struct, frozen=True, kw_only=True):
+    """One transaction of the change log."""
+
+    revision: Revision
+    changes: tuple[Change, ...]

@@ -1,0 +1,152 @@
+"""The errors tenancy raises.
+
+Every rejected operation raises a subclass of :class:`TenancyError` that names the offending
+value and the rule it broke, and leaves the store and every index exactly as they were.
+Each class also subclasses the builtin that fits, so ``except LookupError`` keeps working in
+code that does not know tenancy.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "CrossTenantReference",
+    "CycleError",
+    "InUse",
+    "InvalidValue",
+    "LimitExceeded",
+    "NotFound",
+    "PermissionDenied",
+    "StaleRevision",
+    "StoreError",
+    "TenancyError",
+    "TenantSuspended",
+]
+
+
+class TenancyError(Exception):
+    """Base class of every error tenancy raises.
+
+    ``value`` is the offending value (an id, a tag, a domain) and ``rule`` a short sentence
+    of the rule it broke; both are in the message.
+    """
+
+    def __init__(self, message: str, *, value: object = None, rule: str = "") -> None:
+        super().__init__(message)
+        self.value = value
+        self.rule = rule
+
+
+class NotFound(TenancyError, LookupError):
+    """A write named an id that does not exist (in the tenant it was expected in)."""
+
+    def __init__(self, kind: str, value: object, *, where: str = "") -> None:
+        suffix = f" in {where}" if where else ""
+        super().__init__(
+            f"{kind} {value!r} not found{suffix}",
+            value=value,
+            rule=f"a write must name an existing {kind}",
+        )
+        self.kind = kind
+
+
+class AlreadyExists(TenancyError, ValueError):
+    """An id, a domain or an email is already taken."""
+
+    def __init__(self, kind: str, value: object, *, rule: str = "") -> None:
+        rule = rule or f"{kind} ids are unique in the whole store"
+        super().__init__(f"{kind} {value!r} already exists: {rule}", value=value, rule=rule)
+        self.kind = kind
+
+
+class InvalidValue(TenancyError, ValueError):
+    """A value is malformed or breaks a rule of the domain."""
+
+    def __init__(self, value: object, rule: str) -> None:
+        super().__init__(f"invalid value {value!r}: {rule}", value=value, rule=rule)
+
+
+class CycleError(InvalidValue):
+    """A move would make a group (or a device) its own ancestor."""
+
+    def __init__(self, kind: str, value: object, parent: object) -> None:
+        rule = f"a {kind} cannot be moved under itself or one of its descendants"
+        TenancyError.__init__(
+            self,
+            f"cannot put {kind} {value!r} under {parent!r}: {rule}",
+            value=value,
+            rule=rule,
+        )
+        self.kind = kind
+        self.parent = parent
+
+
+class CrossTenantReference(InvalidValue):
+    """A write tried to connect records of two tenants (a group of one tenant associating
+    a device of another, a member from another tenant, a parent in another tenant)."""
+
+    def __init__(self, kind: str, value: object, owner: str, tenant_id: str) -> None:
+        rule = "references never cross tenants (cross-tenant sharing is explicit)"
+        TenancyError.__init__(
+            self,
+            f"{kind} {value!r} belongs to tenant {owner!r}, not {tenant_id!r}: {rule}",
+            value=value,
+            rule=rule,
+        )
+        self.kind = kind
+        self.owner = owner
+
+
+class InUse(TenancyError, ValueError):
+    """A delete would orphan something (subgroups, child devices, subtenants)."""
+
+    def __init__(self, kind: str, value: object, rule: str) -> None:
+        super().__init__(f"cannot delete {kind} {value!r}: {rule}", value=value, rule=rule)
+        self.kind = kind
+
+
+class LimitExceeded(TenancyError, ValueError):
+    """A write would cross a configured limit; nothing was created."""
+
+    def __init__(self, limit: str, value: int, maximum: int) -> None:
+        rule = f"{limit} is at most {maximum}"
+        super().__init__(
+            f"limit exceeded: {limit} would be {value}, and {rule}", value=value, rule=rule
+        )
+        self.limit = limit
+        self.maximum = maximum
+
+
+class PermissionDenied(TenancyError, PermissionError):
+    """The acting identity may not do this."""
+
+
+class TenantSuspended(TenancyError, PermissionError):
+    """A write touched a tenant that is suspended (or below a suspended tenant)."""
+
+    def __init__(self, tenant_id: str, suspended_id: str) -> None:
+        via = "" if tenant_id == suspended_id else f" (via its ancestor {suspended_id!r})"
+        rule = "a suspended tenant, and every tenant below it, accepts no write but activation"
+        super().__init__(
+            f"tenant {tenant_id!r} is suspended{via}: {rule}", value=tenant_id, rule=rule
+        )
+        self.tenant_id = tenant_id
+        self.suspended_id = suspended_id
+
+
+class StaleRevision(TenancyError, RuntimeError):
+    """Another writer committed first; the write was validated against an older revision."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        rule = "a commit must be validated against the store's latest revision"
+        super().__init__(
+            f"store is at revision {actual}, the write expected {expected}: {rule}",
+            value=expected,
+            rule=rule,
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class StoreError(TenancyError, OSError):
+    """The store could not do what it was asked (busy, closed, corrupt)."""

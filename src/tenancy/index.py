@@ -1,0 +1,715 @@
+"""The closure index: a fast, disposable, pure-Python view of the store.
+
+It is built from a snapshot (:meth:`Index.build`) and then only ever moves forward by
+applying the same change records the store committed (:meth:`Index.apply`). It never does
+I/O. Its rules, each checked by :meth:`Index.check_invariants` against a recomputation:
+
+Rule 1. ``assoc[d]`` is the set of groups that *associate* device ``d`` directly: ``d`` is in
+   the group's ``device_ids``, or one of the group's tag rules matches ``d``'s tags. Tag rules
+   only ever match devices of the group's own tenant.
+
+Rule 2. ``cover[d]`` is the set of groups that *cover* ``d``: every associating group and
+   all of its ancestors, plus the cover of ``d``'s parent device (a child device follows its
+   gateway, recursively). ``covered[g]`` is the exact reverse: the devices whose cover holds
+   ``g``, kept sorted by id so listing can page through it without materialising it.
+
+Rule 3. ``reach[u]`` is the frozenset of groups ``u`` is a direct member of when ``u`` is
+   enabled and no tenant from ``u``'s up to the root is suspended; otherwise it is empty.
+   With rules 2 and 3, *u reaches d* is exactly ``not reach[u].isdisjoint(cover[d])``: the
+   same test as the physical limit of a precomputed dict of frozensets, so verify costs two
+   dict lookups and one ``isdisjoint``. Tenant isolation needs no extra test, because a
+   device's cover only ever holds groups of its own tenant.
+
+Rule 4. Equal sets are stored once: covers, associations and reach sets are interned with a
+   reference count, so a million devices at a thousand sites hold about a thousand covers.
+
+Rule 5. Every change costs what it touches: a tag change re-derives one device (and its
+   child devices), a membership one user, a move the moved subtree and the devices it
+   covers; nothing rescans the store.
+
+Writers are serialised by the facade; readers take no lock. Each change replaces a
+device's cover or a user's reach set by one dict assignment, so a concurrent ``verify``
+sees either the old or the new answer for that entity, never half of it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+from sortedcontainers import SortedSet
+
+from tenancy._closure import GroupForest
+from tenancy.changes import (
+    Associated,
+    Change,
+    Commit,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    DeviceRenamed,
+    DeviceTagged,
+    DeviceUntagged,
+    Dissociated,
+    GroupCreated,
+    GroupDeleted,
+    GroupMoved,
+    GroupUpdated,
+    MemberAdded,
+    MemberRemoved,
+    Revision,
+    TenantActivated,
+    TenantCreated,
+    TenantDeleted,
+    TenantSuspended,
+    TenantUpdated,
+    UserCreated,
+    UserDeleted,
+    UserUpdated,
+)
+from tenancy.model import (
+    ACTIVE,
+    SUSPENDED,
+    Device,
+    Group,
+    Tag,
+    TagMatcher,
+    TagRule,
+    Tenant,
+    User,
+    rule_matches,
+)
+from tenancy.snapshot import Snapshot
+
+__all__ = ["EMPTY", "GroupInfo", "Index"]
+
+EMPTY: frozenset[str] = frozenset()
+
+# A tag-index key: (tenant_id, key or None, value or None). Devices are indexed under all
+# three shapes of their tags, rules under the shape of their first matcher.
+_TagKey = tuple[str, str | None, str | None]
+
+
+class GroupInfo:
+    """The descriptive fields of a group; its place in the tree lives in the forest."""
+
+    __slots__ = ("description", "id", "name", "tenant_id")
+
+    def __init__(self, group_id: str, tenant_id: str, name: str, description: str) -> None:
+        self.id = group_id
+        self.tenant_id = tenant_id
+        self.name = name
+        self.description = description
+
+
+class _Interner:
+    """Keeps one copy of each equal frozenset, with a reference count to free it."""
+
+    __slots__ = ("_counts", "_sets")
+
+    def __init__(self) -> None:
+        self._sets: dict[frozenset[str], frozenset[str]] = {EMPTY: EMPTY}
+        self._counts: dict[frozenset[str], int] = defaultdict(int)
+
+    def take(self, value: frozenset[str]) -> frozenset[str]:
+        canonical = self._sets.setdefault(value, value)
+        self._counts[canonical] += 1
+        return canonical
+
+    def release(self, value: frozenset[str]) -> None:
+        count = self._counts[value] - 1
+        if count > 0:
+            self._counts[value] = count
+        else:
+            del self._counts[value]
+            if value:
+                del self._sets[value]
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+
+def _device_tag_keys(tenant_id: str, tags: frozenset[Tag]) -> set[_TagKey]:
+    keys: set[_TagKey] = set()
+    for k, v in tags:
+        keys.add((tenant_id, k, v))
+        keys.add((tenant_id, k, None))
+        keys.add((tenant_id, None, v))
+    return keys
+
+
+def _matcher_key(tenant_id: str, matcher: TagMatcher) -> _TagKey:
+    return (tenant_id, matcher.key, matcher.value)
+
+
+class Index:
+    """Every answer tenancy gives, precomputed. See the module docstring for its rules."""
+
+    def __init__(self) -> None:
+        self.revision: Revision = 0
+        # tenants
+        self.tenants: dict[str, Tenant] = {}
+        self.tenant_children: dict[str, set[str]] = defaultdict(set)
+        self.blocked: dict[str, str] = {}
+        """tenant id -> the suspended tenant (itself or an ancestor) that blocks it."""
+        self.domains: dict[str, str] = {}
+        self.tenant_groups: dict[str, set[str]] = defaultdict(set)
+        self.tenant_devices: dict[str, set[str]] = defaultdict(set)
+        self.tenant_users: dict[str, set[str]] = defaultdict(set)
+        # groups
+        self.groups: dict[str, GroupInfo] = {}
+        self.forest = GroupForest()
+        self.group_ids: dict[str, set[str]] = defaultdict(set)
+        self.group_rules: dict[str, set[TagRule]] = defaultdict(set)
+        self.rules_by_key: dict[_TagKey, set[tuple[str, TagRule]]] = defaultdict(set)
+        self.direct: dict[str, set[str]] = defaultdict(set)
+        """group -> devices it associates itself (rule 1, reversed)."""
+        self.covered: dict[str, SortedSet] = {}
+        """group -> devices it covers, sorted by id (rule 2, reversed)."""
+        self.members: dict[str, set[str]] = defaultdict(set)
+        # devices
+        self.devices: dict[str, Device] = {}
+        self.device_children: dict[str, set[str]] = defaultdict(set)
+        self.id_groups: dict[str, set[str]] = defaultdict(set)
+        """device -> groups that list its id."""
+        self.devices_by_tag: dict[_TagKey, set[str]] = defaultdict(set)
+        self.assoc: dict[str, frozenset[str]] = {}
+        self.cover: dict[str, frozenset[str]] = {}
+        # users
+        self.users: dict[str, User] = {}
+        self.emails: dict[tuple[str, str], str] = {}
+        self.user_groups: dict[str, set[str]] = defaultdict(set)
+        self.reach: dict[str, frozenset[str]] = {}
+        self._sets = _Interner()
+
+    # ----------------------------------------------------------------- building
+
+    @classmethod
+    def build(cls, snapshot: Snapshot) -> Index:
+        """Build the index from a snapshot in bulk. Runtime complexity: O(records x depth)."""
+        index = cls()
+        index.revision = snapshot.revision
+        parents_first = _tenants_parents_first(snapshot.tenants)
+        for tenant in parents_first:
+            index._add_tenant(tenant)
+        for group in _groups_parents_first(snapshot.groups):
+            index._add_group_node(group)
+        for device in snapshot.devices:
+            index._add_device_record(device)
+        for group in snapshot.groups:
+            index.group_ids[group.id].update(group.device_ids)
+            for did in group.device_ids:
+                index.id_groups[did].add(group.id)
+            for rule in group.device_tags:
+                index._add_rule(group.id, rule)
+        index._bulk_associate_and_cover()
+        for user in snapshot.users:
+            index._add_user_record(user)
+        for gid, uid in snapshot.memberships:
+            index.members[gid].add(uid)
+            index.user_groups[uid].add(gid)
+        for uid in index.users:
+            index._refresh_reach(uid)
+        return index
+
+    def _bulk_associate_and_cover(self) -> None:
+        # Associations first, per group, through the tag index: O(matches), not O(D x rules).
+        assoc: dict[str, set[str]] = defaultdict(set)
+        for gid, ids in self.group_ids.items():
+            for did in ids:
+                assoc[did].add(gid)
+        for gid, rules in self.group_rules.items():
+            tenant_id = self.groups[gid].tenant_id
+            for rule in rules:
+                for did in self._devices_matching(tenant_id, rule):
+                    assoc[did].add(gid)
+        for did, groups in assoc.items():
+            frozen = self._sets.take(frozenset(groups))
+            self.assoc[did] = frozen
+            for gid in frozen:
+                self.direct[gid].add(did)
+        # Then covers, gateways before their children, memoised on equal inputs.
+        memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        members: dict[str, list[str]] = defaultdict(list)
+        for did in self._devices_parents_first(list(self.devices)):
+            parent_id = self.devices[did].parent_id
+            key = (
+                self.assoc.get(did, EMPTY),
+                EMPTY if parent_id is None else self.cover[parent_id],
+            )
+            cover = memo.get(key)
+            if cover is None:
+                cover = memo[key] = self._compute_cover(*key)
+            self.cover[did] = self._sets.take(cover)
+            for gid in cover:
+                members[gid].append(did)
+        for gid in self.groups:
+            self.covered[gid] = SortedSet(members.get(gid, ()))
+
+    # ----------------------------------------------------------------- applying
+
+    def apply_commit(self, commit: Commit) -> None:
+        """Apply one committed transaction. Commits must arrive in revision order."""
+        assert commit.revision == self.revision + 1, (commit.revision, self.revision)
+        self.apply(commit.changes)
+        self.revision = commit.revision
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        """Apply validated changes. Runtime complexity: what each change touches (rule 5)."""
+        for change in changes:
+            match change:
+                case TenantCreated(tenant=t):
+                    self._add_tenant(t)
+                case TenantUpdated(tenant=t):
+                    self.tenants[t.id] = t
+                case TenantSuspended(tenant_id=tid):
+                    self._set_status(tid, SUSPENDED)
+                case TenantActivated(tenant_id=tid):
+                    self._set_status(tid, ACTIVE)
+                case TenantDeleted(tenant_id=tid):
+                    self._delete_tenant(tid)
+                case GroupCreated(group=g):
+                    self._add_group_node(g)
+                    self._associate(g.id, g.device_ids, g.device_tags)
+                case GroupUpdated(group_id=gid, name=name, description=description):
+                    info = self.groups[gid]
+                    info.name, info.description = name, description
+                case GroupMoved(group_id=gid, parent_id=parent_id):
+                    affected = list(self.covered[gid])
+                    self.forest.move(gid, parent_id)
+                    self._refresh_covers(affected)
+                case GroupDeleted(group_id=gid):
+                    self._delete_group(gid)
+                case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+                    self._associate(gid, ids, rules)
+                case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+                    self._dissociate(gid, ids, rules)
+                case DeviceCreated(device=d):
+                    self._add_device_record(d)
+                    self._reassociate([d.id])
+                    self._refresh_covers([d.id])  # a child device with no group of its own
+                case DeviceRenamed(device_id=did, name=name):
+                    self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
+                case DeviceTagged(device_id=did, tags=tags):
+                    self._retag(did, self.devices[did].tags | tags)
+                case DeviceUntagged(device_id=did, tags=tags):
+                    self._retag(did, self.devices[did].tags - tags)
+                case DeviceMoved(device_id=did, parent_id=parent_id):
+                    self._move_device(did, parent_id)
+                case DeviceDeleted(device_id=did):
+                    self._delete_device(did)
+                case UserCreated(user=u):
+                    self._add_user_record(u)
+                    self._refresh_reach(u.id)
+                case UserUpdated(user=u):
+                    old_user = self.users[u.id]
+                    del self.emails[(old_user.tenant_id, old_user.email.casefold())]
+                    self._add_user_record(u)
+                    self._refresh_reach(u.id)
+                case UserDeleted(user_id=uid):
+                    self._delete_user(uid)
+                case MemberAdded(group_id=gid, user_id=uid):
+                    self.members[gid].add(uid)
+                    self.user_groups[uid].add(gid)
+                    self._refresh_reach(uid)
+                case MemberRemoved(group_id=gid, user_id=uid):
+                    self.members[gid].discard(uid)
+                    self.user_groups[uid].discard(gid)
+                    self._refresh_reach(uid)
+
+    # ----------------------------------------------------------------- tenants
+
+    def _add_tenant(self, tenant: Tenant) -> None:
+        self.tenants[tenant.id] = tenant
+        self.domains[tenant.domain] = tenant.id
+        if tenant.parent_id is not None:
+            self.tenant_children[tenant.parent_id].add(tenant.id)
+            if tenant.parent_id in self.blocked:
+                self.blocked[tenant.id] = self.blocked[tenant.parent_id]
+        if tenant.status == SUSPENDED and tenant.id not in self.blocked:
+            self.blocked[tenant.id] = tenant.id
+
+    def tenant_subtree(self, tenant_id: str) -> Iterator[str]:
+        """The tenant and every tenant below it, parents first."""
+        frontier = [tenant_id]
+        while frontier:
+            tid = frontier.pop()
+            yield tid
+            frontier.extend(self.tenant_children.get(tid, ()))
+
+    def _set_status(self, tenant_id: str, status: str) -> None:
+        old = self.tenants[tenant_id]
+        self.tenants[tenant_id] = msgspec.structs.replace(old, status=status)
+        # Re-derive who blocks whom for the subtree, parents first, then the users whose
+        # effective reach flipped.
+        for tid in self.tenant_subtree(tenant_id):
+            tenant = self.tenants[tid]
+            parent_block = None if tenant.parent_id is None else self.blocked.get(tenant.parent_id)
+            blocker = parent_block or (tid if tenant.status == SUSPENDED else None)
+            if blocker is None:
+                self.blocked.pop(tid, None)
+            else:
+                self.blocked[tid] = blocker
+            for uid in self.tenant_users.get(tid, ()):
+                self._refresh_reach(uid)
+
+    def _delete_tenant(self, tenant_id: str) -> None:
+        tenant = self.tenants.pop(tenant_id)
+        del self.domains[tenant.domain]
+        self.blocked.pop(tenant_id, None)
+        if tenant.parent_id is not None:
+            self.tenant_children[tenant.parent_id].discard(tenant_id)
+        self.tenant_children.pop(tenant_id, None)
+        # Everything of the tenant goes, so nothing is re-derived: users, then devices
+        # (children before gateways), then groups bottom-up so each removal is of a leaf.
+        for uid in list(self.tenant_users.pop(tenant_id, ())):
+            self._delete_user(uid)
+        devices = self.tenant_devices.pop(tenant_id, set())
+        for did in reversed(self._devices_parents_first(list(devices))):
+            self._delete_device(did)
+        groups = self.tenant_groups.pop(tenant_id, set())
+        roots = [g for g in groups if self.forest.parent[g] is None]
+        order = [g for r in roots for g in self.forest.descendants(r, include_self=True)]
+        for gid in reversed(order):
+            for rule in list(self.group_rules.get(gid, ())):
+                self._remove_rule(gid, rule)
+            self._drop_group(gid)
+
+    # ----------------------------------------------------------------- groups
+
+    def _add_group_node(self, group: Group) -> None:
+        self.groups[group.id] = GroupInfo(group.id, group.tenant_id, group.name, group.description)
+        self.forest.add(group.id, group.parent_id)
+        self.tenant_groups[group.tenant_id].add(group.id)
+        self.covered.setdefault(group.id, SortedSet())
+
+    def _add_rule(self, group_id: str, rule: TagRule) -> None:
+        self.group_rules[group_id].add(rule)
+        key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
+        self.rules_by_key[key].add((group_id, rule))
+
+    def _remove_rule(self, group_id: str, rule: TagRule) -> None:
+        self.group_rules[group_id].discard(rule)
+        key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
+        bucket = self.rules_by_key[key]
+        bucket.discard((group_id, rule))
+        if not bucket:
+            del self.rules_by_key[key]
+
+    def _associate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
+        touched = set(ids)
+        for did in ids:
+            self.group_ids[group_id].add(did)
+            self.id_groups[did].add(group_id)
+        tenant_id = self.groups[group_id].tenant_id
+        for rule in rules:
+            self._add_rule(group_id, rule)
+            touched.update(self._devices_matching(tenant_id, rule))
+        self._reassociate(touched)
+
+    def _dissociate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
+        touched = set(ids)
+        for did in ids:
+            self.group_ids[group_id].discard(did)
+            self.id_groups[did].discard(group_id)
+        tenant_id = self.groups[group_id].tenant_id
+        for rule in rules:
+            self._remove_rule(group_id, rule)
+            touched.update(self._devices_matching(tenant_id, rule))
+        self._reassociate(touched)
+
+    def _delete_group(self, group_id: str) -> None:
+        """Delete a leaf group: its associations and memberships end, then the devices it
+        covered are re-derived without it."""
+        affected = list(self.covered[group_id])
+        self._dissociate(
+            group_id,
+            frozenset(self.group_ids.get(group_id, ())),
+            frozenset(self.group_rules.get(group_id, ())),
+        )
+        for uid in self.members.pop(group_id, set()):
+            self.user_groups[uid].discard(group_id)
+            self._refresh_reach(uid)
+        self.forest.remove(group_id)
+        self._refresh_covers(affected)
+        self._drop_group(group_id)
+
+    def _drop_group(self, group_id: str) -> None:
+        """Forget a leaf group that no device, user or rule refers to any more."""
+        if group_id in self.forest:
+            self.forest.remove(group_id)
+        info = self.groups.pop(group_id)
+        tenant_groups = self.tenant_groups.get(info.tenant_id)
+        if tenant_groups is not None:
+            tenant_groups.discard(group_id)
+        for table in (self.group_ids, self.group_rules, self.direct, self.members):
+            table.pop(group_id, None)
+        covered = self.covered.pop(group_id)
+        assert not covered, (group_id, list(covered)[:5])
+
+    # ----------------------------------------------------------------- devices
+
+    def _add_device_record(self, device: Device) -> None:
+        self.devices[device.id] = device
+        self.tenant_devices[device.tenant_id].add(device.id)
+        if device.parent_id is not None:
+            self.device_children[device.parent_id].add(device.id)
+        for key in _device_tag_keys(device.tenant_id, device.tags):
+            self.devices_by_tag[key].add(device.id)
+
+    def _devices_matching(self, tenant_id: str, rule: TagRule) -> set[str]:
+        """Devices of ``tenant_id`` that ``rule`` matches: start from the smallest bucket."""
+        buckets = [self.devices_by_tag.get(_matcher_key(tenant_id, m), set()) for m in rule]
+        smallest = min(buckets, key=len)
+        if len(rule) == 1:
+            return set(smallest)
+        return {d for d in smallest if rule_matches(rule, self.devices[d].tags)}
+
+    def _groups_associating(self, device: Device) -> frozenset[str]:
+        """Rule 1 for one device, recomputed: O(tags x candidate rules)."""
+        groups = set(self.id_groups.get(device.id, ()))
+        for key in _device_tag_keys(device.tenant_id, device.tags):
+            for gid, rule in self.rules_by_key.get(key, ()):
+                if gid not in groups and rule_matches(rule, device.tags):
+                    groups.add(gid)
+        return frozenset(groups)
+
+    def _reassociate(self, device_ids: Iterable[str]) -> None:
+        changed = []
+        for did in device_ids:
+            device = self.devices.get(did)
+            if device is None:
+                continue
+            new = self._groups_associating(device)
+            old = self.assoc.get(did, EMPTY)
+            if new == old:
+                continue
+            for gid in old - new:
+                self.direct[gid].discard(did)
+            for gid in new - old:
+                self.direct[gid].add(did)
+            had = did in self.assoc
+            self.assoc[did] = self._sets.take(new)
+            if had:
+                self._sets.release(old)
+            changed.append(did)
+        self._refresh_covers(changed)
+
+    def _retag(self, device_id: str, tags: frozenset[Tag]) -> None:
+        old = self.devices[device_id]
+        for key in _device_tag_keys(old.tenant_id, old.tags):
+            bucket = self.devices_by_tag[key]
+            bucket.discard(device_id)
+            if not bucket:
+                del self.devices_by_tag[key]
+        new = msgspec.structs.replace(old, tags=tags)
+        self.devices[device_id] = new
+        for key in _device_tag_keys(new.tenant_id, new.tags):
+            self.devices_by_tag[key].add(device_id)
+        self._reassociate([device_id])
+
+    def _move_device(self, device_id: str, parent_id: str | None) -> None:
+        old = self.devices[device_id]
+        if old.parent_id is not None:
+            self.device_children[old.parent_id].discard(device_id)
+        if parent_id is not None:
+            self.device_children[parent_id].add(device_id)
+        self.devices[device_id] = msgspec.structs.replace(old, parent_id=parent_id)
+        self._refresh_covers([device_id])
+
+    def _delete_device(self, device_id: str) -> None:
+        device = self.devices[device_id]
+        for gid in self.id_groups.pop(device_id, set()):
+            self.group_ids[gid].discard(device_id)
+        for key in _device_tag_keys(device.tenant_id, device.tags):
+            bucket = self.devices_by_tag[key]
+            bucket.discard(device_id)
+            if not bucket:
+                del self.devices_by_tag[key]
+        for gid in self.assoc.get(device_id, EMPTY):
+            self.direct[gid].discard(device_id)
+        for gid in self.cover.get(device_id, EMPTY):
+            self.covered[gid].discard(device_id)
+        for table in (self.assoc, self.cover):
+            if device_id in table:
+                self._sets.release(table.pop(device_id))
+        if device.parent_id is not None:
+            self.device_children[device.parent_id].discard(device_id)
+        self.device_children.pop(device_id, None)
+        del self.devices[device_id]
+        tenant_devices = self.tenant_devices.get(device.tenant_id)
+        if tenant_devices is not None:
+            tenant_devices.discard(device_id)
+
+    def _compute_cover(self, assoc: frozenset[str], parent_cover: frozenset[str]) -> frozenset[str]:
+        up = self.forest.up
+        cover = set(parent_cover)
+        for gid in assoc:
+            cover |= up[gid]
+        return frozenset(cover)
+
+    def _set_cover(self, device_id: str, cover: frozenset[str]) -> bool:
+        old = self.cover.get(device_id)
+        if old is not None and old == cover:
+            return False
+        previous = EMPTY if old is None else old
+        for gid in previous - cover:
+            self.covered[gid].discard(device_id)
+        for gid in cover - previous:
+            self.covered[gid].add(device_id)
+        self.cover[device_id] = self._sets.take(cover)
+        if old is not None:
+            self._sets.release(old)
+        return True
+
+    def _refresh_covers(self, device_ids: Iterable[str]) -> None:
+        """Re-derive rule 2 for these devices and, where a cover changed, their children."""
+        pending = self._devices_parents_first([d for d in set(device_ids) if d in self.devices])
+        done: set[str] = set()
+        while pending:
+            follow: list[str] = []
+            for did in pending:
+                if did in done:
+                    continue
+                done.add(did)
+                parent_id = self.devices[did].parent_id
+                parent_cover = EMPTY if parent_id is None else self.cover.get(parent_id, EMPTY)
+                cover = self._compute_cover(self.assoc.get(did, EMPTY), parent_cover)
+                if self._set_cover(did, cover):
+                    follow.extend(self.device_children.get(did, ()))
+            pending = self._devices_parents_first([d for d in follow if d not in done])
+
+    def device_depth(self, device_id: str) -> int:
+        depth = 0
+        parent_id = self.devices[device_id].parent_id
+        while parent_id is not None:
+            depth += 1
+            parent_id = self.devices[parent_id].parent_id
+        return depth
+
+    def _devices_parents_first(self, device_ids: list[str]) -> list[str]:
+        if all(self.devices[d].parent_id is None for d in device_ids):
+            return device_ids
+        return sorted(device_ids, key=self.device_depth)
+
+    # ----------------------------------------------------------------- users
+
+    def _add_user_record(self, user: User) -> None:
+        self.users[user.id] = user
+        self.emails[(user.tenant_id, user.email.casefold())] = user.id
+        self.tenant_users[user.tenant_id].add(user.id)
+
+    def _refresh_reach(self, user_id: str) -> None:
+        user = self.users[user_id]
+        groups = self.user_groups.get(user_id)
+        effective = (
+            frozenset(groups)
+            if groups and user.enabled and user.tenant_id not in self.blocked
+            else EMPTY
+        )
+        old = self.reach.get(user_id)
+        if old == effective:
+            return
+        self.reach[user_id] = self._sets.take(effective)
+        if old is not None:
+            self._sets.release(old)
+
+    def _delete_user(self, user_id: str) -> None:
+        user = self.users.pop(user_id)
+        del self.emails[(user.tenant_id, user.email.casefold())]
+        tenant_users = self.tenant_users.get(user.tenant_id)
+        if tenant_users is not None:
+            tenant_users.discard(user_id)
+        for gid in self.user_groups.pop(user_id, set()):
+            self.members[gid].discard(user_id)
+        self._sets.release(self.reach.pop(user_id))
+
+    # ----------------------------------------------------------------- records out
+
+    def group_record(self, group_id: str) -> Group:
+        info = self.groups[group_id]
+        return Group(
+            id=group_id,
+            tenant_id=info.tenant_id,
+            name=info.name,
+            description=info.description,
+            parent_id=self.forest.parent[group_id],
+            device_ids=frozenset(self.group_ids.get(group_id, ())),
+            device_tags=frozenset(self.group_rules.get(group_id, ())),
+        )
+
+    def snapshot(self) -> Snapshot:
+        """The records this index was built from and moved forward to (for checks)."""
+        return Snapshot(
+            revision=self.revision,
+            tenants=[self.tenants[k] for k in sorted(self.tenants)],
+            groups=[self.group_record(k) for k in sorted(self.groups)],
+            devices=[self.devices[k] for k in sorted(self.devices)],
+            users=[self.users[k] for k in sorted(self.users)],
+            memberships=sorted((g, u) for g, us in self.members.items() for u in us),
+        )
+
+    # ----------------------------------------------------------------- checking
+
+    def check_invariants(self) -> None:
+        """Recompute every derived structure from the records and assert it matches.
+
+        Slow (O(everything)); for tests, after every step of a stateful test.
+        """
+        self.forest.check()
+        fresh = Index.build(self.snapshot())
+        assert fresh.blocked == self.blocked, (fresh.blocked, self.blocked)
+        assert _nonempty(fresh.assoc) == _nonempty(self.assoc), "rule 1: associations"
+        assert _nonempty(fresh.cover) == _nonempty(self.cover), "rule 2: covers"
+        assert _as_sets(fresh.covered) == _as_sets(self.covered), "rule 2: covered"
+        assert _as_sets(fresh.direct) == _as_sets(self.direct), "rule 1: direct"
+        assert _nonempty(fresh.reach) == _nonempty(self.reach), "rule 3: reach"
+        assert _as_sets(fresh.members) == _as_sets(self.members), "memberships"
+        assert _as_sets(fresh.devices_by_tag) == _as_sets(self.devices_by_tag), "tag index"
+        assert _as_sets(fresh.rules_by_key) == _as_sets(self.rules_by_key), "rule index"
+        assert fresh.emails == self.emails, "email index"
+        assert fresh.domains == self.domains, "domain index"
+        for name in ("tenant_groups", "tenant_devices", "tenant_users", "device_children"):
+            assert _as_sets(getattr(fresh, name)) == _as_sets(getattr(self, name)), name
+        # Rule 4: every interned set is shared, and counts match the references held.
+        references: dict[frozenset[str], int] = defaultdict(int)
+        for table in (self.assoc, self.cover, self.reach):
+            for value in table.values():
+                assert value is self._sets._sets[value], "an equal set was stored twice"
+                references[value] += 1
+        assert dict(references) == dict(self._sets._counts), "interned reference counts"
+
+
+def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    return {k: v for k, v in table.items() if v}
+
+
+def _as_sets(table: Mapping[Any, Iterable[Any]]) -> dict[Any, frozenset[Any]]:
+    """A table of collections as comparable frozensets, leaving out empty entries."""
+    return {k: frozenset(v) for k, v in table.items() if v}
+
+
+def _tenants_parents_first(tenants: list[Tenant]) -> list[Tenant]:
+    by_parent: dict[str | None, list[Tenant]] = defaultdict(list)
+    for t in tenants:
+        by_parent[t.parent_id].append(t)
+    out: list[Tenant] = []
+    frontier = list(by_parent.get(None, ()))
+    while frontier:
+        out.extend(frontier)
+        frontier = [c for t in frontier for c in by_parent.get(t.id, ())]
+    return out
+
+
+def _groups_parents_first(groups: list[Group]) -> list[Group]:
+    by_parent: dict[str | None, list[Group]] = defaultdict(list)
+    for g in groups:
+        by_parent[g.parent_id].append(g)
+    out: list[Group] = []
+    frontier = list(by_parent.get(None, ()))
+    while frontier:
+        out.extend(frontier)
+        frontier = [c for g in frontier for c in by_parent.get(g.id, ())]
+    return out

@@ -1,0 +1,252 @@
+"""Immutable records: what the library stores and what its queries return.
+
+Tenant, Group, Device and User are frozen msgspec Structs: they are encoded as they are into
+the change log and the store, and they are cheap to build. Page, Explanation and Association
+are frozen attrs classes: query answers that never leave the process.
+
+Tags are sets of ``(key, value)`` string pairs; a key may carry several values. A group
+associates devices by id or by *tag rules*: a rule is an all-of tuple of :class:`TagMatcher`
+(one matcher is a rule of one), kept sorted so equal rules compare and hash equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar
+
+import attrs
+import msgspec
+
+from tenancy.errors import InvalidValue
+
+__all__ = [
+    "ACTIVE",
+    "SUSPENDED",
+    "AllOf",
+    "Association",
+    "Device",
+    "Explanation",
+    "ExplanationCode",
+    "Group",
+    "Page",
+    "Tag",
+    "TagMatcher",
+    "TagRule",
+    "Tenant",
+    "TenantStatus",
+    "User",
+    "all_of",
+    "parse_rule",
+    "parse_rules",
+    "parse_tags",
+    "rule_matches",
+]
+
+TenantStatus: TypeAlias = Literal["active", "suspended"]
+ACTIVE: TenantStatus = "active"
+SUSPENDED: TenantStatus = "suspended"
+
+Tag: TypeAlias = tuple[str, str]
+
+
+class TagMatcher(NamedTuple):
+    """``(key, value)`` matches that exact pair, ``(key, None)`` any value of the key,
+    ``(None, value)`` that value under any key."""
+
+    key: str | None
+    value: str | None
+
+    def matches(self, tags: frozenset[Tag]) -> bool:
+        if self.key is not None and self.value is not None:
+            return (self.key, self.value) in tags
+        if self.key is not None:
+            return any(k == self.key for k, _ in tags)
+        return any(v == self.value for _, v in tags)
+
+
+TagRule: TypeAlias = tuple[TagMatcher, ...]
+
+
+@attrs.frozen
+class AllOf:
+    """A rule that matches a device only when every one of its matchers does."""
+
+    matchers: tuple[TagMatcher, ...]
+
+
+def all_of(*matchers: tuple[str | None, str | None]) -> AllOf:
+    """An all-of tag rule: ``all_of(("customer", "acme"), ("site", "sb"))``."""
+    if not matchers:
+        raise InvalidValue(matchers, "all_of needs at least one (key, value) matcher")
+    return AllOf(tuple(_parse_matcher(m) for m in matchers))
+
+
+def _check_tag_text(part: str, value: object, whole: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidValue(whole, f"a tag {part} must be a non-empty string")
+    return value
+
+
+def _parse_matcher(raw: object) -> TagMatcher:
+    if not isinstance(raw, tuple | list) or len(raw) != 2:
+        raise InvalidValue(raw, "a tag matcher is a (key, value) pair; either side may be None")
+    key, value = raw
+    if key is None and value is None:
+        raise InvalidValue(raw, "a tag matcher needs a key, a value or both; (None, None)")
+    return TagMatcher(
+        None if key is None else _check_tag_text("key", key, raw),
+        None if value is None else _check_tag_text("value", value, raw),
+    )
+
+
+def _matcher_sort_key(m: TagMatcher) -> tuple[str, str, bool, bool]:
+    return (m.key or "", m.value or "", m.key is None, m.value is None)
+
+
+def parse_rule(raw: object) -> TagRule:
+    """Normalise one rule: a ``(key, value)`` matcher or an :func:`all_of`."""
+    matchers = raw.matchers if isinstance(raw, AllOf) else (_parse_matcher(raw),)
+    return tuple(sorted(set(matchers), key=_matcher_sort_key))
+
+
+def parse_rules(raw: Iterable[object]) -> frozenset[TagRule]:
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "tag rules are a collection of rules, not a string")
+    return frozenset(parse_rule(r) for r in raw)
+
+
+def parse_tags(raw: Iterable[tuple[str, str]] | Mapping[str, str]) -> frozenset[Tag]:
+    """Normalise tags given as pairs or as a mapping into a frozenset of pairs."""
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "tags are (key, value) pairs or a mapping, not a string")
+    pairs: Iterable[object] = raw.items() if isinstance(raw, Mapping) else raw
+    tags = set()
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidValue(pair, "a tag is a (key, value) pair of non-empty strings")
+        key, value = pair
+        tags.add((_check_tag_text("key", key, pair), _check_tag_text("value", value, pair)))
+    return frozenset(tags)
+
+
+def rule_matches(rule: TagRule, tags: frozenset[Tag]) -> bool:
+    """True when every matcher of ``rule`` matches ``tags``."""
+    return all(m.matches(tags) for m in rule)
+
+
+class Tenant(msgspec.Struct, frozen=True, kw_only=True):
+    """An isolation boundary; tenants form a tree under the management tenant."""
+
+    id: str
+    domain: str
+    name: str
+    parent_id: str | None = None
+    allow_subtenants: bool = False
+    status: TenantStatus = ACTIVE
+    created_at: datetime | None = None
+    contact_name: str = ""
+    contact_phone: str = ""
+    admin_email: str = ""
+    admin_username: str = ""
+    admin_user_id: str | None = None
+
+
+class Group(msgspec.Struct, frozen=True, kw_only=True):
+    """A node of one tenant's group forest; associates devices by id and by tag rule."""
+
+    id: str
+    tenant_id: str
+    name: str
+    description: str = ""
+    parent_id: str | None = None
+    device_ids: frozenset[str] = frozenset()
+    device_tags: frozenset[TagRule] = frozenset()
+
+
+class Device(msgspec.Struct, frozen=True, kw_only=True):
+    """A device of one tenant; a child device (``parent_id``) follows its gateway."""
+
+    id: str
+    tenant_id: str
+    name: str
+    tags: frozenset[Tag] = frozenset()
+    parent_id: str | None = None
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    """A user of one tenant; email is unique per tenant, compared case-insensitively."""
+
+    id: str
+    tenant_id: str
+    email: str
+    username: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    tags: frozenset[Tag] = frozenset()
+    enabled: bool = True
+    owner_id: str | None = None
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a listing. Pass ``next`` as ``after=`` to get the following page;
+    ``next`` is None on the last page."""
+
+    items: tuple[T, ...]
+    next: str | None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+AssociationKind: TypeAlias = Literal["device_id", "tag_rule"]
+
+
+@attrs.frozen
+class Association:
+    """How a group associates a device: by its id or by a tag rule, possibly through the
+    device's gateways (``via`` lists the parent devices from the asked device upward)."""
+
+    group_id: str
+    kind: AssociationKind
+    device_id: str
+    rule: TagRule | None = None
+    via: tuple[str, ...] = ()
+
+
+ExplanationCode: TypeAlias = Literal[
+    "allowed",
+    "unknown-user",
+    "unknown-device",
+    "other-tenant",
+    "tenant-suspended",
+    "user-disabled",
+    "no-covering-group",
+]
+
+
+@attrs.frozen
+class Explanation:
+    """Why a user reaches a device, or the first condition that fails.
+
+    ``path`` runs from the group the user is a member of down to the group that associates
+    the device; ``association`` says how that last group associates it.
+    """
+
+    allowed: bool
+    code: ExplanationCode
+    reason: str
+    user_id: str
+    device_id: str
+    path: tuple[str, ...] = ()
+    association: Association | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed

@@ -1,0 +1,445 @@
+"""The read side: verify, devices_for, users_for, explain and friends, over an index.
+
+Pure: these functions read an :class:`~tenancy.index.Index` and never do I/O, never write,
+never create anything, and never raise for an unknown id (deny by default). The facade
+exposes them as methods through :class:`Queries`, adding only the freshness options.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+
+from tenancy.errors import InvalidValue
+from tenancy.index import EMPTY, Index
+from tenancy.model import (
+    Association,
+    Device,
+    Explanation,
+    ExplanationCode,
+    Group,
+    Page,
+    TagRule,
+    User,
+    parse_rule,
+    rule_matches,
+)
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "Queries",
+    "devices_for",
+    "devices_in",
+    "explain",
+    "groups_for",
+    "in_group",
+    "users_for",
+    "verify",
+]
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 10_000
+
+
+def verify(index: Index, user_id: str, device_id: str) -> bool:
+    """Does the user reach the device? Unknown ids give False.
+
+    Runtime complexity: O(min(groups of the user, groups covering the device)); in practice
+    two dict lookups and one ``isdisjoint``.
+    """
+    groups = index.reach.get(user_id)
+    if not groups:
+        return False
+    cover = index.cover.get(device_id)
+    return cover is not None and not groups.isdisjoint(cover)
+
+
+def _check_limit(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidValue(limit, f"a page size is an int from 1 to {MAX_PAGE_SIZE}")
+    return limit
+
+
+def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
+    """Tag filters are matchers that must all match, like one all-of rule."""
+    if tags is None:
+        return None
+    matchers = [m for raw in tags for m in parse_rule(raw)]
+    if not matchers:
+        return None
+    return tuple(matchers)
+
+
+def _merged_after(sources: list[object], after: str | None) -> Iterator[str]:
+    """Merge sorted id sets lazily, strictly after ``after``, without duplicates."""
+    ranges = [s.irange(minimum=after, inclusive=(False, True)) for s in sources]  # type: ignore[attr-defined]
+    if len(ranges) == 1:
+        return iter(ranges[0])
+    return _dedupe(heapq.merge(*ranges))
+
+
+def _dedupe(ids: Iterable[str]) -> Iterator[str]:
+    last = None
+    for i in ids:
+        if i != last:
+            yield i
+            last = i
+
+
+def _topmost(index: Index, groups: Iterable[str]) -> list[str]:
+    """Drop groups that have an ancestor in the same set: their devices are a subset."""
+    chosen = set(groups)
+    up = index.forest.up
+    return sorted(g for g in chosen if len(up[g] & chosen) == 1)
+
+
+def _page(
+    index: Index, ids: Iterator[str], limit: int, keep: Callable[[Device], bool] | None
+) -> Page[Device]:
+    devices = index.devices
+    records = (devices[i] for i in ids)
+    if keep is not None:
+        records = (d for d in records if keep(d))
+    items = tuple(islice(records, limit + 1))
+    if len(items) > limit:
+        return Page(items=items[:limit], next=items[limit - 1].id)
+    return Page(items=items, next=None)
+
+
+def devices_for(
+    index: Index,
+    user_id: str,
+    *,
+    limit: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    tags: Iterable[object] | None = None,
+    group: str | None = None,
+) -> Page[Device]:
+    """One page of the devices the user reaches, sorted by device id.
+
+    ``after`` is the ``next`` of the previous page (a device id: the cursor stays valid
+    whatever is written in between). ``tags`` keeps devices matching every given matcher;
+    ``group`` keeps devices that group covers.
+
+    Runtime complexity: O(g log n + limit x g) for a user whose groups cover n devices
+    through g top-most groups; a filter adds the devices it skips. Nothing is materialised
+    beyond one page.
+    """
+    limit = _check_limit(limit)
+    groups = index.reach.get(user_id, EMPTY)
+    if group is not None:
+        if group not in index.covered:
+            return Page(items=(), next=None)
+        cover = index.cover
+        sources: list[object] = [index.covered[group]]
+        reach_check: Callable[[Device], bool] | None = (
+            None
+            if not index.forest.up[group].isdisjoint(groups)
+            else lambda d: not groups.isdisjoint(cover[d.id])
+        )
+    else:
+        sources = [index.covered[g] for g in _topmost(index, groups)]
+        reach_check = None
+    if not groups or not sources:
+        return Page(items=(), next=None)
+    rule = _filter_rule(tags)
+    keep: Callable[[Device], bool] | None
+    if rule is None:
+        keep = reach_check
+    elif reach_check is None:
+        keep = lambda d: rule_matches(rule, d.tags)  # noqa: E731 - a one-line predicate
+    else:
+        check = reach_check
+        keep = lambda d: rule_matches(rule, d.tags) and check(d)  # noqa: E731
+    return _page(index, _merged_after(sources, after), limit, keep)
+
+
+def devices_in(
+    index: Index,
+    group_id: str,
+    *,
+    descendants: bool = True,
+    limit: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+) -> Page[Device]:
+    """One page of the devices a group covers, sorted by id; with ``descendants=False``
+    only those the group associates itself (and their child devices).
+
+    Runtime complexity: O(log n + limit) with descendants; O(d log d) over the d devices
+    the group itself associates without.
+    """
+    limit = _check_limit(limit)
+    covered = index.covered.get(group_id)
+    if covered is None:
+        return Page(items=(), next=None)
+    if descendants:
+        return _page(index, _merged_after([covered], after), limit, None)
+    own: set[str] = set()
+    frontier = list(index.direct.get(group_id, ()))
+    while frontier:
+        own.update(frontier)
+        frontier = [c for d in frontier for c in index.device_children.get(d, ()) if c not in own]
+    ids = sorted(i for i in own if after is None or i > after)
+    return _page(index, iter(ids), limit, None)
+
+
+def users_for(index: Index, device_id: str, *, tags: Iterable[object] | None = None) -> list[User]:
+    """Every user who reaches the device, sorted by id: whom to alert. ``tags`` keeps users
+    whose tags match every given matcher.
+
+    Runtime complexity: O(c + m log m) for c covering groups and m members among them.
+    """
+    cover = index.cover.get(device_id)
+    if not cover:
+        return []
+    found: set[str] = set()
+    for gid in cover:
+        found.update(index.members.get(gid, ()))
+    reach = index.reach
+    rule = _filter_rule(tags)
+    users = index.users
+    return [
+        users[u]
+        for u in sorted(found)
+        if reach[u] and (rule is None or rule_matches(rule, users[u].tags))
+    ]
+
+
+def groups_for(index: Index, user_id: str, *, inherited: bool = True) -> list[Group]:
+    """The groups the user is a member of, sorted by id; with ``inherited`` also every group
+    below them (the user reaches their devices too).
+
+    Runtime complexity: O(g) for g groups returned.
+    """
+    direct = index.user_groups.get(user_id, set())
+    if not inherited:
+        chosen = set(direct)
+    else:
+        chosen = set()
+        for g in _topmost(index, direct):
+            chosen.update(index.forest.descendants(g, include_self=True))
+    return [index.group_record(g) for g in sorted(chosen)]
+
+
+def in_group(index: Index, user_id: str, group_id: str) -> bool:
+    """Is the user a member of the group or of one of its ancestors? Structural: it does
+    not look at the enabled flag or suspension (verify does).
+
+    Runtime complexity: O(depth).
+    """
+    up = index.forest.up.get(group_id)
+    groups = index.user_groups.get(user_id)
+    return bool(up and groups) and not up.isdisjoint(groups)  # type: ignore[union-attr,arg-type]
+
+
+def explain(index: Index, user_id: str, device_id: str) -> Explanation:
+    """Why the user reaches the device, or the first condition that fails, in the order of
+    DOMAIN.md: unknown user, unknown device, other tenant, suspended tenant, disabled user,
+    no covering group.
+
+    Runtime complexity: O(depth x gateways x associating groups).
+    """
+
+    def deny(code: ExplanationCode, reason: str) -> Explanation:
+        return Explanation(
+            allowed=False,
+            code=code,
+            reason=reason,
+            user_id=user_id,
+            device_id=device_id,
+        )
+
+    user = index.users.get(user_id)
+    if user is None:
+        return deny("unknown-user", f"no user has the id {user_id!r}")
+    device = index.devices.get(device_id)
+    if device is None:
+        return deny("unknown-device", f"no device has the id {device_id!r}")
+    if user.tenant_id != device.tenant_id:
+        return deny(
+            "other-tenant",
+            f"user {user_id!r} belongs to tenant {user.tenant_id!r} and device "
+            f"{device_id!r} to tenant {device.tenant_id!r}",
+        )
+    blocker = index.blocked.get(user.tenant_id)
+    if blocker is not None:
+        via = "" if blocker == user.tenant_id else f", below suspended tenant {blocker!r}"
+        return deny("tenant-suspended", f"tenant {user.tenant_id!r} is suspended{via}")
+    if not user.enabled:
+        return deny("user-disabled", f"user {user_id!r} is disabled")
+    groups = index.user_groups.get(user_id, set())
+    cover = index.cover.get(device_id, EMPTY)
+    if groups.isdisjoint(cover):
+        reason = (
+            f"user {user_id!r} is a member of no group"
+            if not groups
+            else f"none of the {len(groups)} groups of user {user_id!r} covers device {device_id!r}"
+        )
+        return deny("no-covering-group", reason)
+    path, association = _proof(index, groups, device)
+    return Explanation(
+        allowed=True,
+        code="allowed",
+        reason=f"user {user_id!r} is a member of group {path[0]!r}, and "
+        + (f"group {path[-1]!r} below it" if len(path) > 1 else "it")
+        + f" associates device {association.device_id!r}"
+        + (f" by {_describe(association)}")
+        + (f", the gateway of {device_id!r}" if association.via else ""),
+        user_id=user_id,
+        device_id=device_id,
+        path=path,
+        association=association,
+    )
+
+
+def _describe(association: Association) -> str:
+    if association.kind == "device_id":
+        return "its id"
+    rule = " and ".join(f"{m.key or '*'}={m.value or '*'}" for m in association.rule or ())
+    return f"tag rule {rule}"
+
+
+def _proof(index: Index, groups: set[str], device: Device) -> tuple[tuple[str, ...], Association]:
+    """The shortest membership path to an associating group, nearest gateway first."""
+    up = index.forest.up
+    chain = [device]
+    while chain[-1].parent_id is not None:
+        chain.append(index.devices[chain[-1].parent_id])
+    for position, current in enumerate(chain):
+        best: tuple[int, str, str] | None = None
+        for gid in index.assoc.get(current.id, EMPTY):
+            for member_group in up[gid] & groups:
+                candidate = (len(up[gid]) - len(up[member_group]), member_group, gid)
+                if best is None or candidate < best:
+                    best = candidate
+        if best is not None:
+            _, member_group, gid = best
+            via = tuple(d.id for d in chain[1 : position + 1])
+            return index.forest.path_down(member_group, gid), _association(index, gid, current, via)
+    raise AssertionError("explain found reach in the index but no proof; the index is corrupt")
+
+
+def _association(index: Index, group_id: str, device: Device, via: tuple[str, ...]) -> Association:
+    if device.id in index.group_ids.get(group_id, ()):
+        return Association(group_id=group_id, kind="device_id", device_id=device.id, via=via)
+    for rule in sorted(index.group_rules.get(group_id, ())):
+        if rule_matches(rule, device.tags):
+            return Association(
+                group_id=group_id, kind="tag_rule", device_id=device.id, rule=rule, via=via
+            )
+    raise AssertionError(
+        f"group {group_id!r} is in the associations of {device.id!r} but has no reason"
+    )
+
+
+class Queries:
+    """The query methods of a :class:`~tenancy.Tenancy` handle.
+
+    Each method takes the freshness options of DESIGN.md: ``at_least=revision`` waits until
+    this handle has seen that revision, ``fresh=True`` catches up with the store first; by
+    default the answer is as fresh as the handle's staleness window.
+    """
+
+    _index: Index
+
+    def _sync(self, at_least: int | None, fresh: bool) -> None:
+        """Catch up with the store; the facade overrides this."""
+
+    def verify(
+        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
+    ) -> bool:
+        """May this user see this device? Unknown ids give False; never raises for them.
+
+        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint``.
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> t = tn.tenant(tn.create_tenant(domain="acme", name="Acme").id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "san-bruno")])
+        >>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id)
+        >>> tn.verify(ana.id, gen.id), tn.verify(ana.id, "no-such-device")
+        (True, False)
+        """
+        if at_least is not None or fresh:
+            self._sync(at_least, fresh)
+        groups = self._index.reach.get(user_id)
+        if not groups:
+            return False
+        cover = self._index.cover.get(device_id)
+        return cover is not None and not groups.isdisjoint(cover)
+
+    def devices_for(
+        self,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        tags: Iterable[object] | None = None,
+        group: str | None = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Page[Device]:
+        """One page of the devices the user reaches, sorted by id; see
+        :func:`tenancy.query.devices_for` for the filters and the cost."""
+        self._sync(at_least, fresh)
+        return devices_for(self._index, user_id, limit=limit, after=after, tags=tags, group=group)
+
+    def users_for(
+        self,
+        device_id: str,
+        *,
+        tags: Iterable[object] | None = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> list[User]:
+        """Every user who reaches the device (whom to alert), sorted by id.
+        Runtime complexity: O(covering groups + members)."""
+        self._sync(at_least, fresh)
+        return users_for(self._index, device_id, tags=tags)
+
+    def explain(
+        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
+    ) -> Explanation:
+        """Why the user reaches the device, or the first failing condition.
+        Runtime complexity: O(depth x associating groups)."""
+        self._sync(at_least, fresh)
+        return explain(self._index, user_id, device_id)
+
+    def groups_for(
+        self,
+        user_id: str,
+        *,
+        inherited: bool = True,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> list[Group]:
+        """The user's groups, and with ``inherited`` every group below them.
+        Runtime complexity: O(groups returned)."""
+        self._sync(at_least, fresh)
+        return groups_for(self._index, user_id, inherited=inherited)
+
+    def in_group(
+        self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
+    ) -> bool:
+        """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
+        self._sync(at_least, fresh)
+        return in_group(self._index, user_id, group_id)
+
+    def devices_in(
+        self,
+        group_id: str,
+        *,
+        descendants: bool = True,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Page[Device]:
+        """One page of the devices the group covers (or only associates itself).
+        Runtime complexity: O(log n + limit)."""
+        self._sync(at_least, fresh)
+        return devices_in(self._index, group_id, descendants=descendants, limit=limit, after=after)

@@ -1,0 +1,175 @@
+"""Snapshots, and the plain record state that the reference store keeps.
+
+A :class:`Snapshot` is every current record at one revision: what a store hands an index to
+build from, what export writes. :class:`RecordState` is the executable meaning of each
+change on records alone, with no closure and no index: the memory store keeps one, and the
+store contract suite compares every adapter against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from tenancy.changes import (
+    Associated,
+    Change,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    DeviceRenamed,
+    DeviceTagged,
+    DeviceUntagged,
+    Dissociated,
+    GroupCreated,
+    GroupDeleted,
+    GroupMoved,
+    GroupUpdated,
+    MemberAdded,
+    MemberRemoved,
+    Revision,
+    TenantActivated,
+    TenantCreated,
+    TenantDeleted,
+    TenantSuspended,
+    TenantUpdated,
+    UserCreated,
+    UserDeleted,
+    UserUpdated,
+)
+from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, User
+
+__all__ = ["RecordState", "Snapshot"]
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """Every current record at ``revision``, in a canonical order (sorted by id)."""
+
+    revision: Revision = 0
+    tenants: list[Tenant] = msgspec.field(default_factory=list)
+    groups: list[Group] = msgspec.field(default_factory=list)
+    devices: list[Device] = msgspec.field(default_factory=list)
+    users: list[User] = msgspec.field(default_factory=list)
+    memberships: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    """(group_id, user_id) pairs."""
+
+
+class _GroupRow:
+    """A group with mutable association sets, so one association costs O(1), not a copy."""
+
+    __slots__ = ("description", "device_ids", "device_tags", "id", "name", "parent_id", "tenant_id")
+
+    def __init__(self, group: Group) -> None:
+        self.id = group.id
+        self.tenant_id = group.tenant_id
+        self.name = group.name
+        self.description = group.description
+        self.parent_id = group.parent_id
+        self.device_ids: set[str] = set(group.device_ids)
+        self.device_tags: set[TagRule] = set(group.device_tags)
+
+    def record(self) -> Group:
+        return Group(
+            id=self.id,
+            tenant_id=self.tenant_id,
+            name=self.name,
+            description=self.description,
+            parent_id=self.parent_id,
+            device_ids=frozenset(self.device_ids),
+            device_tags=frozenset(self.device_tags),
+        )
+
+
+class RecordState:
+    """Current records, moved forward one change at a time. Pure: no I/O."""
+
+    def __init__(self, snapshot: Snapshot | None = None) -> None:
+        snapshot = snapshot or Snapshot()
+        self.revision: Revision = snapshot.revision
+        self.tenants = {t.id: t for t in snapshot.tenants}
+        self.groups = {g.id: _GroupRow(g) for g in snapshot.groups}
+        self.devices = {d.id: d for d in snapshot.devices}
+        self.users = {u.id: u for u in snapshot.users}
+        self.memberships = set(snapshot.memberships)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            revision=self.revision,
+            tenants=[self.tenants[k] for k in sorted(self.tenants)],
+            groups=[self.groups[k].record() for k in sorted(self.groups)],
+            devices=[self.devices[k] for k in sorted(self.devices)],
+            users=[self.users[k] for k in sorted(self.users)],
+            memberships=sorted(self.memberships),
+        )
+
+    def apply_commit(self, revision: Revision, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self.apply(change)
+        self.revision = revision
+
+    def apply(self, change: Change) -> None:
+        match change:
+            case TenantCreated(tenant=t) | TenantUpdated(tenant=t):
+                self.tenants[t.id] = t
+            case TenantSuspended(tenant_id=tid):
+                self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=SUSPENDED)
+            case TenantActivated(tenant_id=tid):
+                self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=ACTIVE)
+            case TenantDeleted(tenant_id=tid):
+                self._delete_tenant(tid)
+            case GroupCreated(group=g):
+                self.groups[g.id] = _GroupRow(g)
+            case GroupUpdated(group_id=gid, name=name, description=description):
+                self.groups[gid].name = name
+                self.groups[gid].description = description
+            case GroupMoved(group_id=gid, parent_id=parent_id):
+                self.groups[gid].parent_id = parent_id
+            case GroupDeleted(group_id=gid):
+                del self.groups[gid]
+                self.memberships = {m for m in self.memberships if m[0] != gid}
+            case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+                self.groups[gid].device_ids |= ids
+                self.groups[gid].device_tags |= rules
+            case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+                self.groups[gid].device_ids -= ids
+                self.groups[gid].device_tags -= rules
+            case DeviceCreated(device=d):
+                self.devices[d.id] = d
+            case DeviceRenamed(device_id=did, name=name):
+                self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
+            case DeviceTagged(device_id=did, tags=tags):
+                d = self.devices[did]
+                self.devices[did] = msgspec.structs.replace(d, tags=d.tags | tags)
+            case DeviceUntagged(device_id=did, tags=tags):
+                d = self.devices[did]
+                self.devices[did] = msgspec.structs.replace(d, tags=d.tags - tags)
+            case DeviceMoved(device_id=did, parent_id=parent_id):
+                self.devices[did] = msgspec.structs.replace(self.devices[did], parent_id=parent_id)
+            case DeviceDeleted(device_id=did):
+                del self.devices[did]
+                for row in self.groups.values():
+                    row.device_ids.discard(did)
+            case UserCreated(user=u) | UserUpdated(user=u):
+                self.users[u.id] = u
+            case UserDeleted(user_id=uid):
+                del self.users[uid]
+                self.memberships = {m for m in self.memberships if m[1] != uid}
+            case MemberAdded(group_id=gid, user_id=uid):
+                self.memberships.add((gid, uid))
+            case MemberRemoved(group_id=gid, user_id=uid):
+                self.memberships.discard((gid, uid))
+
+    def _delete_tenant(self, tenant_id: str) -> None:
+        del self.tenants[tenant_id]
+        gone_groups = {k for k, g in self.groups.items() if g.tenant_id == tenant_id}
+        gone_users = {k for k, u in self.users.items() if u.tenant_id == tenant_id}
+        for k in gone_groups:
+            del self.groups[k]
+        for k in gone_users:
+            del self.users[k]
+        for k in [k for k, d in self.devices.items() if d.tenant_id == tenant_id]:
+            del self.devices[k]
+        self.memberships = {
+            m for m in self.memberships if m[0] not in gone_groups and m[1] not in gone_users
+        }

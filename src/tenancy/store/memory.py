@@ -1,0 +1,76 @@
+"""The in-memory store: the reference adapter and the executable specification of the
+store contract. Every other adapter must give the same answers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from tenancy.changes import Change, Commit, Revision
+from tenancy.errors import StaleRevision, StoreError
+from tenancy.snapshot import RecordState, Snapshot
+from tenancy.store.protocol import Capabilities
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Records and change log in plain Python objects; lost when the process ends.
+
+    Several :class:`~tenancy.Tenancy` handles may share one MemoryStore, which makes it a
+    stand-in for several processes on one database in tests.
+    """
+
+    def __init__(self) -> None:
+        self._state = RecordState()
+        self._log: list[Commit] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(durable=False, shared=False, retention=None)
+
+    def head(self) -> Revision:
+        return self._state.revision
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._state.snapshot()
+
+    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+        with self._lock:
+            self._check_open()
+            if expected_revision != self._state.revision:
+                raise StaleRevision(expected_revision, self._state.revision)
+            revision = expected_revision + 1
+            changes = tuple(changes)
+            try:
+                self._state.apply_commit(revision, changes)
+            except Exception as exc:
+                # The facade validates before it commits, so this is a bug upstream; still,
+                # a failed commit must leave nothing: rebuild the records from the log.
+                self._state = RecordState()
+                for commit in self._log:
+                    self._state.apply_commit(commit.revision, commit.changes)
+                raise StoreError(
+                    f"commit {revision} could not be applied: {exc!r}",
+                    value=changes,
+                    rule="every change of a commit must apply to the current records",
+                ) from exc
+            self._log.append(Commit(revision=revision, changes=changes))
+            return revision
+
+    def changes_since(self, revision: Revision) -> list[Commit]:
+        with self._lock:
+            # Revisions are dense from 1, so the log index of revision r is r - 1.
+            return self._log[revision:]
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(
+                "the store is closed", value=self, rule="a closed store accepts no write"
+            )

@@ -1,0 +1,66 @@
+"""The store contract.
+
+A store keeps the current records (to load a snapshot) and the ordered change log (to catch
+up). Every write is one atomic :meth:`Store.commit` of a list of changes, validated by the
+caller against ``expected_revision``; a store that has moved past that revision refuses the
+commit with :class:`~tenancy.errors.StaleRevision` and writes nothing (optimistic
+concurrency: the caller catches up, re-validates and tries again).
+
+Optional features are declared in :class:`Capabilities`, never probed with ``hasattr``.
+The conformance suite in :mod:`tenancy.testing` is the executable form of this contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from tenancy.changes import Change, Commit, Revision
+from tenancy.snapshot import Snapshot
+
+__all__ = ["Capabilities", "Store"]
+
+
+@attrs.frozen
+class Capabilities:
+    """What a store offers beyond the required methods."""
+
+    durable: bool
+    """Answers survive closing and reopening the store."""
+    shared: bool
+    """Other processes (or machines) may write to the same store, so readers must follow
+    the change log to stay fresh."""
+    retention: int | None = None
+    """How many revisions of change log the store keeps; None keeps them all."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The required methods of every store adapter."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def head(self) -> Revision:
+        """The latest committed revision (0 for an empty store)."""
+        ...
+
+    def snapshot(self) -> Snapshot:
+        """Every current record, consistent at one revision."""
+        ...
+
+    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+        """Write ``changes`` atomically as revision ``expected_revision + 1`` and return it.
+
+        Raises StaleRevision, writing nothing, when the head is not ``expected_revision``.
+        """
+        ...
+
+    def changes_since(self, revision: Revision) -> list[Commit]:
+        """Every commit after ``revision``, in order. Raises StaleRevision when the log no
+        longer reaches back that far (the caller reloads a snapshot)."""
+        ...
+
+    def close(self) -> None: ...
