@@ -44,7 +44,8 @@ from tenancy.model import (
     User,
     all_of,
 )
-from tenancy.service import Tenancy, TenantScope
+from tenancy.scope import TenantScope
+from tenancy.service import Tenancy
 from tenancy.snapshot import Snapshot
 from tenancy.store import Capabilities, MemoryStore, Store
 

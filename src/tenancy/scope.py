@@ -1,0 +1,548 @@
+"""TenantScope: the writes and look-ups inside one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tenancy import ids as _ids
+from tenancy._validate import (
+    UNSET,
+    as_id_tuple,
+    check_bool,
+    check_email,
+    check_name,
+    check_text,
+    replace,
+    unique_id,
+)
+from tenancy.changes import (
+    Associated,
+    Change,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    DeviceRenamed,
+    DeviceTagged,
+    DeviceUntagged,
+    Dissociated,
+    GroupCreated,
+    GroupDeleted,
+    GroupMoved,
+    GroupUpdated,
+    MemberAdded,
+    MemberRemoved,
+    UserCreated,
+    UserDeleted,
+    UserUpdated,
+)
+from tenancy.errors import (
+    AlreadyExists,
+    CrossTenantReference,
+    CycleError,
+    InUse,
+    InvalidValue,
+    NotFound,
+)
+from tenancy.index import Index
+from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
+from tenancy.query import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from tenancy.service import Tenancy
+
+__all__ = ["TenantScope"]
+
+
+class TenantScope:
+    """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
+
+    Every write checks that the tenant (and every tenant above it) is active, that every id
+    it names exists in this tenant, and commits all its changes as one revision.
+    """
+
+    def __init__(self, tn: Tenancy, tenant_id: str) -> None:
+        self._tn = tn
+        self.tenant_id = tenant_id
+
+    def __repr__(self) -> str:
+        return f"TenantScope({self.tenant_id!r})"
+
+    @property
+    def _index(self) -> Index:
+        return self._tn._index
+
+    @property
+    def record(self) -> Tenant:
+        """The tenant's current record."""
+        return self._tn.get_tenant(self.tenant_id)
+
+    # ------------------------------------------------------------ look-ups
+
+    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, owner: str) -> None:
+        if not isinstance(record_id, str) or record_id not in table:
+            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}")
+        if owner != self.tenant_id:
+            raise CrossTenantReference(kind, record_id, owner, self.tenant_id)
+
+    def get_group(self, group_id: str) -> Group:
+        """The group's record; NotFound if it is not a group of this tenant."""
+        info = self._index.groups.get(group_id)
+        self._owned("group", self._index.groups, group_id, info.tenant_id if info else "")
+        return self._index.group_record(group_id)
+
+    def get_device(self, device_id: str) -> Device:
+        """The device's record; NotFound if it is not a device of this tenant."""
+        device = self._index.devices.get(device_id)
+        self._owned("device", self._index.devices, device_id, device.tenant_id if device else "")
+        return device  # type: ignore[return-value]
+
+    def get_user(self, user_id: str) -> User:
+        """The user's record; NotFound if it is not a user of this tenant."""
+        user = self._index.users.get(user_id)
+        self._owned("user", self._index.users, user_id, user.tenant_id if user else "")
+        return user  # type: ignore[return-value]
+
+    def find_user(self, email: str) -> User | None:
+        """The user with this email (case-insensitive), or None."""
+        user_id = self._index.emails.get((self.tenant_id, email.casefold()))
+        return None if user_id is None else self._index.users[user_id]
+
+    def groups(self) -> list[Group]:
+        """Every group of the tenant, sorted by id."""
+        return [
+            self._index.group_record(g)
+            for g in sorted(self._index.tenant_groups.get(self.tenant_id, ()))
+        ]
+
+    def users(self) -> list[User]:
+        """Every user of the tenant, sorted by id."""
+        users = self._index.users
+        return [users[u] for u in sorted(self._index.tenant_users.get(self.tenant_id, ()))]
+
+    def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
+        """One page of the tenant's devices, sorted by id. Runtime complexity: O(n log n)."""
+        ids = sorted(
+            d
+            for d in self._index.tenant_devices.get(self.tenant_id, ())
+            if after is None or d > after
+        )
+        chosen = ids[: limit + 1]
+        devices = tuple(self._index.devices[d] for d in chosen[:limit])
+        return Page(items=devices, next=devices[-1].id if len(chosen) > limit else None)
+
+    # ------------------------------------------------------------ validation helpers
+
+    def _writable(self) -> None:
+        self._tn.get_tenant(self.tenant_id)
+        self._tn._check_active(self.tenant_id)
+
+    def _new_id(
+        self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
+    ) -> str:
+        if given is None:
+            return unique_id(make, taken)  # type: ignore[no-any-return]
+        _ids.check_id(kind, given)
+        if given in taken:
+            raise AlreadyExists(kind, given)
+        return given
+
+    def _device_ids(self, raw: Iterable[str]) -> frozenset[str]:
+        device_ids = frozenset(as_id_tuple(raw, "device_ids"))
+        for did in device_ids:
+            self.get_device(did)
+        return device_ids
+
+    def _group_parent(self, parent: str | None) -> str | None:
+        if parent is not None:
+            self.get_group(parent)
+        return parent
+
+    # ------------------------------------------------------------ groups
+
+    def create_group(
+        self,
+        name: str,
+        *,
+        parent: str | None = None,
+        description: str = "",
+        device_ids: Iterable[str] = (),
+        device_tags: Iterable[object] = (),
+        id: str | None = None,
+    ) -> Group:
+        """Create a group, optionally below ``parent`` and already associating devices by
+        id and by tag rule. Runtime complexity: O(devices it associates x depth)."""
+
+        def make() -> tuple[list[Change], Group]:
+            self._writable()
+            group = Group(
+                id=self._new_id("group", id, self._index.groups, _ids.new_group_id),
+                tenant_id=self.tenant_id,
+                name=check_name("group", name),
+                description=check_text("description", description),
+                parent_id=self._group_parent(parent),
+                device_ids=self._device_ids(device_ids),
+                device_tags=parse_rules(device_tags),
+            )
+            return [GroupCreated(group=group)], group
+
+        return self._tn._write(make)
+
+    def update_group(self, group_id: str, *, name: str = UNSET, description: str = UNSET) -> Group:
+        """Rename or re-describe a group; no answer about reach changes."""
+
+        def make() -> tuple[list[Change], Group]:
+            self._writable()
+            old = self.get_group(group_id)
+            new_name = old.name if name is UNSET else check_name("group", name)
+            new_description = (
+                old.description if description is UNSET else check_text("description", description)
+            )
+            new = replace(old, name=new_name, description=new_description)
+            if new == old:
+                return [], old
+            return [
+                GroupUpdated(group_id=group_id, name=new_name, description=new_description)
+            ], new
+
+        return self._tn._write(make)
+
+    def move_group(self, group_id: str, parent: str | None) -> Group:
+        """Put the group (with its whole subtree) under ``parent``, or make it a root with
+        None. CycleError if ``parent`` is the group or below it.
+        Runtime complexity: O(subtree x depth + devices it covers)."""
+
+        def make() -> tuple[list[Change], Group]:
+            self._writable()
+            old = self.get_group(group_id)
+            self._group_parent(parent)
+            if self._index.forest.would_cycle(group_id, parent):
+                raise CycleError("group", group_id, parent)
+            if old.parent_id == parent:
+                return [], old
+            return [GroupMoved(group_id=group_id, parent_id=parent)], replace(old, parent_id=parent)
+
+        return self._tn._write(make)
+
+    def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
+        """Delete a group, its memberships and associations; with ``cascade`` its subgroups
+        too (refused without it when it has any)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_group(group_id)
+            forest = self._index.forest
+            if forest.children[group_id] and not cascade:
+                raise InUse(
+                    "group", group_id, "it has subgroups; pass cascade=True to delete them too"
+                )
+            subtree = list(forest.descendants(group_id, include_self=True))
+            return [GroupDeleted(group_id=g) for g in reversed(subtree)], None
+
+        self._tn._write(make)
+
+    def associate(
+        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
+    ) -> Group:
+        """Add device ids and tag rules to the group's associations.
+        Runtime complexity: O(devices newly associated x depth)."""
+
+        def make() -> tuple[list[Change], Group]:
+            self._writable()
+            old = self.get_group(group_id)
+            ids = self._device_ids(device_ids) - old.device_ids
+            rules = parse_rules(device_tags) - old.device_tags
+            new = replace(old, device_ids=old.device_ids | ids, device_tags=old.device_tags | rules)
+            if not ids and not rules:
+                return [], old
+            return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
+
+        return self._tn._write(make)
+
+    def dissociate(
+        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
+    ) -> Group:
+        """Remove device ids and tag rules from the group's associations (ones it does not
+        have are ignored). Runtime complexity: O(devices dissociated x depth)."""
+
+        def make() -> tuple[list[Change], Group]:
+            self._writable()
+            old = self.get_group(group_id)
+            ids = self._device_ids(device_ids) & old.device_ids
+            rules = parse_rules(device_tags) & old.device_tags
+            new = replace(old, device_ids=old.device_ids - ids, device_tags=old.device_tags - rules)
+            if not ids and not rules:
+                return [], old
+            return [Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
+
+        return self._tn._write(make)
+
+    # ------------------------------------------------------------ devices
+
+    def _device_parent(self, device_id: str | None, parent: str | None) -> str | None:
+        if parent is None:
+            return None
+        self.get_device(parent)
+        walk: str | None = parent
+        while walk is not None:
+            if walk == device_id:
+                raise CycleError("device", device_id, parent)
+            walk = self._index.devices[walk].parent_id
+        return parent
+
+    def _new_device(self, spec: Mapping[str, Any], pending: Mapping[str, Device]) -> Device:
+        unknown = set(spec) - {"name", "tags", "id", "parent"}
+        if unknown:
+            raise InvalidValue(sorted(unknown), "a device has only name, tags, id and parent")
+        if "name" not in spec:
+            raise InvalidValue(dict(spec), "a device needs a name")
+        parent = spec.get("parent")
+        if parent is not None and parent not in pending:
+            self.get_device(parent)  # a new device cannot be its own ancestor: no cycle check
+        taken = _Overlay(self._index.devices, pending)
+        return Device(
+            id=self._new_id("device", spec.get("id"), taken, _ids.new_device_id),
+            tenant_id=self.tenant_id,
+            name=check_name("device", spec["name"]),
+            tags=parse_tags(spec.get("tags", ())),
+            parent_id=parent,
+        )
+
+    def create_device(
+        self,
+        name: str,
+        *,
+        tags: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        id: str | None = None,
+        parent: str | None = None,
+    ) -> Device:
+        """Create a device, optionally under a gateway (``parent``); groups whose tag rules
+        match it associate it at once. Runtime complexity: O(tags x matching rules x depth)."""
+        return self.create_devices([{"name": name, "tags": tags, "id": id, "parent": parent}])[0]
+
+    def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
+        """Create many devices in one transaction: all of them or, on any bad spec, none.
+        Each spec is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent``
+        (a parent may be created earlier in the same call)."""
+        specs = list(specs)
+
+        def make() -> tuple[list[Change], list[Device]]:
+            self._writable()
+            pending: dict[str, Device] = {}
+            for spec in specs:
+                device = self._new_device({k: v for k, v in spec.items() if v is not None}, pending)
+                pending[device.id] = device
+            devices = list(pending.values())
+            return [DeviceCreated(device=d) for d in devices], devices
+
+        return self._tn._write(make)
+
+    def update_device(
+        self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
+    ) -> Device:
+        """Rename a device or change its gateway (None detaches it). CycleError when the
+        new parent is the device or one of its child devices."""
+
+        def make() -> tuple[list[Change], Device]:
+            self._writable()
+            old = self.get_device(device_id)
+            changes: list[Change] = []
+            new = old
+            if name is not UNSET and name != old.name:
+                new = replace(new, name=check_name("device", name))
+                changes.append(DeviceRenamed(device_id=device_id, name=name))
+            if parent is not UNSET and parent != old.parent_id:
+                new = replace(new, parent_id=self._device_parent(device_id, parent))
+                changes.append(DeviceMoved(device_id=device_id, parent_id=parent))
+            return changes, new
+
+        return self._tn._write(make)
+
+    def tag_device(
+        self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
+    ) -> Device:
+        """Add tags to a device; groups whose rules now match associate it.
+        Runtime complexity: O(tags x matching rules x depth + child devices)."""
+
+        def make() -> tuple[list[Change], Device]:
+            self._writable()
+            old = self.get_device(device_id)
+            added = parse_tags(tags) - old.tags
+            new = replace(old, tags=old.tags | added)
+            return ([DeviceTagged(device_id=device_id, tags=added)] if added else []), new
+
+        return self._tn._write(make)
+
+    def untag_device(
+        self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
+    ) -> Device:
+        """Remove tags from a device (ones it does not have are ignored)."""
+
+        def make() -> tuple[list[Change], Device]:
+            self._writable()
+            old = self.get_device(device_id)
+            removed = parse_tags(tags) & old.tags
+            new = replace(old, tags=old.tags - removed)
+            return ([DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
+
+        return self._tn._write(make)
+
+    def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
+        """Delete a device and its id associations; with ``cascade`` its child devices too
+        (refused without it when it has any)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_device(device_id)
+            children = self._index.device_children
+            if children.get(device_id) and not cascade:
+                raise InUse(
+                    "device", device_id, "it is the gateway of child devices; pass cascade=True"
+                )
+            order = [device_id]
+            for did in order:
+                order.extend(sorted(children.get(did, ())))
+            return [DeviceDeleted(device_id=d) for d in reversed(order)], None
+
+        self._tn._write(make)
+
+    # ------------------------------------------------------------ users
+
+    def _check_email_free(self, email: str, user_id: str | None) -> None:
+        holder = self._index.emails.get((self.tenant_id, email.casefold()))
+        if holder is not None and holder != user_id:
+            raise AlreadyExists(
+                "user email", email, rule="emails are unique per tenant, ignoring case"
+            )
+
+    def create_user(
+        self,
+        email: str,
+        *,
+        username: str = "",
+        first_name: str = "",
+        last_name: str = "",
+        tags: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        enabled: bool = True,
+        id: str | None = None,
+    ) -> User:
+        """Create a user of this tenant. Emails are unique per tenant, ignoring case."""
+
+        def make() -> tuple[list[Change], User]:
+            self._writable()
+            check_email(email)
+            self._check_email_free(email, None)
+            user = User(
+                id=self._new_id("user", id, self._index.users, _ids.new_user_id),
+                tenant_id=self.tenant_id,
+                email=email,
+                username=check_text("username", username),
+                first_name=check_text("first_name", first_name),
+                last_name=check_text("last_name", last_name),
+                tags=parse_tags(tags),
+                enabled=check_bool("enabled", enabled),
+            )
+            return [UserCreated(user=user)], user
+
+        return self._tn._write(make)
+
+    def update_user(
+        self,
+        user_id: str,
+        *,
+        email: str = UNSET,
+        username: str = UNSET,
+        first_name: str = UNSET,
+        last_name: str = UNSET,
+        tags: Iterable[tuple[str, str]] | Mapping[str, str] = UNSET,
+        enabled: bool = UNSET,
+    ) -> User:
+        """Edit a user; ``tags`` replaces the whole set; ``enabled=False`` ends its reach."""
+
+        def make() -> tuple[list[Change], User]:
+            self._writable()
+            old = self.get_user(user_id)
+            fields: dict[str, Any] = {}
+            if email is not UNSET:
+                fields["email"] = check_email(email)
+                self._check_email_free(email, user_id)
+            for field, value in (
+                ("username", username),
+                ("first_name", first_name),
+                ("last_name", last_name),
+            ):
+                if value is not UNSET:
+                    fields[field] = check_text(field, value)
+            if tags is not UNSET:
+                fields["tags"] = parse_tags(tags)
+            if enabled is not UNSET:
+                fields["enabled"] = check_bool("enabled", enabled)
+                if not enabled and old.id == self.record.admin_user_id:
+                    raise InvalidValue(user_id, "the tenant's first admin user cannot be disabled")
+            new = replace(old, **fields)
+            return ([] if new == old else [UserUpdated(user=new)]), new
+
+        return self._tn._write(make)
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user and its memberships. The tenant's first admin user cannot be
+        deleted (no tenant can lock itself out)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_user(user_id)
+            if user_id == self.record.admin_user_id:
+                raise InUse("user", user_id, "it is the tenant's first admin user")
+            return [UserDeleted(user_id=user_id)], None
+
+        self._tn._write(make)
+
+    def add_member(self, group_id: str, user_id: str) -> None:
+        """Make the user a member of the group: it reaches every device the group covers."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_group(group_id)
+            self.get_user(user_id)
+            if user_id in self._index.members.get(group_id, ()):
+                return [], None
+            return [MemberAdded(group_id=group_id, user_id=user_id)], None
+
+        self._tn._write(make)
+
+    def remove_member(self, group_id: str, user_id: str) -> None:
+        """End the user's membership of the group (no error if it was not a member)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_group(group_id)
+            self.get_user(user_id)
+            if user_id not in self._index.members.get(group_id, ()):
+                return [], None
+            return [MemberRemoved(group_id=group_id, user_id=user_id)], None
+
+        self._tn._write(make)
+
+
+class _Overlay(Mapping[str, object]):
+    """The index's devices plus the ones a bulk call is about to create, so a device may
+    name as its parent one created earlier in the same call."""
+
+    def __init__(self, base: Mapping[str, object], pending: Mapping[str, object]) -> None:
+        self._base = base
+        self._pending = pending
+
+    def __getitem__(self, key: str) -> object:
+        if key in self._pending:
+            return self._pending[key]
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._base
+        yield from self._pending
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._pending)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending or key in self._base
