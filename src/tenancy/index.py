@@ -257,67 +257,80 @@ class Index:
         self.revision = commit.revision
 
     def apply(self, changes: Iterable[Change]) -> None:
-        """Apply validated changes. Runtime complexity: what each change touches (rule 5)."""
+        """Apply validated changes. Runtime complexity: what each change touches (rule 5).
+
+        Runs of ``DeviceCreated`` (bulk creation, imports) are applied as one batch.
+        """
+        new_devices: list[Device] = []
         for change in changes:
-            match change:
-                case TenantCreated(tenant=t):
-                    self._add_tenant(t)
-                case TenantUpdated(tenant=t):
-                    self.tenants[t.id] = t
-                case TenantSuspended(tenant_id=tid):
-                    self._set_status(tid, SUSPENDED)
-                case TenantActivated(tenant_id=tid):
-                    self._set_status(tid, ACTIVE)
-                case TenantDeleted(tenant_id=tid):
-                    self._delete_tenant(tid)
-                case GroupCreated(group=g):
-                    self._add_group_node(g)
-                    self._associate(g.id, g.device_ids, g.device_tags)
-                case GroupUpdated(group_id=gid, name=name, description=description):
-                    info = self.groups[gid]
-                    info.name, info.description = name, description
-                case GroupMoved(group_id=gid, parent_id=parent_id):
-                    affected = list(self.covered[gid])
-                    self.forest.move(gid, parent_id)
-                    self._refresh_covers(affected)
-                case GroupDeleted(group_id=gid):
-                    self._delete_group(gid)
-                case Associated(group_id=gid, device_ids=ids, device_tags=rules):
-                    self._associate(gid, ids, rules)
-                case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
-                    self._dissociate(gid, ids, rules)
-                case DeviceCreated(device=d):
-                    self._add_device_record(d)
-                    self._reassociate([d.id])
-                    self._refresh_covers([d.id])  # a child device with no group of its own
-                case DeviceRenamed(device_id=did, name=name):
-                    self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
-                case DeviceTagged(device_id=did, tags=tags):
-                    self._retag(did, self.devices[did].tags | tags)
-                case DeviceUntagged(device_id=did, tags=tags):
-                    self._retag(did, self.devices[did].tags - tags)
-                case DeviceMoved(device_id=did, parent_id=parent_id):
-                    self._move_device(did, parent_id)
-                case DeviceDeleted(device_id=did):
-                    self._delete_device(did)
-                case UserCreated(user=u):
-                    self._add_user_record(u)
-                    self._refresh_reach(u.id)
-                case UserUpdated(user=u):
-                    old_user = self.users[u.id]
-                    del self.emails[(old_user.tenant_id, old_user.email.casefold())]
-                    self._add_user_record(u)
-                    self._refresh_reach(u.id)
-                case UserDeleted(user_id=uid):
-                    self._delete_user(uid)
-                case MemberAdded(group_id=gid, user_id=uid):
-                    self.members[gid].add(uid)
-                    self.user_groups[uid].add(gid)
-                    self._refresh_reach(uid)
-                case MemberRemoved(group_id=gid, user_id=uid):
-                    self.members[gid].discard(uid)
-                    self.user_groups[uid].discard(gid)
-                    self._refresh_reach(uid)
+            if type(change) is DeviceCreated:
+                new_devices.append(change.device)
+                continue
+            if new_devices:
+                self._add_devices(new_devices)
+                new_devices = []
+            self._apply_one(change)
+        if new_devices:
+            self._add_devices(new_devices)
+
+    def _apply_one(self, change: Change) -> None:  # noqa: C901 - one case per change
+        match change:
+            case TenantCreated(tenant=t):
+                self._add_tenant(t)
+            case TenantUpdated(tenant=t):
+                self.tenants[t.id] = t
+            case TenantSuspended(tenant_id=tid):
+                self._set_status(tid, SUSPENDED)
+            case TenantActivated(tenant_id=tid):
+                self._set_status(tid, ACTIVE)
+            case TenantDeleted(tenant_id=tid):
+                self._delete_tenant(tid)
+            case GroupCreated(group=g):
+                self._add_group_node(g)
+                self._associate(g.id, g.device_ids, g.device_tags)
+            case GroupUpdated(group_id=gid, name=name, description=description):
+                info = self.groups[gid]
+                info.name, info.description = name, description
+            case GroupMoved(group_id=gid, parent_id=parent_id):
+                affected = list(self.covered[gid])
+                self.forest.move(gid, parent_id)
+                self._refresh_covers(affected)
+            case GroupDeleted(group_id=gid):
+                self._delete_group(gid)
+            case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+                self._associate(gid, ids, rules)
+            case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+                self._dissociate(gid, ids, rules)
+            case DeviceCreated(device=d):
+                self._add_devices([d])
+            case DeviceRenamed(device_id=did, name=name):
+                self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
+            case DeviceTagged(device_id=did, tags=tags):
+                self._retag(did, self.devices[did].tags | tags)
+            case DeviceUntagged(device_id=did, tags=tags):
+                self._retag(did, self.devices[did].tags - tags)
+            case DeviceMoved(device_id=did, parent_id=parent_id):
+                self._move_device(did, parent_id)
+            case DeviceDeleted(device_id=did):
+                self._delete_device(did)
+            case UserCreated(user=u):
+                self._add_user_record(u)
+                self._refresh_reach(u.id)
+            case UserUpdated(user=u):
+                old_user = self.users[u.id]
+                del self.emails[(old_user.tenant_id, old_user.email.casefold())]
+                self._add_user_record(u)
+                self._refresh_reach(u.id)
+            case UserDeleted(user_id=uid):
+                self._delete_user(uid)
+            case MemberAdded(group_id=gid, user_id=uid):
+                self.members[gid].add(uid)
+                self.user_groups[uid].add(gid)
+                self._refresh_reach(uid)
+            case MemberRemoved(group_id=gid, user_id=uid):
+                self.members[gid].discard(uid)
+                self.user_groups[uid].discard(gid)
+                self._refresh_reach(uid)
 
     # ----------------------------------------------------------------- tenants
 
@@ -458,6 +471,38 @@ class Index:
             self.device_children[device.parent_id].add(device.id)
         for key in _device_tag_keys(device.tenant_id, device.tags):
             self.devices_by_tag[key].add(device.id)
+
+    def _add_devices(self, devices: list[Device]) -> None:
+        """Add new devices in one batch: devices with equal tags share one association
+        look-up, equal inputs share one cover, and each group's sorted set grows once."""
+        for device in devices:
+            self._add_device_record(device)
+        assoc_memo: dict[tuple[str, frozenset[Tag]], frozenset[str]] = {}
+        cover_memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        added: dict[str, list[str]] = defaultdict(list)
+        take = self._sets.take
+        for did in self._devices_parents_first([d.id for d in devices]):
+            device = self.devices[did]
+            key = (device.tenant_id, device.tags)
+            assoc = assoc_memo.get(key)
+            if assoc is None or did in self.id_groups:
+                assoc = self._groups_associating(device)
+                if did not in self.id_groups:
+                    assoc_memo[key] = assoc
+            if assoc:
+                self.assoc[did] = take(assoc)
+                for gid in assoc:
+                    self.direct[gid].add(did)
+            parent_id = device.parent_id
+            cover_key = (assoc, EMPTY if parent_id is None else self.cover[parent_id])
+            cover = cover_memo.get(cover_key)
+            if cover is None:
+                cover = cover_memo[cover_key] = self._compute_cover(*cover_key)
+            self.cover[did] = take(cover)
+            for gid in cover:
+                added[gid].append(did)
+        for gid, ids in added.items():
+            self.covered[gid].update(ids)
 
     def _devices_matching(self, tenant_id: str, rule: TagRule) -> set[str]:
         """Devices of ``tenant_id`` that ``rule`` matches: start from the smallest bucket."""

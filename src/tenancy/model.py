@@ -120,7 +120,20 @@ def parse_tags(raw: Iterable[tuple[str, str]] | Mapping[str, str]) -> frozenset[
     """Normalise tags given as pairs or as a mapping into a frozenset of pairs."""
     if isinstance(raw, str | bytes):
         raise InvalidValue(raw, "tags are (key, value) pairs or a mapping, not a string")
-    pairs: Iterable[object] = raw.items() if isinstance(raw, Mapping) else raw
+    pairs: Iterable[object] = tuple(raw.items() if isinstance(raw, Mapping) else raw)
+    try:
+        fast = frozenset(pairs)  # type: ignore[arg-type]
+    except TypeError:  # unhashable items, e.g. lists: take the checking path below
+        pass
+    else:
+        # The common case, (str, str) tuples, is checked without building anything new.
+        if all(
+            type(p) is tuple and len(p) == 2 and type(p[0]) is str and type(p[1]) is str
+            and p[0] and p[1]
+            for p in fast
+        ):  # fmt: skip
+            return fast  # type: ignore[return-value]
+        pairs = fast
     tags = set()
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
