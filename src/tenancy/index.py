@@ -273,7 +273,7 @@ class Index:
         if new_devices:
             self._add_devices(new_devices)
 
-    def _apply_one(self, change: Change) -> None:  # noqa: C901 - one case per change
+    def _apply_one(self, change: Change) -> None:
         match change:
             case TenantCreated(tenant=t):
                 self._add_tenant(t)
