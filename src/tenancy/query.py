@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from itertools import islice
+from typing import Any, TypeVar
 
 from tenancy.errors import InvalidValue
 from tenancy.index import EMPTY, Index
@@ -38,6 +40,8 @@ __all__ = [
     "users_for",
     "verify",
 ]
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 10_000
@@ -347,6 +351,21 @@ class Queries:
     def _sync(self, at_least: int | None, fresh: bool) -> None:
         """Catch up with the store; the facade overrides this."""
 
+    def _writer_lock(self) -> AbstractContextManager[object]:
+        """The lock writers hold; the facade overrides this."""
+        return nullcontext()
+
+    def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a listing query without a lock. Readers never block writers, so a write may
+        change a set while a listing walks it, and Python then raises (set changed size,
+        a sorted list shifted, a record gone): run it again under the writer lock, which
+        sees each entity either before or after the write, never half of it."""
+        try:
+            return query(self._index, *args, **kwargs)
+        except (RuntimeError, IndexError, KeyError):
+            with self._writer_lock():
+                return query(self._index, *args, **kwargs)
+
     def verify(
         self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> bool:
@@ -356,7 +375,8 @@ class Queries:
 
         >>> import tenancy
         >>> tn = tenancy.open()
-        >>> t = tn.tenant(tn.create_tenant(domain="acme", name="Acme").id)
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
         >>> site = t.create_group("San Bruno", device_tags=[("site", "san-bruno")])
         >>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
         >>> ana = t.create_user("ana@acme.example")
@@ -386,7 +406,7 @@ class Queries:
         """One page of the devices the user reaches, sorted by id; see
         :func:`tenancy.query.devices_for` for the filters and the cost."""
         self._sync(at_least, fresh)
-        return devices_for(self._index, user_id, limit=limit, after=after, tags=tags, group=group)
+        return self._read(devices_for, user_id, limit=limit, after=after, tags=tags, group=group)
 
     def users_for(
         self,
@@ -399,7 +419,7 @@ class Queries:
         """Every user who reaches the device (whom to alert), sorted by id.
         Runtime complexity: O(covering groups + members)."""
         self._sync(at_least, fresh)
-        return users_for(self._index, device_id, tags=tags)
+        return self._read(users_for, device_id, tags=tags)
 
     def explain(
         self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
@@ -407,7 +427,7 @@ class Queries:
         """Why the user reaches the device, or the first failing condition.
         Runtime complexity: O(depth x associating groups)."""
         self._sync(at_least, fresh)
-        return explain(self._index, user_id, device_id)
+        return self._read(explain, user_id, device_id)
 
     def groups_for(
         self,
@@ -420,14 +440,14 @@ class Queries:
         """The user's groups, and with ``inherited`` every group below them.
         Runtime complexity: O(groups returned)."""
         self._sync(at_least, fresh)
-        return groups_for(self._index, user_id, inherited=inherited)
+        return self._read(groups_for, user_id, inherited=inherited)
 
     def in_group(
         self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> bool:
         """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
         self._sync(at_least, fresh)
-        return in_group(self._index, user_id, group_id)
+        return self._read(in_group, user_id, group_id)
 
     def devices_in(
         self,
@@ -442,4 +462,4 @@ class Queries:
         """One page of the devices the group covers (or only associates itself).
         Runtime complexity: O(log n + limit)."""
         self._sync(at_least, fresh)
-        return devices_in(self._index, group_id, descendants=descendants, limit=limit, after=after)
+        return self._read(devices_in, group_id, descendants=descendants, limit=limit, after=after)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
@@ -107,6 +108,9 @@ class Tenancy(Queries, TenantLifecycle):
     def _sync(self, at_least: int | None, fresh: bool) -> None:
         if fresh or (at_least is not None and at_least > self._index.revision):
             self.catch_up()
+
+    def _writer_lock(self) -> AbstractContextManager[object]:
+        return self._write_lock
 
     def catch_up(self) -> Revision:
         """Apply every commit other handles wrote since this one last looked."""
