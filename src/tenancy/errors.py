@@ -42,11 +42,8 @@ class NotFound(TenancyError, LookupError):
 
     def __init__(self, kind: str, value: object, *, where: str = "") -> None:
         suffix = f" in {where}" if where else ""
-        super().__init__(
-            f"{kind} {value!r} not found{suffix}",
-            value=value,
-            rule=f"a write must name an existing {kind}",
-        )
+        rule = f"a write must name an existing {kind}"
+        super().__init__(f"{kind} {value!r} not found{suffix}: {rule}", value=value, rule=rule)
         self.kind = kind
 
 
