@@ -7,20 +7,32 @@ the store, lets the command validate itself against the index and produce its ch
 revision it validated against, and applies them to the local index. If another writer got
 there first the store answers StaleRevision and the command is validated again on the newer
 state, so two writers can never combine into a cycle. A process always reads its own writes.
+
+Freshness (DESIGN.md, Consistency): a handle on a store that other processes write
+(``capabilities.shared``) runs a daemon *follower* thread that applies the change log every
+``staleness`` seconds, so an answer is never older than that window while the query path
+does no I/O and no check at all. ``at_least=revision`` and ``fresh=True`` catch up first,
+on the caller's thread. A handle that fell behind the store's log retention reloads a
+snapshot.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import random
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
 
 from tenancy import ids as _ids
 from tenancy.changes import Change, Commit, Revision, TenantCreated, UserCreated
-from tenancy.errors import StaleRevision
+from tenancy.errors import InvalidValue, StaleRevision
 from tenancy.index import Index
 from tenancy.model import Tenant, User
 from tenancy.query import Queries
@@ -31,6 +43,9 @@ from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
 __all__ = ["Tenancy"]
 
 MAX_WRITE_ATTEMPTS = 8
+DEFAULT_STALENESS = 1.0
+"""Seconds an answer may lag behind other processes' writes, by default."""
+_log = logging.getLogger("tenancy")
 R = TypeVar("R")
 Clock = Callable[[], datetime]
 
@@ -45,13 +60,30 @@ class Tenancy(Queries, TenantLifecycle):
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
     """
 
-    def __init__(self, store: Store, *, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock = _utc_now, staleness: float | None = DEFAULT_STALENESS
+    ) -> None:
+        """Load the store's records into the index, then follow its change log.
+
+        ``staleness``: for a store other processes write to, the window in seconds within
+        which their writes show up here without asking (a follower thread catches up that
+        often); None turns the follower off, leaving ``fresh=True``, ``at_least=`` and
+        :meth:`catch_up`. Writes of this handle are visible to it at once, always.
+        """
+        if staleness is not None and (
+            not isinstance(staleness, int | float) or isinstance(staleness, bool) or staleness <= 0
+        ):
+            raise InvalidValue(staleness, "staleness is a positive number of seconds, or None")
         self._store = store
         self._clock = clock
         self._write_lock = threading.RLock()
-        self._index = Index.build(store.snapshot())
+        self._closed = False
+        self._index = _build(store)
         if self._index.revision == 0:
             self._initialise()
+        self._follower: _Follower | None = None
+        if staleness is not None and store.capabilities.shared:
+            self._follower = _Follower(self, float(staleness))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -89,8 +121,20 @@ class Tenancy(Queries, TenantLifecycle):
         """The closure index (read-only use: tests and tools)."""
         return self._index
 
+    @property
+    def staleness(self) -> float | None:
+        """The follower's window in seconds; None when this handle does not follow."""
+        return None if self._follower is None else self._follower.window
+
     def close(self) -> None:
-        self._store.close()
+        """Stop following the store and close it. Closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._follower is not None:
+            self._follower.stop()
+        with self._write_lock:
+            self._store.close()
 
     def __enter__(self) -> Tenancy:
         return self
@@ -108,6 +152,12 @@ class Tenancy(Queries, TenantLifecycle):
     def _sync(self, at_least: int | None, fresh: bool) -> None:
         if fresh or (at_least is not None and at_least > self._index.revision):
             self.catch_up()
+            if at_least is not None and at_least > self._index.revision:
+                raise InvalidValue(
+                    at_least,
+                    f"at_least names a revision the store has not reached "
+                    f"(its head is {self._index.revision})",
+                )
 
     def _writer_lock(self) -> AbstractContextManager[object]:
         return self._write_lock
@@ -118,7 +168,9 @@ class Tenancy(Queries, TenantLifecycle):
             try:
                 commits = self._store.changes_since(self._index.revision)
             except StaleRevision:
-                self._index = Index.build(self._store.snapshot())
+                # Fell behind the log's retention: reload. Readers keep the old index until
+                # the new one replaces it in one assignment.
+                self._index = _build(self._store)
                 return self._index.revision
             for commit in commits:
                 self._index.apply_commit(commit)
@@ -127,7 +179,11 @@ class Tenancy(Queries, TenantLifecycle):
     def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
         """Validate, commit, apply: the one path every write takes."""
         with self._write_lock:
-            for _ in range(MAX_WRITE_ATTEMPTS):
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                if attempt:
+                    # Lost a race: a random pause makes it unlikely to lose the next one to
+                    # the same writer. Then catch up and validate again on its state.
+                    time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 - jitter only
                 self.catch_up()
                 changes, result = make()
                 if not changes:
@@ -147,3 +203,69 @@ class Tenancy(Queries, TenantLifecycle):
         """Everything inside one tenant: groups, devices, users, memberships."""
         self.get_tenant(tenant_id)
         return TenantScope(self, tenant_id)
+
+
+def _build(store: Store) -> Index:
+    """Load a snapshot into a new index, without the cyclic collector rescanning the
+    millions of small objects it creates (none of them garbage): that halves a cold open."""
+    with _gc_paused():
+        return Index.build(store.snapshot())
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Follower:
+    """A daemon thread that catches a handle up with its store every ``window`` seconds.
+
+    It holds the handle only weakly, so a handle dropped without close() is still
+    collected (and the thread then ends). Catching up takes the handle's writer lock; a
+    round that finds a write in progress skips, since that write catches up itself.
+    """
+
+    def __init__(self, tn: Tenancy, window: float) -> None:
+        self.window = window
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=_follow,
+            args=(weakref.ref(tn), window, self._stop),
+            name=f"tenancy-follower-{id(tn):x}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=max(5.0, self.window))
+
+
+def _follow(ref: weakref.ref[Tenancy], window: float, stop: threading.Event) -> None:
+    failures = 0
+    while not stop.wait(window):
+        tn = ref()
+        if tn is None:
+            return
+        try:
+            if tn._write_lock.acquire(blocking=False):
+                try:
+                    if not stop.is_set():
+                        tn.catch_up()
+                finally:
+                    tn._write_lock.release()
+            failures = 0
+        except Exception:
+            # Keep following: a busy or briefly unreadable file is retried next round.
+            failures += 1
+            if failures in (1, 10) or failures % 100 == 0:
+                _log.exception("follower could not catch up (%d failures in a row)", failures)
+        finally:
+            del tn

@@ -2,5 +2,6 @@
 
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Capabilities, Store
+from tenancy.store.sqlite import SQLiteStore
 
-__all__ = ["Capabilities", "MemoryStore", "Store"]
+__all__ = ["Capabilities", "MemoryStore", "SQLiteStore", "Store"]

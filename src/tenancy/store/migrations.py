@@ -1,0 +1,132 @@
+"""The SQLite schema, as numbered migrations applied in order when a store is opened.
+
+Each migration runs once, inside the transaction that opens the store, and is recorded in
+``schema_migrations``; a file written by an older tenancy is brought up to date on open,
+and a file written by a newer one is refused rather than misread. Never edit a migration
+that has shipped: add the next one.
+
+Records live in one table per kind as ``(id, tenant_id, body)``, where ``body`` is the
+msgspec-encoded record (see :mod:`tenancy.store._codec`): a record field can be added
+without a migration. Only what SQL itself must reach is a column or a table of its own:
+tenant ids (deleting a tenant), memberships, and since version 2 a group's device ids
+and tag rules (deleting a device removes its id from every group without decoding any
+blob).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from tenancy.errors import StoreError
+from tenancy.model import Group
+from tenancy.store import _codec
+
+__all__ = ["LATEST", "MIGRATIONS", "Migration", "applied_versions", "migrate"]
+
+Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
+
+
+def _statements(*sql: str) -> Callable[[sqlite3.Connection], None]:
+    # One execute per statement: executescript() would commit the open transaction.
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql:
+            conn.execute(statement)
+
+    return run
+
+
+_v1 = _statements(
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID""",
+    # head: the latest committed revision; log_floor: changes at or below it were pruned.
+    """INSERT INTO meta (key, value) VALUES ('head', 0), ('log_floor', 0)""",
+    """CREATE TABLE tenants (id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE groups (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE INDEX groups_by_tenant ON groups (tenant_id)""",
+    """CREATE TABLE devices (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE INDEX devices_by_tenant ON devices (tenant_id)""",
+    """CREATE TABLE users (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE INDEX users_by_tenant ON users (tenant_id)""",
+    """CREATE TABLE memberships (
+        group_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        PRIMARY KEY (group_id, user_id)) WITHOUT ROWID""",
+    """CREATE INDEX memberships_by_user ON memberships (user_id)""",
+    """CREATE TABLE changes (revision INTEGER PRIMARY KEY, body BLOB NOT NULL)""",
+)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Move each group's device ids and tag rules out of its blob into two tables."""
+    _statements(
+        """CREATE TABLE group_devices (
+            group_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            PRIMARY KEY (group_id, device_id)) WITHOUT ROWID""",
+        """CREATE INDEX group_devices_by_device ON group_devices (device_id)""",
+        """CREATE TABLE group_rules (
+            group_id TEXT NOT NULL, rule BLOB NOT NULL,
+            PRIMARY KEY (group_id, rule)) WITHOUT ROWID""",
+    )(conn)
+    decode = _codec.record_decoder(Group)
+    rows = conn.execute("SELECT id, body FROM groups").fetchall()
+    for group_id, body in rows:
+        group = decode.decode(body)
+        conn.executemany(
+            "INSERT INTO group_devices (group_id, device_id) VALUES (?, ?)",
+            [(group_id, d) for d in group.device_ids],
+        )
+        conn.executemany(
+            "INSERT INTO group_rules (group_id, rule) VALUES (?, ?)",
+            [(group_id, _codec.encode_rule(r)) for r in group.device_tags],
+        )
+        bare = msgspec.structs.replace(group, device_ids=frozenset(), device_tags=frozenset())
+        conn.execute(
+            "UPDATE groups SET body = ? WHERE id = ?", (_codec.encode_record(bare), group_id)
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "records, memberships and the change log", _v1),
+    (2, "group associations in their own tables", _v2),
+)
+LATEST = MIGRATIONS[-1][0]
+
+
+def applied_versions(conn: sqlite3.Connection) -> list[int]:
+    """The migrations already applied to the file, in order."""
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"""
+    )
+    return [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
+    """Apply every missing migration up to ``target``; return the versions applied.
+
+    The caller holds a write transaction (the store opens one with BEGIN IMMEDIATE), so
+    two processes opening a new file at once migrate it exactly once.
+    """
+    done = applied_versions(conn)
+    if done and done[-1] > LATEST:
+        raise StoreError(
+            f"the database has schema version {done[-1]}, newer than this tenancy's {LATEST}",
+            value=done[-1],
+            rule="a store is opened by a tenancy at least as new as the one that wrote it",
+        )
+    applied = []
+    for version, name, run in MIGRATIONS:
+        if version in done or version > target:
+            continue
+        run(conn)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, datetime.now(UTC).isoformat()),
+        )
+        applied.append(version)
+    return applied
