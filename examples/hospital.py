@@ -26,7 +26,6 @@ removing one membership.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -420,15 +419,9 @@ def tag_value_of_user(user: User, key: str) -> str:
 
 
 def open_store(db: Path | None) -> tuple[Tenancy, str]:
-    """A handle on the SQLite file ``db``, or an in-memory store when ``db`` is None or
-    this version of tenancy has no SQLite store."""
+    """A handle on the SQLite file ``db`` (created if missing), or on a new in-memory store
+    when ``db`` is None."""
     if db is None:
-        return tenancy.open(), "in memory (nothing is kept)"
-    if importlib.util.find_spec("tenancy.store.sqlite") is None:
-        print(
-            f"note: this version of tenancy has no SQLite store yet, so {db} is not used "
-            "and the\nexample lives in memory for this run only."
-        )
         return tenancy.open(), "in memory (nothing is kept)"
     return tenancy.open(str(db)), f"{db} (SQLite)"
 
@@ -447,9 +440,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         before = tn.revision
         set_up(tn)
         wrote = (
-            "this run wrote nothing, the example was already there"
+            f"the example was already there at revision {tn.revision}; this run wrote nothing"
             if tn.revision == before
-            else f"this run wrote revisions {before + 1} to {tn.revision}"
+            else f"this run wrote the example in revisions {before + 1} to {tn.revision}"
         )
         print("Kanarra generators at hospital chains: the example of the tenancy webinar")
         print(f"store: {label}; {wrote}")
