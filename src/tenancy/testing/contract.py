@@ -1,0 +1,695 @@
+"""The store conformance suite: the executable form of the store contract.
+
+Every adapter runs :class:`StoreContract` through one ``stores`` fixture, parametrised over
+the adapters (memory, SQLite, PostgreSQL when configured). The memory store is the
+reference: any answer that differs from it is a bug in the adapter. To run the suite on
+an adapter of your own, subclass it in a test module and provide the fixture::
+
+    import pytest
+    from tenancy.testing.contract import StoreContract, StoreFactory
+
+    class MyStoreFactory(StoreFactory):
+        name = "mine"
+        def _fresh(self) -> Store: ...             # a new, empty store
+        def _reopen(self, store: Store) -> Store:  # a second connection to its data
+            ...
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def stores(self, tmp_path):
+            factory = MyStoreFactory(tmp_path)
+            yield factory
+            factory.close_all()
+
+What the suite checks: records round-trip exactly; revisions strictly increase by one per
+commit; ``changes_since(r)`` returns exactly the commits after ``r``, in order; a stale or
+failed commit leaves nothing behind; capabilities are declared and hold (a durable store
+gives the same answers after reopening, a shared one shows one connection's writes to
+another at once and refuses a commit validated against an older head); and a random
+sequence of operations through the public API leaves the adapter's records, change log
+and index exactly where the reference leaves them.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import random
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+import pytest
+
+from tenancy.changes import (
+    Associated,
+    Change,
+    Commit,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    DeviceRenamed,
+    DeviceTagged,
+    DeviceUntagged,
+    Dissociated,
+    GroupCreated,
+    GroupDeleted,
+    GroupMoved,
+    GroupUpdated,
+    MemberAdded,
+    MemberRemoved,
+    Revision,
+    TenantActivated,
+    TenantCreated,
+    TenantDeleted,
+    TenantSuspended,
+    TenantUpdated,
+    UserCreated,
+    UserDeleted,
+    UserUpdated,
+)
+from tenancy.errors import StaleRevision, StoreError, TenancyError
+from tenancy.index import Index
+from tenancy.model import Device, Group, TagMatcher, TagRule, Tenant, User, all_of
+from tenancy.service import Tenancy
+from tenancy.snapshot import RecordState, Snapshot
+from tenancy.store.memory import MemoryStore
+from tenancy.store.protocol import Capabilities, Store
+from tenancy.store.sqlite import SQLiteStore
+
+__all__ = [
+    "ADAPTERS",
+    "MemoryStoreFactory",
+    "SQLiteStoreFactory",
+    "StoreContract",
+    "StoreFactory",
+    "TeeStore",
+    "assert_index_matches_store",
+    "assert_records_match_log",
+    "random_operation",
+    "reference_snapshot",
+    "sample_commits",
+    "seeded_random",
+]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- factories
+
+
+class StoreFactory(abc.ABC):
+    """Opens stores of one adapter for the suite, and closes them all afterwards."""
+
+    name: ClassVar[str]
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._opened: list[Store] = []
+
+    def fresh(self) -> Store:
+        """A new, empty store."""
+        return self._track(self._fresh())
+
+    def reopen(self, store: Store) -> Store | None:
+        """Another connection to ``store``'s data (the store may be closed), or None when
+        the adapter has no way back to it (an in-memory store)."""
+        other = self._reopen(store)
+        return None if other is None else self._track(other)
+
+    def close_all(self) -> None:
+        for store in self._opened:
+            store.close()
+        self._opened.clear()
+
+    @abc.abstractmethod
+    def _fresh(self) -> Store: ...
+
+    def _reopen(self, store: Store) -> Store | None:
+        return None
+
+    def _track(self, store: Store) -> Store:
+        self._opened.append(store)
+        return store
+
+
+class MemoryStoreFactory(StoreFactory):
+    name = "memory"
+
+    def _fresh(self) -> Store:
+        return MemoryStore()
+
+
+class SQLiteStoreFactory(StoreFactory):
+    name = "sqlite"
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self._count = 0
+
+    def _fresh(self) -> Store:
+        self._count += 1
+        return SQLiteStore(self.directory / f"contract-{self._count}.db")
+
+    def _reopen(self, store: Store) -> Store | None:
+        assert isinstance(store, SQLiteStore)
+        return SQLiteStore(store.path)
+
+
+ADAPTERS: dict[str, Callable[[Path], StoreFactory]] = {
+    "memory": MemoryStoreFactory,
+    "sqlite": SQLiteStoreFactory,
+}
+"""The adapters that ship, by name: what the ``stores`` fixture is parametrised over."""
+
+
+# ---------------------------------------------------------------- sample data
+
+_WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def sample_commits() -> list[list[Change]]:
+    """A fixed history that uses every change type and every record field at least once:
+    wildcard and all-of tag rules, multi-valued tag keys, gateways, owners, disabled users,
+    non-ASCII text, suspension, and every implied-cascade delete."""
+    mgmt = Tenant(
+        id="t00000001", domain="management", name="Management", allow_subtenants=True,
+        created_at=_WHEN, admin_email="admin@management.invalid", admin_username="admin",
+        admin_user_id="u-root",
+    )  # fmt: skip
+    acme = Tenant(
+        id="t00000002", domain="acme", name="Acme Health — Zürich ✓", parent_id=mgmt.id,
+        allow_subtenants=True, created_at=_WHEN, contact_name="Ana Ñúñez",
+        contact_phone="+1 555 0100", admin_email="admin@acme.example",
+        admin_username="admin", admin_user_id="u-acme",
+    )  # fmt: skip
+    other = Tenant(
+        id="t00000003", domain="other", name="Other", parent_id=acme.id, created_at=None,
+        admin_email="admin@other.example", admin_username="root", admin_user_id="u-other",
+    )  # fmt: skip
+    root = User(id="u-root", tenant_id=mgmt.id, email="admin@management.invalid", username="admin")
+    acme_admin = User(id="u-acme", tenant_id=acme.id, email="admin@acme.example")
+    other_admin = User(id="u-other", tenant_id=other.id, email="admin@other.example")
+    ana = User(
+        id="u-ana", tenant_id=acme.id, email="Ana@Acme.example", username="ana",
+        first_name="Ana", last_name="Ñúñez",
+        tags=frozenset({("notify", "sms"), ("notify", "mail")}),
+    )  # fmt: skip
+    bob = User(
+        id="u-bob", tenant_id=acme.id, email="bob@acme.example", enabled=False, owner_id=ana.id
+    )
+    gateway = Device(
+        id="SN-0001", tenant_id=acme.id, name="Gateway 1",
+        tags=frozenset({("site", "sb"), ("site", "sf"), ("kind", "gateway")}),
+    )  # fmt: skip
+    child = Device(id="SN-0002", tenant_id=acme.id, name="Generator 7", parent_id=gateway.id)
+    plain = Device(id="d-plain", tenant_id=acme.id, name="Plain ✓")
+    far = Device(id="d-far", tenant_id=other.id, name="Far", tags=frozenset({("site", "sb")}))
+    region = Group(
+        id="g-region", tenant_id=acme.id, name="California Northern", description="NorCal",
+        device_ids=frozenset({gateway.id}),
+        device_tags=frozenset({
+            (TagMatcher("site", "sb"),), (TagMatcher("kind", None),), (TagMatcher(None, "gold"),),
+            all_of(("customer", "acme"), ("site", None)).matchers,
+        }),
+    )  # fmt: skip
+    site = Group(id="g-site", tenant_id=acme.id, name="San Bruno", parent_id=region.id)
+    far_group = Group(id="g-far", tenant_id=other.id, name="Far", device_ids=frozenset({far.id}))
+    gold: tuple[TagMatcher, ...] = (TagMatcher(None, "gold"),)
+    return [
+        [TenantCreated(tenant=mgmt), UserCreated(user=root)],
+        [TenantCreated(tenant=acme), UserCreated(user=acme_admin)],
+        [TenantCreated(tenant=other), UserCreated(user=other_admin)],
+        [DeviceCreated(device=d) for d in (gateway, child, plain, far)],
+        [GroupCreated(group=region), GroupCreated(group=site), GroupCreated(group=far_group)],
+        [UserCreated(user=ana), UserCreated(user=bob)],
+        [MemberAdded(group_id=region.id, user_id=ana.id), MemberAdded(group_id=site.id,
+                                                                      user_id=bob.id)],
+        [Associated(group_id=site.id, device_ids=frozenset({plain.id, child.id}),
+                    device_tags=frozenset({gold}))],
+        [GroupUpdated(group_id=site.id, name="San Bruno Campus", description="SB ✓")],
+        [GroupMoved(group_id=site.id, parent_id=None)],
+        [GroupMoved(group_id=site.id, parent_id=region.id)],
+        [DeviceRenamed(device_id=child.id, name="Generator 7b")],
+        [DeviceTagged(device_id=child.id, tags=frozenset({("site", "sb"), ("tier", "gold")}))],
+        [DeviceUntagged(device_id=gateway.id, tags=frozenset({("site", "sf")}))],
+        [DeviceMoved(device_id=child.id, parent_id=None)],
+        [UserUpdated(user=User(id=bob.id, tenant_id=acme.id, email="bob@acme.example"))],
+        [TenantUpdated(tenant=Tenant(id=acme.id, domain="acme", name="Acme", parent_id=mgmt.id,
+                                     allow_subtenants=True, created_at=_WHEN))],
+        [TenantSuspended(tenant_id=other.id)],
+        [TenantSuspended(tenant_id=acme.id), TenantActivated(tenant_id=acme.id)],
+        [MemberRemoved(group_id=site.id, user_id=bob.id)],
+        [Dissociated(group_id=region.id, device_ids=frozenset({gateway.id}),
+                     device_tags=frozenset({(TagMatcher("kind", None),)}))],
+        [DeviceDeleted(device_id=plain.id)],
+        [MemberAdded(group_id=site.id, user_id=ana.id), UserDeleted(user_id=ana.id)],
+        [GroupDeleted(group_id=site.id)],
+        [TenantDeleted(tenant_id=other.id)],
+    ]  # fmt: skip
+
+
+def reference_snapshot(commits: Sequence[Sequence[Change]]) -> Snapshot:
+    """What the reference (memory) store holds after ``commits``."""
+    state = RecordState()
+    for revision, changes in enumerate(commits, start=1):
+        state.apply_commit(revision, changes)
+    return state.snapshot()
+
+
+def seeded_random(what: str) -> random.Random:
+    """A Random whose seed is printed (shown by pytest when the test fails) and can be
+    replayed with ``TENANCY_SEED=<seed>``."""
+    seed = int(os.environ.get("TENANCY_SEED", random.SystemRandom().randrange(2**32)))
+    sys.stdout.write(f"{what}: seed {seed} (replay with TENANCY_SEED={seed})\n")
+    return random.Random(seed)  # noqa: S311 - test data, not secrets
+
+
+# ---------------------------------------------------------------- checks
+
+
+def assert_records_match_log(store: Store) -> None:
+    """The records a store holds are exactly what its change log means (needs the whole
+    log: a store with retention may have pruned it)."""
+    state = RecordState()
+    for commit in store.changes_since(0):
+        state.apply_commit(commit.revision, commit.changes)
+    assert store.snapshot() == state.snapshot(), "the records differ from the change log"
+
+
+def assert_index_matches_store(index: Index, store: Store) -> None:
+    """An index moved forward change by change equals one rebuilt from the store's records
+    at the same revision: the same records and the same answers."""
+    rebuilt = Index.build(store.snapshot())
+    assert index.revision == rebuilt.revision, (index.revision, rebuilt.revision)
+    assert index.snapshot() == rebuilt.snapshot(), "the index holds other records"
+    assert _nonempty(index.cover) == _nonempty(rebuilt.cover), "covers differ"
+    assert _nonempty(index.reach) == _nonempty(rebuilt.reach), "reach differs"
+    index.check_invariants()
+
+
+def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    return {k: v for k, v in table.items() if v}
+
+
+# ---------------------------------------------------------------- the reference, alongside
+
+
+class TeeStore:
+    """A store that commits every change list to the adapter under test *and* to the
+    reference, and answers reads from the adapter: a :class:`~tenancy.Tenancy` on it runs
+    the public API against both at once."""
+
+    def __init__(self, store: Store, reference: MemoryStore | None = None) -> None:
+        self.store = store
+        self.reference = reference or MemoryStore()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.store.capabilities
+
+    def head(self) -> Revision:
+        return self.store.head()
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+        revision = self.store.commit(changes, expected_revision=expected_revision)
+        expected = self.reference.commit(changes, expected_revision=expected_revision)
+        assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
+        return revision
+
+    def changes_since(self, revision: Revision) -> list[Commit]:
+        return self.store.changes_since(revision)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def assert_agrees(self) -> None:
+        """The adapter holds exactly what the reference holds."""
+        assert self.store.head() == self.reference.head()
+        assert self.store.snapshot() == self.reference.snapshot(), "records differ"
+
+
+_KEYS = ("site", "kind", "customer")
+_VALUES = ("sb", "sf", "gold", "acme")
+_NAMES = ("North", "Süd ✓", "Site 7", "Gateway", "Generator", "日本")
+
+
+def _tags(rng: random.Random, most: int = 3) -> list[tuple[str, str]]:
+    return [(rng.choice(_KEYS), rng.choice(_VALUES)) for _ in range(rng.randint(0, most))]
+
+
+def _rule(rng: random.Random) -> object:
+    shape = rng.randrange(4)
+    if shape == 0:
+        return (rng.choice(_KEYS), rng.choice(_VALUES))
+    if shape == 1:
+        return (rng.choice(_KEYS), None)
+    if shape == 2:
+        return (None, rng.choice(_VALUES))
+    return all_of((rng.choice(_KEYS), rng.choice(_VALUES)), (rng.choice(_KEYS), None))
+
+
+def _raw(rule: TagRule) -> object:
+    """A stored rule as the API takes it: a (key, value) pair or an all_of."""
+    return tuple(rule[0]) if len(rule) == 1 else all_of(*rule)
+
+
+def _some(rng: random.Random, items: Sequence[T], most: int = 3) -> list[T]:
+    return rng.sample(list(items), min(len(items), rng.randint(0, most)))
+
+
+def random_operation(tn: Tenancy, rng: random.Random) -> str:
+    """Apply one random operation through the public API and describe it; operations that
+    break a rule raise a TenancyError, which the caller expects now and then."""
+    tenants = sorted(tn.index.tenants)
+    mgmt = tn.management_tenant.id
+    tid = rng.choice(tenants)
+    t = tn.tenant(tid)
+    groups = [g.id for g in t.groups()]
+    devices = [d.id for d in t.devices(limit=10_000)]
+    users = [u.id for u in t.users()]
+    pick = rng.choices(
+        [
+            "create_tenant", "suspend", "activate", "delete_tenant", "create_group",
+            "update_group", "move_group", "delete_group", "associate", "dissociate",
+            "create_devices", "update_device", "tag", "untag", "delete_device",
+            "create_user", "update_user", "delete_user", "add_member", "remove_member",
+        ],
+        weights=[3, 1, 2, 1, 6, 1, 4, 1, 4, 2, 6, 2, 3, 2, 2, 4, 2, 1, 6, 2],
+    )[0]  # fmt: skip
+
+    def group() -> str:
+        # Now and then an id that is not a group of this tenant: the write must refuse.
+        return rng.choice(groups) if groups and rng.random() < 0.95 else "g-missing"
+
+    def device() -> str:
+        return rng.choice(devices) if devices and rng.random() < 0.95 else "d-missing"
+
+    def user() -> str:
+        return rng.choice(users) if users and rng.random() < 0.95 else "u-missing"
+
+    match pick:
+        case "create_tenant":
+            tn.create_tenant(
+                domain=f"d{rng.randrange(10**6)}", name=rng.choice(_NAMES),
+                admin_email=f"admin{rng.randrange(9)}@x.example",
+                parent=rng.choice([mgmt, tid]), allow_subtenants=rng.random() < 0.5,
+            )  # fmt: skip
+        case "suspend":
+            tn.suspend_tenant(tid)
+        case "activate":
+            tn.activate_tenant(tid)
+        case "delete_tenant":
+            tn.delete_tenant(tid, cascade=rng.random() < 0.5)
+        case "create_group":
+            t.create_group(
+                rng.choice(_NAMES), parent=rng.choice([None, *groups]),
+                device_ids=_some(rng, devices), device_tags=[_rule(rng) for _ in range(2)],
+            )  # fmt: skip
+        case "update_group":
+            t.update_group(group(), name=rng.choice(_NAMES), description=rng.choice(_NAMES))
+        case "move_group":
+            t.move_group(group(), parent=rng.choice([None, *groups]))
+        case "delete_group":
+            t.delete_group(group(), cascade=rng.random() < 0.5)
+        case "associate":
+            t.associate(group(), device_ids=_some(rng, devices), device_tags=[_rule(rng)])
+        case "dissociate":
+            record = t.get_group(group())
+            t.dissociate(
+                record.id, device_ids=_some(rng, sorted(record.device_ids)),
+                device_tags=[_raw(r) for r in _some(rng, sorted(record.device_tags, key=repr), 1)],
+            )  # fmt: skip
+        case "create_devices":
+            specs: list[dict[str, object]] = []
+            for _ in range(rng.randint(1, 4)):
+                parents = devices + [str(s["id"]) for s in specs]
+                specs.append({
+                    "id": f"SN-{rng.randrange(10**6):06d}", "name": rng.choice(_NAMES),
+                    "tags": _tags(rng), "parent": rng.choice([None, None, *parents]),
+                })  # fmt: skip
+            t.create_devices(specs)
+        case "update_device":
+            t.update_device(device(), name=rng.choice(_NAMES), parent=rng.choice([None, *devices]))
+        case "tag":
+            t.tag_device(device(), _tags(rng) or [("kind", "x")])
+        case "untag":
+            record_d = t.get_device(device())
+            t.untag_device(record_d.id, _some(rng, sorted(record_d.tags)) or [("kind", "x")])
+        case "delete_device":
+            t.delete_device(device(), cascade=rng.random() < 0.5)
+        case "create_user":
+            t.create_user(
+                f"user{rng.randrange(30)}@x.example", first_name=rng.choice(_NAMES),
+                tags=_tags(rng, 2),
+            )  # fmt: skip
+        case "update_user":
+            t.update_user(user(), enabled=rng.random() < 0.7, tags=_tags(rng, 2))
+        case "delete_user":
+            t.delete_user(user())
+        case "add_member":
+            t.add_member(group(), user())
+        case _:
+            t.remove_member(group(), user())
+    return f"{pick} in {tid}"
+
+
+# ---------------------------------------------------------------- the suite
+
+
+class StoreContract:
+    """The tests every store adapter passes. Needs a ``stores`` fixture giving a
+    :class:`StoreFactory`; see the module docstring."""
+
+    # ------------------------------------------------------------ basics
+
+    def test_a_new_store_is_empty(self, stores: StoreFactory) -> None:
+        """A new store is at revision 0 with no record and no change."""
+        store = stores.fresh()
+        assert store.head() == 0
+        assert store.snapshot() == Snapshot()
+        assert store.changes_since(0) == []
+
+    def test_the_store_protocol_is_implemented(self, stores: StoreFactory) -> None:
+        """The adapter has every method of the Store protocol."""
+        assert isinstance(stores.fresh(), Store)
+
+    # ------------------------------------------------------------ records
+
+    def test_records_round_trip_exactly(self, stores: StoreFactory) -> None:
+        """Every record written comes back equal, field for field, sets as sets."""
+        store = stores.fresh()
+        commits = sample_commits()[:8]
+        for revision, changes in enumerate(commits, start=1):
+            assert store.commit(changes, expected_revision=revision - 1) == revision
+        snapshot = store.snapshot()
+        assert snapshot == reference_snapshot(commits)
+        written = {
+            record.id: record
+            for changes in commits
+            for change in changes
+            if isinstance(change, TenantCreated | DeviceCreated | UserCreated)
+            for record in [_created(change)]
+        }
+        records: list[Tenant | Device | User] = [
+            *snapshot.tenants, *snapshot.devices, *snapshot.users
+        ]  # fmt: skip
+        for record in records:
+            assert record == written[record.id]
+            assert type(record) is type(written[record.id])
+        for device in snapshot.devices:
+            assert isinstance(device.tags, frozenset)
+        region = next(g for g in snapshot.groups if g.id == "g-region")
+        assert region.device_tags == next(
+            c.group.device_tags for c in commits[4] if isinstance(c, GroupCreated)
+        )
+        assert [g.id for g in snapshot.groups] == sorted(g.id for g in snapshot.groups)
+
+    def test_every_change_means_what_the_reference_says(self, stores: StoreFactory) -> None:
+        """After each commit of a history using every change type, the records equal the
+        reference's, and they equal what the change log means."""
+        store, reference = stores.fresh(), MemoryStore()
+        for revision, changes in enumerate(sample_commits(), start=1):
+            assert store.commit(changes, expected_revision=revision - 1) == revision
+            reference.commit(changes, expected_revision=revision - 1)
+            assert store.snapshot() == reference.snapshot(), f"after revision {revision}"
+        assert_records_match_log(store)
+
+    def test_records_survive_reopening(self, stores: StoreFactory) -> None:
+        """A durable store gives the same records, head and log after close and reopen."""
+        store = stores.fresh()
+        if not store.capabilities.durable:
+            return
+        for revision, changes in enumerate(sample_commits(), start=1):
+            store.commit(changes, expected_revision=revision - 1)
+        before = (store.head(), store.snapshot(), store.changes_since(0))
+        store.close()
+        again = stores.reopen(store)
+        assert again is not None, "a durable store can be reopened"
+        assert (again.head(), again.snapshot(), again.changes_since(0)) == before
+
+    # ------------------------------------------------------------ revisions and the log
+
+    def test_revisions_strictly_increase(self, stores: StoreFactory) -> None:
+        """Each commit returns the next revision (one more than the last), and head says so."""
+        store = stores.fresh()
+        seen = [0]
+        for changes in sample_commits():
+            revision = store.commit(changes, expected_revision=store.head())
+            assert revision == seen[-1] + 1
+            assert store.head() == revision
+            seen.append(revision)
+        log = [c.revision for c in store.changes_since(0)]
+        assert log == seen[1:]
+
+    def test_changes_since_returns_exactly_the_missing_changes(self, stores: StoreFactory) -> None:
+        """changes_since(r) is every commit after r, in order, each with its changes as
+        committed; nothing after the head."""
+        store = stores.fresh()
+        commits = sample_commits()
+        for revision, changes in enumerate(commits, start=1):
+            store.commit(changes, expected_revision=revision - 1)
+        expected = [Commit(revision=r, changes=tuple(c)) for r, c in enumerate(commits, start=1)]
+        for since in range(len(commits) + 1):
+            assert store.changes_since(since) == expected[since:], f"since {since}"
+        assert store.changes_since(len(commits) + 5) == []
+
+    # ------------------------------------------------------------ failures leave nothing
+
+    def test_a_stale_commit_writes_nothing(self, stores: StoreFactory) -> None:
+        """A commit validated against an older (or a future) revision raises StaleRevision
+        and writes nothing."""
+        store = stores.fresh()
+        commits = sample_commits()
+        for revision, changes in enumerate(commits[:4], start=1):
+            store.commit(changes, expected_revision=revision - 1)
+        before = (store.head(), store.snapshot(), store.changes_since(0))
+        for wrong in (0, 3, 5):
+            with pytest.raises(StaleRevision) as caught:
+                store.commit(commits[4], expected_revision=wrong)
+            assert caught.value.expected == wrong
+            assert caught.value.actual == 4
+            assert (store.head(), store.snapshot(), store.changes_since(0)) == before
+        assert store.commit(commits[4], expected_revision=4) == 5
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            GroupUpdated(group_id="g-missing", name="x", description=""),
+            GroupMoved(group_id="g-missing", parent_id=None),
+            GroupDeleted(group_id="g-missing"),
+            Associated(group_id="g-missing", device_ids=frozenset({"SN-0001"})),
+            Dissociated(group_id="g-missing"),
+            DeviceRenamed(device_id="d-missing", name="x"),
+            DeviceTagged(device_id="d-missing", tags=frozenset({("k", "v")})),
+            DeviceUntagged(device_id="d-missing", tags=frozenset({("k", "v")})),
+            DeviceMoved(device_id="d-missing", parent_id=None),
+            DeviceDeleted(device_id="d-missing"),
+            UserDeleted(user_id="u-missing"),
+            TenantSuspended(tenant_id="t-missing"),
+            TenantActivated(tenant_id="t-missing"),
+            TenantDeleted(tenant_id="t-missing"),
+        ],
+        ids=lambda change: type(change).__name__,
+    )
+    def test_a_failed_commit_leaves_nothing(self, stores: StoreFactory, bad: Change) -> None:
+        """A commit whose last change cannot apply raises StoreError, and none of its
+        earlier changes is visible: not in the records, the head or the log."""
+        store = stores.fresh()
+        commits = sample_commits()
+        for revision, changes in enumerate(commits[:8], start=1):
+            store.commit(changes, expected_revision=revision - 1)
+        before = (store.head(), store.snapshot(), store.changes_since(0))
+        doomed: list[Change] = [
+            DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
+            MemberRemoved(group_id="g-region", user_id="u-ana"),
+            DeviceDeleted(device_id="SN-0002"),
+            GroupCreated(group=Group(id="g-new", tenant_id="t00000002", name="New")),
+            bad,
+        ]
+        with pytest.raises(StoreError):
+            store.commit(doomed, expected_revision=8)
+        assert (store.head(), store.snapshot(), store.changes_since(0)) == before
+        assert store.commit(commits[8], expected_revision=8) == 9
+
+    def test_a_closed_store_accepts_no_write(self, stores: StoreFactory) -> None:
+        """Committing to a closed store raises StoreError; closing twice is harmless."""
+        store = stores.fresh()
+        store.close()
+        store.close()
+        with pytest.raises(StoreError):
+            store.commit(sample_commits()[0], expected_revision=0)
+
+    # ------------------------------------------------------------ capabilities
+
+    def test_capabilities_are_declared(self, stores: StoreFactory) -> None:
+        """Capabilities are a Capabilities record of plain values, the same every time."""
+        store = stores.fresh()
+        caps = store.capabilities
+        assert isinstance(caps, Capabilities)
+        assert isinstance(caps.durable, bool)
+        assert isinstance(caps.shared, bool)
+        assert caps.retention is None or (
+            isinstance(caps.retention, int) and not isinstance(caps.retention, bool)
+        )
+        assert caps.retention is None or caps.retention >= 1
+        store.commit(sample_commits()[0], expected_revision=0)
+        assert store.capabilities == caps
+
+    def test_a_shared_store_shows_each_connection_the_others_writes(
+        self, stores: StoreFactory
+    ) -> None:
+        """When ``shared``: a second connection sees a commit at once, and a commit it
+        validated before that commit is refused as stale."""
+        first = stores.fresh()
+        if not first.capabilities.shared:
+            return
+        second = stores.reopen(first)
+        assert second is not None, "a shared store can be opened twice"
+        commits = sample_commits()
+        first.commit(commits[0], expected_revision=0)
+        assert second.head() == 1
+        assert second.changes_since(0) == first.changes_since(0)
+        second.commit(commits[1], expected_revision=1)
+        with pytest.raises(StaleRevision):
+            first.commit(commits[2], expected_revision=1)
+        assert first.snapshot() == second.snapshot() == reference_snapshot(commits[:2])
+
+    # ------------------------------------------------------------ against the reference
+
+    def test_random_operations_agree_with_the_reference(self, stores: StoreFactory) -> None:
+        """A random sequence of public API operations leaves the adapter's records, change
+        log and index exactly where the memory reference leaves them; a refused operation
+        changes nothing."""
+        rng = seeded_random(f"random operations on {stores.name}")
+        tee = TeeStore(stores.fresh())
+        tn = Tenancy(tee, staleness=None)
+        tee.assert_agrees()
+        for step in range(250):
+            head = tee.head()
+            try:
+                what = random_operation(tn, rng)
+            except TenancyError as exc:
+                what = f"refused: {exc}"
+                assert tee.head() == head, f"step {step}: a refused write committed"
+            tee.assert_agrees()
+            assert tn.revision == tee.head(), f"step {step}: {what}"
+        assert tee.store.changes_since(0) == tee.reference.changes_since(0)
+        assert_index_matches_store(tn.index, tee.store)
+        again = stores.reopen(tee.store) if tee.capabilities.durable else None
+        if again is not None:
+            reopened = Tenancy(again, staleness=None)
+            assert reopened.index.snapshot() == tn.index.snapshot()
+
+
+def _created(change: TenantCreated | DeviceCreated | UserCreated) -> Tenant | Device | User:
+    if isinstance(change, TenantCreated):
+        return change.tenant
+    if isinstance(change, DeviceCreated):
+        return change.device
+    return change.user
