@@ -26,9 +26,10 @@ removing one membership.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import tenancy
 from tenancy import Device, Explanation, Group, Tenancy, Tenant, TenantScope, User
@@ -41,6 +42,7 @@ SUPPORT_GROUP = "Kanarra Support"
 TECHNICIAN_EMAIL = "sam.okafor@kanarra.example"
 PAGE_SIZE = 5
 """Small on purpose: the device lists below are read page by page with the cursor."""
+N = TypeVar("N")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,20 @@ TECHNICIAN = Person(
     tags=(("notify", "pager"),),
 )  # fmt: skip
 
+ANA = Person(
+    "Ana", "Silva", "ana.silva@tektonhealth.example", "facilities manager at San Bruno",
+    "San Bruno", tags=(("notify", "sms"), ("phone", "+1 555 0101")),
+)  # fmt: skip
+RAJ = Person(
+    "Raj", "Patel", "raj.patel@tektonhealth.example",
+    "regional facilities manager, California Northern", "California Northern",
+    tags=(("notify", "email"),),
+)  # fmt: skip
+GRACE = Person(
+    "Grace", "Liu", "grace.liu@tektonhealth.example", "global facilities manager",
+    "Tekton Health", tags=(("notify", "sms"), ("phone", "+1 555 0199")),
+)  # fmt: skip
+
 TEKTON = Customer(
     domain="tekton-health",
     name="Tekton Health",
@@ -100,18 +116,7 @@ TEKTON = Customer(
             Site("San Diego", "san-diego", 2),
         )),
     ),
-    people=(
-        Person("Ana", "Silva", "ana.silva@tektonhealth.example",
-               "facilities manager at San Bruno", "San Bruno",
-               tags=(("notify", "sms"), ("phone", "+1 555 0101"))),
-        Person("Raj", "Patel", "raj.patel@tektonhealth.example",
-               "regional facilities manager, California Northern", "California Northern",
-               tags=(("notify", "email"),)),
-        Person("Grace", "Liu", "grace.liu@tektonhealth.example",
-               "global facilities manager", "Tekton Health",
-               tags=(("notify", "sms"), ("phone", "+1 555 0199"))),
-        TECHNICIAN,
-    ),
+    people=(ANA, RAJ, GRACE, TECHNICIAN),
 )  # fmt: skip
 
 MERCY = Customer(
@@ -270,8 +275,9 @@ def device_named(t: TenantScope, name: str) -> Device:
     return next(d for d in tenant_devices(t) if d.name == name)
 
 
-def tag_value(device: Device, key: str) -> str:
-    return next((v for k, v in sorted(device.tags) if k == key), "?")
+def tag_value(tags: frozenset[tuple[str, str]], key: str) -> str:
+    """The first value of ``key`` among a device's or a user's tags."""
+    return next((v for k, v in sorted(tags) if k == key), "?")
 
 
 def heading(title: str) -> None:
@@ -279,19 +285,34 @@ def heading(title: str) -> None:
     print(f"== {title} ==")
 
 
+def print_tree(
+    roots: Sequence[N],
+    children: Callable[[N], Sequence[N]],
+    label: Callable[[N], str],
+    note: Callable[[N], str] | None = None,
+) -> None:
+    """Print a forest one node a line, with branches, and an optional note per node."""
+
+    def show(node: N, prefix: str, branch: str, inner: str) -> None:
+        line = f"{prefix}{branch}{label(node)}"
+        text = note(node) if note is not None else ""
+        print(f"{line:<34}{text}" if text else line)
+        kids = children(node)
+        for position, kid in enumerate(kids):
+            last = position == len(kids) - 1
+            show(kid, prefix + inner, "└── " if last else "├── ", "    " if last else "│   ")
+
+    for root in roots:
+        show(root, "", "", "")
+
+
 def print_tenants(tn: Tenancy) -> None:
     heading("Tenants")
-    mgmt = tn.management_tenant
-
-    def show(tenant: Tenant, prefix: str, last: bool, depth: int) -> None:
-        branch = "" if depth == 0 else ("└── " if last else "├── ")
-        print(f"{prefix}{branch}{tenant.name} ({tenant.domain})")
-        children = sorted(tn.subtenants(tenant.id), key=lambda c: c.name)
-        inner = prefix if depth == 0 else prefix + ("    " if last else "│   ")
-        for position, child in enumerate(children):
-            show(child, inner, position == len(children) - 1, depth + 1)
-
-    show(mgmt, "", True, 0)
+    print_tree(
+        [tn.management_tenant],
+        lambda tenant: sorted(tn.subtenants(tenant.id), key=lambda c: c.name),
+        lambda tenant: f"{tenant.name} ({tenant.domain})",
+    )
     print(
         f"{MAKER_NAME} runs the application; each hospital chain is its subtenant, so no "
         "user of one\nchain can ever reach a device of another."
@@ -301,41 +322,31 @@ def print_tenants(tn: Tenancy) -> None:
 def print_groups(tn: Tenancy, customer: Customer) -> None:
     t = scope_of(tn, customer)
     heading(f"Groups of {customer.name} (members, and the tag rule of each site)")
-    groups = t.groups()
     children: dict[str | None, list[Group]] = {}
-    for group in groups:
+    for group in sorted(t.groups(), key=lambda g: g.name):
         children.setdefault(group.parent_id, []).append(group)
-    names = {u.id: f"{u.first_name} {u.last_name}" for u in t.users()}
     members: dict[str, list[str]] = {}
     for user in t.users():
         for group in tn.groups_for(user.id, inherited=False):
-            members.setdefault(group.id, []).append(names[user.id])
+            members.setdefault(group.id, []).append(f"{user.first_name} {user.last_name}")
 
-    def show(group: Group, prefix: str, last: bool, depth: int) -> None:
-        branch = "" if depth == 0 else ("└── " if last else "├── ")
-        label = f"{prefix}{branch}{group.name}"
+    def note(group: Group) -> str:
         rules = ", ".join(
             " and ".join(f"{m.key}={m.value}" for m in rule) for rule in sorted(group.device_tags)
         )
         notes = [f"devices tagged {rules}"] if rules else []
         if group.id in members:
             notes.append("members: " + ", ".join(sorted(members[group.id])))
-        print(f"{label:<34}{'; '.join(notes)}".rstrip())
-        kids = sorted(children.get(group.id, []), key=lambda g: g.name)
-        inner = prefix if depth == 0 else prefix + ("    " if last else "│   ")
-        for position, child in enumerate(kids):
-            show(child, inner, position == len(kids) - 1, depth + 1)
+        return "; ".join(notes)
 
-    roots = sorted(children.get(None, []), key=lambda g: g.name)
-    for position, root in enumerate(roots):
-        show(root, "", position == len(roots) - 1, 0)
+    print_tree(children.get(None, []), lambda g: children.get(g.id, []), lambda g: g.name, note)
 
 
 def print_device_list(devices: Iterable[Device], customer: Customer, indent: str = "  ") -> None:
     """Devices grouped by site, in the customer's site order."""
     by_site: dict[str, list[str]] = {}
     for device in devices:
-        by_site.setdefault(tag_value(device, "site"), []).append(device.id)
+        by_site.setdefault(tag_value(device.tags, "site"), []).append(device.id)
     for site in customer.sites():
         if site.tag in by_site:
             print(f"{indent}{site.name + ':':<13}{' '.join(by_site.pop(site.tag))}")
@@ -359,7 +370,7 @@ def print_views(tn: Tenancy) -> None:
         print_device_list(devices, customer, indent="    ")
 
 
-def describe(tn: Tenancy, t: TenantScope, explanation: Explanation) -> None:
+def describe(t: TenantScope, explanation: Explanation) -> None:
     """Print an explanation with group names next to the ids."""
     print(f"  code:        {explanation.code}")
     print(f"  reason:      {explanation.reason}")
@@ -380,22 +391,21 @@ def describe(tn: Tenancy, t: TenantScope, explanation: Explanation) -> None:
 
 def print_verify(tn: Tenancy) -> None:
     t = scope_of(tn, TEKTON)
-    raj, ana = TEKTON.people[1], TEKTON.people[0]
     sb_generator = device_named(t, "San Bruno generator 2")
     la_generator = device_named(t, "Los Angeles generator 1")
 
     heading("verify that passes, and why (explain)")
-    user = account(tn, TEKTON, raj)
+    user = account(tn, TEKTON, RAJ)
     allowed = tn.verify(user.id, sb_generator.id)
-    print(f"verify({raj.name}, {sb_generator.id} '{sb_generator.name}') -> {allowed}")
-    print(f"  {raj.name} is a member of {raj.group}; San Bruno is below it (access adopts upward).")
-    describe(tn, t, tn.explain(user.id, sb_generator.id))
+    print(f"verify({RAJ.name}, {sb_generator.id} '{sb_generator.name}') -> {allowed}")
+    print(f"  {RAJ.name} is a member of {RAJ.group}; San Bruno is below it (access adopts upward).")
+    describe(t, tn.explain(user.id, sb_generator.id))
 
     heading("verify that fails, and why (explain)")
-    user = account(tn, TEKTON, ana)
+    user = account(tn, TEKTON, ANA)
     allowed = tn.verify(user.id, la_generator.id)
-    print(f"verify({ana.name}, {la_generator.id} '{la_generator.name}') -> {allowed}")
-    describe(tn, t, tn.explain(user.id, la_generator.id))
+    print(f"verify({ANA.name}, {la_generator.id} '{la_generator.name}') -> {allowed}")
+    describe(t, tn.explain(user.id, la_generator.id))
 
 
 def print_alerts(tn: Tenancy) -> None:
@@ -407,12 +417,8 @@ def print_alerts(tn: Tenancy) -> None:
     print(f"{generator.id} '{generator.name}' is reached by {len(everyone)} users: {names}")
     by_sms = tn.users_for(generator.id, tags=[("notify", "sms")])
     for user in sorted(by_sms, key=lambda u: (u.first_name, u.last_name)):
-        phone = tag_value_of_user(user, "phone")
+        phone = tag_value(user.tags, "phone")
         print(f"  text {user.first_name} {user.last_name} at {phone} (user tag notify=sms)")
-
-
-def tag_value_of_user(user: User, key: str) -> str:
-    return next((v for k, v in sorted(user.tags) if k == key), "?")
 
 
 # ------------------------------------------------------------------ main
