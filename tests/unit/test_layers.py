@@ -48,6 +48,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy.scope": "service",
     "tenancy.tenants": "service",
     "tenancy._validate": "service",
+    "tenancy.limits": "service",  # checks a command runs while it validates, as _validate
     "tenancy.store": "store",
     "tenancy": "api",
     "tenancy.cli": "tools",
