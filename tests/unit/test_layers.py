@@ -49,6 +49,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy.tenants": "service",
     "tenancy._validate": "service",
     "tenancy.limits": "service",  # checks a command runs while it validates, as _validate
+    "tenancy.usage": "service",  # usage statistics stamped on the facade's commits
     "tenancy.store": "store",
     "tenancy": "api",
     "tenancy.cli": "tools",
