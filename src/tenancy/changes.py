@@ -13,11 +13,12 @@ child devices, no subtenants) are checked by the facade before the changes are w
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TypeAlias
 
 import msgspec
 
-from tenancy.model import Device, Group, Tag, TagRule, Tenant, User
+from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageCounts, User
 
 __all__ = [
     "Associated",
@@ -42,6 +43,7 @@ __all__ = [
     "TenantDeleted",
     "TenantSuspended",
     "TenantUpdated",
+    "UsageRecorded",
     "UserCreated",
     "UserDeleted",
     "UserUpdated",
@@ -161,6 +163,23 @@ class MemberRemoved(_Change, frozen=True):
     user_id: str
 
 
+class UsageRecorded(_Change, frozen=True):
+    """Usage statistics of one tenant on one UTC day (see :mod:`tenancy.usage`).
+
+    ``counts`` are the tenant's absolute counts at this revision and ``peaks`` the highest
+    counts this commit saw (before or after it); ``requests`` are request counts to add, by
+    kind. Merged into the day's row: counts replaced, peaks by max, requests summed. The
+    facade appends one to every commit that changes a tenant's counts, and flushes the
+    requests it counted in memory the same way. Rows of an unknown tenant are ignored.
+    """
+
+    tenant_id: str
+    day: date
+    counts: UsageCounts
+    peaks: UsageCounts
+    requests: tuple[tuple[str, int], ...] = ()
+
+
 Change: TypeAlias = (
     TenantCreated
     | TenantUpdated
@@ -184,6 +203,7 @@ Change: TypeAlias = (
     | UserDeleted
     | MemberAdded
     | MemberRemoved
+    | UsageRecorded
 )
 
 

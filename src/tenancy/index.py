@@ -65,6 +65,7 @@ from tenancy.changes import (
     TenantDeleted,
     TenantSuspended,
     TenantUpdated,
+    UsageRecorded,
     UserCreated,
     UserDeleted,
     UserUpdated,
@@ -81,7 +82,7 @@ from tenancy.model import (
     User,
     rule_matches,
 )
-from tenancy.snapshot import Snapshot
+from tenancy.snapshot import Snapshot, UsageTable
 
 __all__ = ["EMPTY", "GroupInfo", "Index"]
 
@@ -158,6 +159,10 @@ class Index:
         self.tenant_groups: dict[str, set[str]] = defaultdict(set)
         self.tenant_devices: dict[str, set[str]] = defaultdict(set)
         self.tenant_users: dict[str, set[str]] = defaultdict(set)
+        self.root_devices: dict[str, int] = defaultdict(int)
+        """tenant id -> how many of its devices have no gateway (for limits and usage)."""
+        self.usage = UsageTable()
+        """Usage statistics by tenant and day: kept as the store keeps them, never derived."""
         # groups
         self.groups: dict[str, GroupInfo] = {}
         self.forest = GroupForest()
@@ -191,6 +196,7 @@ class Index:
         """Build the index from a snapshot in bulk. Runtime complexity: O(records x depth)."""
         index = cls()
         index.revision = snapshot.revision
+        index.usage = UsageTable(snapshot.usage)
         parents_first = _tenants_parents_first(snapshot.tenants)
         for tenant in parents_first:
             index._add_tenant(tenant)
@@ -331,6 +337,9 @@ class Index:
                 self.members[gid].discard(uid)
                 self.user_groups[uid].discard(gid)
                 self._refresh_reach(uid)
+            case UsageRecorded(tenant_id=tid):
+                if tid in self.tenants:
+                    self.usage.apply(change)
 
     # ----------------------------------------------------------------- tenants
 
@@ -371,6 +380,7 @@ class Index:
     def _delete_tenant(self, tenant_id: str) -> None:
         tenant = self.tenants.pop(tenant_id)
         del self.domains[tenant.domain]
+        self.usage.drop(tenant_id)
         self.blocked.pop(tenant_id, None)
         if tenant.parent_id is not None:
             self.tenant_children[tenant.parent_id].discard(tenant_id)
@@ -382,6 +392,7 @@ class Index:
         devices = self.tenant_devices.pop(tenant_id, set())
         for did in reversed(self._devices_parents_first(list(devices))):
             self._delete_device(did)
+        self.root_devices.pop(tenant_id, None)
         groups = self.tenant_groups.pop(tenant_id, set())
         roots = [g for g in groups if self.forest.parent[g] is None]
         order = [g for r in roots for g in self.forest.descendants(r, include_self=True)]
@@ -469,6 +480,8 @@ class Index:
         self.tenant_devices[device.tenant_id].add(device.id)
         if device.parent_id is not None:
             self.device_children[device.parent_id].add(device.id)
+        else:
+            self.root_devices[device.tenant_id] += 1
         for key in _device_tag_keys(device.tenant_id, device.tags):
             self.devices_by_tag[key].add(device.id)
 
@@ -561,6 +574,8 @@ class Index:
             self.device_children[old.parent_id].discard(device_id)
         if parent_id is not None:
             self.device_children[parent_id].add(device_id)
+        if (old.parent_id is None) != (parent_id is None):
+            self.root_devices[old.tenant_id] += 1 if parent_id is None else -1
         self.devices[device_id] = msgspec.structs.replace(old, parent_id=parent_id)
         self._refresh_covers([device_id])
 
@@ -582,6 +597,8 @@ class Index:
                 self._sets.release(table.pop(device_id))
         if device.parent_id is not None:
             self.device_children[device.parent_id].discard(device_id)
+        else:
+            self.root_devices[device.tenant_id] -= 1
         self.device_children.pop(device_id, None)
         del self.devices[device_id]
         tenant_devices = self.tenant_devices.get(device.tenant_id)
@@ -694,6 +711,7 @@ class Index:
             devices=[self.devices[k] for k in sorted(self.devices)],
             users=[self.users[k] for k in sorted(self.users)],
             memberships=sorted((g, u) for g, us in self.members.items() for u in us),
+            usage=self.usage.rows(),
         )
 
     # ----------------------------------------------------------------- checking
@@ -716,6 +734,7 @@ class Index:
         assert _as_sets(fresh.rules_by_key) == _as_sets(self.rules_by_key), "rule index"
         assert fresh.emails == self.emails, "email index"
         assert fresh.domains == self.domains, "domain index"
+        assert _nonzero(fresh.root_devices) == _nonzero(self.root_devices), "root devices"
         for name in ("tenant_groups", "tenant_devices", "tenant_users", "device_children"):
             assert _as_sets(getattr(fresh, name)) == _as_sets(getattr(self, name)), name
         # Rule 4: every interned set is shared, and counts match the references held.
@@ -725,6 +744,10 @@ class Index:
                 assert value is self._sets._sets[value], "an equal set was stored twice"
                 references[value] += 1
         assert dict(references) == dict(self._sets._counts), "interned reference counts"
+
+
+def _nonzero(table: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in table.items() if v}
 
 
 def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:

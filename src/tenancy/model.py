@@ -12,7 +12,7 @@ associates devices by id or by *tag rules*: a rule is an all-of tuple of :class:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 import attrs
@@ -30,11 +30,17 @@ __all__ = [
     "ExplanationCode",
     "Group",
     "Page",
+    "RetentionRule",
+    "SafetyLimits",
     "Tag",
     "TagMatcher",
     "TagRule",
     "Tenant",
+    "TenantOption",
+    "TenantPolicy",
     "TenantStatus",
+    "UsageCounts",
+    "UsageDay",
     "User",
     "all_of",
     "parse_rule",
@@ -122,7 +128,7 @@ def parse_tags(raw: Iterable[tuple[str, str]] | Mapping[str, str]) -> frozenset[
         raise InvalidValue(raw, "tags are (key, value) pairs or a mapping, not a string")
     pairs: Iterable[object] = tuple(raw.items() if isinstance(raw, Mapping) else raw)
     try:
-        fast = frozenset(pairs)  # type: ignore[arg-type]
+        fast = frozenset(pairs)
     except TypeError:  # unhashable items, e.g. lists: take the checking path below
         pass
     else:
@@ -148,8 +154,41 @@ def rule_matches(rule: TagRule, tags: frozenset[Tag]) -> bool:
     return all(m.matches(tags) for m in rule)
 
 
+TenantOption: TypeAlias = tuple[str, str, str]
+"""A tenant option: ``(category, key, value)``."""
+
+
+class RetentionRule(msgspec.Struct, frozen=True, kw_only=True):
+    """A data retention rule, kept as data: tenancy stores it with the tenant (or in a
+    policy) and the application enforces it. ``"*"`` matches anything."""
+
+    maximum_age_days: int
+    data_type: str = "*"
+    """What the rule applies to: ``"measurement"``, ``"alarm"``, ``"event"``, ... or ``"*"``."""
+    fragment_type: str = "*"
+    type: str = "*"
+    source: str = "*"
+
+
+class TenantPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """A named bundle of tenant options and retention rules, applied to a new subtenant at
+    creation (``create_tenant(..., policy=name)``). Defined by a tenant for the tenants
+    below it; a copy is applied, so editing a policy later changes no existing tenant."""
+
+    name: str
+    description: str = ""
+    options: tuple[TenantOption, ...] = ()
+    """Sorted by (category, key), one value per pair."""
+    retention_rules: tuple[RetentionRule, ...] = ()
+
+
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
-    """An isolation boundary; tenants form a tree under the management tenant."""
+    """An isolation boundary; tenants form a tree under the management tenant.
+
+    Every field added after the first release has a default, so older stored records
+    decode unchanged. Mappings are kept as sorted tuples (records are immutable values):
+    read them with :meth:`get_property` and :meth:`get_option`.
+    """
 
     id: str
     domain: str
@@ -163,6 +202,44 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     admin_email: str = ""
     admin_username: str = ""
     admin_user_id: str | None = None
+    properties: tuple[tuple[str, str], ...] = ()
+    """Custom properties (an external reference, a CRM id...): sorted (key, value) pairs."""
+    options: tuple[TenantOption, ...] = ()
+    """Tenant options: sorted (category, key, value), one value per (category, key)."""
+    retention_rules: tuple[RetentionRule, ...] = ()
+    max_devices: int | None = None
+    """At most this many devices, child devices included; None: no tenant limit."""
+    max_root_devices: int | None = None
+    """At most this many root devices (devices without a gateway); None: no tenant limit."""
+    subscriptions: frozenset[str] = frozenset()
+    """The applications the tenant is subscribed to."""
+    default_subscriptions: frozenset[str] | None = None
+    """The applications a new subtenant is subscribed to; None inherits the parent's list."""
+    policies: tuple[TenantPolicy, ...] = ()
+    """The policies this tenant defines for its subtenants, sorted by name."""
+    policy: str | None = None
+    """The name of the policy applied when this tenant was created, if any."""
+
+    def get_property(self, key: str, default: str | None = None) -> str | None:
+        """The value of a custom property, or ``default``."""
+        for k, v in self.properties:
+            if k == key:
+                return v
+        return default
+
+    def get_option(self, category: str, key: str, default: str | None = None) -> str | None:
+        """The value of the tenant option ``(category, key)``, or ``default``."""
+        for c, k, v in self.options:
+            if c == category and k == key:
+                return v
+        return default
+
+    def get_policy(self, name: str) -> TenantPolicy | None:
+        """The policy of this name that the tenant defines, or None."""
+        for p in self.policies:
+            if p.name == name:
+                return p
+        return None
 
 
 class Group(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,6 +276,79 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     tags: frozenset[Tag] = frozenset()
     enabled: bool = True
     owner_id: str | None = None
+
+
+class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Store-wide limits that stop an accidental run from creating millions of records.
+
+    Pass one to :func:`tenancy.open` (``limits=SafetyLimits(...)``). The defaults are
+    generous: a real deployment never meets them, a runaway loop does. Crossing one raises
+    :class:`~tenancy.LimitExceeded` and writes nothing. Depths count levels: a root group,
+    a root device and a tenant directly below the management tenant are at depth 1.
+    """
+
+    max_tenants: int = 100_000
+    """Tenants in the store, the management tenant included."""
+    max_tenant_depth: int = 32
+    """Levels of tenants below the management tenant."""
+    max_groups_per_tenant: int = 1_000_000
+    max_group_depth: int = 1_000
+    """Levels of a tenant's group tree (a chain of 1,000 nested groups is legal)."""
+    max_users_per_tenant: int = 1_000_000
+    max_devices_per_tenant: int = 10_000_000
+    max_device_depth: int = 100
+    """Levels of gateways: a root device, its child devices, theirs, ..."""
+
+    def __post_init__(self) -> None:
+        for field in self.__struct_fields__:
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidValue(value, f"SafetyLimits.{field} is a positive int")
+
+
+class UsageCounts(msgspec.Struct, frozen=True, array_like=True):
+    """How many devices, root devices, users and groups a tenant has."""
+
+    devices: int = 0
+    root_devices: int = 0
+    users: int = 0
+    groups: int = 0
+
+
+class UsageDay(msgspec.Struct, frozen=True, kw_only=True):
+    """A tenant's usage statistics for one UTC day.
+
+    The counts are the values at the end of the day (or now, for today); the peaks are the
+    highest values the day saw; ``requests`` are the requests the application recorded with
+    :meth:`~tenancy.Tenancy.record_request`, by kind, sorted by kind.
+    """
+
+    tenant_id: str
+    day: date
+    devices: int = 0
+    root_devices: int = 0
+    users: int = 0
+    groups: int = 0
+    peak_devices: int = 0
+    peak_root_devices: int = 0
+    peak_users: int = 0
+    peak_groups: int = 0
+    requests: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def total_requests(self) -> int:
+        """Requests of every kind."""
+        return sum(n for _, n in self.requests)
+
+    @property
+    def counts(self) -> UsageCounts:
+        return UsageCounts(self.devices, self.root_devices, self.users, self.groups)
+
+    @property
+    def peaks(self) -> UsageCounts:
+        return UsageCounts(
+            self.peak_devices, self.peak_root_devices, self.peak_users, self.peak_groups
+        )
 
 
 T = TypeVar("T")

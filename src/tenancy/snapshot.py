@@ -9,8 +9,10 @@ store contract suite compares every adapter against it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import msgspec
+from sortedcontainers import SortedDict
 
 from tenancy.changes import (
     Associated,
@@ -34,13 +36,14 @@ from tenancy.changes import (
     TenantDeleted,
     TenantSuspended,
     TenantUpdated,
+    UsageRecorded,
     UserCreated,
     UserDeleted,
     UserUpdated,
 )
-from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, User
+from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, UsageDay, User
 
-__all__ = ["RecordState", "Snapshot"]
+__all__ = ["RecordState", "Snapshot", "UsageTable", "merge_usage"]
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
@@ -53,6 +56,90 @@ class Snapshot(msgspec.Struct, kw_only=True):
     users: list[User] = msgspec.field(default_factory=list)
     memberships: list[tuple[str, str]] = msgspec.field(default_factory=list)
     """(group_id, user_id) pairs."""
+    usage: list[UsageDay] = msgspec.field(default_factory=list)
+    """Usage statistics, one row per tenant and UTC day that recorded any, sorted by
+    (tenant_id, day)."""
+
+
+def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
+    """The meaning of :class:`~tenancy.changes.UsageRecorded` on a tenant's row of that
+    day (None when the day has none yet): counts replaced, peaks by max, requests summed.
+
+    Every store applies it with this function, so they all agree.
+    """
+    counts, peaks = change.counts, change.peaks
+    requests = dict(row.requests) if row is not None else {}
+    for kind, n in change.requests:
+        requests[kind] = requests.get(kind, 0) + n
+    old = row.peaks if row is not None else counts
+    return UsageDay(
+        tenant_id=change.tenant_id,
+        day=change.day,
+        devices=counts.devices,
+        root_devices=counts.root_devices,
+        users=counts.users,
+        groups=counts.groups,
+        peak_devices=max(old.devices, peaks.devices, counts.devices),
+        peak_root_devices=max(old.root_devices, peaks.root_devices, counts.root_devices),
+        peak_users=max(old.users, peaks.users, counts.users),
+        peak_groups=max(old.groups, peaks.groups, counts.groups),
+        requests=tuple(sorted(requests.items())),
+    )
+
+
+class UsageTable:
+    """Usage rows by tenant and UTC day, moved forward by :class:`UsageRecorded` changes.
+
+    The reference store keeps one, and so does the index (which answers the usage queries
+    from it without I/O). Rows of one tenant are kept sorted by day for range queries.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Iterable[UsageDay] = ()) -> None:
+        self._rows: dict[str, SortedDict] = {}
+        for row in rows:
+            self._days(row.tenant_id)[row.day] = row
+
+    def _days(self, tenant_id: str) -> SortedDict:
+        days = self._rows.get(tenant_id)
+        if days is None:
+            days = self._rows[tenant_id] = SortedDict()
+        return days
+
+    def apply(self, change: UsageRecorded) -> None:
+        """Merge one change into its row (the caller checks that the tenant exists)."""
+        days = self._days(change.tenant_id)
+        days[change.day] = merge_usage(days.get(change.day), change)
+
+    def drop(self, tenant_id: str) -> None:
+        """Forget every row of a deleted tenant."""
+        self._rows.pop(tenant_id, None)
+
+    def get(self, tenant_id: str, day: date) -> UsageDay | None:
+        days = self._rows.get(tenant_id)
+        return None if days is None else days.get(day)
+
+    def last_before(self, tenant_id: str, day: date) -> UsageDay | None:
+        """The tenant's latest row strictly before ``day``, or None.
+        Runtime complexity: O(log days)."""
+        days = self._rows.get(tenant_id)
+        if not days:
+            return None
+        i = days.bisect_left(day)
+        return None if i == 0 else days.peekitem(i - 1)[1]
+
+    def between(self, tenant_id: str, start: date, end: date) -> list[UsageDay]:
+        """The tenant's rows from ``start`` to ``end``, both included, sorted by day.
+        Runtime complexity: O(log days + rows returned)."""
+        days = self._rows.get(tenant_id)
+        if not days:
+            return []
+        return [days[d] for d in days.irange(start, end)]
+
+    def rows(self) -> list[UsageDay]:
+        """Every row, sorted by (tenant_id, day)."""
+        return [row for t in sorted(self._rows) for row in self._rows[t].values()]
 
 
 class _GroupRow:
@@ -92,6 +179,7 @@ class RecordState:
         self.devices = {d.id: d for d in snapshot.devices}
         self.users = {u.id: u for u in snapshot.users}
         self.memberships = set(snapshot.memberships)
+        self.usage = UsageTable(snapshot.usage)
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -101,6 +189,7 @@ class RecordState:
             devices=[self.devices[k] for k in sorted(self.devices)],
             users=[self.users[k] for k in sorted(self.users)],
             memberships=sorted(self.memberships),
+            usage=self.usage.rows(),
         )
 
     def apply_commit(self, revision: Revision, changes: Iterable[Change]) -> None:
@@ -159,9 +248,13 @@ class RecordState:
                 self.memberships.add((gid, uid))
             case MemberRemoved(group_id=gid, user_id=uid):
                 self.memberships.discard((gid, uid))
+            case UsageRecorded(tenant_id=tid):
+                if tid in self.tenants:
+                    self.usage.apply(change)
 
     def _delete_tenant(self, tenant_id: str) -> None:
         del self.tenants[tenant_id]
+        self.usage.drop(tenant_id)
         gone_groups = {k for k, g in self.groups.items() if g.tenant_id == tenant_id}
         gone_users = {k for k, u in self.users.items() if u.tenant_id == tenant_id}
         for k in gone_groups:
