@@ -39,8 +39,13 @@ from tenancy.model import (
     Explanation,
     Group,
     Page,
+    RetentionRule,
+    SafetyLimits,
     TagMatcher,
     Tenant,
+    TenantPolicy,
+    UsageCounts,
+    UsageDay,
     User,
     all_of,
 )
@@ -70,7 +75,9 @@ __all__ = [
     "NotFound",
     "Page",
     "PermissionDenied",
+    "RetentionRule",
     "Revision",
+    "SafetyLimits",
     "Snapshot",
     "StaleRevision",
     "Store",
@@ -79,8 +86,11 @@ __all__ = [
     "Tenancy",
     "TenancyError",
     "Tenant",
+    "TenantPolicy",
     "TenantScope",
     "TenantSuspended",
+    "UsageCounts",
+    "UsageDay",
     "User",
     "__version__",
     "all_of",
@@ -95,7 +105,8 @@ def open(
     """Open a handle on a store.
 
     ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
-    used as it is. Options are passed to :class:`Tenancy` (``clock=``).
+    used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
+    ``limits=``, ``usage_flush_interval=``).
     """
     if target is None or target == ":memory:":
         store: Store = MemoryStore()

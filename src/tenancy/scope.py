@@ -45,6 +45,13 @@ from tenancy.errors import (
     NotFound,
 )
 from tenancy.index import Index
+from tenancy.limits import (
+    check_device_move,
+    check_group_move,
+    check_new_devices,
+    check_new_group,
+    check_new_user,
+)
 from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
 from tenancy.query import DEFAULT_PAGE_SIZE
 
@@ -184,6 +191,7 @@ class TenantScope:
                 device_ids=self._device_ids(device_ids),
                 device_tags=parse_rules(device_tags),
             )
+            check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
             return [GroupCreated(group=group)], group
 
         return self._tn._write(make)
@@ -220,6 +228,7 @@ class TenantScope:
                 raise CycleError("group", group_id, parent)
             if old.parent_id == parent:
                 return [], old
+            check_group_move(self._tn.limits, self._index, group_id, parent)
             return [GroupMoved(group_id=group_id, parent_id=parent)], replace(old, parent_id=parent)
 
         return self._tn._write(make)
@@ -333,6 +342,7 @@ class TenantScope:
                 device = self._new_device({k: v for k, v in spec.items() if v is not None}, pending)
                 pending[device.id] = device
             devices = list(pending.values())
+            check_new_devices(self._tn.limits, self._index, self.record, devices)
             return [DeviceCreated(device=d) for d in devices], devices
 
         return self._tn._write(make)
@@ -353,6 +363,7 @@ class TenantScope:
                 changes.append(DeviceRenamed(device_id=device_id, name=name))
             if parent is not UNSET and parent != old.parent_id:
                 new = replace(new, parent_id=self._device_parent(device_id, parent))
+                check_device_move(self._tn.limits, self._index, self.record, device_id, parent)
                 changes.append(DeviceMoved(device_id=device_id, parent_id=parent))
             return changes, new
 
@@ -432,6 +443,7 @@ class TenantScope:
             self._writable()
             check_email(email)
             self._check_email_free(email, None)
+            check_new_user(self._tn.limits, self._index, self.tenant_id)
             user = User(
                 id=self._new_id("user", id, self._index.users, _ids.new_user_id),
                 tenant_id=self.tenant_id,
@@ -473,6 +485,10 @@ class TenantScope:
             ):
                 if value is not UNSET:
                     fields[field] = check_text(field, value)
+            if fields.get("username", old.username) != old.username and (
+                old.id == self.record.admin_user_id
+            ):
+                raise InvalidValue(username, "the tenant's first admin user keeps its username")
             if tags is not UNSET:
                 fields["tags"] = parse_tags(tags)
             if enabled is not UNSET:

@@ -34,11 +34,13 @@ from tenancy import ids as _ids
 from tenancy.changes import Change, Commit, Revision, TenantCreated, UserCreated
 from tenancy.errors import InvalidValue, StaleRevision
 from tenancy.index import Index
-from tenancy.model import Tenant, User
+from tenancy.limits import DEFAULT_LIMITS
+from tenancy.model import SafetyLimits, Tenant, User
 from tenancy.query import Queries
 from tenancy.scope import TenantScope
 from tenancy.store.protocol import Store
 from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
+from tenancy.usage import UsageRecorder, UsageReports
 
 __all__ = ["Tenancy"]
 
@@ -54,14 +56,20 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Tenancy(Queries, TenantLifecycle):
+class Tenancy(Queries, TenantLifecycle, UsageReports):
     """A handle on one store: the queries, tenant lifecycle, and :meth:`tenant` scopes.
 
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
     """
 
     def __init__(
-        self, store: Store, *, clock: Clock = _utc_now, staleness: float | None = DEFAULT_STALENESS
+        self,
+        store: Store,
+        *,
+        clock: Clock = _utc_now,
+        staleness: float | None = DEFAULT_STALENESS,
+        limits: SafetyLimits | None = None,
+        usage_flush_interval: float | None = 300.0,
     ) -> None:
         """Load the store's records into the index, then follow its change log.
 
@@ -69,7 +77,15 @@ class Tenancy(Queries, TenantLifecycle):
         which their writes show up here without asking (a follower thread catches up that
         often); None turns the follower off, leaving ``fresh=True``, ``at_least=`` and
         :meth:`catch_up`. Writes of this handle are visible to it at once, always.
+
+        ``limits``: the store-wide :class:`~tenancy.SafetyLimits` this handle enforces.
+        ``usage_flush_interval``: seconds between background flushes of the requests counted
+        by ``record_request`` (None: flush only with writes, ``flush_usage()`` and close).
         """
+        if limits is not None and not isinstance(limits, SafetyLimits):
+            raise InvalidValue(limits, "limits is a tenancy.SafetyLimits, or None")
+        self._limits = DEFAULT_LIMITS if limits is None else limits
+        self._usage = UsageRecorder(clock, usage_flush_interval)
         if staleness is not None and (
             not isinstance(staleness, int | float) or isinstance(staleness, bool) or staleness <= 0
         ):
@@ -133,8 +149,12 @@ class Tenancy(Queries, TenantLifecycle):
         self._closed = True
         if self._follower is not None:
             self._follower.stop()
+        self._usage.stop()
         with self._write_lock:
-            self._store.close()
+            try:
+                self.flush_usage()  # a clean close loses no counted request
+            finally:
+                self._store.close()
 
     def __enter__(self) -> Tenancy:
         return self
@@ -186,6 +206,7 @@ class Tenancy(Queries, TenantLifecycle):
                     time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 - jitter only
                 self.catch_up()
                 changes, result = make()
+                changes = self._usage.stamp(changes, self._index)  # usage counts ride along
                 if not changes:
                     return result
                 expected = self._index.revision
@@ -194,6 +215,7 @@ class Tenancy(Queries, TenantLifecycle):
                 except StaleRevision:
                     continue  # another writer got there first: validate again on its state
                 self._index.apply_commit(Commit(revision=revision, changes=tuple(changes)))
+                self._usage.committed()
                 return result
             raise StaleRevision(self._index.revision, self._store.head())
 

@@ -1,12 +1,29 @@
-"""Tenant lifecycle: create, edit, suspend, activate and delete tenants (DOMAIN.md section 6).
+"""Tenant lifecycle and settings: create, edit, suspend, activate and delete tenants; their
+custom properties, options, policies, subscriptions and limits (DOMAIN.md section 6).
 
 A mixin of :class:`~tenancy.service.Tenancy`: it validates against the handle's index and
-writes through the handle's single write path.
+writes through the handle's single write path. Every edit of a tenant's fields is one
+``TenantUpdated`` change carrying the whole new record.
+
+**Who may do what.** There is no acting user yet (``as_user`` comes with access control),
+so the tenant methods take ``by=``: the id of the tenant acting, None meaning the
+application itself, which acts as the management tenant. The rules, each raising
+:class:`~tenancy.errors.PermissionDenied` when broken:
+
+- create a subtenant of P: P itself or the management tenant; only the management tenant
+  sets ``allow_subtenants``;
+- suspend, activate, and manage a tenant's properties, limits and subscriptions: its parent
+  or the management tenant;
+- edit a tenant's descriptive fields, options, retention rules, default subscriptions and
+  policies: the tenant itself, its parent or the management tenant;
+- delete: the management tenant only.
+
+An acting tenant must exist (NotFound) and be active (TenantSuspended).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -30,15 +47,132 @@ from tenancy.changes import (
     TenantUpdated,
     UserCreated,
 )
-from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound
+from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
 from tenancy.errors import TenantSuspended as TenantSuspendedError
 from tenancy.index import Index
-from tenancy.model import ACTIVE, SUSPENDED, Tenant, User
+from tenancy.limits import check_new_tenant
+from tenancy.model import (
+    ACTIVE,
+    SUSPENDED,
+    RetentionRule,
+    SafetyLimits,
+    Tenant,
+    TenantOption,
+    TenantPolicy,
+    User,
+)
 
-__all__ = ["MANAGEMENT_DOMAIN", "TenantLifecycle"]
+__all__ = [
+    "DEFAULT_APPLICATIONS_OPTIONS",
+    "MANAGEMENT_DOMAIN",
+    "TenantLifecycle",
+    "parse_applications",
+    "parse_options",
+    "parse_properties",
+    "parse_retention_rules",
+]
 
 MANAGEMENT_DOMAIN = "management"
 R = TypeVar("R")
+
+DEFAULT_APPLICATIONS_OPTIONS = (
+    ("configuration", "default.tenant.applications"),
+    ("configuration", "default.tenant.microservices"),
+)
+"""Options that, applied at creation (by a policy or given), set the new tenant's default
+subscriptions: the comma-separated applications of both, as in the source platform."""
+
+OptionsInput = Mapping[tuple[str, str], str] | Iterable[tuple[str, str, str]]
+PropertiesInput = Mapping[str, str] | Iterable[tuple[str, str]]
+
+# ---------------------------------------------------------------- input checks
+
+
+def _key(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise InvalidValue(value, f"a {what} is a non-empty string without surrounding spaces")
+    return value
+
+
+def parse_properties(raw: PropertiesInput) -> tuple[tuple[str, str], ...]:
+    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs."""
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "properties are a mapping or (key, value) pairs")
+    pairs = raw.items() if isinstance(raw, Mapping) else raw
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidValue(pair, "a custom property is a (key, value) pair")
+        out[_key("property key", pair[0])] = check_text("a property value", pair[1])
+    return tuple(sorted(out.items()))
+
+
+def parse_options(raw: OptionsInput) -> tuple[TenantOption, ...]:
+    """Tenant options, given as ``{(category, key): value}`` or as (category, key, value)
+    triples, as sorted triples; a later value for the same (category, key) wins."""
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "options are {(category, key): value} or (category, key, value)")
+    items: Iterable[object] = (
+        ((*k, v) if isinstance(k, tuple) else (k, v) for k, v in raw.items())
+        if isinstance(raw, Mapping)
+        else raw
+    )
+    out: dict[tuple[str, str], str] = {}
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise InvalidValue(item, "a tenant option is (category, key, value)")
+        category, key, value = item
+        out[(_key("option category", category), _key("option key", key))] = check_text(
+            "an option value", value
+        )
+    return tuple((c, k, v) for (c, k), v in sorted(out.items()))
+
+
+def parse_applications(raw: Iterable[str]) -> frozenset[str]:
+    """Application names: non-empty, no surrounding spaces, no commas."""
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "applications are a collection of names, not one string")
+    apps = frozenset(raw)
+    for app in apps:
+        if _key("application name", app) and "," in app:
+            raise InvalidValue(app, "an application name has no comma")
+    return apps
+
+
+def parse_retention_rules(raw: Iterable[RetentionRule]) -> tuple[RetentionRule, ...]:
+    if isinstance(raw, str | bytes):
+        raise InvalidValue(raw, "retention rules are a collection of RetentionRule")
+    rules = tuple(raw)
+    for rule in rules:
+        if not isinstance(rule, RetentionRule):
+            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule")
+        age = rule.maximum_age_days
+        if type(age) is not int or age < 1:
+            raise InvalidValue(age, "a retention rule's maximum_age_days is a positive int")
+        for field in ("data_type", "fragment_type", "type", "source"):
+            _key(f"retention rule {field}", getattr(rule, field))
+    return rules
+
+
+def _check_limit(field: str, value: object) -> int | None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise InvalidValue(value, f"{field} is a non-negative int, or None for no limit")
+    return value
+
+
+def _subscriptions_from_options(options: tuple[TenantOption, ...]) -> frozenset[str] | None:
+    lists = [v for c, k, v in options if (c, k) in DEFAULT_APPLICATIONS_OPTIONS]
+    if not lists:
+        return None
+    return parse_applications(a.strip() for v in lists for a in v.split(",") if a.strip())
+
+
+def _deny(actor: str, what: str, who: str) -> None:
+    rule = f"only {who} may do this"
+    raise PermissionDenied(f"tenant {actor!r} may not {what}: {rule}", value=actor, rule=rule)
+
+
+# ---------------------------------------------------------------- the mixin
 
 
 class TenantLifecycle:
@@ -46,14 +180,22 @@ class TenantLifecycle:
 
     _index: Index
     _clock: Callable[[], datetime]
+    _limits: SafetyLimits
 
     def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
         raise NotImplementedError  # provided by Tenancy
+
+    # ------------------------------------------------------------ reading
 
     @property
     def management_tenant(self) -> Tenant:
         """The root of the tenant tree, created when the store was initialised."""
         return self._index.tenants[self._index.domains[MANAGEMENT_DOMAIN]]
+
+    @property
+    def limits(self) -> SafetyLimits:
+        """The store-wide safety limits this handle enforces."""
+        return self._limits
 
     def get_tenant(self, tenant_id: str) -> Tenant:
         """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
@@ -76,6 +218,79 @@ class TenantLifecycle:
             ids = list(self._index.tenant_children.get(tenant_id, ()))
         return [self._index.tenants[t] for t in sorted(ids)]
 
+    def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
+        """The applications a new subtenant of this tenant is subscribed to: its own list
+        when it overrides it, else the nearest ancestor's that does (else none).
+        Runtime complexity: O(depth)."""
+        tenant: Tenant | None = self.get_tenant(tenant_id)
+        while tenant is not None:
+            if tenant.default_subscriptions is not None:
+                return tenant.default_subscriptions
+            tenant = None if tenant.parent_id is None else self._index.tenants[tenant.parent_id]
+        return frozenset()
+
+    def is_subscribed(self, tenant_id: str, application: str) -> bool:
+        """Is the tenant subscribed to the application, and able to use it? False while it
+        is suspended (its applications are stopped; the subscription itself is kept) and
+        for an unknown tenant. Runtime complexity: O(1)."""
+        tenant = self._index.tenants.get(tenant_id)
+        return (
+            tenant is not None
+            and tenant_id not in self._index.blocked
+            and application in tenant.subscriptions
+        )
+
+    def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
+        """The policies the tenant defines, sorted by name; with ``inherited``, every policy
+        usable when creating a subtenant of it: its own, then its ancestors' (the nearest
+        definition of a name wins)."""
+        tenant: Tenant | None = self.get_tenant(tenant_id)
+        found: dict[str, TenantPolicy] = {}
+        while tenant is not None:
+            for policy in tenant.policies:
+                found.setdefault(policy.name, policy)
+            if not inherited or tenant.parent_id is None:
+                break
+            tenant = self._index.tenants[tenant.parent_id]
+        return [found[name] for name in sorted(found)]
+
+    # ------------------------------------------------------------ who acts
+
+    def _check_active(self, tenant_id: str) -> None:
+        blocker = self._index.blocked.get(tenant_id)
+        if blocker is not None:
+            raise TenantSuspendedError(tenant_id, blocker)
+
+    def _actor(self, by: str | None) -> str:
+        """The acting tenant's id (the management tenant for the application itself)."""
+        if by is None:
+            return self.management_tenant.id
+        self.get_tenant(by)
+        self._check_active(by)
+        return by
+
+    def _allow(self, actor: str, target: Tenant, what: str, *, own: bool) -> None:
+        """The management tenant may; so may the target's parent, and with ``own`` the
+        target itself. Otherwise PermissionDenied."""
+        if actor in (self.management_tenant.id, target.parent_id):
+            return
+        if own and actor == target.id:
+            return
+        who = "the tenant itself, its parent" if own else "its parent"
+        _deny(actor, f"{what} of tenant {target.id!r}", f"{who} or the management tenant")
+
+    def _management_only(self, actor: str, what: str) -> None:
+        if actor != self.management_tenant.id:
+            _deny(actor, what, "the management tenant")
+
+    # ------------------------------------------------------------ creating
+
+    def _find_policy(self, parent_id: str, name: str) -> TenantPolicy:
+        for policy in self.policies(parent_id, inherited=True):
+            if policy.name == name:
+                return policy
+        raise NotFound("tenant policy", name, where=f"tenant {parent_id!r} or above")
+
     def create_tenant(
         self,
         *,
@@ -87,20 +302,43 @@ class TenantLifecycle:
         allow_subtenants: bool = False,
         contact_name: str = "",
         contact_phone: str = "",
+        properties: PropertiesInput = (),
+        options: OptionsInput = (),
+        retention_rules: Iterable[RetentionRule] | None = None,
+        policy: str | None = None,
+        max_devices: int | None = None,
+        max_root_devices: int | None = None,
+        subscriptions: Iterable[str] | None = None,
+        default_subscriptions: Iterable[str] | None = None,
         id: str | None = None,
+        by: str | None = None,
     ) -> Tenant:
         """Create a tenant below ``parent`` (default: the management tenant) with its first
-        admin user. The parent must be active and allowed to have subtenants."""
+        admin user, in one transaction.
+
+        The parent must be active and allowed to have subtenants (the management tenant
+        always is); only the management tenant sets ``allow_subtenants``. The id is
+        generated (``t`` and 8 digits) unless given, and never changes. A ``policy`` (a
+        name defined by the parent or an ancestor) gives the new tenant its options and
+        retention rules; ``options`` given here win over the policy's, and
+        ``retention_rules`` given here replace its rules. ``subscriptions`` default to the
+        parent's default subscriptions. ``by``: the acting tenant (see the module doc).
+        """
 
         def make() -> tuple[list[Change], Tenant]:
             index = self._index
+            actor = self._actor(by)
             parent_id = self.management_tenant.id if parent is None else parent
             parent_tenant = self.get_tenant(parent_id)
+            if actor not in (self.management_tenant.id, parent_id):
+                _deny(actor, f"create subtenants of {parent_id!r}", "it or the management tenant")
             self._check_active(parent_id)
-            if not parent_tenant.allow_subtenants:
+            if parent_tenant.parent_id is not None and not parent_tenant.allow_subtenants:
                 raise InvalidValue(
                     parent_id, "a tenant gets subtenants only when allow_subtenants is set"
                 )
+            if check_bool("allow_subtenants", allow_subtenants):
+                self._management_only(actor, "allow a tenant to create subtenants")
             check_domain(domain)
             if domain in index.domains:
                 raise AlreadyExists("tenant domain", domain, rule="tenant domains are unique")
@@ -108,9 +346,28 @@ class TenantLifecycle:
                 _ids.check_id("tenant", id)
                 if id in index.tenants:
                     raise AlreadyExists("tenant", id)
-            tenant_id = id or unique_id(_ids.new_tenant_id, index.tenants)
             check_email(admin_email)
             check_name("admin user", admin_username)
+            applied = None if policy is None else self._find_policy(parent_id, policy)
+            merged = {(c, k): v for c, k, v in applied.options} if applied else {}
+            merged.update(((c, k), v) for c, k, v in parse_options(options))
+            all_options = tuple((c, k, v) for (c, k), v in sorted(merged.items()))
+            if retention_rules is not None:
+                rules = parse_retention_rules(retention_rules)
+            else:
+                rules = applied.retention_rules if applied else ()
+            defaults = (
+                _subscriptions_from_options(all_options)
+                if default_subscriptions is None
+                else parse_applications(default_subscriptions)
+            )
+            subscribed = (
+                self.default_subscriptions(parent_id)
+                if subscriptions is None
+                else parse_applications(subscriptions)
+            )
+            check_new_tenant(self._limits, index, parent_id)
+            tenant_id = id or unique_id(_ids.new_tenant_id, index.tenants)
             admin = User(
                 id=unique_id(_ids.new_user_id, index.users), tenant_id=tenant_id,
                 email=admin_email, username=admin_username,
@@ -120,7 +377,7 @@ class TenantLifecycle:
                 domain=domain,
                 name=check_name("tenant", name),
                 parent_id=parent_id,
-                allow_subtenants=check_bool("allow_subtenants", allow_subtenants),
+                allow_subtenants=allow_subtenants,
                 status=ACTIVE,
                 created_at=self._clock(),
                 contact_name=check_text("contact_name", contact_name),
@@ -128,8 +385,35 @@ class TenantLifecycle:
                 admin_email=admin_email,
                 admin_username=admin_username,
                 admin_user_id=admin.id,
+                properties=parse_properties(properties),
+                options=all_options,
+                retention_rules=rules,
+                max_devices=_check_limit("max_devices", max_devices),
+                max_root_devices=_check_limit("max_root_devices", max_root_devices),
+                subscriptions=subscribed,
+                default_subscriptions=defaults,
+                policy=policy,
             )
             return [TenantCreated(tenant=tenant), UserCreated(user=admin)], tenant
+
+        return self._write(make)
+
+    # ------------------------------------------------------------ editing
+
+    def _edit(
+        self,
+        tenant_id: str,
+        by: str | None,
+        edit: Callable[[Tenant, str], dict[str, Any]],
+    ) -> Tenant:
+        """Validate and write one edit of a tenant's fields as one TenantUpdated."""
+
+        def make() -> tuple[list[Change], Tenant]:
+            actor = self._actor(by)
+            old = self.get_tenant(tenant_id)
+            self._check_active(tenant_id)
+            new = replace(old, **edit(old, actor))
+            return ([] if new == old else [TenantUpdated(tenant=new)]), new
 
         return self._write(make)
 
@@ -142,71 +426,220 @@ class TenantLifecycle:
         contact_phone: str = UNSET,
         admin_email: str = UNSET,
         allow_subtenants: bool = UNSET,
+        properties: PropertiesInput = UNSET,
+        options: OptionsInput = UNSET,
+        retention_rules: Iterable[RetentionRule] = UNSET,
+        max_devices: int | None = UNSET,
+        max_root_devices: int | None = UNSET,
+        subscriptions: Iterable[str] = UNSET,
+        default_subscriptions: Iterable[str] | None = UNSET,
+        by: str | None = None,
     ) -> Tenant:
-        """Edit a tenant's fields; id, domain and the admin username never change."""
+        """Edit the given fields (the rest stay); id, domain and the admin username never
+        change. ``properties``, ``options``, ``retention_rules`` and ``subscriptions``
+        replace the whole collection; ``default_subscriptions=None`` turns the override
+        off, so the tenant inherits its parent's list again. A limit of None lifts it;
+        lowering one below the current count removes nothing and refuses the next record.
+        """
 
-        def make() -> tuple[list[Change], Tenant]:
-            old = self.get_tenant(tenant_id)
-            self._check_active(tenant_id)
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
             fields: dict[str, Any] = {}
-            if name is not UNSET:
-                fields["name"] = check_name("tenant", name)
-            if contact_name is not UNSET:
-                fields["contact_name"] = check_text("contact_name", contact_name)
-            if contact_phone is not UNSET:
-                fields["contact_phone"] = check_text("contact_phone", contact_phone)
-            if admin_email is not UNSET:
-                fields["admin_email"] = check_email(admin_email)
+            own: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+                "name": (name, lambda v: check_name("tenant", v)),
+                "contact_name": (contact_name, lambda v: check_text("contact_name", v)),
+                "contact_phone": (contact_phone, lambda v: check_text("contact_phone", v)),
+                "admin_email": (admin_email, check_email),
+                "options": (options, parse_options),
+                "retention_rules": (retention_rules, parse_retention_rules),
+                "default_subscriptions": (
+                    default_subscriptions,
+                    lambda v: None if v is None else parse_applications(v),
+                ),
+            }
+            managed: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+                "properties": (properties, parse_properties),
+                "max_devices": (max_devices, lambda v: _check_limit("max_devices", v)),
+                "max_root_devices": (
+                    max_root_devices,
+                    lambda v: _check_limit("max_root_devices", v),
+                ),
+                "subscriptions": (subscriptions, parse_applications),
+            }
+            for table, is_own in ((own, True), (managed, False)):
+                for field, (value, check) in table.items():
+                    if value is not UNSET:
+                        self._allow(actor, old, f"change the {field}", own=is_own)
+                        fields[field] = check(value)
             if allow_subtenants is not UNSET:
-                fields["allow_subtenants"] = check_bool("allow_subtenants", allow_subtenants)
-            new = replace(old, **fields)
-            return ([] if new == old else [TenantUpdated(tenant=new)]), new
+                value = check_bool("allow_subtenants", allow_subtenants)
+                self._management_only(actor, "change allow_subtenants")
+                if old.parent_id is None and not value:
+                    raise InvalidValue(value, "the management tenant always allows subtenants")
+                fields["allow_subtenants"] = value
+            return fields
 
-        return self._write(make)
+        return self._edit(tenant_id, by, edit)
 
-    def suspend_tenant(self, tenant_id: str) -> Tenant:
+    def set_properties(
+        self, tenant_id: str, values: Mapping[str, str | None], *, by: str | None = None
+    ) -> Tenant:
+        """Set custom properties (a None value removes that key); the others stay. For the
+        parent or the management tenant."""
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the properties", own=False)
+            current = dict(old.properties)
+            for key, value in dict(values).items():
+                if value is None:
+                    current.pop(_key("property key", key), None)
+                else:
+                    current[key] = value
+            return {"properties": parse_properties(current)}
+
+        return self._edit(tenant_id, by, edit)
+
+    def set_options(
+        self,
+        tenant_id: str,
+        values: Mapping[tuple[str, str], str | None],
+        *,
+        by: str | None = None,
+    ) -> Tenant:
+        """Set tenant options ``{(category, key): value}`` (None removes one); the others
+        stay."""
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the options", own=True)
+            current = {(c, k): v for c, k, v in old.options}
+            for pair, value in dict(values).items():
+                if not isinstance(pair, tuple) or len(pair) != 2:
+                    raise InvalidValue(pair, "an option is named by (category, key)")
+                if value is None:
+                    current.pop(pair, None)
+                else:
+                    current[pair] = value
+            return {"options": parse_options(current)}
+
+        return self._edit(tenant_id, by, edit)
+
+    def subscribe(
+        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
+    ) -> Tenant:
+        """Subscribe the tenant to applications (ones it has are ignored). For the parent
+        or the management tenant."""
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the subscriptions", own=False)
+            return {"subscriptions": old.subscriptions | parse_applications(applications)}
+
+        return self._edit(tenant_id, by, edit)
+
+    def unsubscribe(
+        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
+    ) -> Tenant:
+        """Remove subscriptions (ones it lacks are ignored)."""
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the subscriptions", own=False)
+            return {"subscriptions": old.subscriptions - parse_applications(applications)}
+
+        return self._edit(tenant_id, by, edit)
+
+    def define_policy(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        description: str = "",
+        options: OptionsInput = (),
+        retention_rules: Iterable[RetentionRule] = (),
+        by: str | None = None,
+    ) -> TenantPolicy:
+        """Define (or replace) a policy of the tenant, for creating its subtenants: a named
+        bundle of options and retention rules, at least one of either. Tenants created
+        with it earlier keep what they got."""
+        policy = TenantPolicy(
+            name=check_name("policy", name),
+            description=check_text("description", description),
+            options=parse_options(options),
+            retention_rules=parse_retention_rules(retention_rules),
+        )
+        if not policy.options and not policy.retention_rules:
+            raise InvalidValue(name, "a policy bundles at least one option or retention rule")
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the policies", own=True)
+            others = [p for p in old.policies if p.name != name]
+            return {"policies": tuple(sorted([*others, policy], key=lambda p: p.name))}
+
+        self._edit(tenant_id, by, edit)
+        return policy
+
+    def delete_policy(self, tenant_id: str, name: str, *, by: str | None = None) -> None:
+        """Delete one of the tenant's policies; NotFound if it has none of that name."""
+
+        def edit(old: Tenant, actor: str) -> dict[str, Any]:
+            self._allow(actor, old, "change the policies", own=True)
+            if old.get_policy(name) is None:
+                raise NotFound("tenant policy", name, where=f"tenant {tenant_id!r}")
+            return {"policies": tuple(p for p in old.policies if p.name != name)}
+
+        self._edit(tenant_id, by, edit)
+
+    # ------------------------------------------------------------ suspension and deletion
+
+    def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
         """Block the tenant and every tenant below it: no user reaches anything and nothing
-        is written there until :meth:`activate_tenant`. All data is kept."""
+        is written there until :meth:`activate_tenant`. All data is kept. For the parent or
+        the management tenant; the management tenant itself cannot be suspended."""
 
         def make() -> tuple[list[Change], Tenant]:
+            actor = self._actor(by)
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is None:
                 raise InvalidValue(tenant_id, "the management tenant cannot be suspended")
+            self._allow(actor, tenant, "suspend", own=False)
             if tenant.status == SUSPENDED:
                 return [], tenant
             return [TenantSuspended(tenant_id=tenant_id)], replace(tenant, status=SUSPENDED)
 
         return self._write(make)
 
-    def activate_tenant(self, tenant_id: str) -> Tenant:
-        """Lift a suspension: every answer comes back exactly as it was."""
+    def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
+        """Lift a suspension: every answer comes back exactly as it was (unless a tenant
+        above is suspended too). For the parent or the management tenant."""
 
         def make() -> tuple[list[Change], Tenant]:
+            actor = self._actor(by)
             tenant = self.get_tenant(tenant_id)
+            if tenant.parent_id is not None:
+                self._allow(actor, tenant, "activate", own=False)
             if tenant.status == ACTIVE:
                 return [], tenant
             return [TenantActivated(tenant_id=tenant_id)], replace(tenant, status=ACTIVE)
 
         return self._write(make)
 
-    def delete_tenant(self, tenant_id: str, *, cascade: bool = False) -> None:
-        """Remove the tenant and every record it holds, irreversibly; with ``cascade`` its
-        subtenants too (refused without it when it has any)."""
+    def delete_tenant(
+        self, tenant_id: str, *, cascade: bool = False, by: str | None = None
+    ) -> None:
+        """Remove the tenant and every record it holds (groups, devices, users, usage
+        statistics), irreversibly; with ``cascade`` its subtenants too (refused without it
+        when it has any). Only the management tenant may delete, and it cannot be deleted
+        itself. A suspended tenant can be deleted. Afterwards its ids are unknown to every
+        query and write, and its domain is free again."""
 
         def make() -> tuple[list[Change], None]:
+            actor = self._actor(by)
+            self._management_only(actor, "delete tenants")
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is None:
                 raise InvalidValue(tenant_id, "the management tenant cannot be deleted")
             subtree = list(self._index.tenant_subtree(tenant_id))
-            if len(subtree) > 1 and not cascade:
+            if len(subtree) > 1 and not check_bool("cascade", cascade):
                 raise InUse(
                     "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too"
                 )
             return [TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
 
         self._write(make)
-
-    def _check_active(self, tenant_id: str) -> None:
-        blocker = self._index.blocked.get(tenant_id)
-        if blocker is not None:
-            raise TenantSuspendedError(tenant_id, blocker)

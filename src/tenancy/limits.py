@@ -1,0 +1,149 @@
+"""Limits: each tenant's device limits and the store-wide safety limits (DOMAIN.md section 6).
+
+Two kinds, checked the same way:
+
+- a tenant's own limits, fields of its record: ``max_devices`` (every device, child devices
+  included) and ``max_root_devices`` (devices without a gateway), set by its parent or the
+  management tenant;
+- the store's :class:`~tenancy.model.SafetyLimits`, given to :func:`tenancy.open`, which
+  stop an accidental run from creating millions of records: tenants, tenant depth, and per
+  tenant groups, group depth, users, devices and gateway depth.
+
+Every check runs while a command validates, before it builds a single change, and raises
+:class:`~tenancy.errors.LimitExceeded` naming the limit and the count the write would
+reach; a write that would cross a limit, a bulk one included, creates nothing. Lowering a
+limit below the current count is allowed: it removes nothing and refuses the next record.
+
+Each check costs what the write touches: counts come from the index's per-tenant sets and
+its root-device counter, depths from the closure (a group's depth is the size of its
+ancestors-or-self set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tenancy.errors import LimitExceeded
+from tenancy.index import Index
+from tenancy.model import Device, SafetyLimits, Tenant
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "check_device_move",
+    "check_group_move",
+    "check_new_devices",
+    "check_new_group",
+    "check_new_tenant",
+    "check_new_user",
+    "tenant_depth",
+]
+
+DEFAULT_LIMITS = SafetyLimits()
+
+
+def _check(limit: str, count: int, maximum: int | None) -> None:
+    if maximum is not None and count > maximum:
+        raise LimitExceeded(limit, count, maximum)
+
+
+def tenant_depth(index: Index, tenant_id: str) -> int:
+    """Levels below the management tenant (which is at depth 0). O(depth)."""
+    depth = 0
+    parent = index.tenants[tenant_id].parent_id
+    while parent is not None:
+        depth += 1
+        parent = index.tenants[parent].parent_id
+    return depth
+
+
+def check_new_tenant(limits: SafetyLimits, index: Index, parent_id: str) -> None:
+    """A new tenant below ``parent_id``: the tenant count and the tenant depth."""
+    _check("max_tenants", len(index.tenants) + 1, limits.max_tenants)
+    _check("max_tenant_depth", tenant_depth(index, parent_id) + 1, limits.max_tenant_depth)
+
+
+def check_new_group(
+    limits: SafetyLimits, index: Index, tenant_id: str, parent_id: str | None
+) -> None:
+    """A new group of ``tenant_id`` below ``parent_id``: the group count and its depth."""
+    count = len(index.tenant_groups.get(tenant_id, ())) + 1
+    _check("max_groups_per_tenant", count, limits.max_groups_per_tenant)
+    depth = 1 if parent_id is None else len(index.forest.up[parent_id]) + 1
+    _check("max_group_depth", depth, limits.max_group_depth)
+
+
+def check_group_move(
+    limits: SafetyLimits, index: Index, group_id: str, parent_id: str | None
+) -> None:
+    """Moving a group (with its subtree) below ``parent_id``: the depth its deepest
+    descendant would reach. O(subtree), which the move itself costs anyway."""
+    up = index.forest.up
+    own = len(up[group_id])
+    height = max(len(up[g]) - own for g in index.forest.descendants(group_id, include_self=True))
+    above = 0 if parent_id is None else len(up[parent_id])
+    _check("max_group_depth", above + 1 + height, limits.max_group_depth)
+
+
+def check_new_user(limits: SafetyLimits, index: Index, tenant_id: str) -> None:
+    count = len(index.tenant_users.get(tenant_id, ())) + 1
+    _check("max_users_per_tenant", count, limits.max_users_per_tenant)
+
+
+def _device_depth(index: Index, device_id: str, memo: dict[str, int]) -> int:
+    """Levels from the root device down to ``device_id`` (a root device is at depth 1)."""
+    chain: list[str] = []
+    walk: str | None = device_id
+    while walk is not None and walk not in memo:
+        chain.append(walk)
+        walk = index.devices[walk].parent_id
+    depth = 0 if walk is None else memo[walk]
+    for did in reversed(chain):
+        depth += 1
+        memo[did] = depth
+    return memo[device_id]
+
+
+def check_new_devices(
+    limits: SafetyLimits, index: Index, tenant: Tenant, devices: Iterable[Device]
+) -> None:
+    """New devices of ``tenant`` (a parent may be one of them, listed earlier): the
+    tenant's ``max_devices`` and ``max_root_devices``, and the store's devices per tenant
+    and gateway depth. O(new devices), plus O(depth) once per existing gateway named."""
+    devices = list(devices)
+    if not devices:
+        return
+    count = len(index.tenant_devices.get(tenant.id, ())) + len(devices)
+    _check("max_devices_per_tenant", count, limits.max_devices_per_tenant)
+    _check("max_devices", count, tenant.max_devices)
+    roots = index.root_devices.get(tenant.id, 0) + sum(d.parent_id is None for d in devices)
+    _check("max_root_devices", roots, tenant.max_root_devices)
+    memo: dict[str, int] = {}
+    deepest = 0
+    for device in devices:
+        parent = device.parent_id
+        if parent is None:
+            depth = 1
+        elif parent in memo:
+            depth = memo[parent] + 1
+        else:
+            depth = _device_depth(index, parent, memo) + 1
+        memo[device.id] = depth
+        deepest = max(deepest, depth)
+    _check("max_device_depth", deepest, limits.max_device_depth)
+
+
+def check_device_move(
+    limits: SafetyLimits, index: Index, tenant: Tenant, device_id: str, parent_id: str | None
+) -> None:
+    """Giving a device another gateway (None detaches it): a detached device becomes a
+    root device, and the device's own child devices move with it. O(its subtree)."""
+    old = index.devices[device_id]
+    if parent_id is None and old.parent_id is not None:
+        roots = index.root_devices.get(tenant.id, 0) + 1
+        _check("max_root_devices", roots, tenant.max_root_devices)
+    height, frontier = 0, [device_id]
+    while frontier:
+        height += 1
+        frontier = [c for d in frontier for c in index.device_children.get(d, ())]
+    above = 0 if parent_id is None else _device_depth(index, parent_id, {})
+    _check("max_device_depth", above + height, limits.max_device_depth)

@@ -1,0 +1,577 @@
+"""Usage statistics per tenant and UTC day (DOMAIN.md section 6).
+
+What is counted, and how it reaches the store:
+
+- **Counts** (devices, root devices, users, groups) and their daily **peaks** ride in the
+  commit that changes them: before a write commits, :meth:`UsageRecorder.stamp` works out
+  each touched tenant's counts before and after the write (from the index it was validated
+  against, plus what the changes add and remove) and appends one
+  :class:`~tenancy.changes.UsageRecorded` per tenant. So the counts are exact even with
+  several writers (the write was validated at the head revision), they survive a crash with
+  the write itself, and they cost no extra revision.
+- **Requests** are what the application records with ``record_request(tenant, kind)``: no
+  I/O, a counter in memory under a tiny lock. Pending counters ride along with the next
+  commit of this handle, and are flushed on their own by :meth:`flush_usage`, on
+  ``close()``, and by a background thread every ``usage_flush_interval`` seconds or as soon
+  as ``FLUSH_AFTER`` requests are pending. A clean close loses nothing; a crash loses what
+  was not flushed yet.
+- **Days** are UTC days of the handle's clock. A day that recorded nothing carries the
+  previous day's closing counts forward, with no requests.
+
+A row merges by :func:`~tenancy.snapshot.merge_usage`: counts replaced, peaks by max,
+requests summed. Suspended tenants record no requests (the source platform bills them none);
+deleting a tenant deletes its statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from tenancy.changes import (
+    Change,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    GroupCreated,
+    GroupDeleted,
+    Revision,
+    TenantCreated,
+    TenantDeleted,
+    UsageRecorded,
+    UserCreated,
+    UserDeleted,
+)
+from tenancy.errors import InvalidValue, NotFound
+from tenancy.index import Index
+from tenancy.model import Tenant, UsageCounts, UsageDay
+
+__all__ = [
+    "CSV_COLUMNS",
+    "FLUSH_AFTER",
+    "UsageRecorder",
+    "UsageReports",
+    "count_deltas",
+    "current_counts",
+    "usage_csv",
+    "usage_days",
+    "utc_day",
+]
+
+_log = logging.getLogger("tenancy")
+
+FLUSH_AFTER = 100_000
+"""Pending requests that wake the background flusher before its interval is up."""
+
+CSV_COLUMNS = (
+    "tenant_id",
+    "tenant",
+    "day",
+    "devices",
+    "peak_devices",
+    "root_devices",
+    "peak_root_devices",
+    "users",
+    "peak_users",
+    "groups",
+    "peak_groups",
+    "requests",
+)
+"""The fixed columns of :func:`usage_csv`; ``requests:<kind>`` and ``property:<key>``
+columns follow, one per request kind and custom property present, sorted."""
+
+_DEVICES, _ROOTS, _USERS, _GROUPS = range(4)
+
+
+def utc_day(moment: datetime | date) -> date:
+    """The UTC day of a moment (a naive datetime is taken as UTC); a date is itself."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        return moment.date()
+    if isinstance(moment, date):
+        return moment
+    raise InvalidValue(moment, "a day is a datetime.date or a datetime.datetime")
+
+
+def current_counts(index: Index, tenant_id: str) -> UsageCounts:
+    """The tenant's counts now, from the index. Runtime complexity: O(1)."""
+    return UsageCounts(
+        len(index.tenant_devices.get(tenant_id, ())),
+        index.root_devices.get(tenant_id, 0),
+        len(index.tenant_users.get(tenant_id, ())),
+        len(index.tenant_groups.get(tenant_id, ())),
+    )
+
+
+def count_deltas(changes: Sequence[Change], index: Index) -> tuple[dict[str, list[int]], set[str]]:
+    """What ``changes`` add to each tenant's counts, read against ``index`` as it was
+    before them: ``({tenant: [devices, roots, users, groups]}, deleted tenants)``. A tenant
+    created by the changes gets an entry even if nothing is counted for it.
+    Runtime complexity: O(changes)."""
+    deltas: dict[str, list[int]] = {}
+    deleted: set[str] = set()
+    # Devices, groups and users created or moved earlier in the same commit.
+    device_state: dict[str, tuple[str, str | None]] = {}
+    owner: dict[str, str] = {}
+
+    def bump(tenant_id: str, field: int, n: int) -> None:
+        row = deltas.get(tenant_id)
+        if row is None:
+            row = deltas[tenant_id] = [0, 0, 0, 0]
+        row[field] += n
+
+    def device(device_id: str) -> tuple[str, str | None] | None:
+        state = device_state.get(device_id)
+        if state is None:
+            record = index.devices.get(device_id)
+            if record is None:
+                return None
+            state = (record.tenant_id, record.parent_id)
+        return state
+
+    for change in changes:
+        kind = type(change)
+        if kind is DeviceCreated:
+            d = change.device  # type: ignore[union-attr]
+            bump(d.tenant_id, _DEVICES, 1)
+            if d.parent_id is None:
+                bump(d.tenant_id, _ROOTS, 1)
+            device_state[d.id] = (d.tenant_id, d.parent_id)
+        elif kind is DeviceDeleted:
+            state = device(change.device_id)  # type: ignore[union-attr]
+            if state is not None:
+                bump(state[0], _DEVICES, -1)
+                if state[1] is None:
+                    bump(state[0], _ROOTS, -1)
+        elif kind is DeviceMoved:
+            did, parent = change.device_id, change.parent_id  # type: ignore[union-attr]
+            state = device(did)
+            if state is not None:
+                if (state[1] is None) != (parent is None):
+                    bump(state[0], _ROOTS, 1 if parent is None else -1)
+                device_state[did] = (state[0], parent)
+        elif kind is UserCreated:
+            u = change.user  # type: ignore[union-attr]
+            bump(u.tenant_id, _USERS, 1)
+            owner[u.id] = u.tenant_id
+        elif kind is UserDeleted:
+            uid = change.user_id  # type: ignore[union-attr]
+            user = index.users.get(uid)
+            tid = owner.get(uid) or (user.tenant_id if user is not None else None)
+            if tid is not None:
+                bump(tid, _USERS, -1)
+        elif kind is GroupCreated:
+            g = change.group  # type: ignore[union-attr]
+            bump(g.tenant_id, _GROUPS, 1)
+            owner[g.id] = g.tenant_id
+        elif kind is GroupDeleted:
+            gid = change.group_id  # type: ignore[union-attr]
+            info = index.groups.get(gid)
+            tid = owner.get(gid) or (info.tenant_id if info is not None else None)
+            if tid is not None:
+                bump(tid, _GROUPS, -1)
+        elif kind is TenantCreated:
+            deltas.setdefault(change.tenant.id, [0, 0, 0, 0])  # type: ignore[union-attr]
+        elif kind is TenantDeleted:
+            deleted.add(change.tenant_id)  # type: ignore[union-attr]
+    return deltas, deleted
+
+
+def _counts_on(index: Index, tenant_id: str, day: date, today: date) -> UsageCounts:
+    """The tenant's counts at the end of ``day`` (now, for today)."""
+    row = index.usage.get(tenant_id, day)
+    if row is not None:
+        return row.counts
+    if day < today:
+        last = index.usage.last_before(tenant_id, day)
+        if last is not None:
+            return last.counts
+    return current_counts(index, tenant_id)
+
+
+class _Flusher:
+    """A daemon thread that flushes a handle's pending requests every ``interval`` seconds,
+    or at once when woken. It holds the handle weakly (a handle dropped without close() is
+    still collected, and the thread then ends); a failed flush is logged and retried."""
+
+    def __init__(self, owner: UsageReports, interval: float) -> None:
+        self._owner = weakref.ref(owner)
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.flushed = threading.Event()
+        """Set after every flush attempt (tests wait on it instead of sleeping)."""
+        self._thread = threading.Thread(target=self._run, name="tenancy-usage", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            owner = self._owner()
+            if owner is None or self._stop.is_set():
+                return
+            try:
+                owner.flush_usage()
+            except Exception:  # the thread must outlive a busy or briefly closed store
+                _log.exception("tenancy: flushing usage statistics failed; retrying later")
+            finally:
+                del owner
+            self.flushed.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class UsageRecorder:
+    """The in-memory side of usage statistics for one handle: pending request counters,
+    and the stamping of counts onto commits. See the module docstring."""
+
+    def __init__(self, clock: Callable[[], datetime], flush_interval: float | None) -> None:
+        if flush_interval is not None and (
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, int | float)
+            or flush_interval <= 0
+        ):
+            raise InvalidValue(flush_interval, "usage_flush_interval is a positive number or None")
+        self._clock = clock
+        self._flush_interval = flush_interval
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, date], dict[str, int]] = {}
+        self._pending_count = 0
+        self._in_flight: dict[tuple[str, date], dict[str, int]] | None = None
+        self._flusher: _Flusher | None = None
+        self.flush_requested = False
+        """Set by flush_usage: stamp even an empty write."""
+        self.flush_after = FLUSH_AFTER
+
+    # ------------------------------------------------------------ requests
+
+    def count(self, tenant_id: str, day: date, kind: str, n: int, owner: UsageReports) -> None:
+        """Add ``n`` requests of ``kind``. No I/O: a dict update under a short lock."""
+        with self._lock:
+            kinds = self._pending.get((tenant_id, day))
+            if kinds is None:
+                kinds = self._pending[(tenant_id, day)] = {}
+            kinds[kind] = kinds.get(kind, 0) + n
+            self._pending_count += n
+            due = self._pending_count >= self.flush_after
+            if self._flusher is None and self._flush_interval is not None:
+                self._flusher = _Flusher(owner, self._flush_interval)
+        if due and self._flusher is not None:
+            self._flusher.wake()
+
+    def pending(self, tenant_id: str, day: date) -> dict[str, int]:
+        """Requests counted here and not yet flushed."""
+        with self._lock:
+            return dict(self._pending.get((tenant_id, day), {}))
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    @property
+    def flusher(self) -> _Flusher | None:
+        return self._flusher
+
+    def stop(self) -> None:
+        """Stop the background flusher (close() flushes what is left itself)."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop()
+
+    # ------------------------------------------------------------ commits
+
+    def stamp(self, changes: list[Change], index: Index) -> list[Change]:
+        """``changes`` plus one :class:`UsageRecorded` per tenant whose counts they change
+        and per (tenant, day) with pending requests. Pure but for remembering which
+        requests it took, which :meth:`committed` then subtracts.
+        Runtime complexity: O(changes + pending)."""
+        self._in_flight = None
+        if not changes and not self.flush_requested:
+            return changes
+        today = utc_day(self._clock())
+        deltas, deleted = count_deltas(changes, index)
+        rows: dict[tuple[str, date], tuple[UsageCounts, UsageCounts, tuple[tuple[str, int], ...]]]
+        rows = {}
+        for tenant_id, delta in deltas.items():
+            if tenant_id in deleted:
+                continue
+            before = current_counts(index, tenant_id)
+            b = (before.devices, before.root_devices, before.users, before.groups)
+            a = [x + d for x, d in zip(b, delta, strict=True)]
+            after = UsageCounts(*a)
+            peaks = UsageCounts(*(max(x, y) for x, y in zip(b, a, strict=True)))
+            rows[(tenant_id, today)] = (after, peaks, ())
+        with self._lock:
+            taken = {key: dict(kinds) for key, kinds in self._pending.items()}
+        for (tenant_id, day), kinds in taken.items():
+            if tenant_id in deleted or tenant_id not in index.tenants:
+                continue  # a deleted tenant's requests go with it
+            requests = tuple(sorted(kinds.items()))
+            row = rows.get((tenant_id, day))
+            if row is not None:
+                rows[(tenant_id, day)] = (row[0], row[1], requests)
+            else:
+                counts = _counts_on(index, tenant_id, day, today)
+                rows[(tenant_id, day)] = (counts, counts, requests)
+        self._in_flight = taken
+        if not rows:
+            return changes
+        return [
+            *changes,
+            *(
+                UsageRecorded(tenant_id=t, day=d, counts=c, peaks=p, requests=r)
+                for (t, d), (c, p, r) in sorted(rows.items())
+            ),
+        ]
+
+    def committed(self) -> None:
+        """The stamped commit is durable: forget the requests it carried."""
+        taken, self._in_flight = self._in_flight, None
+        if not taken:
+            return
+        with self._lock:
+            for key, kinds in taken.items():
+                pending = self._pending.get(key)
+                if pending is None:
+                    continue
+                for kind, n in kinds.items():
+                    left = pending.get(kind, 0) - n
+                    self._pending_count -= n
+                    if left > 0:
+                        pending[kind] = left
+                    else:
+                        pending.pop(kind, None)
+                if not pending:
+                    del self._pending[key]
+            self._pending_count = max(self._pending_count, 0)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def _day_range(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _first_day(index: Index, tenant: Tenant, today: date) -> date:
+    if tenant.created_at is not None:
+        return utc_day(tenant.created_at)
+    first = index.usage.between(tenant.id, date.min, today)
+    return first[0].day if first else today
+
+
+def usage_days(
+    index: Index,
+    tenant_id: str,
+    start: date | None,
+    end: date | None,
+    *,
+    today: date,
+    pending: Callable[[str, date], dict[str, int]] | None = None,
+) -> list[UsageDay]:
+    """One row per UTC day from ``start`` to ``end`` (both included), clipped to the days
+    the tenant existed up to today. ``pending`` adds requests not flushed yet.
+    Runtime complexity: O(log rows + days)."""
+    tenant = index.tenants[tenant_id]
+    first = max(start or date.min, _first_day(index, tenant, today))
+    last = min(end or today, today)
+    if first > last:
+        return []
+    stored = {row.day: row for row in index.usage.between(tenant_id, first, last)}
+    carry = index.usage.last_before(tenant_id, first)
+    counts = carry.counts if carry is not None else current_counts(index, tenant_id)
+    days = []
+    for day in _day_range(first, last):
+        row = stored.get(day)
+        if row is None:
+            row = UsageDay(
+                tenant_id=tenant_id,
+                day=day,
+                devices=counts.devices,
+                root_devices=counts.root_devices,
+                users=counts.users,
+                groups=counts.groups,
+                peak_devices=counts.devices,
+                peak_root_devices=counts.root_devices,
+                peak_users=counts.users,
+                peak_groups=counts.groups,
+            )
+        counts = row.counts
+        extra = pending(tenant_id, day) if pending is not None else None
+        if extra:
+            requests = dict(row.requests)
+            for kind, n in extra.items():
+                requests[kind] = requests.get(kind, 0) + n
+            row = UsageDay(
+                **{f: getattr(row, f) for f in row.__struct_fields__ if f != "requests"},
+                requests=tuple(sorted(requests.items())),
+            )
+        days.append(row)
+    return days
+
+
+class _Sink:
+    """A write() target for csv.writer that keeps the text in memory (no file, no io)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+
+def usage_csv(rows: Sequence[UsageDay], tenants: dict[str, Tenant], sep: str = ",") -> str:
+    """The rows as CSV text with a header: :data:`CSV_COLUMNS`, then one ``requests:<kind>``
+    column per request kind and one ``property:<key>`` column per custom property of the
+    tenants, sorted. Lines end with ``\\n``; fields are quoted only when they must be."""
+    if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
+        raise InvalidValue(sep, "a CSV separator is one character, not a quote or a newline")
+    kinds = sorted({k for row in rows for k, _ in row.requests})
+    keys = sorted({k for t in tenants.values() for k, _ in t.properties})
+    sink = _Sink()
+    writer = csv.writer(sink, delimiter=sep, lineterminator="\n")
+    writer.writerow(
+        [*CSV_COLUMNS, *(f"requests:{k}" for k in kinds), *(f"property:{k}" for k in keys)]
+    )
+    for row in rows:
+        tenant = tenants[row.tenant_id]
+        requests = dict(row.requests)
+        properties = dict(tenant.properties)
+        writer.writerow(
+            [
+                row.tenant_id,
+                tenant.name,
+                row.day.isoformat(),
+                row.devices,
+                row.peak_devices,
+                row.root_devices,
+                row.peak_root_devices,
+                row.users,
+                row.peak_users,
+                row.groups,
+                row.peak_groups,
+                row.total_requests,
+                *(requests.get(k, 0) for k in kinds),
+                *(properties.get(k, "") for k in keys),
+            ]
+        )
+    return "".join(sink.parts)
+
+
+# ---------------------------------------------------------------- the facade's methods
+
+
+class UsageReports:
+    """The usage-statistics methods of a :class:`~tenancy.Tenancy` handle."""
+
+    _index: Index
+    _clock: Callable[[], datetime]
+    _usage: UsageRecorder
+    _write_lock: threading.RLock
+
+    def _write(self, make: Callable[[], tuple[list[Change], Any]]) -> Any:
+        raise NotImplementedError  # provided by Tenancy
+
+    def record_request(self, tenant_id: str, kind: str = "api", count: int = 1) -> bool:
+        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for the
+        tenant on today's UTC day. No I/O: counted in memory, flushed in batches (with the
+        next write, by :meth:`flush_usage`, by the background flusher, on close).
+
+        Returns False, counting nothing, while the tenant is suspended (a suspended tenant
+        is billed no requests). NotFound for an unknown tenant.
+        Runtime complexity: O(1).
+        """
+        tenant = self._index.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound("tenant", tenant_id)
+        if type(kind) is not str or not kind:
+            raise InvalidValue(kind, "a request kind is a non-empty string")
+        if type(count) is not int or count < 1:
+            raise InvalidValue(count, "a request count is a positive int")
+        if tenant_id in self._index.blocked:
+            return False
+        self._usage.count(tenant_id, utc_day(self._clock()), kind, count, self)
+        return True
+
+    def flush_usage(self) -> Revision:
+        """Write the requests counted in memory now, as one commit (none when nothing is
+        pending). Returns the handle's revision afterwards."""
+        with self._write_lock:
+            if self._usage.has_pending:
+                self._usage.flush_requested = True
+                try:
+                    self._write(lambda: ([], None))
+                finally:
+                    self._usage.flush_requested = False
+            return self._index.revision
+
+    def usage(
+        self,
+        tenant_id: str,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        *,
+        subtenants: bool = False,
+    ) -> list[UsageDay]:
+        """The tenant's usage statistics, one :class:`~tenancy.UsageDay` per UTC day from
+        ``start`` to ``end`` (both included; default: from the tenant's creation to today),
+        sorted by tenant id then day; with ``subtenants``, every tenant below it too.
+        Requests counted in memory and not flushed yet are included.
+        Runtime complexity: O(tenants x days).
+        """
+        return self._usage_rows(tenant_id, start, end, subtenants)[0]
+
+    def usage_csv(
+        self,
+        tenant_id: str,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        *,
+        subtenants: bool = False,
+        sep: str = ",",
+    ) -> str:
+        """:meth:`usage` as CSV text, ``sep`` between fields (``";"`` for spreadsheets that
+        use a decimal comma). Columns: :data:`tenancy.usage.CSV_COLUMNS`, then one
+        ``requests:<kind>`` column per request kind and one ``property:<key>`` column per
+        custom property."""
+        rows, tenants = self._usage_rows(tenant_id, start, end, subtenants)
+        return usage_csv(rows, tenants, sep)
+
+    def _usage_rows(
+        self,
+        tenant_id: str,
+        start: date | datetime | None,
+        end: date | datetime | None,
+        subtenants: bool,
+    ) -> tuple[list[UsageDay], dict[str, Tenant]]:
+        index = self._index
+        if tenant_id not in index.tenants:
+            raise NotFound("tenant", tenant_id)
+        first = None if start is None else utc_day(start)
+        last = None if end is None else utc_day(end)
+        today = utc_day(self._clock())
+        ids = sorted(index.tenant_subtree(tenant_id)) if subtenants else [tenant_id]
+        rows: list[UsageDay] = []
+        for tid in ids:
+            rows.extend(
+                usage_days(index, tid, first, last, today=today, pending=self._usage.pending)
+            )
+        return rows, {tid: index.tenants[tid] for tid in ids}
