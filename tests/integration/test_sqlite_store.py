@@ -156,7 +156,7 @@ def test_a_file_made_by_an_older_schema_is_migrated_on_open(tmp_path: Path) -> N
         assert snapshot.revision == 7
         assert snapshot.groups == [region, site]
         versions = [v for (v,) in store._conn.execute("SELECT version FROM schema_migrations")]
-        assert versions == [1, 2] == [m[0] for m in migrations.MIGRATIONS]
+        assert versions == [1, 2, 3] == [m[0] for m in migrations.MIGRATIONS]
         pairs = store._conn.execute("SELECT device_id FROM group_devices ORDER BY 1").fetchall()
         assert pairs == [("d-1",), ("d-2",)]
         blob = store._conn.execute("SELECT body FROM groups WHERE id = 'g-1'").fetchone()[0]
@@ -282,8 +282,9 @@ def test_creating_many_devices_is_one_commit(tmp_path: Path) -> None:
         store = tn.store
         assert isinstance(store, SQLiteStore)
         [commit] = store.changes_since(before)
-        assert len(commit.changes) == 5000
-        assert all(isinstance(c, DeviceCreated) for c in commit.changes)
+        created = [c.device for c in commit.changes if isinstance(c, DeviceCreated)]
+        assert len(created) == 5000
+        assert created == devices
         assert store.snapshot().devices[: len(devices)] == sorted(devices, key=lambda d: d.id)
         assert tn.verify(user, "SN-00001")
         assert not tn.verify(user, "SN-00002")

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from tenancy.changes import Change
-from tenancy.model import Device, Group, TagRule, Tenant, User
+from tenancy.model import Device, Group, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "decode_changes",
@@ -41,23 +41,24 @@ _changes = msgspec.msgpack.Decoder(tuple[Change, ...])
 _rule = msgspec.msgpack.Decoder(TagRule)
 
 _decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {
-    kind: msgspec.msgpack.Decoder(kind) for kind in (Tenant, Group, Device, User)
+    kind: msgspec.msgpack.Decoder(kind) for kind in (Tenant, Group, Device, User, UsageDay)
 }
 _list_decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {
     Tenant: msgspec.msgpack.Decoder(list[Tenant]),
     Group: msgspec.msgpack.Decoder(list[Group]),
     Device: msgspec.msgpack.Decoder(list[Device]),
     User: msgspec.msgpack.Decoder(list[User]),
+    UsageDay: msgspec.msgpack.Decoder(list[UsageDay]),
 }
 
 
-def encode_record(record: Tenant | Group | Device | User) -> bytes:
+def encode_record(record: Tenant | Group | Device | User | UsageDay) -> bytes:
     """One record as a row blob, sets in sorted order."""
     return _encode(record)
 
 
 def record_decoder(kind: type[T]) -> msgspec.msgpack.Decoder[T]:
-    """The decoder of one row blob of ``kind`` (Tenant, Group, Device or User)."""
+    """The decoder of one row blob of ``kind`` (Tenant, Group, Device, User, UsageDay)."""
     return _decoders[kind]
 
 

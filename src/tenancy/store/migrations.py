@@ -8,9 +8,9 @@ that has shipped: add the next one.
 Records live in one table per kind as ``(id, tenant_id, body)``, where ``body`` is the
 msgspec-encoded record (see :mod:`tenancy.store._codec`): a record field can be added
 without a migration. Only what SQL itself must reach is a column or a table of its own:
-tenant ids (deleting a tenant), memberships, and since version 2 a group's device ids
-and tag rules (deleting a device removes its id from every group without decoding any
-blob).
+tenant ids (deleting a tenant), memberships, since version 2 a group's device ids and tag
+rules (deleting a device removes its id from every group without decoding any blob), and
+since version 3 the key of a usage row (tenant, day).
 """
 
 from __future__ import annotations
@@ -43,15 +43,12 @@ _v1 = _statements(
     """CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID""",
     # head: the latest committed revision; log_floor: changes at or below it were pruned.
     """INSERT INTO meta (key, value) VALUES ('head', 0), ('log_floor', 0)""",
-    """CREATE TABLE tenants (id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID""",
-    """CREATE TABLE groups (
-        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE tenants (id TEXT PRIMARY KEY, body BLOB NOT NULL)""",
+    """CREATE TABLE groups (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL)""",
     """CREATE INDEX groups_by_tenant ON groups (tenant_id)""",
-    """CREATE TABLE devices (
-        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE devices (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL)""",
     """CREATE INDEX devices_by_tenant ON devices (tenant_id)""",
-    """CREATE TABLE users (
-        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE users (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body BLOB NOT NULL)""",
     """CREATE INDEX users_by_tenant ON users (tenant_id)""",
     """CREATE TABLE memberships (
         group_id TEXT NOT NULL, user_id TEXT NOT NULL,
@@ -90,9 +87,17 @@ def _v2(conn: sqlite3.Connection) -> None:
         )
 
 
+_v3 = _statements(
+    """CREATE TABLE usage (
+        tenant_id TEXT NOT NULL, day TEXT NOT NULL, body BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, day)) WITHOUT ROWID""",
+)
+"""Usage statistics: one row per tenant and UTC day (``day`` in ISO form sorts by date)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "records, memberships and the change log", _v1),
     (2, "group associations in their own tables", _v2),
+    (3, "usage statistics per tenant and day", _v3),
 )
 LATEST = MIGRATIONS[-1][0]
 

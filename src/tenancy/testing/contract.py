@@ -66,13 +66,23 @@ from tenancy.changes import (
     TenantDeleted,
     TenantSuspended,
     TenantUpdated,
+    UsageRecorded,
     UserCreated,
     UserDeleted,
     UserUpdated,
 )
 from tenancy.errors import StaleRevision, StoreError, TenancyError
 from tenancy.index import Index
-from tenancy.model import Device, Group, TagMatcher, TagRule, Tenant, User, all_of
+from tenancy.model import (
+    Device,
+    Group,
+    TagMatcher,
+    TagRule,
+    Tenant,
+    UsageCounts,
+    User,
+    all_of,
+)
 from tenancy.service import Tenancy
 from tenancy.snapshot import RecordState, Snapshot
 from tenancy.store.memory import MemoryStore
@@ -173,7 +183,8 @@ _WHEN = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 def sample_commits() -> list[list[Change]]:
     """A fixed history that uses every change type and every record field at least once:
     wildcard and all-of tag rules, multi-valued tag keys, gateways, owners, disabled users,
-    non-ASCII text, suspension, and every implied-cascade delete."""
+    non-ASCII text, suspension, usage rows (merged, and one of an unknown tenant, which is
+    ignored), and every implied-cascade delete."""
     mgmt = Tenant(
         id="t00000001", domain="management", name="Management", allow_subtenants=True,
         created_at=_WHEN, admin_email="admin@management.invalid", admin_username="admin",
@@ -245,6 +256,14 @@ def sample_commits() -> list[list[Change]]:
         [Dissociated(group_id=region.id, device_ids=frozenset({gateway.id}),
                      device_tags=frozenset({(TagMatcher("kind", None),)}))],
         [DeviceDeleted(device_id=plain.id)],
+        [UsageRecorded(tenant_id=acme.id, day=_WHEN.date(), counts=UsageCounts(3, 2, 3, 2),
+                       peaks=UsageCounts(4, 2, 3, 2), requests=(("api", 5),))],
+        [UsageRecorded(tenant_id=acme.id, day=_WHEN.date(), counts=UsageCounts(2, 1, 3, 2),
+                       peaks=UsageCounts(2, 1, 3, 2), requests=(("api", 2), ("ui", 1))),
+         UsageRecorded(tenant_id=other.id, day=_WHEN.date(), counts=UsageCounts(1, 1, 1, 1),
+                       peaks=UsageCounts(1, 1, 1, 1)),
+         UsageRecorded(tenant_id="t-missing", day=_WHEN.date(), counts=UsageCounts(),
+                       peaks=UsageCounts())],
         [MemberAdded(group_id=site.id, user_id=ana.id), UserDeleted(user_id=ana.id)],
         [GroupDeleted(group_id=site.id)],
         [TenantDeleted(tenant_id=other.id)],
