@@ -167,9 +167,11 @@ def _subscriptions_from_options(options: tuple[TenantOption, ...]) -> frozenset[
     return parse_applications(a.strip() for v in lists for a in v.split(",") if a.strip())
 
 
-def _deny(actor: str, what: str, who: str) -> None:
-    rule = f"only {who} may do this"
-    raise PermissionDenied(f"tenant {actor!r} may not {what}: {rule}", value=actor, rule=rule)
+def _deny(actor: str, action: str, who: str, *, target: str = "") -> None:
+    rule = f"only {who} may {action}"
+    raise PermissionDenied(
+        f"tenant {actor!r} may not {action}{target}: {rule}", value=actor, rule=rule
+    )
 
 
 # ---------------------------------------------------------------- the mixin
@@ -277,7 +279,7 @@ class TenantLifecycle:
         if own and actor == target.id:
             return
         who = "the tenant itself, its parent" if own else "its parent"
-        _deny(actor, f"{what} of tenant {target.id!r}", f"{who} or the management tenant")
+        _deny(actor, what, f"{who} or the management tenant", target=f" of tenant {target.id!r}")
 
     def _management_only(self, actor: str, what: str) -> None:
         if actor != self.management_tenant.id:
@@ -331,7 +333,12 @@ class TenantLifecycle:
             parent_id = self.management_tenant.id if parent is None else parent
             parent_tenant = self.get_tenant(parent_id)
             if actor not in (self.management_tenant.id, parent_id):
-                _deny(actor, f"create subtenants of {parent_id!r}", "it or the management tenant")
+                _deny(
+                    actor,
+                    "create subtenants",
+                    "the parent itself or the management tenant",
+                    target=f" below tenant {parent_id!r}",
+                )
             self._check_active(parent_id)
             if parent_tenant.parent_id is not None and not parent_tenant.allow_subtenants:
                 raise InvalidValue(
