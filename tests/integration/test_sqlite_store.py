@@ -115,6 +115,13 @@ def test_an_in_memory_sqlite_store_is_neither_durable_nor_shared() -> None:
         store.close()
 
 
+def test_a_file_that_is_not_a_database_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are not the tables you are looking for" * 100)
+    with pytest.raises(StoreError, match=r"notes\.txt"):
+        SQLiteStore(path)
+
+
 def test_a_closed_store_is_neither_read_nor_written(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "x.db")
     store.close()

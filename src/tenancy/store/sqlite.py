@@ -166,9 +166,11 @@ class SQLiteStore:
             self._configure(synchronous)
             with self.atomic():
                 migrations.migrate(self._conn)
-        except BaseException:
+        except BaseException as exc:
             self._conn.close()
             self._closed = True
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "open") from exc  # e.g. not a database file
             raise
 
     @classmethod
@@ -280,7 +282,8 @@ class SQLiteStore:
         """One write transaction; nested blocks are savepoints inside it.
 
         The outermost block takes the file's write lock (``BEGIN IMMEDIATE``) and commits
-        on exit; an exception rolls back the innermost block only, then propagates.
+        on exit; an exception rolls back the innermost block only, then propagates (an
+        error of SQLite itself, such as a full disk, as StoreError).
         """
         with self._lock:
             self._check_open()
@@ -290,6 +293,9 @@ class SQLiteStore:
                 self._depth = 1
                 try:
                     yield conn
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise self._error(exc, "write") from exc
                 except BaseException:
                     self._rollback()
                     raise
@@ -323,6 +329,8 @@ class SQLiteStore:
             self._begin("BEGIN", "read")
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc
             finally:
                 self._conn.execute("COMMIT")
 
