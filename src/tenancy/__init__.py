@@ -17,6 +17,8 @@ True
 
 from __future__ import annotations
 
+import os
+
 from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import (
     AlreadyExists,
@@ -99,7 +101,7 @@ __all__ = [
 
 
 def open(
-    target: str | Store | None = None,
+    target: str | os.PathLike[str] | Store | None = None,
     **options: object,
 ) -> Tenancy:
     """Open a handle on a store.
@@ -110,10 +112,10 @@ def open(
     """
     if target is None or target == ":memory:":
         store: Store = MemoryStore()
-    elif isinstance(target, str):
+    elif isinstance(target, str | os.PathLike):
         from tenancy.store.sqlite import SQLiteStore  # noqa: PLC0415 - only loaded when used
 
-        store = SQLiteStore.from_url(target)
+        store = SQLiteStore.from_url(os.fspath(target))
     else:
         store = target
     return Tenancy(store, **options)  # type: ignore[arg-type]

@@ -325,10 +325,15 @@ def _proof(index: Index, groups: set[str], device: Device) -> tuple[tuple[str, .
     raise AssertionError("explain found reach in the index but no proof; the index is corrupt")
 
 
+def _rule_sort_key(rule: TagRule) -> list[tuple[str, str, bool, bool]]:
+    """Rules hold None for a wildcard side, which plain tuples cannot compare with str."""
+    return [(m.key or "", m.value or "", m.key is None, m.value is None) for m in rule]
+
+
 def _association(index: Index, group_id: str, device: Device, via: tuple[str, ...]) -> Association:
     if device.id in index.group_ids.get(group_id, ()):
         return Association(group_id=group_id, kind="device_id", device_id=device.id, via=via)
-    for rule in sorted(index.group_rules.get(group_id, ())):
+    for rule in sorted(index.group_rules.get(group_id, ()), key=_rule_sort_key):
         if rule_matches(rule, device.tags):
             return Association(
                 group_id=group_id, kind="tag_rule", device_id=device.id, rule=rule, via=via
@@ -346,10 +351,10 @@ class Queries:
     default the answer is as fresh as the handle's staleness window.
     """
 
-    # verify reads these two dicts straight from the handle: two attribute loads fewer on the
-    # hottest path. The setter keeps them bound to whichever index the handle holds.
-    _reach: dict[str, frozenset[str]]
-    _cover: dict[str, frozenset[str]]
+    # verify reads the index's reach and cover dicts straight from the handle: two attribute
+    # loads fewer on the hottest path. They are bound as one tuple, so a verify running while
+    # a reload swaps the index sees both dicts of the old index or both of the new one.
+    _views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]
 
     @property
     def _index(self) -> Index:
@@ -357,9 +362,8 @@ class Queries:
 
     @_index.setter
     def _index(self, index: Index) -> None:
+        self._views = (index.reach, index.cover)
         self._current_index = index
-        self._reach = index.reach
-        self._cover = index.cover
 
     def _sync(self, at_least: int | None, fresh: bool) -> None:
         """Catch up with the store; the facade overrides this."""
@@ -401,8 +405,9 @@ class Queries:
             self._sync(at_least, fresh)
         # The same test as the physical limit. A disabled or blocked user's reach is the
         # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
+        reach, cover = self._views
         try:
-            return not self._reach[user_id].isdisjoint(self._cover[device_id])
+            return not reach[user_id].isdisjoint(cover[device_id])
         except (KeyError, TypeError):
             return False
 
