@@ -17,7 +17,7 @@ True
 
 from __future__ import annotations
 
-import os
+from os import PathLike
 
 from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import (
@@ -101,7 +101,7 @@ __all__ = [
 
 
 def open(
-    target: str | os.PathLike[str] | Store | None = None,
+    target: str | PathLike[str] | Store | None = None,
     **options: object,
 ) -> Tenancy:
     """Open a handle on a store.
@@ -112,10 +112,10 @@ def open(
     """
     if target is None or target == ":memory:":
         store: Store = MemoryStore()
-    elif isinstance(target, str | os.PathLike):
+    elif isinstance(target, Store):
+        store = target
+    else:
         from tenancy.store.sqlite import SQLiteStore  # noqa: PLC0415 - only loaded when used
 
-        store = SQLiteStore.from_url(os.fspath(target))
-    else:
-        store = target
+        store = SQLiteStore.from_url(target)
     return Tenancy(store, **options)  # type: ignore[arg-type]

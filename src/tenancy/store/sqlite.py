@@ -174,12 +174,13 @@ class SQLiteStore:
             raise
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> SQLiteStore:
+    def from_url(cls, url: str | os.PathLike[str], **options: Any) -> SQLiteStore:
         """Open ``app.db``, ``sqlite:///app.db`` (relative) or ``sqlite:////abs/app.db``.
 
         Options may also be given as a query string, as in
         ``sqlite:///app.db?busy_timeout=10&synchronous=FULL&retention=100000``.
         """
+        url = os.fspath(url)
         if "://" not in url:
             return cls(url, **options)
         scheme, _, rest = url.partition("://")
