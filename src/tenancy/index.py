@@ -34,6 +34,7 @@ sees either the old or the new answer for that entity, never half of it.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -627,21 +628,24 @@ class Index:
         return True
 
     def _refresh_covers(self, device_ids: Iterable[str]) -> None:
-        """Re-derive rule 2 for these devices and, where a cover changed, their children."""
-        pending = self._devices_parents_first([d for d in set(device_ids) if d in self.devices])
-        done: set[str] = set()
-        while pending:
-            follow: list[str] = []
-            for did in pending:
-                if did in done:
-                    continue
-                done.add(did)
-                parent_id = self.devices[did].parent_id
-                parent_cover = EMPTY if parent_id is None else self.cover.get(parent_id, EMPTY)
-                cover = self._compute_cover(self.assoc.get(did, EMPTY), parent_cover)
-                if self._set_cover(did, cover):
-                    follow.extend(self.device_children.get(did, ()))
-            pending = self._devices_parents_first([d for d in follow if d not in done])
+        """Re-derive rule 2 for these devices and, where a cover changed, their children.
+
+        Shallowest gateway depth first (a heap), so a device is computed only once every
+        gateway above it is final, and at most once: a child queued by a changed gateway
+        may also be in ``device_ids`` further down the same chain."""
+        heap = [(self.device_depth(d), d) for d in set(device_ids) if d in self.devices]
+        heapq.heapify(heap)
+        queued = {d for _, d in heap}
+        while heap:
+            depth, did = heapq.heappop(heap)
+            parent_id = self.devices[did].parent_id
+            parent_cover = EMPTY if parent_id is None else self.cover.get(parent_id, EMPTY)
+            cover = self._compute_cover(self.assoc.get(did, EMPTY), parent_cover)
+            if self._set_cover(did, cover):
+                for child in self.device_children.get(did, ()):
+                    if child not in queued:
+                        queued.add(child)
+                        heapq.heappush(heap, (depth + 1, child))
 
     def device_depth(self, device_id: str) -> int:
         depth = 0
