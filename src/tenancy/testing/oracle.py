@@ -1,0 +1,317 @@
+"""A naive, from-scratch definition of reach to check the index against.
+
+Everything here follows DOMAIN.md section 3 word for word, over the plain records of a
+:class:`~tenancy.Snapshot`, and nothing here uses the index, the closure, the interned sets
+or the tag index: each answer is recomputed by walking the records. It is slow on purpose
+(a handful of records in a test, never a real store) and short enough to check by reading.
+
+- Group g *associates* device d when both belong to the same tenant and ``d.id`` is in
+  ``g.device_ids`` or one of ``g``'s tag rules matches ``d``'s tags (a rule is an all-of tuple
+  of matchers; ``(k, v)`` needs that pair, ``(k, None)`` any value of ``k``, ``(None, v)``
+  the value ``v`` under any key).
+- Group g *covers* device d when g or any descendant of g associates d, or g covers d's
+  parent device (recursively: a child device follows its gateway).
+- User u *reaches* device d when u and d belong to the same tenant T, T and every ancestor
+  of T is active, u is enabled, and some group u is a member of covers d.
+
+>>> import tenancy
+>>> from tenancy.testing import oracle
+>>> tn = tenancy.open()
+>>> t = tn.tenant(tn.create_tenant(domain="acme", name="Acme", admin_email="a@acme.example").id)
+>>> g = t.create_group("Site", device_tags=[("site", None)])
+>>> d = t.create_device("Generator", tags=[("site", "sb")], id="gen-1")
+>>> u = t.create_user("ana@acme.example", id="ana")
+>>> t.add_member(g.id, u.id)
+>>> oracle.reaches(tn, "ana", "gen-1"), oracle.devices_for(tn, "ana"), oracle.users_for(tn, "gen-1")
+(True, ['gen-1'], ['ana'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import TYPE_CHECKING, TypeAlias
+
+from tenancy.model import (
+    ACTIVE,
+    Device,
+    Explanation,
+    ExplanationCode,
+    Group,
+    Tag,
+    TagMatcher,
+    TagRule,
+    Tenant,
+    User,
+    parse_rule,
+)
+from tenancy.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from tenancy.service import Tenancy
+
+__all__ = [
+    "Oracle",
+    "Source",
+    "devices_for",
+    "explain_code",
+    "matcher_matches",
+    "reaches",
+    "rule_matches",
+    "users_for",
+]
+
+Source: TypeAlias = "Snapshot | Tenancy"
+"""What the oracle reads: a snapshot, or a handle whose *store* snapshot is read (the truth,
+never the handle's index)."""
+
+
+def matcher_matches(
+    matcher: TagMatcher | tuple[str | None, str | None], tags: Iterable[Tag]
+) -> bool:
+    """Some tag ``(k, v)`` agrees with the matcher on every side the matcher names."""
+    key, value = matcher
+    return any((key is None or key == k) and (value is None or value == v) for k, v in tags)
+
+
+def rule_matches(rule: TagRule, tags: Iterable[Tag]) -> bool:
+    """An all-of rule matches when every one of its matchers does."""
+    tags = list(tags)
+    return all(matcher_matches(m, tags) for m in rule)
+
+
+def _snapshot_of(source: Source) -> Snapshot:
+    if isinstance(source, Snapshot):
+        return source
+    return source.store.snapshot()
+
+
+class Oracle:
+    """The naive definitions over one snapshot. Build one per state; it never changes.
+
+    Every method answers for unknown ids the way the library must (False, empty) and
+    asserts that the records hold no cycle, so a corrupt store fails loudly here too.
+    """
+
+    def __init__(self, source: Source) -> None:
+        snapshot = _snapshot_of(source)
+        self.snapshot = snapshot
+        self.tenants: dict[str, Tenant] = {t.id: t for t in snapshot.tenants}
+        self.groups: dict[str, Group] = {g.id: g for g in snapshot.groups}
+        self.devices: dict[str, Device] = {d.id: d for d in snapshot.devices}
+        self.users: dict[str, User] = {u.id: u for u in snapshot.users}
+        self.memberships: set[tuple[str, str]] = set(snapshot.memberships)
+
+    # ------------------------------------------------------------------ structure
+
+    def tenant_ancestors(self, tenant_id: str) -> list[str]:
+        """The tenant and every tenant above it, nearest first."""
+        chain: list[str] = []
+        walk: str | None = tenant_id
+        while walk is not None:
+            assert walk not in chain, f"tenant cycle through {walk!r}"
+            chain.append(walk)
+            walk = self.tenants[walk].parent_id
+        return chain
+
+    def suspended_blocker(self, tenant_id: str) -> str | None:
+        """The top-most suspended tenant among the tenant and its ancestors, or None."""
+        suspended = [
+            t for t in self.tenant_ancestors(tenant_id) if self.tenants[t].status != ACTIVE
+        ]
+        return suspended[-1] if suspended else None
+
+    def group_ancestors(self, group_id: str) -> list[str]:
+        """The group and every group above it, nearest first."""
+        chain: list[str] = []
+        walk: str | None = group_id
+        while walk is not None:
+            assert walk not in chain, f"group cycle through {walk!r}"
+            chain.append(walk)
+            walk = self.groups[walk].parent_id
+        return chain
+
+    def group_descendants(self, group_id: str) -> set[str]:
+        """The group and every group below it (every group that has it as an ancestor)."""
+        return {g for g in self.groups if group_id in self.group_ancestors(g)}
+
+    def device_gateways(self, device_id: str) -> list[str]:
+        """The device and its parent devices, from the device upward."""
+        chain: list[str] = []
+        walk: str | None = device_id
+        while walk is not None:
+            assert walk not in chain, f"device parent cycle through {walk!r}"
+            chain.append(walk)
+            walk = self.devices[walk].parent_id
+        return chain
+
+    def member_groups(self, user_id: str) -> set[str]:
+        """The groups the user is a direct member of."""
+        return {g for g, u in self.memberships if u == user_id}
+
+    # ------------------------------------------------------------------ section 3
+
+    def associates(self, group_id: str, device_id: str) -> bool:
+        """Rule: same tenant, and the id is listed or some tag rule matches."""
+        group = self.groups[group_id]
+        device = self.devices[device_id]
+        if group.tenant_id != device.tenant_id:
+            return False
+        if device.id in group.device_ids:
+            return True
+        return any(rule_matches(rule, device.tags) for rule in group.device_tags)
+
+    def covers(self, group_id: str, device_id: str) -> bool:
+        """Rule: the group or a descendant associates the device, or the group covers the
+        device's parent device."""
+        if any(self.associates(g, device_id) for g in self.group_descendants(group_id)):
+            return True
+        parent_id = self.devices[device_id].parent_id
+        return parent_id is not None and self.covers(group_id, parent_id)
+
+    def reaches(self, user_id: str, device_id: str) -> bool:
+        """The four conditions of reach; unknown ids give False."""
+        return self.explain_code(user_id, device_id)[0] == "allowed"
+
+    def explain_code(self, user_id: str, device_id: str) -> tuple[ExplanationCode, str | None]:
+        """The first failing condition in DOMAIN.md order, or ``"allowed"``; the second item
+        names the suspended tenant for ``"tenant-suspended"`` (else None)."""
+        user = self.users.get(user_id)
+        if user is None:
+            return "unknown-user", None
+        device = self.devices.get(device_id)
+        if device is None:
+            return "unknown-device", None
+        if user.tenant_id != device.tenant_id:
+            return "other-tenant", None
+        blocker = self.suspended_blocker(user.tenant_id)
+        if blocker is not None:
+            return "tenant-suspended", blocker
+        if not user.enabled:
+            return "user-disabled", None
+        if not any(self.covers(g, device_id) for g in self.member_groups(user_id)):
+            return "no-covering-group", None
+        return "allowed", None
+
+    # ------------------------------------------------------------------ listings
+
+    def devices_for(
+        self,
+        user_id: str,
+        *,
+        tags: Iterable[object] | None = None,
+        group: str | None = None,
+    ) -> list[str]:
+        """Sorted ids of the devices the user reaches; ``tags`` keeps devices matching every
+        given matcher, ``group`` those the group covers."""
+        matchers = _filter(tags)
+        return sorted(
+            d
+            for d, device in self.devices.items()
+            if self.reaches(user_id, d)
+            and rule_matches(matchers, device.tags)
+            and (group is None or (group in self.groups and self.covers(group, d)))
+        )
+
+    def users_for(self, device_id: str, *, tags: Iterable[object] | None = None) -> list[str]:
+        """Sorted ids of the users who reach the device; ``tags`` filters on user tags."""
+        matchers = _filter(tags)
+        return sorted(
+            u
+            for u, user in self.users.items()
+            if self.reaches(u, device_id) and rule_matches(matchers, user.tags)
+        )
+
+    def groups_for(self, user_id: str, *, inherited: bool = True) -> list[str]:
+        """Sorted ids of the user's groups and, with ``inherited``, every group below them."""
+        direct = self.member_groups(user_id)
+        if not inherited:
+            return sorted(direct)
+        return sorted(g for g in self.groups if direct & set(self.group_ancestors(g)))
+
+    def in_group(self, user_id: str, group_id: str) -> bool:
+        """The user is a member of the group or of one of its ancestors (structural)."""
+        if group_id not in self.groups:
+            return False
+        return bool(self.member_groups(user_id) & set(self.group_ancestors(group_id)))
+
+    def devices_in(self, group_id: str, *, descendants: bool = True) -> list[str]:
+        """Sorted ids of the devices the group covers; without ``descendants`` only those it
+        associates itself and their child devices (recursively)."""
+        if group_id not in self.groups:
+            return []
+        if descendants:
+            return sorted(d for d in self.devices if self.covers(group_id, d))
+        return sorted(
+            d
+            for d in self.devices
+            if any(self.associates(group_id, gw) for gw in self.device_gateways(d))
+        )
+
+    # ------------------------------------------------------------------ explanations
+
+    def proves(self, explanation: Explanation) -> bool:
+        """Is an allowed explanation a real proof of reach? Its path starts at a group the
+        user is a member of and runs parent to child down to a group that associates the
+        association's device, which is the asked device or, through ``via``, one of its
+        gateways."""
+        if not explanation.allowed or explanation.association is None or not explanation.path:
+            return False
+        path = explanation.path
+        association = explanation.association
+        if path[0] not in self.member_groups(explanation.user_id):
+            return False
+        if any(self.groups[child].parent_id != parent for parent, child in pairwise(path)):
+            return False
+        if association.group_id != path[-1]:
+            return False
+        chain = self.device_gateways(explanation.device_id)
+        hops = len(association.via)
+        if hops >= len(chain) or tuple(chain[1 : hops + 1]) != association.via:
+            return False
+        if chain[hops] != association.device_id:
+            return False
+        group = self.groups[association.group_id]
+        device = self.devices[association.device_id]
+        if group.tenant_id != device.tenant_id:
+            return False
+        if association.kind == "device_id":
+            return device.id in group.device_ids
+        return association.rule in group.device_tags and rule_matches(
+            association.rule or (), device.tags
+        )
+
+
+def _filter(tags: Iterable[object] | None) -> TagRule:
+    """A listing filter as one all-of rule (no filter: the empty rule, which matches all)."""
+    if tags is None:
+        return ()
+    return tuple(m for raw in tags for m in parse_rule(raw))
+
+
+def reaches(source: Source, user_id: str, device_id: str) -> bool:
+    """Does the user reach the device, by the definition? Unknown ids give False."""
+    return Oracle(source).reaches(user_id, device_id)
+
+
+def explain_code(
+    source: Source, user_id: str, device_id: str
+) -> tuple[ExplanationCode, str | None]:
+    """The first failing condition of reach (and the suspended tenant), or ``"allowed"``."""
+    return Oracle(source).explain_code(user_id, device_id)
+
+
+def devices_for(
+    source: Source,
+    user_id: str,
+    *,
+    tags: Iterable[object] | None = None,
+    group: str | None = None,
+) -> list[str]:
+    """Sorted ids of every device the user reaches (optionally filtered)."""
+    return Oracle(source).devices_for(user_id, tags=tags, group=group)
+
+
+def users_for(source: Source, device_id: str, *, tags: Iterable[object] | None = None) -> list[str]:
+    """Sorted ids of every user who reaches the device (optionally filtered by user tags)."""
+    return Oracle(source).users_for(device_id, tags=tags)

@@ -1,0 +1,265 @@
+"""Hypothesis strategies shared by the property tests (and by applications testing their
+own use of tenancy).
+
+Tags come from a deliberately tiny alphabet (three keys, three values, and the same values
+under every key) so that randomly drawn tag rules match randomly drawn devices often, and
+``(None, value)`` matchers really do match across keys. A *world plan* is a small random
+tenant (a group forest, devices with gateways, users with memberships) described by
+indices, so it shrinks well; :func:`build_world` creates it through the public API with
+deterministic ids, so a failing example replays identically.
+
+>>> import tenancy
+>>> plan = WorldPlan(
+...     devices=(DevicePlan(tags=frozenset({("site", "a")})),),
+...     groups=(GroupPlan(rules=(("site", None),)),),
+...     users=(UserPlan(groups=(0,)),),
+... )
+>>> tn = tenancy.open()
+>>> world = build_world(tn, plan)
+>>> tn.verify(world.user_ids[0], world.device_ids[0])
+True
+"""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import strategies as st
+
+from tenancy.model import AllOf, Tag, all_of
+from tenancy.service import Tenancy
+
+__all__ = [
+    "TAG_KEYS",
+    "TAG_VALUES",
+    "DevicePlan",
+    "GroupPlan",
+    "Matcher",
+    "RawRule",
+    "UserPlan",
+    "World",
+    "WorldPlan",
+    "build_world",
+    "domains",
+    "emails",
+    "matchers",
+    "names",
+    "tag_keys",
+    "tag_pairs",
+    "tag_rules",
+    "tag_sets",
+    "tag_values",
+    "user_tags",
+    "world_plans",
+]
+
+TAG_KEYS: tuple[str, ...] = ("site", "kind", "zone")
+TAG_VALUES: tuple[str, ...] = ("a", "b", "c")
+
+Matcher = tuple[str | None, str | None]
+RawRule = Matcher | AllOf
+"""A tag rule as a caller writes it: one matcher, or an :func:`~tenancy.all_of`."""
+
+
+def tag_keys() -> st.SearchStrategy[str]:
+    return st.sampled_from(TAG_KEYS)
+
+
+def tag_values() -> st.SearchStrategy[str]:
+    return st.sampled_from(TAG_VALUES)
+
+
+def tag_pairs() -> st.SearchStrategy[Tag]:
+    """One ``(key, value)`` tag from the small alphabet."""
+    return st.tuples(tag_keys(), tag_values())
+
+
+def tag_sets(*, max_size: int = 3) -> st.SearchStrategy[frozenset[Tag]]:
+    """A device's tags: a few pairs; a key may carry several values."""
+    return st.frozensets(tag_pairs(), max_size=max_size)
+
+
+def matchers() -> st.SearchStrategy[Matcher]:
+    """Each of the three matcher forms: ``(k, v)``, ``(k, None)`` and ``(None, v)``."""
+    return st.one_of(
+        st.tuples(tag_keys(), tag_values()),
+        st.tuples(tag_keys(), st.none()),
+        st.tuples(st.none(), tag_values()),
+    )
+
+
+def tag_rules() -> st.SearchStrategy[RawRule]:
+    """A tag rule: one matcher (most often) or an all-of of two or three matchers."""
+    return st.one_of(
+        matchers(),
+        st.lists(matchers(), min_size=2, max_size=3).map(lambda ms: all_of(*ms)),
+    )
+
+
+_NAME_CHARS = st.characters(codec="utf-8", categories=("L", "N", "Zs"))
+
+
+def names() -> st.SearchStrategy[str]:
+    """A display name: short, non-blank, any letters (names never affect reach)."""
+    return st.text(_NAME_CHARS, min_size=1, max_size=12).filter(lambda s: bool(s.strip()))
+
+
+def domains() -> st.SearchStrategy[str]:
+    """A valid tenant domain: lowercase letters, digits and hyphens, starting with a letter,
+    no hyphen at either end, 2 to 63 characters."""
+    return st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True).filter(
+        lambda d: len(d) >= 2
+    )
+
+
+def emails() -> st.SearchStrategy[str]:
+    """A valid email from a small alphabet in mixed case, so case-insensitive collisions
+    happen."""
+    local = st.text(st.sampled_from("aAbB"), min_size=1, max_size=3)
+    return local.map(lambda s: f"{s}@x.example")
+
+
+def user_tags() -> st.SearchStrategy[frozenset[Tag]]:
+    """User tags (what an alert filters on): a notification channel and a role."""
+    pairs = st.tuples(st.sampled_from(("notify", "role")), st.sampled_from(("sms", "mail", "ops")))
+    return st.frozensets(pairs, max_size=2)
+
+
+# ---------------------------------------------------------------------- world plans
+
+
+@attrs.frozen
+class DevicePlan:
+    """A device; ``parent`` is the index of an earlier device (its gateway)."""
+
+    tags: frozenset[Tag] = frozenset()
+    parent: int | None = None
+
+
+@attrs.frozen
+class GroupPlan:
+    """A group; ``parent`` is the index of an earlier group, ``device_ids`` indices of
+    devices it lists by id, ``rules`` its tag rules."""
+
+    parent: int | None = None
+    device_ids: tuple[int, ...] = ()
+    rules: tuple[RawRule, ...] = ()
+
+
+@attrs.frozen
+class UserPlan:
+    """A user; ``groups`` are the indices of the groups it is a member of."""
+
+    groups: tuple[int, ...] = ()
+    enabled: bool = True
+    tags: frozenset[Tag] = frozenset()
+
+
+@attrs.frozen
+class WorldPlan:
+    """One tenant's records, by index."""
+
+    devices: tuple[DevicePlan, ...] = ()
+    groups: tuple[GroupPlan, ...] = ()
+    users: tuple[UserPlan, ...] = ()
+
+
+@attrs.frozen
+class World:
+    """What :func:`build_world` created: the tenant and the ids, in plan order."""
+
+    tenant_id: str
+    group_ids: tuple[str, ...]
+    device_ids: tuple[str, ...]
+    user_ids: tuple[str, ...]
+
+
+def _optional_index(draw: st.DrawFn, count: int) -> int | None:
+    if count == 0:
+        return None
+    return draw(st.none() | st.integers(0, count - 1))
+
+
+@st.composite
+def world_plans(
+    draw: st.DrawFn,
+    *,
+    min_devices: int = 0,
+    max_devices: int = 6,
+    min_groups: int = 0,
+    max_groups: int = 5,
+    min_users: int = 0,
+    max_users: int = 4,
+    disabled_users: bool = True,
+) -> WorldPlan:
+    """A small random tenant: devices (with gateways), a group forest associating them by
+    id and by rule, and users each a member of one or two groups (when there are any)."""
+    n_devices = draw(st.integers(min_devices, max_devices))
+    devices = tuple(
+        DevicePlan(tags=draw(tag_sets()), parent=_optional_index(draw, i)) for i in range(n_devices)
+    )
+    n_groups = draw(st.integers(min_groups, max_groups))
+    groups = []
+    for i in range(n_groups):
+        ids = (
+            draw(st.lists(st.integers(0, n_devices - 1), max_size=2, unique=True))
+            if n_devices
+            else []
+        )
+        rules = draw(st.lists(tag_rules(), max_size=2))
+        groups.append(
+            GroupPlan(parent=_optional_index(draw, i), device_ids=tuple(ids), rules=tuple(rules))
+        )
+    n_users = draw(st.integers(min_users, max_users))
+    users = tuple(
+        UserPlan(
+            groups=tuple(
+                draw(st.lists(st.integers(0, n_groups - 1), min_size=1, max_size=2, unique=True))
+                if n_groups
+                else ()
+            ),
+            enabled=draw(st.booleans()) if disabled_users else True,
+            tags=draw(user_tags()),
+        )
+        for _ in range(n_users)
+    )
+    return WorldPlan(devices=devices, groups=tuple(groups), users=users)
+
+
+def build_world(
+    tn: Tenancy,
+    plan: WorldPlan,
+    *,
+    domain: str = "acme",
+    prefix: str = "",
+    parent: str | None = None,
+    allow_subtenants: bool = False,
+) -> World:
+    """Create the plan as a new tenant through the public API. Ids are ``{prefix}d0``,
+    ``{prefix}g0``, ``{prefix}u0``, ...: deterministic, so an example replays exactly."""
+    tenant = tn.create_tenant(
+        domain=domain,
+        name=domain.title(),
+        admin_email=f"admin@{domain}.example",
+        parent=parent,
+        allow_subtenants=allow_subtenants,
+    )
+    t = tn.tenant(tenant.id)
+    device_ids = tuple(f"{prefix}d{i}" for i in range(len(plan.devices)))
+    for i, d in enumerate(plan.devices):
+        parent_id = None if d.parent is None else device_ids[d.parent]
+        t.create_device(f"device {i}", tags=d.tags, id=device_ids[i], parent=parent_id)
+    group_ids = tuple(f"{prefix}g{i}" for i in range(len(plan.groups)))
+    for i, g in enumerate(plan.groups):
+        t.create_group(
+            f"group {i}",
+            id=group_ids[i],
+            parent=None if g.parent is None else group_ids[g.parent],
+            device_ids=[device_ids[k] for k in g.device_ids],
+            device_tags=g.rules,
+        )
+    user_ids = tuple(f"{prefix}u{i}" for i in range(len(plan.users)))
+    for i, u in enumerate(plan.users):
+        t.create_user(f"user{i}@{domain}.example", id=user_ids[i], enabled=u.enabled, tags=u.tags)
+        for k in u.groups:
+            t.add_member(group_ids[k], user_ids[i])
+    return World(tenant_id=tenant.id, group_ids=group_ids, device_ids=device_ids, user_ids=user_ids)
