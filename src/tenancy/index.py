@@ -282,6 +282,9 @@ class Index:
 
     def _apply_one(self, change: Change) -> None:
         match change:
+            case UsageRecorded(tenant_id=tid):  # first: most commits carry one
+                if tid in self.tenants:
+                    self.usage.apply(change)
             case TenantCreated(tenant=t):
                 self._add_tenant(t)
             case TenantUpdated(tenant=t):
@@ -338,9 +341,6 @@ class Index:
                 self.members[gid].discard(uid)
                 self.user_groups[uid].discard(gid)
                 self._refresh_reach(uid)
-            case UsageRecorded(tenant_id=tid):
-                if tid in self.tenants:
-                    self.usage.apply(change)
 
     # ----------------------------------------------------------------- tenants
 

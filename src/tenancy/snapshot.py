@@ -65,25 +65,37 @@ def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
     """The meaning of :class:`~tenancy.changes.UsageRecorded` on a tenant's row of that
     day (None when the day has none yet): counts replaced, peaks by max, requests summed.
 
-    Every store applies it with this function, so they all agree.
+    Every store applies it with this function, so they all agree. It runs with every
+    counting commit, so it is written for speed: no intermediate records.
     """
-    counts, peaks = change.counts, change.peaks
-    requests = dict(row.requests) if row is not None else {}
-    for kind, n in change.requests:
-        requests[kind] = requests.get(kind, 0) + n
-    old = row.peaks if row is not None else counts
+    c, p = change.counts, change.peaks
+    if row is None:
+        peak_devices, peak_roots = max(p.devices, c.devices), max(p.root_devices, c.root_devices)
+        peak_users, peak_groups = max(p.users, c.users), max(p.groups, c.groups)
+        requests = change.requests
+    else:
+        peak_devices = max(row.peak_devices, p.devices, c.devices)
+        peak_roots = max(row.peak_root_devices, p.root_devices, c.root_devices)
+        peak_users = max(row.peak_users, p.users, c.users)
+        peak_groups = max(row.peak_groups, p.groups, c.groups)
+        requests = row.requests
+    if change.requests and requests is not change.requests:
+        summed = dict(requests)
+        for kind, n in change.requests:
+            summed[kind] = summed.get(kind, 0) + n
+        requests = tuple(sorted(summed.items()))
     return UsageDay(
         tenant_id=change.tenant_id,
         day=change.day,
-        devices=counts.devices,
-        root_devices=counts.root_devices,
-        users=counts.users,
-        groups=counts.groups,
-        peak_devices=max(old.devices, peaks.devices, counts.devices),
-        peak_root_devices=max(old.root_devices, peaks.root_devices, counts.root_devices),
-        peak_users=max(old.users, peaks.users, counts.users),
-        peak_groups=max(old.groups, peaks.groups, counts.groups),
-        requests=tuple(sorted(requests.items())),
+        devices=c.devices,
+        root_devices=c.root_devices,
+        users=c.users,
+        groups=c.groups,
+        peak_devices=peak_devices,
+        peak_root_devices=peak_roots,
+        peak_users=peak_users,
+        peak_groups=peak_groups,
+        requests=requests,
     )
 
 
@@ -109,8 +121,11 @@ class UsageTable:
 
     def apply(self, change: UsageRecorded) -> None:
         """Merge one change into its row (the caller checks that the tenant exists)."""
-        days = self._days(change.tenant_id)
-        days[change.day] = merge_usage(days.get(change.day), change)
+        days = self._rows.get(change.tenant_id)
+        if days is None:
+            days = self._rows[change.tenant_id] = SortedDict()
+        day = change.day
+        days[day] = merge_usage(days.get(day), change)
 
     def drop(self, tenant_id: str) -> None:
         """Forget every row of a deleted tenant."""
@@ -199,6 +214,9 @@ class RecordState:
 
     def apply(self, change: Change) -> None:
         match change:
+            case UsageRecorded(tenant_id=tid):  # first: most commits carry one
+                if tid in self.tenants:
+                    self.usage.apply(change)
             case TenantCreated(tenant=t) | TenantUpdated(tenant=t):
                 self.tenants[t.id] = t
             case TenantSuspended(tenant_id=tid):
@@ -248,9 +266,6 @@ class RecordState:
                 self.memberships.add((gid, uid))
             case MemberRemoved(group_id=gid, user_id=uid):
                 self.memberships.discard((gid, uid))
-            case UsageRecorded(tenant_id=tid):
-                if tid in self.tenants:
-                    self.usage.apply(change)
 
     def _delete_tenant(self, tenant_id: str) -> None:
         del self.tenants[tenant_id]

@@ -91,7 +91,7 @@ _DEVICES, _ROOTS, _USERS, _GROUPS = range(4)
 def utc_day(moment: datetime | date) -> date:
     """The UTC day of a moment (a naive datetime is taken as UTC); a date is itself."""
     if isinstance(moment, datetime):
-        if moment.tzinfo is not None:
+        if moment.tzinfo is not None and moment.tzinfo is not UTC:
             moment = moment.astimezone(UTC)
         return moment.date()
     if isinstance(moment, date):
@@ -302,21 +302,29 @@ class UsageRecorder:
         self._in_flight = None
         if not changes and not self.flush_requested:
             return changes
+        deltas, deleted = count_deltas(changes, index) if changes else ({}, set())
+        if not deltas and not self._pending:  # read without the lock: a request counted
+            return changes  # at this very moment simply waits for the next flush
         today = utc_day(self._clock())
-        deltas, deleted = count_deltas(changes, index)
         rows: dict[tuple[str, date], tuple[UsageCounts, UsageCounts, tuple[tuple[str, int], ...]]]
         rows = {}
-        for tenant_id, delta in deltas.items():
+        devices, users, groups = index.tenant_devices, index.tenant_users, index.tenant_groups
+        roots = index.root_devices
+        for tenant_id, (dd, dr, du, dg) in deltas.items():
             if tenant_id in deleted:
                 continue
-            before = current_counts(index, tenant_id)
-            b = (before.devices, before.root_devices, before.users, before.groups)
-            a = [x + d for x, d in zip(b, delta, strict=True)]
-            after = UsageCounts(*a)
-            peaks = UsageCounts(*(max(x, y) for x, y in zip(b, a, strict=True)))
-            rows[(tenant_id, today)] = (after, peaks, ())
-        with self._lock:
-            taken = {key: dict(kinds) for key, kinds in self._pending.items()}
+            bd, br = len(devices.get(tenant_id, ())), roots.get(tenant_id, 0)
+            bu, bg = len(users.get(tenant_id, ())), len(groups.get(tenant_id, ()))
+            ad, ar, au, ag = bd + dd, br + dr, bu + du, bg + dg
+            rows[(tenant_id, today)] = (
+                UsageCounts(ad, ar, au, ag),
+                UsageCounts(max(bd, ad), max(br, ar), max(bu, au), max(bg, ag)),
+                (),
+            )
+        taken: dict[tuple[str, date], dict[str, int]] = {}
+        if self._pending:
+            with self._lock:
+                taken = {key: dict(kinds) for key, kinds in self._pending.items()}
         for (tenant_id, day), kinds in taken.items():
             if tenant_id in deleted or tenant_id not in index.tenants:
                 continue  # a deleted tenant's requests go with it
