@@ -223,7 +223,21 @@ class TenantLifecycle:
     def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
         """The applications a new subtenant of this tenant is subscribed to: its own list
         when it overrides it, else the nearest ancestor's that does (else none).
-        Runtime complexity: O(depth)."""
+        Runtime complexity: O(depth).
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> _ = tn.update_tenant(tn.management_tenant.id, default_subscriptions=["cockpit"])
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> sorted(acme.subscriptions), sorted(tn.default_subscriptions(acme.id))
+        (['cockpit'], ['cockpit'])
+        >>> _ = tn.update_tenant(acme.id, default_subscriptions=["fleet"])
+        >>> sorted(tn.default_subscriptions(acme.id))
+        ['fleet']
+        >>> _ = tn.update_tenant(acme.id, default_subscriptions=None)  # inherit again
+        >>> sorted(tn.default_subscriptions(acme.id))
+        ['cockpit']
+        """
         tenant: Tenant | None = self.get_tenant(tenant_id)
         while tenant is not None:
             if tenant.default_subscriptions is not None:
@@ -315,8 +329,8 @@ class TenantLifecycle:
         id: str | None = None,
         by: str | None = None,
     ) -> Tenant:
-        """Create a tenant below ``parent`` (default: the management tenant) with its first
-        admin user, in one transaction.
+        """Create a tenant below ``parent`` (default: the acting tenant, ``by``, which is
+        the management tenant unless given) with its first admin user, in one transaction.
 
         The parent must be active and allowed to have subtenants (the management tenant
         always is); only the management tenant sets ``allow_subtenants``. The id is
@@ -330,7 +344,7 @@ class TenantLifecycle:
         def make() -> tuple[list[Change], Tenant]:
             index = self._index
             actor = self._actor(by)
-            parent_id = self.management_tenant.id if parent is None else parent
+            parent_id = actor if parent is None else parent
             parent_tenant = self.get_tenant(parent_id)
             if actor not in (self.management_tenant.id, parent_id):
                 _deny(

@@ -506,6 +506,16 @@ class UsageReports:
         Returns False, counting nothing, while the tenant is suspended (a suspended tenant
         is billed no requests). NotFound for an unknown tenant.
         Runtime complexity: O(1).
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> tn.record_request(acme.id, "api", 3), tn.record_request(acme.id, "device")
+        (True, True)
+        >>> today = tn.usage(acme.id)[-1]
+        >>> today.requests, today.users, today.devices
+        ((('api', 3), ('device', 1)), 1, 0)
+        >>> tn.close()
         """
         tenant = self._index.tenants.get(tenant_id)
         if tenant is None:

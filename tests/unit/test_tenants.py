@@ -160,6 +160,13 @@ def test_a_subtenant_is_created_by_its_parent_or_the_management_tenant(tn: Tenan
     with pytest.raises(PermissionDenied):
         make(tn, "sneaky", parent=reseller.id, by=one.id)
     assert make(tn, "by-mgmt", parent=reseller.id).parent_id == reseller.id
+    assert make(tn, "own-customer", by=reseller.id).parent_id == reseller.id  # parent=by
+
+
+def test_a_tenant_not_allowed_subtenants_cannot_create_any(tn: Tenancy) -> None:
+    acme = make(tn, "acme")
+    with pytest.raises(InvalidValue, match="allow_subtenants"):
+        make(tn, "sub", by=acme.id)
 
 
 @pytest.mark.parametrize(
