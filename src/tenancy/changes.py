@@ -18,9 +18,12 @@ from typing import TypeAlias
 
 import msgspec
 
+from tenancy.grants import AccessRecord
 from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageCounts, User
 
 __all__ = [
+    "AccessRemoved",
+    "AccessSet",
     "Associated",
     "Change",
     "Commit",
@@ -38,6 +41,7 @@ __all__ = [
     "MemberAdded",
     "MemberRemoved",
     "Revision",
+    "SupportSessionStarted",
     "TenantActivated",
     "TenantCreated",
     "TenantDeleted",
@@ -180,6 +184,29 @@ class UsageRecorded(_Change, frozen=True):
     requests: tuple[tuple[str, int], ...] = ()
 
 
+class AccessSet(_Change, frozen=True):
+    """Put an access-control record (a role definition, a grant, a delegation, a support
+    request), replacing the one of the same kind and key."""
+
+    record: AccessRecord
+
+
+class AccessRemoved(_Change, frozen=True):
+    """Take an access-control record away. The facade removes a user's or a group's records
+    explicitly before deleting it; ``TenantDeleted`` removes every record of the tenant."""
+
+    record: AccessRecord
+
+
+class SupportSessionStarted(_Change, frozen=True):
+    """A support user began acting as a user of another tenant. Changes no record; it is
+    in the log (and the audit log) so every support session is on record."""
+
+    tenant_id: str
+    support_user_id: str
+    user_id: str
+
+
 Change: TypeAlias = (
     TenantCreated
     | TenantUpdated
@@ -204,6 +231,9 @@ Change: TypeAlias = (
     | MemberAdded
     | MemberRemoved
     | UsageRecorded
+    | AccessSet
+    | AccessRemoved
+    | SupportSessionStarted
 )
 
 

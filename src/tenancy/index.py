@@ -42,8 +42,11 @@ from typing import Any
 import msgspec
 from sortedcontainers import SortedSet
 
+from tenancy._access_state import AccessState
 from tenancy._closure import GroupForest
 from tenancy.changes import (
+    AccessRemoved,
+    AccessSet,
     Associated,
     Change,
     Commit,
@@ -61,6 +64,7 @@ from tenancy.changes import (
     MemberAdded,
     MemberRemoved,
     Revision,
+    SupportSessionStarted,
     TenantActivated,
     TenantCreated,
     TenantDeleted,
@@ -189,6 +193,8 @@ class Index:
         self.user_groups: dict[str, set[str]] = defaultdict(set)
         self.reach: dict[str, frozenset[str]] = {}
         self._sets = _Interner()
+        # access control (roles, grants, owners): data only, read by tenancy.access
+        self.access = AccessState()
 
     # ----------------------------------------------------------------- building
 
@@ -219,6 +225,8 @@ class Index:
             index.user_groups[uid].add(gid)
         for uid in index.users:
             index._refresh_reach(uid)
+        for record in snapshot.access:
+            index.access.put(record)
         return index
 
     def _bulk_associate_and_cover(self) -> None:
@@ -268,6 +276,7 @@ class Index:
 
         Runs of ``DeviceCreated`` (bulk creation, imports) are applied as one batch.
         """
+        self.access.cache.clear()  # answers derived from the old state are void now
         new_devices: list[Device] = []
         for change in changes:
             if type(change) is DeviceCreated:
@@ -287,6 +296,12 @@ class Index:
                     self.usage.apply(change)
             case TenantCreated(tenant=t):
                 self._add_tenant(t)
+            case AccessSet(record=r):
+                self.access.put(r)
+            case AccessRemoved(record=r):
+                self.access.remove(r)
+            case SupportSessionStarted():
+                pass
             case TenantUpdated(tenant=t):
                 self.tenants[t.id] = t
             case TenantSuspended(tenant_id=tid):
@@ -382,6 +397,7 @@ class Index:
         tenant = self.tenants.pop(tenant_id)
         del self.domains[tenant.domain]
         self.usage.drop(tenant_id)
+        self.access.drop_tenant(tenant_id)
         self.blocked.pop(tenant_id, None)
         if tenant.parent_id is not None:
             self.tenant_children[tenant.parent_id].discard(tenant_id)
@@ -663,6 +679,8 @@ class Index:
     # ----------------------------------------------------------------- users
 
     def _add_user_record(self, user: User) -> None:
+        old = self.users.get(user.id)
+        self.access.set_owner(user.id, None if old is None else old.owner_id, user.owner_id)
         self.users[user.id] = user
         self.emails[(user.tenant_id, user.email.casefold())] = user.id
         self.tenant_users[user.tenant_id].add(user.id)
@@ -684,6 +702,7 @@ class Index:
 
     def _delete_user(self, user_id: str) -> None:
         user = self.users.pop(user_id)
+        self.access.forget_user(user_id, user.owner_id)
         del self.emails[(user.tenant_id, user.email.casefold())]
         tenant_users = self.tenant_users.get(user.tenant_id)
         if tenant_users is not None:
@@ -716,6 +735,7 @@ class Index:
             users=[self.users[k] for k in sorted(self.users)],
             memberships=sorted((g, u) for g, us in self.members.items() for u in us),
             usage=self.usage.rows(),
+            access=self.access.sorted_records(),
         )
 
     # ----------------------------------------------------------------- checking
@@ -734,6 +754,10 @@ class Index:
         assert _as_sets(fresh.direct) == _as_sets(self.direct), "rule 1: direct"
         assert _nonempty(fresh.reach) == _nonempty(self.reach), "rule 3: reach"
         assert _as_sets(fresh.members) == _as_sets(self.members), "memberships"
+        assert fresh.access.records == self.access.records, "access records"
+        assert _as_sets(fresh.access.sub_users) == _as_sets(self.access.sub_users), "owners"
+        assert _as_sets(fresh.access.user_roles) == _as_sets(self.access.user_roles), "roles"
+        assert _as_sets(fresh.access.inventory) == _as_sets(self.access.inventory), "grants"
         assert _as_sets(fresh.devices_by_tag) == _as_sets(self.devices_by_tag), "tag index"
         assert _as_sets(fresh.rules_by_key) == _as_sets(self.rules_by_key), "rule index"
         assert fresh.emails == self.emails, "email index"

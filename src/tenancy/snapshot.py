@@ -15,6 +15,8 @@ import msgspec
 from sortedcontainers import SortedDict
 
 from tenancy.changes import (
+    AccessRemoved,
+    AccessSet,
     Associated,
     Change,
     DeviceCreated,
@@ -31,6 +33,7 @@ from tenancy.changes import (
     MemberAdded,
     MemberRemoved,
     Revision,
+    SupportSessionStarted,
     TenantActivated,
     TenantCreated,
     TenantDeleted,
@@ -41,9 +44,16 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
+from tenancy.grants import AccessRecord
 from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, UsageDay, User
 
-__all__ = ["RecordState", "Snapshot", "UsageTable", "merge_usage"]
+__all__ = [
+    "RecordState",
+    "Snapshot",
+    "UsageTable",
+    "access_key",
+    "merge_usage",
+]
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
@@ -59,6 +69,14 @@ class Snapshot(msgspec.Struct, kw_only=True):
     usage: list[UsageDay] = msgspec.field(default_factory=list)
     """Usage statistics, one row per tenant and UTC day that recorded any, sorted by
     (tenant_id, day)."""
+    access: list[AccessRecord] = msgspec.field(default_factory=list)
+    """Access-control records (roles, grants, delegations, support requests), sorted by
+    (kind, key); see :func:`access_key`."""
+
+
+def access_key(record: AccessRecord) -> tuple[str, str]:
+    """(kind, key): what identifies an access-control record among all of them."""
+    return (type(record).__name__, record.key)
 
 
 def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
@@ -195,6 +213,7 @@ class RecordState:
         self.users = {u.id: u for u in snapshot.users}
         self.memberships = set(snapshot.memberships)
         self.usage = UsageTable(snapshot.usage)
+        self.access = {access_key(r): r for r in snapshot.access}
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
@@ -205,6 +224,7 @@ class RecordState:
             users=[self.users[k] for k in sorted(self.users)],
             memberships=sorted(self.memberships),
             usage=self.usage.rows(),
+            access=[self.access[k] for k in sorted(self.access)],
         )
 
     def apply_commit(self, revision: Revision, changes: Iterable[Change]) -> None:
@@ -219,6 +239,12 @@ class RecordState:
                     self.usage.apply(change)
             case TenantCreated(tenant=t) | TenantUpdated(tenant=t):
                 self.tenants[t.id] = t
+            case AccessSet(record=r):
+                self.access[access_key(r)] = r
+            case AccessRemoved(record=r):
+                self.access.pop(access_key(r), None)
+            case SupportSessionStarted():
+                pass
             case TenantSuspended(tenant_id=tid):
                 self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=SUSPENDED)
             case TenantActivated(tenant_id=tid):
@@ -270,6 +296,7 @@ class RecordState:
     def _delete_tenant(self, tenant_id: str) -> None:
         del self.tenants[tenant_id]
         self.usage.drop(tenant_id)
+        self.access = {k: r for k, r in self.access.items() if r.tenant_id != tenant_id}
         gone_groups = {k for k, g in self.groups.items() if g.tenant_id == tenant_id}
         gone_users = {k for k, u in self.users.items() if u.tenant_id == tenant_id}
         for k in gone_groups:

@@ -38,10 +38,12 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy.errors": "errors",
     "tenancy.ids": "records",
     "tenancy.model": "records",
+    "tenancy.grants": "records",  # access-control records: permissions, roles, grants
     "tenancy.changes": "changes",
     "tenancy.snapshot": "changes",
     "tenancy._closure": "closure",
     "tenancy.index": "index",
+    "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
     "tenancy.access": "access",
     "tenancy.service": "service",

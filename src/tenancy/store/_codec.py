@@ -20,12 +20,15 @@ from typing import Any, TypeVar
 import msgspec
 
 from tenancy.changes import Change
+from tenancy.grants import AccessRecord
 from tenancy.model import Device, Group, TagRule, Tenant, UsageDay, User
 
 __all__ = [
+    "decode_access",
     "decode_changes",
     "decode_many",
     "decode_rule",
+    "encode_access",
     "encode_changes",
     "encode_record",
     "encode_rule",
@@ -122,3 +125,15 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+_access_decoder: msgspec.msgpack.Decoder[AccessRecord] = msgspec.msgpack.Decoder(AccessRecord)
+
+
+def encode_access(record: AccessRecord) -> bytes:
+    """An access-control record as a row blob (tagged, so one column holds every kind)."""
+    return _encode(record)
+
+
+def decode_access(body: bytes) -> AccessRecord:
+    return _access_decoder.decode(body)

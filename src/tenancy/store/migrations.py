@@ -94,10 +94,20 @@ _v3 = _statements(
 )
 """Usage statistics: one row per tenant and UTC day (``day`` in ISO form sorts by date)."""
 
+_v4 = _statements(
+    """CREATE TABLE access (
+        kind TEXT NOT NULL, key TEXT NOT NULL, tenant_id TEXT NOT NULL, body BLOB NOT NULL,
+        PRIMARY KEY (kind, key))""",
+    "CREATE INDEX access_by_tenant ON access (tenant_id)",
+)
+"""Access-control records (roles, grants, delegations, support requests), one table for all
+kinds: each is put and removed whole, by (kind, key)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "records, memberships and the change log", _v1),
     (2, "group associations in their own tables", _v2),
     (3, "usage statistics per tenant and day", _v3),
+    (4, "access-control records", _v4),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -49,6 +49,8 @@ from urllib.parse import parse_qsl, unquote
 import msgspec
 
 from tenancy.changes import (
+    AccessRemoved,
+    AccessSet,
     Associated,
     Change,
     Commit,
@@ -66,6 +68,7 @@ from tenancy.changes import (
     MemberAdded,
     MemberRemoved,
     Revision,
+    SupportSessionStarted,
     TenantActivated,
     TenantCreated,
     TenantDeleted,
@@ -78,7 +81,7 @@ from tenancy.changes import (
 )
 from tenancy.errors import InvalidValue, StaleRevision, StoreError
 from tenancy.model import ACTIVE, SUSPENDED, Device, Group, Tenant, UsageDay, User
-from tenancy.snapshot import Snapshot, merge_usage
+from tenancy.snapshot import Snapshot, access_key, merge_usage
 from tenancy.store import _codec, migrations
 from tenancy.store.protocol import Capabilities
 
@@ -225,6 +228,10 @@ class SQLiteStore:
                 UsageDay,
                 [b for (b,) in conn.execute("SELECT body FROM usage ORDER BY tenant_id, day")],
             )
+            access = [
+                _codec.decode_access(body)
+                for (body,) in conn.execute("SELECT body FROM access ORDER BY kind, key")
+            ]
         return Snapshot(
             revision=revision,
             tenants=tenants,
@@ -233,6 +240,7 @@ class SQLiteStore:
             users=users,
             memberships=memberships,
             usage=usage,
+            access=access,
         )
 
     def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
@@ -549,6 +557,17 @@ class SQLiteStore:
                 )
             case UsageRecorded(tenant_id=tid, day=day):
                 self._record_usage(conn, change, tid, day.isoformat())
+            case AccessSet(record=r):
+                kind, key = access_key(r)
+                conn.execute(
+                    "INSERT OR REPLACE INTO access (kind, key, tenant_id, body)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kind, key, r.tenant_id, _codec.encode_access(r)),
+                )
+            case AccessRemoved(record=r):
+                conn.execute("DELETE FROM access WHERE kind = ? AND key = ?", access_key(r))
+            case SupportSessionStarted():
+                pass  # on record in the log (and the audit log); no row changes
             case DeviceCreated() | UserCreated() | UserUpdated() | MemberAdded():
                 self._apply_run(conn, [change])
             case _:
@@ -623,7 +642,7 @@ class SQLiteStore:
                 "WHERE group_id IN (SELECT id FROM groups WHERE tenant_id = ?)",
                 params,
             )
-        for table in ("groups", "users", "devices", "usage"):
+        for table in ("groups", "users", "devices", "usage", "access"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = ?", params)  # noqa: S608
 
     def _prune(self, conn: sqlite3.Connection, floor: Revision) -> None:
