@@ -162,7 +162,8 @@ class Index:
         """tenant id -> the suspended tenant (itself or an ancestor) that blocks it."""
         self.domains: dict[str, str] = {}
         self.tenant_groups: dict[str, set[str]] = defaultdict(set)
-        self.tenant_devices: dict[str, set[str]] = defaultdict(set)
+        self.tenant_devices: dict[str, SortedSet] = defaultdict(SortedSet)
+        """tenant -> its devices sorted by id (tenant-wide listings page through it)."""
         self.tenant_users: dict[str, set[str]] = defaultdict(set)
         self.root_devices: dict[str, int] = defaultdict(int)
         """tenant id -> how many of its devices have no gateway (for limits and usage)."""
@@ -209,8 +210,7 @@ class Index:
             index._add_tenant(tenant)
         for group in _groups_parents_first(snapshot.groups):
             index._add_group_node(group)
-        for device in snapshot.devices:
-            index._add_device_record(device)
+        index._add_device_records(snapshot.devices)
         for group in snapshot.groups:
             index.group_ids[group.id].update(group.device_ids)
             for did in group.device_ids:
@@ -406,7 +406,7 @@ class Index:
         # (children before gateways), then groups bottom-up so each removal is of a leaf.
         for uid in list(self.tenant_users.pop(tenant_id, ())):
             self._delete_user(uid)
-        devices = self.tenant_devices.pop(tenant_id, set())
+        devices = self.tenant_devices.pop(tenant_id, SortedSet())
         for did in reversed(self._devices_parents_first(list(devices))):
             self._delete_device(did)
         self.root_devices.pop(tenant_id, None)
@@ -492,9 +492,12 @@ class Index:
 
     # ----------------------------------------------------------------- devices
 
-    def _add_device_record(self, device: Device) -> None:
+    def _add_device_record(self, device: Device, *, listed: bool = True) -> None:
+        """Index a device record; ``listed=False`` leaves the tenant's sorted set to the
+        caller, which adds a whole batch at once."""
         self.devices[device.id] = device
-        self.tenant_devices[device.tenant_id].add(device.id)
+        if listed:
+            self.tenant_devices[device.tenant_id].add(device.id)
         if device.parent_id is not None:
             self.device_children[device.parent_id].add(device.id)
         else:
@@ -502,11 +505,18 @@ class Index:
         for key in _device_tag_keys(device.tenant_id, device.tags):
             self.devices_by_tag[key].add(device.id)
 
+    def _add_device_records(self, devices: list[Device]) -> None:
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for device in devices:
+            self._add_device_record(device, listed=False)
+            by_tenant[device.tenant_id].append(device.id)
+        for tenant_id, ids in by_tenant.items():
+            self.tenant_devices[tenant_id].update(ids)
+
     def _add_devices(self, devices: list[Device]) -> None:
         """Add new devices in one batch: devices with equal tags share one association
         look-up, equal inputs share one cover, and each group's sorted set grows once."""
-        for device in devices:
-            self._add_device_record(device)
+        self._add_device_records(devices)
         assoc_memo: dict[tuple[str, frozenset[Tag]], frozenset[str]] = {}
         cover_memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
         added: dict[str, list[str]] = defaultdict(list)
