@@ -26,7 +26,7 @@ Run more examples with ``TENANCY_HYPOTHESIS_EXAMPLES=2000`` (see tests/conftest.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -44,12 +44,12 @@ from tenancy import (
     TenancyError,
     TenantSuspended,
 )
+from tenancy.model import parse_rules
 from tenancy.testing import strategies as ts
 from tenancy.testing.oracle import Oracle
 
 R = TypeVar("R")
 ErrorClasses = set[type[TenancyError]]
-How = Literal["own", "foreign", "missing"]
 
 MAX_TENANTS = 4  # the management tenant and three more
 MAX_GROUPS = 9
@@ -70,6 +70,13 @@ bad_tag: tuple[str, str] = ("site", "")
 user_matchers = st.tuples(
     st.sampled_from(("notify", "role")), st.none() | st.sampled_from(("sms", "mail", "ops"))
 )
+
+
+class _Rejected:
+    """What :meth:`ReachMachine._attempt` returns for a write that was (rightly) refused."""
+
+
+REJECTED = _Rejected()
 
 
 def _check_domain(domain: str) -> bool:
@@ -199,9 +206,10 @@ class ReachMachine(RuleBasedStateMachine):
             return {TenantSuspended}
         return set()
 
-    def _attempt(self, write: Callable[[], R], expected: ErrorClasses) -> R | None:
-        """Run a write. With no expected error it must succeed; otherwise it must raise one
-        of the expected classes, naming its value and rule, and change nothing."""
+    def _attempt(self, write: Callable[[], R], expected: ErrorClasses) -> R | _Rejected:
+        """Run a write. With no expected error it must succeed (the caller then checks that
+        the store holds what was asked); otherwise it must raise one of the expected
+        classes, naming its value and rule, and change nothing."""
         before_revision = self.tn.revision
         before = self.store.snapshot()
         rejected: TenancyError | None = None
@@ -220,7 +228,11 @@ class ReachMachine(RuleBasedStateMachine):
         assert repr(rejected.value) in str(rejected), f"the message lacks the value: {rejected}"
         assert self.tn.revision == before_revision, "a rejected write moved the revision"
         assert self.store.snapshot() == before, "a rejected write changed the store"
-        return None
+        return REJECTED
+
+    def _ok(self, write: Callable[[], object], expected: ErrorClasses) -> bool:
+        """:meth:`_attempt`, answering whether the write was accepted."""
+        return not isinstance(self._attempt(write, expected), _Rejected)
 
     def _scope(self, tenant_id: str) -> tenancy.TenantScope:
         return self.tn.tenant(tenant_id)
@@ -296,16 +308,23 @@ class ReachMachine(RuleBasedStateMachine):
             ),
             expected,
         )
-        if tenant is not None:
-            self.tenant_ids.append(tenant.id)
-            self._refresh()
+        if isinstance(tenant, _Rejected):
+            return
+        assert self.oracle.tenants[new_id].parent_id == parent_id
+        assert self.oracle.tenants[new_id].allow_subtenants == allow_subtenants
+        admin = self.oracle.users[tenant.admin_user_id or ""]
+        assert (admin.tenant_id, admin.email) == (new_id, f"admin@{name}.example")
+        self.tenant_ids.append(tenant.id)
+        self._refresh()
 
     @rule(ref=refs, name=names)
     def rename_tenant(self, ref: Ref, name: str) -> None:
         tenant_id = self._tenant(ref)
-        self._attempt(
+        done = self._attempt(
             lambda: self.tn.update_tenant(tenant_id, name=name), self._writable(tenant_id)
         )
+        if done is not REJECTED:
+            assert self.oracle.tenants[tenant_id].name == name
 
     @precondition(lambda self: not any(t.status != "active" for t in self.oracle.tenants.values()))
     @rule(ref=refs)
@@ -318,14 +337,16 @@ class ReachMachine(RuleBasedStateMachine):
             expected.add(NotFound)
         elif self.oracle.tenants[tenant_id].parent_id is None:
             expected.add(InvalidValue)
-        self._attempt(lambda: self.tn.suspend_tenant(tenant_id), expected)
+        if self._ok(lambda: self.tn.suspend_tenant(tenant_id), expected):
+            assert self.oracle.tenants[tenant_id].status == "suspended"
 
     @rule(ref=refs)
     def activate_tenant(self, ref: Ref) -> None:
         """Activate a (preferably suspended) tenant: every answer comes back."""
         tenant_id = self._customer(ref, prefer=lambda t: self.oracle.tenants[t].status != "active")
         expected: ErrorClasses = set() if tenant_id in self.oracle.tenants else {NotFound}
-        self._attempt(lambda: self.tn.activate_tenant(tenant_id), expected)
+        if self._ok(lambda: self.tn.activate_tenant(tenant_id), expected):
+            assert self.oracle.tenants[tenant_id].status == "active"
 
     @precondition(lambda self: len(self.tenant_ids) >= 3)
     @rule(ref=refs, cascade=st.booleans())
@@ -341,7 +362,12 @@ class ReachMachine(RuleBasedStateMachine):
             expected.add(InvalidValue)
         elif not cascade and any(t.parent_id == tenant_id for t in o.tenants.values()):
             expected.add(InUse)
-        self._attempt(lambda: self.tn.delete_tenant(tenant_id, cascade=cascade), expected)
+        subtree = {t for t in o.tenants if tenant_id in o.tenant_ancestors(t)}
+        if self._ok(lambda: self.tn.delete_tenant(tenant_id, cascade=cascade), expected):
+            left = self.oracle
+            assert not subtree & set(left.tenants)
+            for table in (left.groups, left.devices, left.users):
+                assert not any(r.tenant_id in subtree for r in table.values())
 
     # ------------------------------------------------------------------ groups
 
@@ -379,16 +405,24 @@ class ReachMachine(RuleBasedStateMachine):
             ),
             expected,
         )
-        if group is not None:
-            self.group_ids.append(group.id)
+        if isinstance(group, _Rejected):
+            return
+        record = self.oracle.groups[new_id]
+        assert (record.tenant_id, record.parent_id) == (tid, parent_id)
+        assert record.device_ids == set(device_ids)
+        assert record.device_tags == parse_rules(rules)
+        self.group_ids.append(group.id)
 
     @rule(group=refs, name=names, description=names)
     def rename_group(self, group: Ref, name: str, description: str) -> None:
         tid, gid = self._target("group", group)
-        self._attempt(
+        done = self._attempt(
             lambda: self._scope(tid).update_group(gid, name=name, description=description),
             self._writable(tid) | self._owned("group", gid, tid),
         )
+        if done is not REJECTED:
+            record = self.oracle.groups[gid]
+            assert (record.name, record.description) == (name, description)
 
     @rule(group=refs, parent=st.none() | refs)
     def move_group(self, group: Ref, parent: Ref | None) -> None:
@@ -403,7 +437,8 @@ class ReachMachine(RuleBasedStateMachine):
         )
         if not expected and parent_id and gid in self.oracle.group_ancestors(parent_id):
             expected.add(CycleError)
-        self._attempt(lambda: self._scope(tid).move_group(gid, parent_id), expected)
+        if self._ok(lambda: self._scope(tid).move_group(gid, parent_id), expected):
+            assert self.oracle.groups[gid].parent_id == parent_id
 
     @precondition(lambda self: self.group_ids)
     @rule(group=st.integers(0, 15), below=st.integers(0, 15))
@@ -422,7 +457,10 @@ class ReachMachine(RuleBasedStateMachine):
         expected = self._writable(tid) | self._owned("group", gid, tid)
         if not expected and not cascade and len(self.oracle.group_descendants(gid)) > 1:
             expected.add(InUse)
-        self._attempt(lambda: self._scope(tid).delete_group(gid, cascade=cascade), expected)
+        subtree = self.oracle.group_descendants(gid) if gid in self.oracle.groups else set()
+        if self._ok(lambda: self._scope(tid).delete_group(gid, cascade=cascade), expected):
+            assert not subtree & set(self.oracle.groups)
+            assert not any(g in subtree for g, _ in self.oracle.memberships)
 
     @rule(
         group=refs,
@@ -435,10 +473,14 @@ class ReachMachine(RuleBasedStateMachine):
         expected = self._writable(tid) | self._owned("group", gid, tid)
         for did in device_ids:
             expected |= self._owned("device", did, tid)
-        self._attempt(
+        done = self._attempt(
             lambda: self._scope(tid).associate(gid, device_ids=device_ids, device_tags=rules),
             expected,
         )
+        if done is not REJECTED:
+            record = self.oracle.groups[gid]
+            assert set(device_ids) <= record.device_ids
+            assert parse_rules(rules) <= record.device_tags
 
     @rule(
         group=refs,
@@ -461,10 +503,14 @@ class ReachMachine(RuleBasedStateMachine):
         expected = self._writable(tid) | self._owned("group", gid, tid)
         for did in device_ids:
             expected |= self._owned("device", did, tid)
-        self._attempt(
+        done = self._attempt(
             lambda: self._scope(tid).dissociate(gid, device_ids=device_ids, device_tags=rules),
             expected,
         )
+        if done is not REJECTED:
+            record = self.oracle.groups[gid]
+            assert not set(device_ids) & record.device_ids
+            assert not parse_rules(rules) & record.device_tags
 
     # ------------------------------------------------------------------ devices
 
@@ -495,8 +541,12 @@ class ReachMachine(RuleBasedStateMachine):
             lambda: self._scope(tid).create_device(name, tags=tags, id=new_id, parent=parent_id),
             expected,
         )
-        if device is not None:
-            self.device_ids.append(device.id)
+        if isinstance(device, _Rejected):
+            return
+        record = self.oracle.devices[new_id]
+        assert (record.tenant_id, record.parent_id, record.name) == (tid, parent_id, name)
+        assert record.tags == set(tags)
+        self.device_ids.append(device.id)
 
     @precondition(lambda self: len(self.device_ids) < MAX_DEVICES)
     @rule(
@@ -527,9 +577,14 @@ class ReachMachine(RuleBasedStateMachine):
                 expected.add(InvalidValue)
             made.append(spec)
         devices = self._attempt(lambda: self._scope(tid).create_devices(made), expected)
-        if devices is not None:
-            assert [d.id for d in devices] == [m["id"] for m in made]
-            self.device_ids += [d.id for d in devices]
+        if isinstance(devices, _Rejected):
+            return
+        assert [d.id for d in devices] == [m["id"] for m in made]
+        for m in made:
+            record = self.oracle.devices[m["id"]]
+            assert record.parent_id == m.get("parent")
+            assert record.tags == frozenset(m["tags"])
+        self.device_ids += [d.id for d in devices]
 
     @rule(device=refs, parent=st.none() | refs, name=st.none() | names)
     def update_device(self, device: Ref, parent: Ref | None, name: str | None) -> None:
@@ -545,7 +600,10 @@ class ReachMachine(RuleBasedStateMachine):
         kwargs: dict[str, Any] = {"parent": parent_id}
         if name is not None:
             kwargs["name"] = name
-        self._attempt(lambda: self._scope(tid).update_device(did, **kwargs), expected)
+        if self._ok(lambda: self._scope(tid).update_device(did, **kwargs), expected):
+            record = self.oracle.devices[did]
+            assert record.parent_id == parent_id
+            assert name is None or record.name == name
 
     @precondition(lambda self: self.device_ids)
     @rule(device=st.integers(0, 15), below=st.integers(0, 15))
@@ -565,7 +623,8 @@ class ReachMachine(RuleBasedStateMachine):
         if malformed == 0:
             tags = [*tags, bad_tag]
             expected.add(InvalidValue)
-        self._attempt(lambda: self._scope(tid).tag_device(did, tags), expected)
+        if self._ok(lambda: self._scope(tid).tag_device(did, tags), expected):
+            assert set(tags) <= self.oracle.devices[did].tags
 
     @rule(device=refs, tags=small_tags)
     def untag_device(self, device: Ref, tags: list[tuple[str, str]]) -> None:
@@ -573,10 +632,12 @@ class ReachMachine(RuleBasedStateMachine):
         record = self.oracle.devices.get(did)
         if record is not None:
             tags = tags + sorted(record.tags)[:1]  # usually removes one it has
-        self._attempt(
+        done = self._attempt(
             lambda: self._scope(tid).untag_device(did, tags),
             self._writable(tid) | self._owned("device", did, tid),
         )
+        if done is not REJECTED:
+            assert not set(tags) & self.oracle.devices[did].tags
 
     @rule(device=refs, cascade=st.booleans())
     def delete_device(self, device: Ref, cascade: bool) -> None:
@@ -585,7 +646,10 @@ class ReachMachine(RuleBasedStateMachine):
         children = [d for d in self.oracle.devices.values() if d.parent_id == did]
         if not expected and not cascade and children:
             expected.add(InUse)
-        self._attempt(lambda: self._scope(tid).delete_device(did, cascade=cascade), expected)
+        below = [d for d in self.device_ids if did in self.oracle.device_gateways(d)]
+        if self._ok(lambda: self._scope(tid).delete_device(did, cascade=cascade), expected):
+            assert not set(below) & set(self.oracle.devices)
+            assert not any(set(below) & g.device_ids for g in self.oracle.groups.values())
 
     # ------------------------------------------------------------------ users
 
@@ -624,8 +688,12 @@ class ReachMachine(RuleBasedStateMachine):
             lambda: self._scope(tid).create_user(email, enabled=enabled != 0, tags=tags, id=new_id),
             expected,
         )
-        if user is not None:
-            self.user_ids.append(user.id)
+        if isinstance(user, _Rejected):
+            return
+        record = self.oracle.users[new_id]
+        assert (record.tenant_id, record.email, record.enabled) == (tid, email, enabled != 0)
+        assert record.tags == tags
+        self.user_ids.append(user.id)
 
     @rule(
         user=refs,
@@ -659,7 +727,10 @@ class ReachMachine(RuleBasedStateMachine):
                 expected.add(AlreadyExists)
         if first_name is not None:
             fields["first_name"] = first_name
-        self._attempt(lambda: self._scope(tid).update_user(uid, **fields), expected)
+        if self._ok(lambda: self._scope(tid).update_user(uid, **fields), expected):
+            record = self.oracle.users[uid]
+            for field, value in fields.items():
+                assert getattr(record, field) == value, field
 
     @rule(user=refs)
     def delete_user(self, user: Ref) -> None:
@@ -669,7 +740,9 @@ class ReachMachine(RuleBasedStateMachine):
         expected = self._writable(tid) | self._owned("user", uid, tid)
         if not expected and self.oracle.tenants[tid].admin_user_id == uid:
             expected.add(InUse)
-        self._attempt(lambda: self._scope(tid).delete_user(uid), expected)
+        if self._ok(lambda: self._scope(tid).delete_user(uid), expected):
+            assert uid not in self.oracle.users
+            assert not any(u == uid for _, u in self.oracle.memberships)
 
     @rule(group=refs, user=refs)
     def add_member(self, group: Ref, user: Ref) -> None:
@@ -678,7 +751,8 @@ class ReachMachine(RuleBasedStateMachine):
         expected = (
             self._writable(tid) | self._owned("group", gid, tid) | self._owned("user", uid, tid)
         )
-        self._attempt(lambda: self._scope(tid).add_member(gid, uid), expected)
+        if self._ok(lambda: self._scope(tid).add_member(gid, uid), expected):
+            assert (gid, uid) in self.oracle.memberships
 
     @rule(membership=st.integers(0, 15), group=refs, user=refs, existing=st.integers(0, 4))
     def remove_member(self, membership: int, group: Ref, user: Ref, existing: int) -> None:
@@ -693,7 +767,8 @@ class ReachMachine(RuleBasedStateMachine):
         expected = (
             self._writable(tid) | self._owned("group", gid, tid) | self._owned("user", uid, tid)
         )
-        self._attempt(lambda: self._scope(tid).remove_member(gid, uid), expected)
+        if self._ok(lambda: self._scope(tid).remove_member(gid, uid), expected):
+            assert (gid, uid) not in self.oracle.memberships
 
     # ------------------------------------------------------------------ handles
 
