@@ -34,6 +34,7 @@ __all__ = [
     "Queries",
     "devices_for",
     "devices_in",
+    "devices_of_tenant",
     "explain",
     "groups_for",
     "in_group",
@@ -112,6 +113,22 @@ def _page(
     return Page(items=items, next=None)
 
 
+def _all_of(predicates: list[Callable[[Device], bool] | None]) -> Callable[[Device], bool] | None:
+    chosen = [p for p in predicates if p is not None]
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return chosen[0]
+    return lambda d: all(p(d) for p in chosen)
+
+
+def _tag_predicate(tags: Iterable[object] | None) -> Callable[[Device], bool] | None:
+    rule = _filter_rule(tags)
+    if rule is None:
+        return None
+    return lambda d: rule_matches(rule, d.tags)
+
+
 def devices_for(
     index: Index,
     user_id: str,
@@ -120,18 +137,21 @@ def devices_for(
     after: str | None = None,
     tags: Iterable[object] | None = None,
     group: str | None = None,
+    where: Callable[[Device], bool] | None = None,
 ) -> Page[Device]:
     """One page of the devices the user reaches, sorted by device id.
 
     ``after`` is the ``next`` of the previous page (a device id: the cursor stays valid
     whatever is written in between). ``tags`` keeps devices matching every given matcher;
-    ``group`` keeps devices that group covers.
+    ``group`` keeps devices that group covers; ``where`` is any further predicate (access
+    control passes its check here, so a listing never disagrees with a check).
 
     Runtime complexity: O(g log n + limit x g) for a user whose groups cover n devices
     through g top-most groups; a filter adds the devices it skips. Nothing is materialised
     beyond one page.
     """
     limit = _check_limit(limit)
+    tag_check = _tag_predicate(tags)
     groups = index.reach.get(user_id, EMPTY)
     if group is not None:
         if group not in index.covered:
@@ -148,16 +168,37 @@ def devices_for(
         reach_check = None
     if not groups or not sources:
         return Page(items=(), next=None)
-    rule = _filter_rule(tags)
-    keep: Callable[[Device], bool] | None
-    if rule is None:
-        keep = reach_check
-    elif reach_check is None:
-        keep = lambda d: rule_matches(rule, d.tags)  # noqa: E731 - a one-line predicate
-    else:
-        check = reach_check
-        keep = lambda d: rule_matches(rule, d.tags) and check(d)  # noqa: E731
+    keep = _all_of([reach_check, tag_check, where])
     return _page(index, _merged_after(sources, after), limit, keep)
+
+
+def devices_of_tenant(
+    index: Index,
+    tenant_id: str,
+    *,
+    limit: int = DEFAULT_PAGE_SIZE,
+    after: str | None = None,
+    tags: Iterable[object] | None = None,
+    group: str | None = None,
+    where: Callable[[Device], bool] | None = None,
+) -> Page[Device]:
+    """One page of every device of the tenant (or of those ``group`` covers), sorted by id,
+    with the same filters as :func:`devices_for`: what a tenant-wide role lists.
+
+    Runtime complexity: O(log n + limit), plus the devices a filter skips.
+    """
+    limit = _check_limit(limit)
+    tag_check = _tag_predicate(tags)
+    if group is not None:
+        info = index.groups.get(group)
+        if info is None or info.tenant_id != tenant_id:
+            return Page(items=(), next=None)
+        source: object = index.covered[group]
+    else:
+        source = index.tenant_devices.get(tenant_id)
+        if source is None:
+            return Page(items=(), next=None)
+    return _page(index, _merged_after([source], after), limit, _all_of([tag_check, where]))
 
 
 def devices_in(
