@@ -14,6 +14,9 @@ or the tag index: each answer is recomputed by walking the records. It is slow o
 - User u *reaches* device d when u and d belong to the same tenant T, T and every ancestor
   of T is active, u is enabled, and some group u is a member of covers d.
 
+Cross-tenant sharing (DOMAIN.md section 7) is not modelled yet: until it exists, reach never
+leaves a tenant.
+
 >>> import tenancy
 >>> from tenancy.testing import oracle
 >>> tn = tenancy.open()
