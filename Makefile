@@ -27,9 +27,18 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# make bench SCALE=S|M|L: every system side by side (benchmarks/run.py), then the tables of
+# docs/performance.md and the plots in docs/img from benchmarks/results/*.json.
 SCALE ?= M
-bench: $(STAMP)
-	$(BIN)/pytest benchmarks -q --benchmark-only --benchmark-columns=min,median,mean,max,rounds --scale=$(SCALE)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run --scale=$(SCALE)
+	$(BIN)/python -m benchmarks.report --update docs/performance.md
+	$(BIN)/python -m benchmarks.plot --out docs/img
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks build dist

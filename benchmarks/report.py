@@ -1,149 +1,363 @@
-"""The table of figures and ratios, from a run's results or a pytest-benchmark JSON file.
+"""Tables from a run's results: side by side, each figure with its ratio to the physical limit
+measured in the same run, and the targets of issue 6.
 
-Every benchmark records in ``extra_info`` what it measured (``op``), which system
-(``tenancy``, ``limit`` for the physical limit, ``sql`` for the naive recursive SQL,
-``call`` for an empty function call), and how many calls one timed round made (``batch``).
-The table shows the median per call and, for each op, the ratio to the physical limit
-measured in the same run, and whether the issue 2 target holds.
+    python -m benchmarks.report benchmarks/results/M.json          # print the tables
+    python -m benchmarks.report --update docs/performance.md       # refresh the docs
 
-Usage::
-
-    pytest benchmarks --benchmark-only --scale=M --benchmark-json=bench-M.json
-    python benchmarks/report.py bench-M.json
-
-This file imports nothing from the package so it runs on a saved JSON file anywhere.
+``--update`` rewrites what lies between ``<!-- bench:S -->`` and ``<!-- /bench:S -->``
+(and M, L, and ``summary``) in the page, from ``benchmarks/results/*.json``; everything else
+in the page is left as it is. This module imports nothing from the package.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "Row", "format_table", "rows_from_json"]
+__all__ = ["TARGETS", "fmt_load", "fmt_time", "render", "targets", "update"]
 
-SYSTEMS = ("tenancy", "limit", "sql", "call")
-LABELS = {
-    "tenancy": "tenancy",
+RESULTS = Path(__file__).resolve().parent / "results"
+SYSTEMS = ("limit", "tenancy", "tenancy-sqlite", "sql", "casbin", "oso")
+HEAD = {
     "limit": "physical limit",
-    "sql": "naive recursive SQL",
+    "tenancy": "tenancy, memory",
+    "tenancy-sqlite": "tenancy, SQLite",
+    "sql": "naive SQL",
+    "casbin": "pycasbin",
+    "oso": "oso 0.27",
     "call": "empty call",
 }
-
-TARGETS: dict[str, tuple[str, float]] = {
-    "verify": ("ratio", 2.0),
-    "devices_for root": ("seconds", 2e-3),
-    "users_for": ("seconds", 100e-6),
-    "tag change": ("seconds", 100e-6),
-    "membership change": ("seconds", 100e-6),
-    "device creation": ("seconds", 100e-6),
-}
-"""Issue 2's targets at scale M for tenancy: a ratio to the physical limit, or a median."""
+KIB = 1024
 
 
-@dataclass(frozen=True)
-class Row:
-    op: str
-    system: str
-    per_call: float
-    """Median seconds per call."""
-    batch: int = 1
-    rounds: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def rows_from_json(data: dict[str, Any]) -> list[Row]:
-    rows = []
-    for bench in data.get("benchmarks", []):
-        info = bench.get("extra_info", {})
-        if "op" not in info:
-            continue
-        batch = int(info.get("batch", 1))
-        rows.append(
-            Row(
-                op=info["op"],
-                system=info["system"],
-                per_call=bench["stats"]["median"] / batch,
-                batch=batch,
-                rounds=int(bench["stats"]["rounds"]),
-                info=info,
-            )
-        )
-    return rows
-
-
-def _time(seconds: float) -> str:
+def fmt_time(seconds: float) -> str:
     if seconds < 1e-6:
         return f"{seconds * 1e9:.0f} ns"
     if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} us"
+        return f"{seconds * 1e6:.3g} us"
     if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
+        return f"{seconds * 1e3:.3g} ms"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    return f"{seconds / 60:.3g} min"
 
 
-def _target(row: Row, limit: Row | None) -> str:
-    if row.system != "tenancy" or row.op not in TARGETS:
-        return ""
-    kind, bound = TARGETS[row.op]
-    if kind == "ratio":
-        if limit is None:
-            return "?"
-        ok = row.per_call <= bound * limit.per_call
-        return f"<= {bound:g}x limit: {'met' if ok else 'MISSED'}"
-    ok = row.per_call <= bound
-    return f"<= {_time(bound)}: {'met' if ok else 'MISSED'}"
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("GiB", KIB**3), ("MiB", KIB**2), ("KiB", KIB)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
 
 
-def format_table(rows: Iterable[Row], title: str = "") -> str:
-    """The figures as a Markdown table, grouped by op, the physical limit first."""
-    rows = list(rows)
-    order = {s: i for i, s in enumerate(SYSTEMS)}
-    ops: list[str] = []
-    for r in rows:
-        if r.op not in ops:
-            ops.append(r.op)
-    lines = [title] if title else []
-    lines += [
-        "| operation | system | median per call | vs physical limit | rounds x batch "
-        "| target (M) |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+def fmt_load(info: dict[str, Any]) -> str:
+    if info.get("status") != "ok":
+        return str(info.get("status"))
+    if "seconds" not in info:
+        return "loaded"
+    return (
+        f"loaded in {fmt_time(info['seconds'])}, {fmt_bytes(info['rss'])} "
+        f"({info['per_device']:.0f} B per device), peak {fmt_bytes(info['peak'])}"
+    )
+
+
+def _ops(results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["op"], o["system"]): o for o in results.get("ops", [])}
+
+
+def _cell(
+    row: dict[str, Any] | None,
+    base: dict[str, Any] | None,
+    *,
+    key: str = "median",
+    extra: Callable[[dict[str, Any]], str] | None = None,
+) -> str:
+    if row is None or key not in row:
+        return "-"
+    value = row[key]
+    text = fmt_time(value)
+    if row.get("estimated"):
+        text = f"~{text} (est.)"
+    if base is not None and row is not base and key in base and base[key] > 0:
+        text += f" ({value / base[key]:.3g}x)"
+    if extra is not None:
+        text += extra(row)
+    return text
+
+
+def _present(results: dict[str, Any]) -> list[str]:
+    ops = results.get("ops", [])
+    return [s for s in SYSTEMS if any(o["system"] == s for o in ops)]
+
+
+def _absent(results: dict[str, Any]) -> list[str]:
+    info = results.get("systems", {})
+    return [
+        f"{HEAD.get(k, k)}: {v.get('status')}" for k, v in info.items() if v.get("status") != "ok"
     ]
-    for op in ops:
-        group = sorted((r for r in rows if r.op == op), key=lambda r: order.get(r.system, 99))
-        limit = next((r for r in group if r.system == "limit"), None)
-        for r in group:
-            ratio = f"{r.per_call / limit.per_call:.2f}x" if limit and r is not limit else ""
-            note = _target(r, limit)
-            extra = r.info.get("note")
-            if r.info.get("devices"):
-                extra = f"{extra}: {_time(r.per_call / r.info['devices'])} per device"
-            if extra:
-                note = f"{note}; {extra}" if note else str(extra)
-            lines.append(
-                f"| {op} | {LABELS.get(r.system, r.system)} | {_time(r.per_call)} | {ratio} "
-                f"| {r.rounds} x {r.batch} | {note} |"
-            )
+
+
+def _reads_table(results: dict[str, Any]) -> list[str]:
+    ops = _ops(results)
+    systems = _present(results)
+    probes = results.get("probes", {})
+    users = probes.get("users", {})
+    devices = probes.get("devices", {})
+    lines = [
+        "| read | " + " | ".join(HEAD[s] for s in systems) + " |",
+        "| --- |" + " ---: |" * len(systems),
+    ]
+
+    def row(label: str, op: str, key: str = "median", rate: bool = False) -> None:
+        base = ops.get((op, "limit"))
+
+        def per_second(r: dict[str, Any]) -> str:
+            if not rate or not r.get(key) or not r.get("n"):
+                return ""
+            return f"; {r['n'] / r[key] / 1e6:.3g}M/s"
+
+        cells = [_cell(ops.get((op, s)), base, key=key, extra=per_second) for s in systems]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("verify, median", "verify")
+    row("verify, p99", "verify", key="p99")
+    for kind in ("root", "middle", "leaf"):
+        reach = users.get(kind, {}).get("reaches", "?")
+        row(f"first page of 100, {kind} user (reaches {reach:,})", f"first page ({kind})")
+    for kind in ("root", "middle", "leaf"):
+        reach = users.get(kind, {}).get("reaches", "?")
+        row(f"all devices, {kind} user ({reach:,})", f"all devices ({kind})", rate=True)
+    for kind in ("typical", "busiest"):
+        n = devices.get(kind, {}).get("users", "?")
+        row(f"users_for, {kind} device ({n} users)", f"users_for ({kind})")
+    call = ops.get(("verify", "call"))
+    if call is not None:
+        lines.append("")
+        lines.append(
+            f"An empty two-argument call in the same loop costs {fmt_time(call['median'])}: "
+            "it is inside every verify figure."
+        )
+    return lines
+
+
+def _writes_table(results: dict[str, Any]) -> list[str]:
+    ops = _ops(results)
+    systems = [s for s in _present(results) if any(o[1] == s for o in ops if o[0] == "tag change")]
+    if not systems:
+        return []
+    lines = [
+        "| write | " + " | ".join(HEAD[s] for s in systems) + " |",
+        "| --- |" + " ---: |" * len(systems),
+    ]
+    for op in ("tag change", "membership change", "device creation", "subtree move"):
+        label = op
+        sample = next((ops[(op, s)] for s in systems if (op, s) in ops), None)
+        if op == "subtree move" and sample is not None:
+            groups, devices = sample.get("groups", 0), sample.get("devices", 0)
+            label = f"subtree move ({groups:,} groups, {devices:,} devices)"
+        cells = [_cell(ops.get((op, s)), None) for s in systems]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _load_table(results: dict[str, Any]) -> list[str]:
+    info = results.get("systems", {})
+    setup = results.get("setup", {})
+    lines = [
+        "| system | build or open | memory (RSS delta) | per device | peak during load |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key in SYSTEMS:
+        i = info.get(key)
+        if i is None:
+            continue
+        if i.get("status") != "ok" or "seconds" not in i:
+            lines.append(f"| {HEAD[key]} | {i.get('status')} | | | |")
+            continue
+        what = {
+            "tenancy": "build (public API)",
+            "tenancy-sqlite": "cold open",
+            "limit": "precompute",
+            "sql": "load",
+            "casbin": "load",
+            "oso": "load",
+        }[key]
+        lines.append(
+            f"| {HEAD[key]} | {what}: {fmt_time(i['seconds'])} | {fmt_bytes(i['rss'])} "
+            f"| {i['per_device']:,.0f} B | {fmt_bytes(i['peak'])} |"
+        )
+    made = setup.get("cache", {})
+    if made:
+        lines.append("")
+        lines.append(
+            f"The SQLite file was written from the memory store's change log in "
+            f"{fmt_time(made.get('write_seconds', 0))} (once, then cached)."
+        )
+    return lines
+
+
+TARGETS: list[tuple[str, str]] = [
+    ("verify median <= 1.5x the physical limit", "verify"),
+    ("first page of 100 for the root user <= 1 ms", "first page (root)"),
+    ("full enumeration >= 1M devices/s (root user)", "all devices (root)"),
+    ("users_for <= 50 us (typical and busiest device)", "users_for"),
+    ("<= 1 KiB of memory per device, all included (SQLite store opened)", "memory"),
+    ("SQLite cold open <= 15 s", "open"),
+]
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """Each target of issue 6 for tenancy: (target, the figure, met)."""
+    ops = _ops(results)
+    info = results.get("systems", {})
+    out: list[tuple[str, str, bool | None]] = []
+    for label, op in TARGETS:
+        figures: list[tuple[str, float, bool]] = []
+        for key in ("tenancy", "tenancy-sqlite"):
+            name = HEAD[key]
+            if op == "verify":
+                mine, base = ops.get(("verify", key)), ops.get(("verify", "limit"))
+                if mine and base:
+                    ratio = mine["median"] / base["median"]
+                    figures.append((f"{name}: {ratio:.2f}x", ratio, ratio <= 1.5))
+            elif op == "first page (root)":
+                mine = ops.get((op, key))
+                if mine:
+                    v = mine["median"]
+                    figures.append((f"{name}: {fmt_time(v)}", v, v <= 1e-3))
+            elif op == "all devices (root)":
+                mine = ops.get((op, key))
+                if mine:
+                    rate = mine["n"] / mine["median"]
+                    figures.append((f"{name}: {rate / 1e6:.2f}M/s", rate, rate >= 1e6))
+            elif op == "users_for":
+                for kind in ("typical", "busiest"):
+                    mine = ops.get((f"users_for ({kind})", key))
+                    if mine:
+                        v = mine["median"]
+                        figures.append((f"{name}, {kind}: {fmt_time(v)}", v, v <= 50e-6))
+            elif op == "memory":
+                i = info.get(key, {})
+                if "per_device" in i:
+                    v = i["per_device"]
+                    figures.append((f"{name}: {v:,.0f} B", v, v <= KIB))
+            elif op == "open" and key == "tenancy-sqlite":
+                i = info.get(key, {})
+                if "seconds" in i:
+                    v = i["seconds"]
+                    figures.append((f"{name}: {fmt_time(v)}", v, v <= 15))
+        if figures:
+            out.append((label, "; ".join(f[0] for f in figures), all(f[2] for f in figures)))
+        else:
+            out.append((label, "not measured", None))
+    return out
+
+
+def _targets_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        f"| target (issue 6, judged at L) | scale {results.get('scale')} | met |",
+        "| --- | --- | --- |",
+    ]
+    for label, figure, met in targets(results):
+        mark = "-" if met is None else "yes" if met else "**no**"
+        lines.append(f"| {label} | {figure} | {mark} |")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    """Every table of one run, as Markdown."""
+    env = results.get("environment", {})
+    load = env.get("load_average")
+    head = (
+        f"Scale {results.get('scale')}: {results.get('workload')}; seed {results.get('seed')}; "
+        f"{results.get('pairs', {}).get('sampled', '?')} sampled pairs "
+        f"({results.get('pairs', {}).get('allowed', '?')} allowed), each system checked "
+        f"against the physical limit on {results.get('pairs', {}).get('checked', '?')} of "
+        f"them and on every listing before it was timed; whole run "
+        f"{fmt_time(results.get('wall_seconds', 0))}"
+    )
+    if load:
+        head += f"; load average at the start {load[0]:.1f}"
+    if results.get("quick"):
+        head += " (QUICK: smoke budgets, figures not meaningful)"
+    parts = [head + ".", "", "Median per call (ratio to the physical limit in the same run):", ""]
+    parts += _reads_table(results)
+    writes = _writes_table(results)
+    if writes:
+        parts += ["", "Writes, median per write (each a full transaction):", "", *writes]
+    parts += ["", "Load and memory, each system alone in a fresh process:", ""]
+    parts += _load_table(results)
+    parts += ["", *_targets_table(results)]
+    absent = _absent(results)
+    if absent:
+        parts += ["", "Not measured: " + "; ".join(absent) + "."]
+    return "\n".join(parts)
+
+
+def _summary(all_results: dict[str, dict[str, Any]]) -> str:
+    """Ratios to the physical limit at every scale, for the headline operations."""
+    scales = [s for s in ("S", "M", "L") if s in all_results]
+    lines = [
+        "| operation | system | " + " | ".join(scales) + " |",
+        "| --- | --- |" + " ---: |" * len(scales),
+    ]
+    for op in ("verify", "first page (root)", "all devices (root)", "users_for (typical)"):
+        for system in SYSTEMS[1:]:
+            cells = []
+            for scale in scales:
+                ops = _ops(all_results[scale])
+                mine, base = ops.get((op, system)), ops.get((op, "limit"))
+                if mine is None or base is None:
+                    cells.append("-")
+                    continue
+                cell = f"{mine['median'] / base['median']:,.3g}x"
+                cells.append(f"~{cell}" if mine.get("estimated") else cell)
+            if any(c != "-" for c in cells):
+                lines.append(f"| {op} | {HEAD[system]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print(__doc__)
-        return 2
-    for name in argv[1:]:
-        data = json.loads(Path(name).read_text())
-        rows = rows_from_json(data)
-        scale = next((r.info.get("scale") for r in rows if "scale" in r.info), "?")
-        machine = data.get("machine_info", {})
-        title = f"{name}: scale {scale}, {machine.get('cpu', {}).get('brand_raw', '')}".rstrip(", ")
-        print(format_table(rows, title))
+def _replacement(body: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"{m.group(1)}{body}\n{m.group(2)}"
+
+
+def update(page: Path, results_dir: Path = RESULTS) -> list[str]:
+    """Rewrite the marked blocks of ``page`` from the results; returns the blocks updated."""
+    text = page.read_text()
+    all_results = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted(results_dir.glob("*.json"))
+        if p.stem in ("S", "M", "L")
+    }
+    blocks = {scale: render(r) for scale, r in all_results.items()}
+    if all_results:
+        blocks["summary"] = _summary(all_results)
+    done = []
+    for name, body in blocks.items():
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.DOTALL)
+        if pattern.search(text):
+            text = pattern.sub(_replacement(body), text)
+            done.append(name)
+    page.write_text(text)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report")
+    parser.add_argument("results", nargs="*", type=Path)
+    parser.add_argument("--update", type=Path, default=None, help="the page to refresh")
+    args = parser.parse_args(argv)
+    for path in args.results:
+        print(render(json.loads(path.read_text())))
         print()
+    if args.update is not None:
+        done = update(args.update)
+        print(f"updated {args.update}: {', '.join(done) or 'no marked block'}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(main())

@@ -1,20 +1,36 @@
 """The benchmark harness at scale S inside the normal test run, so it never rots.
 
 The workload generator is checked directly (deterministic, the shape it promises, a
-physical limit that agrees with the library), then the benchmark suite itself runs once in
-a subprocess with timing disabled: every agreement assertion in it runs, nothing is timed.
+physical limit that agrees with the library), then the harness itself runs once at S with
+tiny timing budgets (``python -m benchmarks.run --quick``) in a subprocess: every system it
+can load is checked against the physical limit, timed, and measured in a process of its
+own, exactly as in a full run; the report and the plots are made from its results.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from benchmarks import report
+from benchmarks.systems import ALL_SYSTEMS, available
+from benchmarks.timing import interleave, percentile, rounds_for
 
-from tenancy.testing.workload import SCALES, Workload, WorkloadSpec, build, sample_pairs
+from tenancy.testing.workload import (
+    SCALES,
+    Workload,
+    WorkloadSpec,
+    apply,
+    build,
+    plan,
+    sample_pairs,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,13 +112,56 @@ def test_level_sizes_add_up_for_odd_shapes() -> None:
     assert all(w.tn.verify(p.user_id, p.device_id) == p.allowed for p in pairs)
 
 
-def test_the_benchmark_suite_runs_at_scale_s() -> None:
-    """pytest benchmarks --benchmark-disable --scale=S: every benchmark's agreement checks
-    run once, nothing is timed."""
+def test_a_plan_is_created_only_when_applied() -> None:
+    spec = SCALES["S"].scaled(0.1)
+    planned = plan(spec, seed=9)
+    with pytest.raises(ValueError, match="plan only"):
+        _ = planned.tn
+    assert planned.devices == build(spec, seed=9).devices
+    applied = apply(planned)
+    assert applied is planned
+    assert len(planned.tn.index.devices) == len(planned.devices)
+    with pytest.raises(ValueError, match="already"):
+        apply(planned)
+
+
+def test_associating_is_rule_one_of_the_index(small: Workload) -> None:
+    index = small.tn.index
+    for did in list(small.devices)[:200]:
+        assert small.associating(did) == sorted(index.assoc.get(did, ()))
+
+
+def test_percentiles_and_rounds() -> None:
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0], 0.99) == pytest.approx(1.99)
+    assert rounds_for(0.5, budget=1.0, least=3, most=10) == 3
+    assert rounds_for(1e-6, budget=1.0, least=3, most=10) == 10
+
+
+def test_interleave_gives_each_system_its_own_rounds() -> None:
+    calls: list[str] = []
+    stats = interleave(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        rounds={"a": 4, "b": 2},
+        batch={"a": 1, "b": 2},
+        overhead_ns=0.0,
+    )
+    assert calls.count("a") == 4
+    assert calls.count("b") == 2
+    assert calls[:4] in (["a", "b", "b", "a"], ["b", "a", "a", "b"])  # the order rotates
+    assert stats["a"].rounds == 4
+    assert stats["b"].batch == 2
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """python -m benchmarks.run --scale S --quick, once for the tests below."""
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "S.json"
     result = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-            "--benchmark-disable", "--scale=S",
+            sys.executable, "-m", "benchmarks.run", "--scale=S", "--quick",
+            f"--out={out}", f"--cache-dir={tmp / 'cache'}",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -110,8 +169,66 @@ def test_the_benchmark_suite_runs_at_scale_s() -> None:
         timeout=300,
         check=False,
     )  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert " passed" in output
-    assert "failed" not in output
-    assert "tenancy benchmark summary" in output
+    assert result.returncode == 0, result.stdout + result.stderr
+    data: dict[str, Any] = json.loads(out.read_text())
+    data["_stdout"] = result.stdout
+    data["_tmp"] = str(tmp)
+    return data
+
+
+def test_the_harness_runs_at_scale_s(smoke_run: dict[str, Any]) -> None:
+    """Every available system was loaded alone (time, memory), checked and timed."""
+    measured = {row["system"] for row in smoke_run["ops"]}
+    for key in ALL_SYSTEMS:
+        info = smoke_run["systems"][key]
+        if not available(key):
+            assert info["status"].startswith("not installed")
+            continue
+        assert info["status"] == "ok", (key, info)
+        assert info["seconds"] > 0
+        assert info["rss"] > 0
+        assert key in measured, key
+    ops = {(row["op"], row["system"]) for row in smoke_run["ops"]}
+    for op in ("verify", "first page (root)", "all devices (leaf)", "users_for (typical)"):
+        assert (op, "tenancy") in ops
+        assert (op, "limit") in ops
+    for op in ("tag change", "membership change", "device creation", "subtree move"):
+        assert (op, "tenancy-sqlite") in ops
+        assert (op, "sql") in ops
+    assert "Scale S" in smoke_run["_stdout"]
+    # nothing of the run is left beside the cache
+    leftovers = [p.name for p in Path(smoke_run["_tmp"], "cache").iterdir()]
+    assert all(name.endswith((".db", ".json")) for name in leftovers), leftovers
+
+
+def test_the_report_renders_and_updates_a_page(smoke_run: dict[str, Any], tmp_path: Path) -> None:
+    text = report.render(smoke_run)
+    assert "| verify, median |" in text
+    assert "cold open" in text
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "S.json").write_text(json.dumps(smoke_run))
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- bench:S -->\nSTALE TABLE\n<!-- /bench:S -->\noutro\n")
+    assert report.update(page, results) == ["S"]
+    updated = page.read_text()
+    assert "STALE TABLE" not in updated
+    assert updated.startswith("intro\n<!-- bench:S -->\nScale S")
+    assert updated.endswith("<!-- /bench:S -->\noutro\n")
+
+
+def test_the_plots_are_drawn(smoke_run: dict[str, Any], tmp_path: Path) -> None:
+    """With matplotlib (the bench extra) the plots are drawn; without it, the module says
+    so when imported, and make bench installs it first."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "S.json").write_text(json.dumps(smoke_run))
+    if importlib.util.find_spec("matplotlib") is None:
+        with pytest.raises(ImportError):
+            __import__("benchmarks.plot")
+        return
+    from benchmarks import plot
+
+    written = plot.plot({"S": smoke_run}, tmp_path / "img")
+    assert [p.name for p in written] == ["bench-reads.png", "bench-writes.png", "bench-load.png"]
+    assert all(p.stat().st_size > 10_000 for p in written)

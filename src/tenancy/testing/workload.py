@@ -16,10 +16,12 @@ deployments do it:
 Users sit at every level: a few at the root, some in the middle of the tree, most at sites;
 some have a second membership elsewhere.
 
-Everything is built through the public API (bulk where the API allows it:
-:meth:`~tenancy.TenantScope.create_devices` makes a whole batch of devices in one commit),
-with ids chosen by the generator, so the same spec and seed give the same store. The seed is
-kept on the :class:`Workload` and logged; pass it back to rebuild a failing case.
+:func:`plan` decides every record from the seed without touching a handle (the benchmarks
+load the same plan into peer systems); :func:`apply` creates it through the public API
+(bulk where the API allows it: :meth:`~tenancy.TenantScope.create_devices` makes a whole
+batch of devices in one commit), with ids chosen by the generator, so the same spec and seed
+give the same store; :func:`build` does both. The seed is kept on the :class:`Workload` and
+logged; pass it back to rebuild a failing case.
 
 :meth:`Workload.limit` gives the *physical limit*: ``user -> frozenset(direct groups)`` and
 ``device -> frozenset(covering groups)``, computed from the generator's own plan by a naive
@@ -56,7 +58,9 @@ __all__ = [
     "UserKind",
     "Workload",
     "WorkloadSpec",
+    "apply",
     "build",
+    "plan",
     "sample_pairs",
 ]
 
@@ -112,10 +116,11 @@ SCALES: dict[str, WorkloadSpec] = {
     "M": WorkloadSpec(devices=100_000, groups=10_000, users=20_000, depth=5),
     "L": WorkloadSpec(devices=1_000_000, groups=100_000, users=100_000, depth=6),
 }
-"""The sizes of issue 2: S for tests, M for the targets, L for a later issue."""
+"""S for tests and the smoke run, M for the targets of issue 2, L (a million devices, depth
+up to 6) for issue 6."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DevicePlan:
     tenant_id: str
     kind: DeviceKind
@@ -138,8 +143,10 @@ class Workload:
 
     spec: WorkloadSpec
     seed: int
-    tn: Tenancy
     tenants: list[str] = field(default_factory=list)
+    tenant_domain: dict[str, str] = field(default_factory=dict)
+    group_name: dict[str, str] = field(default_factory=dict)
+    """Every group, parents first (the order they are created in)."""
     group_tenant: dict[str, str] = field(default_factory=dict)
     group_parent: dict[str, str | None] = field(default_factory=dict)
     group_level: dict[str, int] = field(default_factory=dict)
@@ -150,6 +157,14 @@ class Workload:
     user_tenant: dict[str, str] = field(default_factory=dict)
     user_groups: dict[str, list[str]] = field(default_factory=dict)
     user_kind: dict[str, UserKind] = field(default_factory=dict)
+    _tn: Tenancy | None = field(default=None, repr=False)
+
+    @property
+    def tn(self) -> Tenancy:
+        """The handle :func:`apply` created the plan in."""
+        if self._tn is None:
+            raise ValueError(f"{self!r} is a plan only: apply() creates it in a handle")
+        return self._tn
 
     def __repr__(self) -> str:
         return (
@@ -177,6 +192,32 @@ class Workload:
         for g in out:
             out.extend(children[g])
         return out
+
+    def associating(self, device_id: str) -> list[str]:
+        """The groups that associate the device directly (rule 1 of the index: its id is
+        listed on the group, or the group's tag rule matches one of its tags), from the
+        plan, sorted. Peers are given this and must work out the hierarchy themselves."""
+        plan = self.devices[device_id]
+        groups = list(self._id_groups.get(device_id, ()))
+        for key, value in plan.tags:
+            groups.extend(self._rule_groups.get((plan.tenant_id, key, value), ()))
+        return sorted(set(groups))
+
+    @cached_property
+    def _rule_groups(self) -> dict[tuple[str, str, str], list[str]]:
+        rule_groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for gid, rules in self.group_rules.items():
+            for key, value in rules:
+                rule_groups[(self.group_tenant[gid], key, value)].append(gid)
+        return dict(rule_groups)
+
+    @cached_property
+    def _id_groups(self) -> dict[str, list[str]]:
+        id_groups: dict[str, list[str]] = defaultdict(list)
+        for gid, ids in self.group_device_ids.items():
+            for did in ids:
+                id_groups[did].append(gid)
+        return dict(id_groups)
 
     def limit(self) -> PhysicalLimit:
         """The physical limit of this workload, computed once (see :class:`PhysicalLimit`)."""
@@ -226,14 +267,6 @@ class PhysicalLimit:
                 yield walk
                 walk = w.group_parent[walk]
 
-        rule_groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        for gid, rules in w.group_rules.items():
-            for key, value in rules:
-                rule_groups[(w.group_tenant[gid], key, value)].append(gid)
-        id_groups: dict[str, list[str]] = defaultdict(list)
-        for gid, ids in w.group_device_ids.items():
-            for did in ids:
-                id_groups[did].append(gid)
         cover: dict[str, frozenset[str]] = {}
 
         def cover_of(did: str) -> frozenset[str]:
@@ -242,10 +275,7 @@ class PhysicalLimit:
                 return known
             plan = w.devices[did]
             groups: set[str] = set()
-            associating = list(id_groups.get(did, ()))
-            for key, value in plan.tags:
-                associating.extend(rule_groups.get((plan.tenant_id, key, value), ()))
-            for gid in associating:
+            for gid in w.associating(did):
                 groups.update(ancestors(gid))
             if plan.parent_id is not None:
                 groups.update(cover_of(plan.parent_id))
@@ -320,43 +350,97 @@ def _split(total: int, parts: int, main_share: float) -> list[int]:
     return [main] + [base + (1 if i < extra else 0) for i in range(parts - 1)]
 
 
-def build(
-    spec: WorkloadSpec, *, seed: int | None = DEFAULT_SEED, tn: Tenancy | None = None
-) -> Workload:
-    """Build the workload in ``tn`` (a fresh in-memory handle by default).
+def plan(spec: WorkloadSpec, *, seed: int | None = DEFAULT_SEED) -> Workload:
+    """The workload's plan alone, with no handle: every record and association it would
+    create, decided by the seed. :func:`apply` creates it in a handle; peers of the
+    benchmarks load it into their own structures.
 
     ``seed=None`` draws a new seed; either way it is logged and kept on the result.
-    Runtime complexity: O(records x depth); S takes well under a second.
+    Runtime complexity: O(records); L (a million devices) takes a few seconds.
     """
     if spec.groups < spec.tenants or spec.depth < 1:
         raise ValueError(f"{spec}: every tenant needs a root group, and depth is at least 1")
     if seed is None:
         seed = secrets.randbelow(2**32)
-    log.info("building workload %s with seed=%d", spec, seed)
+    log.info("planning workload %s with seed=%d", spec, seed)
     rng = random.Random(seed)  # noqa: S311 - seeded test data, not secrets
-    w = Workload(spec=spec, seed=seed, tn=tn if tn is not None else tenancy.open())
+    w = Workload(spec=spec, seed=seed)
     devices = _split(spec.devices, spec.tenants, spec.main_share)
     groups = _split(spec.groups, spec.tenants, spec.main_share)
     users = _split(spec.users, spec.tenants, spec.main_share)
     for k in range(spec.tenants):
-        _build_tenant(w, rng, k, n_devices=devices[k], n_groups=groups[k], n_users=users[k])
+        _plan_tenant(w, rng, k, n_devices=devices[k], n_groups=groups[k], n_users=users[k])
     return w
 
 
-def _build_tenant(
+def apply(w: Workload, tn: Tenancy | None = None) -> Workload:
+    """Create the planned records through the public API in ``tn`` (a fresh in-memory
+    handle by default) and keep the handle on the workload. Bulk where the API allows it:
+    :meth:`~tenancy.TenantScope.create_devices` makes ``spec.batch`` devices per commit.
+    Runtime complexity: O(records x depth)."""
+    if w._tn is not None:
+        raise ValueError(f"{w!r} was already created in a handle")
+    tn = tn if tn is not None else tenancy.open()
+    for tenant_id in w.tenants:
+        domain = w.tenant_domain[tenant_id]
+        tn.create_tenant(
+            domain=domain,
+            name=f"Hospital group {domain.rpartition('-')[2]}",
+            admin_email=f"admin@{domain}.example",
+            id=tenant_id,
+        )
+    scopes = {tenant_id: tn.tenant(tenant_id) for tenant_id in w.tenants}
+    for gid, parent in w.group_parent.items():  # parents first: the plan's order
+        scopes[w.group_tenant[gid]].create_group(
+            w.group_name[gid], parent=parent, device_tags=w.group_rules[gid], id=gid
+        )
+    batch: list[dict[str, object]] = []
+    batch_tenant = None
+    for did, device in w.devices.items():  # gateways before their children: the plan's order
+        if batch and (device.tenant_id != batch_tenant or len(batch) == w.spec.batch):
+            scopes[str(batch_tenant)].create_devices(batch)
+            batch = []
+        batch_tenant = device.tenant_id
+        batch.append(
+            {
+                "name": f"{device.kind} {int(did.partition('-')[2])}",
+                "tags": sorted(device.tags),
+                "id": did,
+                "parent": device.parent_id,
+            }
+        )
+    if batch:
+        scopes[str(batch_tenant)].create_devices(batch)
+    for gid in sorted(w.group_device_ids):
+        scopes[w.group_tenant[gid]].associate(gid, device_ids=w.group_device_ids[gid])
+    for uid, chosen in w.user_groups.items():
+        t = scopes[w.user_tenant[uid]]
+        domain = w.tenant_domain[w.user_tenant[uid]]
+        t.create_user(
+            f"{uid}@{domain}.example", first_name=f"User {int(uid.partition('-')[2])}", id=uid
+        )
+        for gid in chosen:
+            t.add_member(gid, uid)
+    w._tn = tn
+    return w
+
+
+def build(
+    spec: WorkloadSpec, *, seed: int | None = DEFAULT_SEED, tn: Tenancy | None = None
+) -> Workload:
+    """Plan the workload and create it in ``tn`` (a fresh in-memory handle by default):
+    :func:`plan`, then :func:`apply`. S takes well under a second."""
+    return apply(plan(spec, seed=seed), tn)
+
+
+def _plan_tenant(
     w: Workload, rng: random.Random, k: int, *, n_devices: int, n_groups: int, n_users: int
 ) -> None:
     spec = w.spec
-    tn = w.tn
     domain = f"hospital-{k}"
-    tenant = tn.create_tenant(
-        domain=domain,
-        name=f"Hospital group {k}",
-        admin_email=f"admin@{domain}.example",
-        id=f"t-{domain}",
-    )
-    w.tenants.append(tenant.id)
-    t = tn.tenant(tenant.id)
+    tenant_id = f"t-{domain}"
+    w.tenants.append(tenant_id)
+    w.tenant_domain[tenant_id] = domain
 
     # Groups, parents first: level sizes grow geometrically; every group above the last
     # level gets at least one child, the rest of the children pick parents at random.
@@ -380,8 +464,8 @@ def _build_tenant(
                 rules = (("site", f"site-{len(sites):06d}"),)
                 sites.append(gid)
             name = "Site" if last and level else _LEVEL_NAMES[min(level, len(_LEVEL_NAMES) - 1)]
-            t.create_group(f"{name} {i}", parent=parent, device_tags=rules, id=gid)
-            w.group_tenant[gid] = tenant.id
+            w.group_name[gid] = f"{name} {i}"
+            w.group_tenant[gid] = tenant_id
             w.group_parent[gid] = parent
             w.group_level[gid] = level
             w.group_rules[gid] = rules
@@ -410,7 +494,7 @@ def _build_tenant(
     numbers = list(range(n_devices))
     rng.shuffle(numbers)
     gateways: list[str] = []
-    specs: list[dict[str, object]] = []
+    created: list[str] = []
     for kind, number in zip(kinds, numbers, strict=True):
         did = f"d{k}-{number:08d}"
         tags: set[tuple[str, str]] = set()
@@ -419,24 +503,18 @@ def _build_tenant(
             tags.add(site_tag[rng.choice(sites)])
             tags.add(("type", "gateway" if kind == "gateway" else rng.choice(_EQUIPMENT)))
         elif kind == "child":
-            parent = gateways[len(specs) % len(gateways)]
+            parent = gateways[len(created) % len(gateways)]
             tags.add(("type", "sensor"))
         else:
             tags.add(("type", kind))
         if kind == "gateway":
             gateways.append(did)
-        plan = DevicePlan(tenant.id, kind, frozenset(tags), parent)
-        w.devices[did] = plan
-        specs.append(
-            {"name": f"{kind} {number}", "tags": sorted(tags), "id": did, "parent": parent}
-        )
-    for start in range(0, len(specs), spec.batch):
-        t.create_devices(specs[start : start + spec.batch])
+        w.devices[did] = DevicePlan(tenant_id, kind, frozenset(tags), parent)
+        created.append(did)
 
     # Associations by id: every mobile device with one group at any level, and a few site
     # devices with a second group.
     by_id: dict[str, list[str]] = defaultdict(list)
-    created = [str(s["id"]) for s in specs]
     site_devices = [d for d in created if w.devices[d].kind == "site"]
     extra = rng.sample(site_devices, min(len(site_devices), round(n_devices * spec.extra_id_share)))
     for did in created:
@@ -445,7 +523,6 @@ def _build_tenant(
     for did in extra:
         by_id[rng.choice(all_groups)].append(did)
     for gid in sorted(by_id):
-        t.associate(gid, device_ids=by_id[gid])
         w.group_device_ids[gid] = sorted(by_id[gid])
 
     # Users at every level, and their memberships.
@@ -465,10 +542,7 @@ def _build_tenant(
             second = rng.choice(all_groups[1:])
             if second != first:
                 chosen.append(second)
-        t.create_user(f"{uid}@{domain}.example", first_name=f"User {i}", id=uid)
-        for gid in chosen:
-            t.add_member(gid, uid)
-        w.user_tenant[uid] = tenant.id
+        w.user_tenant[uid] = tenant_id
         w.user_groups[uid] = chosen
         lowest = min(w.group_level[g] for g in chosen)
         leafy = all(w.group_level[g] == len(levels) - 1 for g in chosen)
