@@ -37,6 +37,7 @@ from tenancy.errors import (
 from tenancy.model import (
     AllOf,
     Association,
+    AuditRecord,
     Device,
     Explanation,
     Group,
@@ -62,6 +63,7 @@ __all__ = [
     "AllOf",
     "AlreadyExists",
     "Association",
+    "AuditRecord",
     "Capabilities",
     "Change",
     "Commit",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 import msgspec
@@ -25,6 +25,7 @@ __all__ = [
     "SUSPENDED",
     "AllOf",
     "Association",
+    "AuditRecord",
     "Device",
     "Explanation",
     "ExplanationCode",
@@ -349,6 +350,40 @@ class UsageDay(msgspec.Struct, frozen=True, kw_only=True):
         return UsageCounts(
             self.peak_devices, self.peak_root_devices, self.peak_users, self.peak_groups
         )
+
+
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One entry of the audit log: who did what to which record, when, and what changed.
+
+    Every write appends one record per change, in the same transaction as the write (both
+    land or neither); nothing ever updates or deletes one. Read them with
+    :meth:`~tenancy.Tenancy.audit_log`.
+    """
+
+    # gc=False: a bulk write makes a hundred thousand of these at once, and the cyclic
+    # collector would walk them all, several times; they hold immutable values, no cycle.
+
+    seq: int = 0
+    """The position in the log, assigned by the store when it appends the record: strictly
+    increasing, the cursor of :meth:`~tenancy.Tenancy.audit_log` (0 before it is stored)."""
+    revision: int
+    """The revision of the commit the record belongs to."""
+    at: datetime
+    """When the write was made, in UTC, from the handle's clock."""
+    tenant_id: str | None
+    """The tenant of the record the change touched (a tenant's own id for tenant changes)."""
+    actor: str
+    """Who wrote: ``"system"`` for the bare handle, a user id for ``as_user``, and
+    ``"support_user$user"`` for a support session."""
+    action: str
+    """What was done: the name of the change, such as ``"GroupCreated"`` or
+    ``"TenantSuspended"``."""
+    target: str | None
+    """The id the change is about (the user, for a membership change)."""
+    before: Any = None
+    """What the change replaced (the record, or the fields it set), as JSON values."""
+    after: Any = None
+    """What the change wrote (the record, or the fields it set), as JSON values."""
 
 
 T = TypeVar("T")

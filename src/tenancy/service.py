@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from tenancy import ids as _ids
+from tenancy.audit import SYSTEM, AuditLog, audit_records
 from tenancy.changes import Change, Commit, Revision, TenantCreated, UserCreated
 from tenancy.errors import InvalidValue, StaleRevision
 from tenancy.index import Index
@@ -56,7 +57,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Tenancy(Queries, TenantLifecycle, UsageReports):
+class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
     """A handle on one store: the queries, tenant lifecycle, and :meth:`tenant` scopes.
 
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
@@ -92,6 +93,7 @@ class Tenancy(Queries, TenantLifecycle, UsageReports):
             raise InvalidValue(staleness, "staleness is a positive number of seconds, or None")
         self._store = store
         self._clock = clock
+        self._audit_actor = SYSTEM  # who this handle's writes are audited as
         self._write_lock = threading.RLock()
         self._closed = False
         self._index = _build(store)
@@ -210,8 +212,13 @@ class Tenancy(Queries, TenantLifecycle, UsageReports):
                 if not changes:
                     return result
                 expected = self._index.revision
+                # Audited in the commit itself: the write and its records land together.
+                audit = audit_records(
+                    self._index, changes, actor=self._audit_actor, at=self._clock(),
+                    revision=expected + 1,
+                )  # fmt: skip
                 try:
-                    revision = self._store.commit(changes, expected_revision=expected)
+                    revision = self._store.commit(changes, expected_revision=expected, audit=audit)
                 except StaleRevision:
                     continue  # another writer got there first: validate again on its state
                 self._index.apply_commit(Commit(revision=revision, changes=tuple(changes)))

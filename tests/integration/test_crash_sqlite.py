@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tenancy
 from tenancy import Tenancy, TenancyError
 from tenancy.changes import Change, Commit, Revision
+from tenancy.model import AuditRecord
 from tenancy.snapshot import Snapshot
 from tenancy.store import _codec
 from tenancy.store.protocol import Capabilities
@@ -50,11 +52,20 @@ class _ReportingStore:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
-        revision = self.store.commit(changes, expected_revision=expected_revision)
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
+        revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
         sys.stdout.write(f"{revision} {_codec.encode_changes(changes).hex()}\n")
         sys.stdout.flush()
         return revision
+
+    def audit_log(self, **filters: Any) -> list[AuditRecord]:
+        return self.store.audit_log(**filters)
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         return self.store.changes_since(revision)

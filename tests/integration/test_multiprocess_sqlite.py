@@ -24,6 +24,7 @@ import tenancy
 from tenancy import CycleError, StaleRevision, Tenancy, TenancyError
 from tenancy.changes import Change, Commit, Revision
 from tenancy.index import Index
+from tenancy.model import AuditRecord
 from tenancy.snapshot import Snapshot
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore
@@ -64,17 +65,26 @@ class RecordingStore:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
         self.attempts += 1
         if self._barrier is not None and self.attempts == 1:
             self._barrier.wait(TIMEOUT)  # both racers have validated: now commit together
         try:
-            revision = self.store.commit(changes, expected_revision=expected_revision)
+            revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
         except StaleRevision:
             self.stale += 1
             raise
         self.made.append((revision, tuple(changes)))
         return revision
+
+    def audit_log(self, **filters: Any) -> list[AuditRecord]:
+        return self.store.audit_log(**filters)
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         return self.store.changes_since(revision)

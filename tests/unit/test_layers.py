@@ -52,6 +52,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy._validate": "service",
     "tenancy.limits": "service",  # checks a command runs while it validates, as _validate
     "tenancy.usage": "service",  # usage statistics stamped on the facade's commits
+    "tenancy.audit": "service",  # the audit records of the facade's commits, and its query
     "tenancy.store": "store",
     "tenancy": "api",
     "tenancy.cli": "tools",

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 
 from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import StaleRevision, StoreError
+from tenancy.model import AuditRecord
 from tenancy.snapshot import RecordState, Snapshot
+from tenancy.store._audit import filter_records, times
 from tenancy.store.protocol import Capabilities
 
 __all__ = ["MemoryStore"]
@@ -24,6 +27,11 @@ class MemoryStore:
     def __init__(self) -> None:
         self._state = RecordState()
         self._log: list[Commit] = []
+        # Kept as given and numbered by position (seq = index + 1), with their stored
+        # times alongside: a write pays two appends; a query turns the few records it
+        # returns into their stored form.
+        self._audit: list[AuditRecord] = []
+        self._audit_at: list[int] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -38,7 +46,13 @@ class MemoryStore:
         with self._lock:
             return self._state.snapshot()
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
         with self._lock:
             self._check_open()
             if expected_revision != self._state.revision:
@@ -59,7 +73,29 @@ class MemoryStore:
                     rule="every change of a commit must apply to the current records",
                 ) from exc
             self._log.append(Commit(revision=revision, changes=changes))
+            if audit:
+                self._audit_at.extend(times(audit, self._audit_at[-1] if self._audit_at else 0))
+                self._audit.extend(audit)
             return revision
+
+    def audit_log(
+        self,
+        *,
+        tenant: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        with self._lock:
+            # The list only ever grows: its first ``count`` records are a consistent view.
+            count = len(self._audit)
+        return filter_records(
+            self._audit, self._audit_at, count, tenant=tenant, actor=actor, target=target,
+            start=start, end=end, after=after, limit=limit,
+        )  # fmt: skip
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         with self._lock:

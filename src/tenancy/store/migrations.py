@@ -103,11 +103,28 @@ _v4 = _statements(
 """Access-control records (roles, grants, delegations, support requests), one table for all
 kinds: each is put and removed whole, by (kind, key)."""
 
+_v5 = _statements(
+    """CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, revision INTEGER NOT NULL, at INTEGER NOT NULL,
+        tenant_id TEXT, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT,
+        before_value BLOB, after_value BLOB)""",
+    # Each index also holds the rowid (seq), so "tenant_id = ? AND seq > ? ORDER BY seq"
+    # walks one index range in order: a page costs its length, however long the log.
+    "CREATE INDEX audit_by_tenant ON audit (tenant_id)",
+    "CREATE INDEX audit_by_actor ON audit (actor)",
+    "CREATE INDEX audit_by_target ON audit (target)",
+)
+"""The audit log, append-only: ``seq`` is the rowid (dense from 1: no row is ever deleted),
+``at`` microseconds since the epoch in UTC, never decreasing with ``seq`` (so a time range
+is a seq range, found by bisection, and needs no index of its own), ``before_value`` and
+``after_value`` MessagePack (see :mod:`tenancy.store._audit`)."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "records, memberships and the change log", _v1),
     (2, "group associations in their own tables", _v2),
     (3, "usage statistics per tenant and day", _v3),
     (4, "access-control records", _v4),
+    (5, "the audit log", _v5),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -6,6 +6,11 @@ caller against ``expected_revision``; a store that has moved past that revision 
 commit with :class:`~tenancy.errors.StaleRevision` and writes nothing (optimistic
 concurrency: the caller catches up, re-validates and tries again).
 
+The same commit appends the write's audit records (``audit=``): both land or neither. The
+audit log is append-only: no commit, retention or tenant deletion removes a record from it
+(the trail of a deleted tenant is the proof of what happened to it), and
+:meth:`Store.audit_log` reads it back in order.
+
 Optional features are declared in :class:`Capabilities`, never probed with ``hasattr``.
 The conformance suite in :mod:`tenancy.testing` is the executable form of this contract.
 """
@@ -13,11 +18,13 @@ The conformance suite in :mod:`tenancy.testing` is the executable form of this c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from tenancy.changes import Change, Commit, Revision
+from tenancy.model import AuditRecord
 from tenancy.snapshot import Snapshot
 
 __all__ = ["Capabilities", "Store"]
@@ -51,11 +58,36 @@ class Store(Protocol):
         """Every current record, consistent at one revision."""
         ...
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
-        """Write ``changes`` atomically as revision ``expected_revision + 1`` and return it.
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
+        """Write ``changes`` atomically as revision ``expected_revision + 1`` and return it,
+        appending the ``audit`` records in the same transaction.
 
         Raises StaleRevision, writing nothing, when the head is not ``expected_revision``.
+        The store numbers the audit records (their ``seq``, one more than the last record
+        appended) and keeps their ``before`` and ``after`` as JSON
+        (:func:`tenancy.store._audit.plain`); every other field comes back as given.
         """
+        ...
+
+    def audit_log(
+        self,
+        *,
+        tenant: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit records in ``seq`` order: those with a ``seq`` above ``after`` that match
+        every filter given (``start <= at < end``), at most ``limit`` of them."""
         ...
 
     def changes_since(self, revision: Revision) -> list[Commit]:

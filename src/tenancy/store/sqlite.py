@@ -2,13 +2,15 @@
 
 Layout (see :mod:`tenancy.store.migrations`): one table per record kind holding the
 msgspec-encoded record, memberships and group associations as plain tables, the change log
-as ``(revision, encoded commit)``, and ``meta.head``, the latest revision.
+as ``(revision, encoded commit)``, ``meta.head``, the latest revision, and the audit log
+(one row per record, ``before`` and ``after`` as JSON text; never pruned nor deleted).
 
 Rules this adapter keeps:
 
 Rule 1. Every :meth:`SQLiteStore.commit` is one transaction (a savepoint when nested in
    :meth:`SQLiteStore.atomic`) that writes the records *and* appends the commit to the
-   change log under the next revision: a reader sees both or neither.
+   change log under the next revision, and appends the write's audit records: a reader
+   sees all of them or none.
 
 Rule 2. Optimistic concurrency: a commit starts with ``BEGIN IMMEDIATE`` (it takes the
    file's write lock at once, so two writers queue instead of deadlocking on a lock
@@ -43,6 +45,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote
 
@@ -80,9 +83,9 @@ from tenancy.changes import (
     UserUpdated,
 )
 from tenancy.errors import InvalidValue, StaleRevision, StoreError
-from tenancy.model import ACTIVE, SUSPENDED, Device, Group, Tenant, UsageDay, User
+from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Tenant, UsageDay, User
 from tenancy.snapshot import Snapshot, access_key, merge_usage
-from tenancy.store import _codec, migrations
+from tenancy.store import _audit, _codec, migrations
 from tenancy.store.protocol import Capabilities
 
 __all__ = ["SQLiteStore"]
@@ -102,6 +105,7 @@ _Record = Tenant | Group | Device | User
 
 
 _by_id = operator.attrgetter("id")
+_AUDIT_COLUMNS = "seq, revision, at, tenant_id, actor, action, target, before_value, after_value"
 
 
 class _Missing(Exception):
@@ -155,6 +159,9 @@ class SQLiteStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        # During a commit with audit records: the blobs of records written, by id(), so an
+        # audit record whose ``after`` is that record reuses them (the same bytes).
+        self._encoded: dict[int, bytes] | None = None
         try:
             self._conn = sqlite3.connect(
                 self._path,
@@ -243,7 +250,13 @@ class SQLiteStore:
             access=access,
         )
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
         changes = tuple(changes)
         try:
             with self.atomic() as conn:
@@ -251,11 +264,17 @@ class SQLiteStore:
                 if head != expected_revision:
                     raise StaleRevision(expected_revision, head)
                 revision = head + 1
-                self._apply(conn, changes)
-                conn.execute(
-                    "INSERT INTO changes (revision, body) VALUES (?, ?)",
-                    (revision, _codec.encode_changes(changes)),
-                )
+                self._encoded = {} if audit else None
+                try:
+                    self._apply(conn, changes)
+                    conn.execute(
+                        "INSERT INTO changes (revision, body) VALUES (?, ?)",
+                        (revision, _codec.encode_changes(changes)),
+                    )
+                    if audit:
+                        self._append_audit(conn, audit, self._encoded or {})
+                finally:
+                    self._encoded = None
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'head'", (revision,))
                 if self._retention is not None and revision - self._retention > 0:
                     self._prune(conn, revision - self._retention)
@@ -266,6 +285,48 @@ class SQLiteStore:
                 rule="every change of a commit must apply to the current records",
             ) from exc
         return revision
+
+    def audit_log(
+        self,
+        *,
+        tenant: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        with self._reading() as conn:
+            top = conn.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
+
+            def at_of(seq: int) -> int:
+                row = conn.execute("SELECT at FROM audit WHERE seq = ?", (seq,)).fetchone()
+                return int(row[0])
+
+            above, below = _audit.seq_range(at_of, top, start=start, end=end, after=after)
+            where, params = _audit_filters(
+                tenant=tenant, actor=actor, target=target, above=above, below=below
+            )
+            rows = conn.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
+                (*params, limit),
+            ).fetchall()
+        decode, moment = _audit.decode_value, _audit.moment
+        return [
+            AuditRecord(
+                seq=seq,
+                revision=revision,
+                at=moment(at),
+                tenant_id=tenant_id,
+                actor=who,
+                action=action,
+                target=what,
+                before=decode(before),
+                after=decode(after_),
+            )
+            for seq, revision, at, tenant_id, who, action, what, before, after_ in rows
+        ]
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         with self._reading() as conn:
@@ -474,15 +535,19 @@ class SQLiteStore:
                 self._apply_one(conn, change)
                 i += 1
 
-    @staticmethod
-    def _apply_run(conn: sqlite3.Connection, run: Sequence[Change]) -> None:
+    def _apply_run(self, conn: sqlite3.Connection, run: Sequence[Change]) -> None:
         encode = _codec.encode_record
         first = run[0]
         if isinstance(first, DeviceCreated):
+            rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
             conn.executemany(
-                "INSERT OR REPLACE INTO devices (id, tenant_id, body) VALUES (?, ?, ?)",
-                [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run],  # type: ignore[union-attr]
+                "INSERT OR REPLACE INTO devices (id, tenant_id, body) VALUES (?, ?, ?)", rows
             )
+            if self._encoded is not None:
+                # The audit records of these creations carry the same devices as ``after``.
+                encoded = self._encoded
+                for change, row in zip(run, rows, strict=True):
+                    encoded[id(change.device)] = row[2]  # type: ignore[union-attr]
         elif isinstance(first, UserCreated | UserUpdated):
             conn.executemany(
                 "INSERT OR REPLACE INTO users (id, tenant_id, body) VALUES (?, ?, ?)",
@@ -645,13 +710,51 @@ class SQLiteStore:
         for table in ("groups", "users", "devices", "usage", "access"):
             conn.execute(f"DELETE FROM {table} WHERE tenant_id = ?", params)  # noqa: S608
 
+    @staticmethod
+    def _append_audit(
+        conn: sqlite3.Connection, audit: Sequence[AuditRecord], encoded: dict[int, bytes]
+    ) -> None:
+        """Append in order; SQLite numbers the rows (seq is the rowid: one above the last).
+        ``encoded``: blobs already made for records of this commit, by id()."""
+        row = conn.execute("SELECT at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        stamps = _audit.times(audit, 0 if row is None else row[0])
+        encode, known = _audit.encode_value, encoded.get
+        rows = []
+        for r, at in zip(audit, stamps, strict=True):
+            after = r.after
+            blob = None if after is None else (known(id(after)) or encode(after))
+            rows.append(
+                (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+                 encode(r.before), blob)
+            )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO audit (revision, at, tenant_id, actor, action, target, before_value, "
+            "after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
     def _prune(self, conn: sqlite3.Connection, floor: Revision) -> None:
-        """Drop the change log at and below ``floor``: readers that far behind reload."""
+        """Drop the change log at and below ``floor``: readers that far behind reload.
+        The audit log is never pruned."""
         conn.execute("DELETE FROM changes WHERE revision <= ?", (floor,))
         conn.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'log_floor'", (floor,))
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
+
+
+def _audit_filters(
+    *, tenant: str | None, actor: str | None, target: str | None, above: int, below: int
+) -> tuple[str, list[object]]:
+    """The WHERE clause of an audit query (every filter ANDed) and its parameters. Only
+    fixed column names and placeholders go into the text; values are parameters."""
+    clauses = ["seq > ?", "seq < ?"]
+    params: list[object] = [above, below]
+    for column, value in (("tenant_id", tenant), ("actor", actor), ("target", target)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), params
 
 
 def _check_positive(name: str, value: object) -> float:

@@ -25,7 +25,8 @@ What the suite checks: records round-trip exactly; revisions strictly increase b
 commit; ``changes_since(r)`` returns exactly the commits after ``r``, in order; a stale or
 failed commit leaves nothing behind; capabilities are declared and hold (a durable store
 gives the same answers after reopening, a shared one shows one connection's writes to
-another at once and refuses a commit validated against an older head); and a random
+another at once and refuses a commit validated against an older head); the audit log
+(:mod:`tenancy.testing.audit_contract`); and a random
 sequence of operations through the public API leaves the adapter's records, change log
 and index exactly where the reference leaves them.
 """
@@ -74,6 +75,7 @@ from tenancy.changes import (
 from tenancy.errors import StaleRevision, StoreError, TenancyError
 from tenancy.index import Index
 from tenancy.model import (
+    AuditRecord,
     Device,
     Group,
     TagMatcher,
@@ -88,6 +90,7 @@ from tenancy.snapshot import RecordState, Snapshot
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore
+from tenancy.testing.audit_contract import AuditContract
 
 __all__ = [
     "ADAPTERS",
@@ -335,11 +338,33 @@ class TeeStore:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: Revision) -> Revision:
-        revision = self.store.commit(changes, expected_revision=expected_revision)
-        expected = self.reference.commit(changes, expected_revision=expected_revision)
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
+        revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
+        expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
         assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
         return revision
+
+    def audit_log(
+        self,
+        *,
+        tenant: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        return self.store.audit_log(
+            tenant=tenant, actor=actor, target=target, start=start, end=end, after=after,
+            limit=limit,
+        )  # fmt: skip
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         return self.store.changes_since(revision)
@@ -351,6 +376,10 @@ class TeeStore:
         """The adapter holds exactly what the reference holds."""
         assert self.store.head() == self.reference.head()
         assert self.store.snapshot() == self.reference.snapshot(), "records differ"
+        everything = 1 << 62
+        assert self.store.audit_log(limit=everything) == self.reference.audit_log(
+            limit=everything
+        ), "audit logs differ"
 
 
 _KEYS = ("site", "kind", "customer")
@@ -481,9 +510,10 @@ def random_operation(tn: Tenancy, rng: random.Random) -> str:
 # ---------------------------------------------------------------- the suite
 
 
-class StoreContract:
-    """The tests every store adapter passes. Needs a ``stores`` fixture giving a
-    :class:`StoreFactory`; see the module docstring."""
+class StoreContract(AuditContract):
+    """The tests every store adapter passes, the audit log's included
+    (:class:`~tenancy.testing.audit_contract.AuditContract`). Needs a ``stores`` fixture
+    giving a :class:`StoreFactory`; see the module docstring."""
 
     # ------------------------------------------------------------ basics
 
