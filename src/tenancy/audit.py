@@ -353,9 +353,11 @@ class AuditLog:
         given (``tenant``, ``actor``, ``target`` ids; ``start <= at < end``, a naive
         datetime taken as UTC). Pass the page's ``next`` as ``after`` for the next page.
 
-        Reads the store, so it sees every process's writes at once. Runtime complexity:
-        O(limit) with one filter on SQLite (each filter has an index); a time range with
-        another filter, or the memory store, may scan the records it skips.
+        Reads the store, so it sees every process's writes at once. Runtime complexity on
+        SQLite: O(log n + limit) with at most one of tenant, actor and target (each has an
+        index; times never decrease along the log, so a time range is a range of it, found
+        by bisection, and adds only the O(log n)); a second id filter is tested on the
+        records the first selects. The memory store scans the records after the cursor.
 
         >>> import tenancy
         >>> tn = tenancy.open()

@@ -369,7 +369,8 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     revision: int
     """The revision of the commit the record belongs to."""
     at: datetime
-    """When the write was made, in UTC, from the handle's clock."""
+    """When the write was made, in UTC, from the handle's clock; never earlier than the
+    record before it in the log (a clock that stepped back gives that record's time)."""
     tenant_id: str | None
     """The tenant of the record the change touched (a tenant's own id for tenant changes)."""
     actor: str
