@@ -71,7 +71,7 @@ from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, T
 from tenancy.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from tenancy.store.protocol import Store
 
-__all__ = ["SYSTEM", "AuditLog", "audit_records", "support_actor"]
+__all__ = ["SYSTEM", "AuditLog", "audit_records"]
 
 SYSTEM = "system"
 """The actor of the bare handle: the application itself."""
@@ -83,11 +83,6 @@ _Description = tuple[str | None, str | None, Any, Any]
 _SUBJECT_FIELDS = ("user_id", "principal_id", "owner_id", "requested_by", "group_id")
 # What an unknown change is about, most specific first.
 _TARGET_FIELDS = ("user_id", "device_id", "group_id", "tenant_id")
-
-
-def support_actor(support_user_id: str, user_id: str) -> str:
-    """The actor of a support session: ``"support_user$user"``."""
-    return f"{support_user_id}${user_id}"
 
 
 def audit_records(
