@@ -428,6 +428,8 @@ ExplanationCode: TypeAlias = Literal[
     "tenant-suspended",
     "user-disabled",
     "no-covering-group",
+    "no-role",
+    "capped-by-owner",
 ]
 
 
@@ -437,6 +439,11 @@ class Explanation:
 
     ``path`` runs from the group the user is a member of down to the group that associates
     the device; ``association`` says how that last group associates it.
+
+    When a permission was asked (``explain(u, d, permission="device:UPDATE")``), ``role``
+    names what grants it (``"global:admin"``, ``"inventory:operator"`` on ``role_group``,
+    or ``"member:viewer"`` through a membership of ``role_group``); the codes
+    ``no-role`` and ``capped-by-owner`` (``capped_by`` is that owner) say why not.
     """
 
     allowed: bool
@@ -446,6 +453,10 @@ class Explanation:
     device_id: str
     path: tuple[str, ...] = ()
     association: Association | None = None
+    permission: str | None = None
+    role: str | None = None
+    role_group: str | None = None
+    capped_by: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed

@@ -18,6 +18,7 @@ from tenancy._validate import (
     unique_id,
 )
 from tenancy.changes import (
+    AccessRemoved,
     Associated,
     Change,
     DeviceCreated,
@@ -55,6 +56,7 @@ from tenancy.limits import (
 )
 from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
 from tenancy.query import DEFAULT_PAGE_SIZE
+from tenancy.roles import RoleAdmin
 
 if TYPE_CHECKING:
     from tenancy.service import Tenancy
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["TenantScope"]
 
 
-class TenantScope:
+class TenantScope(RoleAdmin):
     """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
 
     Every write checks that the tenant (and every tenant above it) is active, that every id
@@ -246,7 +248,14 @@ class TenantScope:
                     "group", group_id, "it has subgroups; pass cascade=True to delete them too"
                 )
             subtree = list(forest.descendants(group_id, include_self=True))
-            return [GroupDeleted(group_id=g) for g in reversed(subtree)], None
+            access = self._index.access
+            changes: list[Change] = [
+                AccessRemoved(record=r)  # grants on the group or held through it go first
+                for g in subtree
+                for r in access.referring_to_group(g)
+            ]
+            changes.extend(GroupDeleted(group_id=g) for g in reversed(subtree))
+            return changes, None
 
         self._tn._write(make)
 
@@ -436,8 +445,11 @@ class TenantScope:
         tags: Iterable[tuple[str, str]] | Mapping[str, str] = (),
         enabled: bool = True,
         id: str | None = None,
+        owner: str | None = None,
     ) -> User:
-        """Create a user of this tenant. Emails are unique per tenant, ignoring case."""
+        """Create a user of this tenant, optionally the sub-user of ``owner`` (who then
+        manages it, and whose permissions cap its own). Emails are unique per tenant,
+        ignoring case."""
 
         def make() -> tuple[list[Change], User]:
             self._writable()
@@ -453,6 +465,7 @@ class TenantScope:
                 last_name=check_text("last_name", last_name),
                 tags=parse_tags(tags),
                 enabled=check_bool("enabled", enabled),
+                owner_id=None if owner is None else self.get_user(owner).id,
             )
             return [UserCreated(user=user)], user
 
@@ -509,7 +522,11 @@ class TenantScope:
             self.get_user(user_id)
             if user_id == self.record.admin_user_id:
                 raise InUse("user", user_id, "it is the tenant's first admin user")
-            return [UserDeleted(user_id=user_id)], None
+            access = self._index.access
+            if access.sub_users.get(user_id):
+                raise InUse("user", user_id, "it owns sub-users; give them another owner first")
+            removed = [AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
+            return [*removed, UserDeleted(user_id=user_id)], None
 
         self._tn._write(make)
 

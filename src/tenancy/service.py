@@ -26,18 +26,29 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
 from tenancy import ids as _ids
+from tenancy.access import SYSTEM as SYSTEM_IDENTITY
+from tenancy.access import Identity, authorize, effective_global, support_open
+from tenancy.access_queries import AccessQueries
 from tenancy.audit import SYSTEM, AuditLog, audit_records
-from tenancy.changes import Change, Commit, Revision, TenantCreated, UserCreated
-from tenancy.errors import InvalidValue, StaleRevision
+from tenancy.changes import (
+    AccessSet,
+    Change,
+    Commit,
+    Revision,
+    SupportSessionStarted,
+    TenantCreated,
+    UserCreated,
+)
+from tenancy.errors import InvalidValue, NotFound, PermissionDenied, StaleRevision
+from tenancy.grants import ADMIN_ROLE, Permission, RoleGrant
 from tenancy.index import Index
 from tenancy.limits import DEFAULT_LIMITS
 from tenancy.model import SafetyLimits, Tenant, User
-from tenancy.query import Queries
 from tenancy.scope import TenantScope
 from tenancy.store.protocol import Store
 from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
@@ -46,6 +57,7 @@ from tenancy.usage import UsageRecorder, UsageReports
 __all__ = ["Tenancy"]
 
 MAX_WRITE_ATTEMPTS = 8
+DEFAULT_SUPPORT_DURATION = timedelta(hours=24)
 DEFAULT_STALENESS = 1.0
 """Seconds an answer may lag behind other processes' writes, by default."""
 _log = logging.getLogger("tenancy")
@@ -57,7 +69,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
+class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
     """A handle on one store: the queries, tenant lifecycle, and :meth:`tenant` scopes.
 
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
@@ -71,6 +83,7 @@ class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
         staleness: float | None = DEFAULT_STALENESS,
         limits: SafetyLimits | None = None,
         usage_flush_interval: float | None = 300.0,
+        support_duration: timedelta = DEFAULT_SUPPORT_DURATION,
     ) -> None:
         """Load the store's records into the index, then follow its change log.
 
@@ -82,7 +95,12 @@ class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
         ``limits``: the store-wide :class:`~tenancy.SafetyLimits` this handle enforces.
         ``usage_flush_interval``: seconds between background flushes of the requests counted
         by ``record_request`` (None: flush only with writes, ``flush_usage()`` and close).
+        ``support_duration``: how long a tenant's support request lasts (24 hours).
         """
+        if not isinstance(support_duration, timedelta) or support_duration <= timedelta(0):
+            raise InvalidValue(support_duration, "support_duration is a positive timedelta")
+        self.support_duration = support_duration
+        self._identity: Identity = SYSTEM_IDENTITY
         if limits is not None and not isinstance(limits, SafetyLimits):
             raise InvalidValue(limits, "limits is a tenancy.SafetyLimits, or None")
         self._limits = DEFAULT_LIMITS if limits is None else limits
@@ -121,7 +139,12 @@ class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
                 allow_subtenants=True, created_at=self._clock(), admin_email=admin.email,
                 admin_username=admin.username, admin_user_id=admin.id,
             )  # fmt: skip
-            return [TenantCreated(tenant=tenant), UserCreated(user=admin)], None
+            admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
+            return [
+                TenantCreated(tenant=tenant),
+                UserCreated(user=admin),
+                AccessSet(record=admin_role),  # the first admin holds the admin role
+            ], None
 
         self._write(make)
 
@@ -208,6 +231,7 @@ class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
                     time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 - jitter only
                 self.catch_up()
                 changes, result = make()
+                authorize(self._index, self._identity, changes, self._clock())
                 changes = self._usage.stamp(changes, self._index)  # usage counts ride along
                 if not changes:
                     return result
@@ -232,6 +256,115 @@ class Tenancy(Queries, TenantLifecycle, UsageReports, AuditLog):
         """Everything inside one tenant: groups, devices, users, memberships."""
         self.get_tenant(tenant_id)
         return TenantScope(self, tenant_id)
+
+    # ------------------------------------------------------------ acting identities
+
+    @property
+    def identity(self) -> Identity:
+        """Who this handle's writes are authorised and audited as (the application itself
+        for the handle :func:`tenancy.open` returns)."""
+        return self._identity
+
+    def _acting_tenant(self) -> str | None:
+        user_id = self._identity.user_id
+        return None if user_id is None else self._index.users[user_id].tenant_id
+
+    def _actor_user(self, user_id: str, role: str) -> User:
+        user = self._index.users.get(user_id)
+        if user is None:
+            raise NotFound(role, user_id)
+        if not user.enabled or user.tenant_id in self._index.blocked:
+            rule = "a disabled user, or a user of a suspended tenant, cannot act"
+            raise PermissionDenied(
+                f"{role} {user_id!r} cannot act: {rule}", value=user_id, rule=rule
+            )
+        return user
+
+    def as_user(self, user_id: str) -> Tenancy:
+        """A handle with the same API whose every write is authorised for the user (each
+        needs its permission; PermissionDenied changes nothing) and audited as the user.
+        It shares this handle's store and index; closing it closes nothing.
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> ana = tn.tenant(acme.id).create_user("ana@acme.example")
+        >>> try:
+        ...     tn.as_user(ana.id).tenant(acme.id).create_group("Sites")
+        ... except tenancy.PermissionDenied as denied:
+        ...     print(denied.rule)
+        it needs group:CREATE in its tenant
+        >>> admin = tn.as_user(acme.admin_user_id)
+        >>> admin.tenant(acme.id).create_group("Sites").name
+        'Sites'
+        """
+        self._actor_user(user_id, "user")
+        return _Acting(self, Identity(user_id))
+
+    def as_support(self, support_user_id: str, user_id: str) -> Tenancy:
+        """A handle acting as ``user_id`` on behalf of a support user of the management
+        tenant, audited as ``"support_user$user"``. Allowed while support access is open
+        for the user's tenant (for all tenants, or by the tenant's own request, which lasts
+        ``support_duration``); each write re-checks it, so an ended session is refused."""
+        support = self._actor_user(support_user_id, "support user")
+        user = self._actor_user(user_id, "user")
+        management = self.management_tenant
+        if support.tenant_id != management.id:
+            rule = "support users are users of the management tenant"
+            raise PermissionDenied(f"{support_user_id!r} is not a support user: {rule}",
+                                   value=support_user_id, rule=rule)  # fmt: skip
+        if Permission("support", "READ") not in effective_global(self._index, support_user_id):
+            rule = "acting as another tenant's user needs the support permission"
+            raise PermissionDenied(f"{support_user_id!r} may not give support: {rule}",
+                                   value=support_user_id, rule=rule)  # fmt: skip
+        if user.tenant_id == management.id:
+            rule = "support acts in customer tenants, not in the management tenant"
+            raise PermissionDenied(f"support may not act as {user_id!r}: {rule}",
+                                   value=user_id, rule=rule)  # fmt: skip
+        if not support_open(self._index, user.tenant_id, self._clock()):
+            rule = "support access is open only for all tenants or on the tenant's request"
+            raise PermissionDenied(
+                f"support access to tenant {user.tenant_id!r} is not open: {rule}",
+                value=user.tenant_id, rule=rule,
+            )  # fmt: skip
+        acting = _Acting(self, Identity(user_id, support_user_id))
+        started = SupportSessionStarted(
+            tenant_id=user.tenant_id, support_user_id=support_user_id, user_id=user_id
+        )
+        acting._write(lambda: ([started], None))
+        return acting
+
+
+class _Acting(Tenancy):
+    """A handle acting as someone: it shares the store, index, lock and follower of the
+    handle it came from, and differs only in who its writes are authorised and audited as."""
+
+    def __init__(self, base: Tenancy, identity: Identity) -> None:
+        # No Tenancy.__init__: nothing is loaded or started; everything is the base's.
+        shared = {k: v for k, v in base.__dict__.items() if k not in ("_current_index", "_views")}
+        self.__dict__.update(shared)
+        self._base = base
+        self._identity = identity
+        self._audit_actor = identity.name
+
+    @property
+    def _index(self) -> Index:
+        return self._base._index
+
+    @_index.setter
+    def _index(self, index: Index) -> None:
+        self._base._index = index
+
+    @property
+    def _views(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+        return self._base._views
+
+    @_views.setter
+    def _views(self, views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]) -> None:
+        self._base._views = views
+
+    def close(self) -> None:
+        """Nothing to close: the handle it came from owns the store."""
 
 
 def _build(store: Store) -> Index:

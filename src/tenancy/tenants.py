@@ -39,6 +39,7 @@ from tenancy._validate import (
     unique_id,
 )
 from tenancy.changes import (
+    AccessSet,
     Change,
     TenantActivated,
     TenantCreated,
@@ -49,6 +50,7 @@ from tenancy.changes import (
 )
 from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
 from tenancy.errors import TenantSuspended as TenantSuspendedError
+from tenancy.grants import ADMIN_ROLE, RoleGrant
 from tenancy.index import Index
 from tenancy.limits import check_new_tenant
 from tenancy.model import (
@@ -187,6 +189,10 @@ class TenantLifecycle:
     def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
         raise NotImplementedError  # provided by Tenancy
 
+    def _acting_tenant(self) -> str | None:
+        """The tenant of the acting user, None for the application itself (Tenancy)."""
+        return None
+
     # ------------------------------------------------------------ reading
 
     @property
@@ -278,9 +284,10 @@ class TenantLifecycle:
             raise TenantSuspendedError(tenant_id, blocker)
 
     def _actor(self, by: str | None) -> str:
-        """The acting tenant's id (the management tenant for the application itself)."""
+        """The acting tenant's id: ``by``, else the acting user's tenant, else the management
+        tenant (the application itself)."""
         if by is None:
-            return self.management_tenant.id
+            return self._acting_tenant() or self.management_tenant.id
         self.get_tenant(by)
         self._check_active(by)
         return by
@@ -415,7 +422,12 @@ class TenantLifecycle:
                 default_subscriptions=defaults,
                 policy=policy,
             )
-            return [TenantCreated(tenant=tenant), UserCreated(user=admin)], tenant
+            admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
+            return [
+                TenantCreated(tenant=tenant),
+                UserCreated(user=admin),
+                AccessSet(record=admin_role),  # the first admin holds the admin role
+            ], tenant
 
         return self._write(make)
 

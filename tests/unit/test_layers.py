@@ -46,8 +46,10 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
     "tenancy.access": "access",
+    "tenancy.access_queries": "access",  # check, and devices_for/explain with a permission
     "tenancy.service": "service",
     "tenancy.scope": "service",
+    "tenancy.roles": "service",  # role administration of a TenantScope
     "tenancy.tenants": "service",
     "tenancy._validate": "service",
     "tenancy.limits": "service",  # checks a command runs while it validates, as _validate

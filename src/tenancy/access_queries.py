@@ -1,0 +1,201 @@
+"""The permission-aware queries of a handle: check, and devices_for and explain that take a
+permission. A listing with a permission is the reach listing (or, for a tenant-wide role,
+the tenant's devices) filtered by :func:`tenancy.access.check` itself, so a listing never
+disagrees with a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from tenancy.access import check, effective_global, find_role_source, own_global
+from tenancy.grants import parse_permission
+from tenancy.index import Index
+from tenancy.model import Device, Explanation, Page
+from tenancy.query import (
+    DEFAULT_PAGE_SIZE,
+    Queries,
+    devices_for,
+    devices_of_tenant,
+    explain,
+)
+
+__all__ = ["AccessQueries", "explain_permission"]
+
+
+def explain_permission(
+    index: Index, user_id: str, device_id: str, permission: object
+) -> Explanation:
+    """Why the user may (or may not) do ``permission`` to the device: the reach explanation
+    plus the role that grants it, or the first missing link (no role; an owner lacking it).
+
+    Runtime complexity: O(depth x grants x owners).
+    """
+    perm = parse_permission(permission)
+    reach = explain(index, user_id, device_id)
+    user = index.users.get(user_id)
+    device = index.devices.get(device_id)
+    if (
+        user is None
+        or device is None
+        or reach.code
+        in (
+            "other-tenant",
+            "tenant-suspended",
+            "user-disabled",
+        )
+    ):
+        return attrs.evolve(reach, permission=str(perm))
+    source = find_role_source(index, user, perm, device)
+    if source is None:
+        why = (
+            f"user {user_id!r} reaches device {device_id!r}, but no role of it grants {perm}"
+            if reach.allowed
+            else f"no global role of user {user_id!r} grants {perm}, and it does not reach "
+            f"device {device_id!r} ({reach.reason})"
+        )
+        return attrs.evolve(reach, allowed=False, code="no-role", reason=why, permission=str(perm))
+    owner_id = user.owner_id
+    seen = {user.id}
+    while owner_id is not None and owner_id not in seen:
+        seen.add(owner_id)
+        owner = index.users.get(owner_id)
+        if owner is None or find_role_source(index, owner, perm, device) is None:
+            return attrs.evolve(
+                reach,
+                allowed=False,
+                code="capped-by-owner",
+                reason=f"user {user_id!r} holds {perm} through {source.kind} role "
+                f"{source.role!r}, but its owner {owner_id!r} does not, and a sub-user never "
+                "exceeds its owner",
+                permission=str(perm),
+                role=f"{source.kind}:{source.role}",
+                role_group=source.group_id,
+                capped_by=owner_id,
+            )
+        owner_id = owner.owner_id
+    where = "tenant-wide" if source.group_id is None else f"on group {source.group_id!r}"
+    return attrs.evolve(
+        reach,
+        allowed=True,
+        code="allowed",
+        reason=f"{source.kind} role {source.role!r} of user {user_id!r} grants {perm} {where}"
+        + (f"; {reach.reason}" if reach.allowed else ""),
+        permission=str(perm),
+        role=f"{source.kind}:{source.role}",
+        role_group=source.group_id,
+    )
+
+
+class AccessQueries(Queries):
+    """Queries that also answer what a user may do: :meth:`check`, and ``permission=`` on
+    :meth:`devices_for` and :meth:`explain`."""
+
+    def check(
+        self,
+        user_id: str,
+        permission: object,
+        device_id: str,
+        *,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> bool:
+        """May the user do ``permission`` (``"device:UPDATE"`` or a
+        :class:`~tenancy.Permission`) to the device? Unknown ids give False; a malformed
+        permission raises InvalidValue.
+
+        Runtime complexity: O(1) for a user without owner or inventory grants; otherwise
+        O(grants + owners x grants).
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "sb")])
+        >>> gen = t.create_device("Generator 7", tags=[("site", "sb")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id)
+        >>> tn.check(ana.id, "device:READ", gen.id), tn.check(ana.id, "device:UPDATE", gen.id)
+        (True, False)
+        >>> tn.check(acme.admin_user_id, "device:ADMIN", gen.id)
+        True
+        """
+        if at_least is not None or fresh:
+            self._sync(at_least, fresh)
+        try:
+            return check(self._index, user_id, permission, device_id)
+        except (TypeError, KeyError, RuntimeError):
+            # An unhashable id, or a write that changed a set under a first-time check:
+            # run it again where no write can interleave (unknown ids still give False).
+            with self._writer_lock():
+                try:
+                    return check(self._index, user_id, permission, device_id)
+                except TypeError:
+                    return False
+
+    def devices_for(
+        self,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        tags: Iterable[object] | None = None,
+        group: str | None = None,
+        permission: object = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Page[Device]:
+        """One page of the devices the user reaches, sorted by id; with ``permission``, of
+        exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
+        tenant). See :func:`tenancy.query.devices_for` for the filters and the cost; a
+        permission filter adds one check per device it looks at."""
+        self._sync(at_least, fresh)
+        if permission is None:
+            return self._read(
+                devices_for, user_id, limit=limit, after=after, tags=tags, group=group
+            )
+        perm = parse_permission(permission)
+        index = self._index
+        user = index.users.get(user_id)
+        if user is None:
+            return Page(items=(), next=None)
+        if perm in effective_global(index, user_id):
+            # Tenant-wide: check allows every device of the tenant, owners included.
+            return self._read(
+                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
+                group=group,
+            )  # fmt: skip
+
+        def allowed(device: Device) -> bool:
+            return check(index, user_id, perm, device.id)
+
+        if perm in own_global(index, user_id):
+            # The user's own role is tenant-wide but an owner caps it device by device: the
+            # candidates are the tenant's devices, not only those the user reaches.
+            return self._read(
+                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
+                group=group, where=allowed,
+            )  # fmt: skip
+        return self._read(
+            devices_for, user_id, limit=limit, after=after, tags=tags, group=group, where=allowed
+        )
+
+    def explain(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        permission: object = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Explanation:
+        """Why the user reaches the device, or the first failing condition; with
+        ``permission``, also which role grants it, or why none does.
+        Runtime complexity: O(depth x associating groups), plus the grants with a
+        permission."""
+        self._sync(at_least, fresh)
+        if permission is None:
+            return self._read(explain, user_id, device_id)
+        return self._read(explain_permission, user_id, device_id, permission)

@@ -1,0 +1,375 @@
+"""Role administration inside one tenant: the access-control writes of a TenantScope.
+
+Every write here validates against the index, refuses what would let a sub-user exceed its
+owner (the ceiling of DOMAIN.md section 5), and commits through the handle, which also
+authorises it for the acting user (see :mod:`tenancy.access`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from tenancy._validate import replace
+from tenancy.access import (
+    MEMBER_ROLE_OPTION,
+    effective_global,
+    holds_on_group,
+    role_permissions,
+)
+from tenancy.changes import AccessRemoved, AccessSet, Change, UserUpdated
+from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
+from tenancy.grants import (
+    ADMIN_ROLE,
+    BUILTIN_GLOBAL_ROLES,
+    BUILTIN_INVENTORY_ROLES,
+    Delegation,
+    InventoryGrant,
+    Permission,
+    PrincipalKind,
+    RoleDefinition,
+    RoleGrant,
+    RoleKind,
+    SupportRequest,
+    expand,
+    parse_permissions,
+)
+from tenancy.index import Index
+from tenancy.model import User
+
+if TYPE_CHECKING:
+    from tenancy.service import Tenancy
+
+__all__ = ["RoleAdmin"]
+
+
+def _role_name(name: object) -> str:
+    if not isinstance(name, str) or not name or name != name.strip() or len(name) > 100:
+        raise InvalidValue(name, "a role name is a non-empty string of at most 100 characters")
+    return name
+
+
+class RoleAdmin:
+    """Roles, grants, owners, delegation and support requests of one tenant."""
+
+    tenant_id: str
+    _tn: Tenancy
+
+    @property
+    def _index(self) -> Index:
+        raise NotImplementedError  # provided by TenantScope
+
+    def _writable(self) -> None:
+        raise NotImplementedError  # provided by TenantScope
+
+    def get_user(self, user_id: str) -> User:
+        raise NotImplementedError  # provided by TenantScope
+
+    def get_group(self, group_id: str) -> object:
+        raise NotImplementedError  # provided by TenantScope
+
+    # ------------------------------------------------------------ looking up
+
+    def _role(self, kind: str, role: object) -> frozenset[str]:
+        perms = role_permissions(self._index, self.tenant_id, kind, _role_name(role))
+        if perms is None:
+            raise NotFound(f"{kind} role", role, where=f"tenant {self.tenant_id!r}")
+        return perms
+
+    def roles_of(self, user_id: str) -> list[str]:
+        """The global roles the user holds, sorted."""
+        self.get_user(user_id)
+        return sorted(self._index.access.user_roles.get(user_id, ()))
+
+    def inventory_grants_of(
+        self, principal_id: str, *, to: PrincipalKind = "user"
+    ) -> list[InventoryGrant]:
+        """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
+        grants = self._index.access.inventory.get((to, principal_id), ())
+        return sorted(
+            (
+                InventoryGrant(
+                    tenant_id=self.tenant_id,
+                    principal_kind=to,
+                    principal_id=principal_id,
+                    role=role,
+                    group_id=group,
+                )
+                for role, group in grants
+            ),
+            key=lambda g: g.key,
+        )
+
+    def default_member_role(self) -> str | None:
+        """The inventory role membership alone grants (viewer unless changed or cleared)."""
+        value = self._tn.get_tenant(self.tenant_id).get_option(*MEMBER_ROLE_OPTION, "viewer")
+        return value or None
+
+    # ------------------------------------------------------------ roles
+
+    def define_role(
+        self, name: str, permissions: Iterable[object], *, kind: RoleKind = "global"
+    ) -> RoleDefinition:
+        """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
+        inventory (device permissions, held on a group). Built-in names are taken."""
+
+        def make() -> tuple[list[Change], RoleDefinition]:
+            self._writable()
+            if kind not in ("global", "inventory"):
+                raise InvalidValue(kind, 'a role kind is "global" or "inventory"')
+            builtin = BUILTIN_GLOBAL_ROLES if kind == "global" else BUILTIN_INVENTORY_ROLES
+            if _role_name(name) in builtin:
+                raise AlreadyExists(f"{kind} role", name, rule="built-in role names are taken")
+            perms = parse_permissions(permissions)
+            if not perms:
+                raise InvalidValue(permissions, "a role grants at least one permission")
+            if kind == "inventory" and any(not p.startswith("device:") for p in perms):
+                raise InvalidValue(
+                    sorted(perms), "an inventory role grants device permissions only"
+                )
+            record = RoleDefinition(
+                tenant_id=self.tenant_id,
+                name=name,
+                kind=kind,
+                permissions=perms,
+            )
+            return [AccessSet(record=record)], record
+
+        return self._tn._write(make)
+
+    def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
+        """Delete a custom role; refused while anyone holds it."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            record = self._index.access.roles.get((self.tenant_id, kind, name))
+            if record is None:
+                raise NotFound(f"custom {kind} role", name, where=f"tenant {self.tenant_id!r}")
+            held = any(
+                isinstance(r, RoleGrant | InventoryGrant) and r.role == name
+                for r in self._index.access.of_tenant(self.tenant_id)
+            )
+            if held:
+                raise InUse("role", name, "users still hold it; revoke it first")
+            return [AccessRemoved(record=record)], None
+
+        self._tn._write(make)
+
+    def _check_ceiling(
+        self, user: User, perms: frozenset[Permission], group_id: str | None
+    ) -> None:
+        """A sub-user is never granted what its owner (or the owner's owner) lacks."""
+        if user.owner_id is None:
+            return
+        index = self._index
+        if group_id is None:
+            missing = perms - effective_global(index, user.owner_id)
+        else:
+            missing = (
+                frozenset() if holds_on_group(index, user.owner_id, perms, group_id) else perms
+            )
+        if missing:
+            listed = ", ".join(sorted(str(p) for p in missing))
+            raise InvalidValue(
+                user.id,
+                f"a sub-user never holds a permission its owner {user.owner_id!r} lacks ({listed})",
+            )
+
+    def grant_role(self, user_id: str, role: str) -> RoleGrant:
+        """Give the user a global role, tenant-wide."""
+
+        def make() -> tuple[list[Change], RoleGrant]:
+            self._writable()
+            user = self.get_user(user_id)
+            perms = self._role("global", role)
+            self._check_ceiling(user, expand(perms), None)
+            record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
+            if role in self._index.access.user_roles.get(user_id, ()):
+                return [], record
+            return [AccessSet(record=record)], record
+
+        return self._tn._write(make)
+
+    def revoke_role(self, user_id: str, role: str) -> None:
+        """Take a global role away (at once from every sub-user it capped too). The
+        tenant's first admin user keeps the admin role: no tenant can lock itself out."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            self.get_user(user_id)
+            if role not in self._index.access.user_roles.get(user_id, ()):
+                return [], None
+            if role == ADMIN_ROLE and user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
+                raise InvalidValue(user_id, "the tenant's first admin user keeps the admin role")
+            record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
+            return [AccessRemoved(record=record)], None
+
+        self._tn._write(make)
+
+    def _inventory_grant(
+        self, principal_id: str, role: str, group: str, to: PrincipalKind
+    ) -> InventoryGrant:
+        if to == "user":
+            self.get_user(principal_id)
+        elif to == "group":
+            self.get_group(principal_id)
+        else:
+            raise InvalidValue(to, 'an inventory role is granted to a "user" or a "group"')
+        self.get_group(group)
+        return InventoryGrant(
+            tenant_id=self.tenant_id, principal_kind=to, principal_id=principal_id,
+            role=role, group_id=group,
+        )  # fmt: skip
+
+    def grant_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> InventoryGrant:
+        """Give an inventory role on ``group`` (every device it covers, within reach) to a
+        user, or with ``to="group"`` to every member of the group ``principal_id``."""
+
+        def make() -> tuple[list[Change], InventoryGrant]:
+            self._writable()
+            record = self._inventory_grant(principal_id, role, group, to)
+            perms = expand(self._role("inventory", role))
+            if to == "user":
+                self._check_ceiling(self.get_user(principal_id), perms, group)
+            else:
+                for member in sorted(self._index.members.get(principal_id, ())):
+                    self._check_ceiling(self._index.users[member], perms, group)
+            if (role, group) in self._index.access.inventory.get((to, principal_id), ()):
+                return [], record
+            return [AccessSet(record=record)], record
+
+        return self._tn._write(make)
+
+    def revoke_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> None:
+        """Take an inventory role away (no error if it was not held)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            record = self._inventory_grant(principal_id, role, group, to)
+            if (role, group) not in self._index.access.inventory.get((to, principal_id), ()):
+                return [], None
+            return [AccessRemoved(record=record)], None
+
+        self._tn._write(make)
+
+    def set_default_member_role(self, role: str | None) -> None:
+        """The inventory role membership alone grants on the group; None clears it (then a
+        member reaches devices but may do nothing to them without another role)."""
+        if role is not None:
+            self._role("inventory", role)
+        self._tn.set_options(self.tenant_id, {MEMBER_ROLE_OPTION: role or ""})
+
+    # ------------------------------------------------------------ owners and delegation
+
+    def set_owner(self, user_id: str, owner_id: str | None) -> User:
+        """Make ``owner_id`` the owner of the user (None: no owner). The owner manages its
+        sub-users, and a sub-user's permissions are capped by its owner's at check time."""
+
+        def make() -> tuple[list[Change], User]:
+            self._writable()
+            user = self.get_user(user_id)
+            if owner_id is not None:
+                self.get_user(owner_id)
+                if user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
+                    # An owner would cap it: no tenant can lock itself out (DOMAIN.md 6).
+                    raise InvalidValue(user_id, "the tenant's first admin user has no owner")
+                walk: str | None = owner_id
+                while walk is not None:
+                    if walk == user_id:
+                        raise CycleError("user", user_id, owner_id)
+                    walk = self._index.users[walk].owner_id
+            if user.owner_id == owner_id:
+                return [], user
+            new = replace(user, owner_id=owner_id)
+            return [UserUpdated(user=new)], new
+
+        return self._tn._write(make)
+
+    def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
+        """The users the owner owns directly (or at any depth), sorted by id."""
+        self.get_user(owner_id)
+        found: list[str] = []
+        frontier = [owner_id]
+        while frontier:
+            nxt = sorted(u for o in frontier for u in self._index.access.sub_users.get(o, ()))
+            found.extend(nxt)
+            frontier = nxt if recursive else []
+        return [self._index.users[u] for u in sorted(found)]
+
+    def delegate(
+        self, owner_id: str, delegate_id: str, *, until: datetime | None = None
+    ) -> Delegation:
+        """Let ``delegate_id`` manage the user hierarchy of ``owner_id`` (until a time, if
+        given). The delegate must hold user_management:CREATE."""
+
+        def make() -> tuple[list[Change], Delegation]:
+            self._writable()
+            self.get_user(owner_id)
+            self.get_user(delegate_id)
+            if owner_id == delegate_id:
+                raise InvalidValue(delegate_id, "a user does not delegate to itself")
+            if Permission("user_management", "CREATE") not in effective_global(
+                self._index, delegate_id
+            ):
+                raise InvalidValue(
+                    delegate_id, "a delegate must hold user_management:CREATE in its tenant"
+                )
+            if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
+                raise InvalidValue(until, "until is a timezone-aware datetime")
+            record = Delegation(
+                tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=until
+            )
+            return [AccessSet(record=record)], record
+
+        return self._tn._write(make)
+
+    def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
+        """End a delegation at once (no error if there was none)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            record = self._index.access.delegations.get(owner_id, {}).get(delegate_id)
+            if record is None or record.tenant_id != self.tenant_id:
+                return [], None
+            return [AccessRemoved(record=record)], None
+
+        self._tn._write(make)
+
+    # ------------------------------------------------------------ support
+
+    def request_support(self, user_id: str, *, duration: timedelta | None = None) -> SupportRequest:
+        """Open support access to this tenant for ``duration`` (the handle's
+        ``support_duration``, 24 hours by default) from now; a new request extends it."""
+
+        def make() -> tuple[list[Change], SupportRequest]:
+            self._writable()
+            self.get_user(user_id)
+            length = self._tn.support_duration if duration is None else duration
+            if not isinstance(length, timedelta) or length <= timedelta(0):
+                raise InvalidValue(duration, "a support request lasts a positive timedelta")
+            record = SupportRequest(
+                tenant_id=self.tenant_id, requested_by=user_id, until=self._tn._clock() + length
+            )
+            return [AccessSet(record=record)], record
+
+        return self._tn._write(make)
+
+    def end_support(self) -> None:
+        """End this tenant's support request early (no error if there is none)."""
+
+        def make() -> tuple[list[Change], None]:
+            self._writable()
+            record = self._index.access.support.get(self.tenant_id)
+            return ([] if record is None else [AccessRemoved(record=record)]), None
+
+        self._tn._write(make)
+
+    def support_until(self) -> datetime | None:
+        """When the tenant's open support request ends, or None."""
+        record = self._index.access.support.get(self.tenant_id)
+        return None if record is None else record.until
