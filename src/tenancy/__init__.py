@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from os import PathLike
 
+from tenancy.access import Identity
 from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import (
     AlreadyExists,
@@ -33,6 +34,14 @@ from tenancy.errors import (
     StoreError,
     TenancyError,
     TenantSuspended,
+)
+from tenancy.grants import (
+    Delegation,
+    InventoryGrant,
+    Permission,
+    RoleDefinition,
+    RoleGrant,
+    SupportRequest,
 )
 from tenancy.model import (
     AllOf,
@@ -69,23 +78,30 @@ __all__ = [
     "Commit",
     "CrossTenantReference",
     "CycleError",
+    "Delegation",
     "Device",
     "Explanation",
     "Group",
+    "Identity",
     "InUse",
     "InvalidValue",
+    "InventoryGrant",
     "LimitExceeded",
     "MemoryStore",
     "NotFound",
     "Page",
+    "Permission",
     "PermissionDenied",
     "RetentionRule",
     "Revision",
+    "RoleDefinition",
+    "RoleGrant",
     "SafetyLimits",
     "Snapshot",
     "StaleRevision",
     "Store",
     "StoreError",
+    "SupportRequest",
     "TagMatcher",
     "Tenancy",
     "TenancyError",
