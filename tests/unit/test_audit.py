@@ -320,6 +320,38 @@ def test_records_carry_time_revision_and_tenant(tn: Tenancy, clock: Clock) -> No
     assert [r.seq for r in records] == [records[0].seq, records[0].seq + 1]
 
 
+# ---------------------------------------------------------------- who wrote
+
+
+def test_the_actor_is_who_the_handle_acts_as(tn: Tenancy) -> None:
+    """The bare handle writes as "system", an ``as_user`` handle as the user's id and an
+    ``as_support`` handle as "support_user$user", whose session start is on record."""
+    acme = tn.create_tenant(domain="acme", name="Acme", admin_email="a@acme.example")
+    t = tn.tenant(acme.id)
+    ana = t.create_user("ana@acme.example")
+    t.request_support(ana.id)
+    admin_id = acme.admin_user_id
+    assert admin_id is not None
+    log = Log(tn)
+    tn.as_user(admin_id).tenant(acme.id).create_group("By the admin")
+    record = log.one()
+    assert (record.actor, record.action) == (admin_id, "GroupCreated")
+
+    support_id = tn.management_tenant.admin_user_id
+    assert support_id is not None
+    support = tn.as_support(support_id, admin_id)
+    started = log.one()
+    assert (started.action, started.actor, started.target, started.tenant_id) == (
+        "SupportSessionStarted", f"{support_id}${admin_id}", admin_id, acme.id,
+    )  # fmt: skip
+    assert started.after == {"support_user_id": support_id, "user_id": admin_id}
+    support.tenant(acme.id).create_group("By support")
+    assert log.one().actor == f"{support_id}${admin_id}"
+    assert [r.action for r in tn.audit_log(actor=f"{support_id}${admin_id}")] == [
+        "SupportSessionStarted", "GroupCreated",
+    ]  # fmt: skip
+
+
 # ---------------------------------------------------------------- both land or neither
 
 
