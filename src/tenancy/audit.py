@@ -333,6 +333,10 @@ class AuditLog:
 
     _store: Store
 
+    def _audit_tenant(self, tenant: str | None) -> str | None:
+        """The tenant filter the acting identity may use; the facade restricts users."""
+        return tenant
+
     def audit_log(
         self,
         *,
@@ -374,6 +378,7 @@ class AuditLog:
                 raise InvalidValue(moment, f"{bound} is a datetime, or None")
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidValue(limit, f"a page size is an int from 1 to {MAX_PAGE_SIZE}")
+        tenant = self._audit_tenant(tenant)
         records = self._store.audit_log(
             tenant=tenant, actor=actor, target=target, start=start, end=end,
             after=_cursor(after), limit=limit + 1,

@@ -280,6 +280,22 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
             )
         return user
 
+    def _audit_tenant(self, tenant: str | None) -> str | None:
+        """An acting user reads the audit log of its own tenant only, with audit:READ."""
+        user_id = self._identity.user_id
+        if user_id is None:
+            return tenant
+        own = self._index.users[user_id].tenant_id
+        if Permission("audit", "READ") not in effective_global(self._index, user_id):
+            rule = "reading the audit log needs audit:READ"
+            raise PermissionDenied(f"{self._identity.name} may not read the audit log: {rule}",
+                                   value=self._identity.name, rule=rule)  # fmt: skip
+        if tenant not in (None, own):
+            rule = "a user reads the audit log of its own tenant only"
+            raise PermissionDenied(f"{self._identity.name} may not read tenant {tenant!r}: {rule}",
+                                   value=tenant, rule=rule)  # fmt: skip
+        return own
+
     def as_user(self, user_id: str) -> Tenancy:
         """A handle with the same API whose every write is authorised for the user (each
         needs its permission; PermissionDenied changes nothing) and audited as the user.

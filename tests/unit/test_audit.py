@@ -729,3 +729,22 @@ def test_a_file_of_the_schema_before_the_audit_log_is_migrated(tmp_path: Path) -
     with tenancy.open(path, staleness=None) as tn:
         assert [r.action for r in tn.audit_log()][:2] == ["TenantCreated", "UserCreated"]
         assert tn.audit_log().items[0].seq == 1
+
+
+def test_an_acting_user_reads_only_its_own_tenants_audit_log_and_only_with_audit_read() -> None:
+    """as_user handles need audit:READ (the admin role has it) and see their own tenant only;
+    a plain user is refused, and asking for another tenant is refused, not silently empty."""
+    tn = tenancy.open()
+    acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+    beta = tn.create_tenant(domain="beta", name="Beta", admin_email="it@beta.example")
+    plain = tn.tenant(acme.id).create_user("ana@acme.example")
+    assert acme.admin_user_id is not None
+    admin = tn.as_user(acme.admin_user_id)
+    records = admin.audit_log(limit=1000).items
+    assert records
+    assert {r.tenant_id for r in records} == {acme.id}
+    with pytest.raises(tenancy.PermissionDenied, match="audit:READ"):
+        tn.as_user(plain.id).audit_log()
+    with pytest.raises(tenancy.PermissionDenied, match="its own tenant"):
+        admin.audit_log(tenant=beta.id)
+    assert {r.tenant_id for r in tn.audit_log(limit=1000).items} >= {acme.id, beta.id}
