@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from tenancy.service import Tenancy
 
 __all__ = ["TenantScope"]
+
+_DEVICE_FIELDS = frozenset({"name", "tags", "id", "parent"})
 
 
 class TenantScope(RoleAdmin):
@@ -308,21 +310,47 @@ class TenantScope(RoleAdmin):
             walk = self._index.devices[walk].parent_id
         return parent
 
-    def _new_device(self, spec: Mapping[str, Any], pending: Mapping[str, Device]) -> Device:
-        unknown = set(spec) - {"name", "tags", "id", "parent"}
-        if unknown:
-            raise InvalidValue(sorted(unknown), "a device has only name, tags, id and parent")
+    def _new_device(
+        self,
+        spec: Mapping[str, Any],
+        pending: Mapping[str, Device],
+        tag_memo: dict[object, frozenset[tuple[str, str]]],
+    ) -> Device:
+        """Validate one device spec of a (bulk) create. Written for speed: a bulk create
+        runs it a hundred thousand times, so equal tag lists are parsed once."""
+        if spec.keys() - _DEVICE_FIELDS:
+            unknown = sorted(spec.keys() - _DEVICE_FIELDS)
+            raise InvalidValue(unknown, "a device has only name, tags, id and parent")
         if "name" not in spec:
             raise InvalidValue(dict(spec), "a device needs a name")
         parent = spec.get("parent")
         if parent is not None and parent not in pending:
             self.get_device(parent)  # a new device cannot be its own ancestor: no cycle check
-        taken = _Overlay(self._index.devices, pending)
+        existing = self._index.devices
+        device_id = spec.get("id")
+        if device_id is None:
+            device_id = _ids.new_device_id()
+            while device_id in existing or device_id in pending:
+                device_id = _ids.new_device_id()
+        else:
+            _ids.check_id("device", device_id)
+            if device_id in existing or device_id in pending:
+                raise AlreadyExists("device", device_id)
+        raw_tags = spec.get("tags") or ()
+        try:
+            key: object = tuple(raw_tags) if isinstance(raw_tags, list) else raw_tags
+            tags = tag_memo.get(key)
+        except TypeError:  # unhashable: parse it every time
+            key, tags = None, None
+        if tags is None:
+            tags = parse_tags(raw_tags)
+            if key is not None:
+                tag_memo[key] = tags
         return Device(
-            id=self._new_id("device", spec.get("id"), taken, _ids.new_device_id),
+            id=device_id,
             tenant_id=self.tenant_id,
             name=check_name("device", spec["name"]),
-            tags=parse_tags(spec.get("tags", ())),
+            tags=tags,
             parent_id=parent,
         )
 
@@ -347,8 +375,9 @@ class TenantScope(RoleAdmin):
         def make() -> tuple[list[Change], list[Device]]:
             self._writable()
             pending: dict[str, Device] = {}
+            tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
             for spec in specs:
-                device = self._new_device({k: v for k, v in spec.items() if v is not None}, pending)
+                device = self._new_device(spec, pending, tag_memo)
                 pending[device.id] = device
             devices = list(pending.values())
             check_new_devices(self._tn.limits, self._index, self.record, devices)
@@ -555,27 +584,3 @@ class TenantScope(RoleAdmin):
             return [MemberRemoved(group_id=group_id, user_id=user_id)], None
 
         self._tn._write(make)
-
-
-class _Overlay(Mapping[str, object]):
-    """The index's devices plus the ones a bulk call is about to create, so a device may
-    name as its parent one created earlier in the same call."""
-
-    def __init__(self, base: Mapping[str, object], pending: Mapping[str, object]) -> None:
-        self._base = base
-        self._pending = pending
-
-    def __getitem__(self, key: str) -> object:
-        if key in self._pending:
-            return self._pending[key]
-        return self._base[key]
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._base
-        yield from self._pending
-
-    def __len__(self) -> int:
-        return len(self._base) + len(self._pending)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._pending or key in self._base
