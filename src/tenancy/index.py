@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
-from sortedcontainers import SortedSet
+from sortedcontainers import SortedList, SortedSet
 
 from tenancy._access_state import AccessState
 from tenancy._closure import GroupForest
@@ -177,8 +177,11 @@ class Index:
         self.rules_by_key: dict[_TagKey, set[tuple[str, TagRule]]] = defaultdict(set)
         self.direct: dict[str, set[str]] = defaultdict(set)
         """group -> devices it associates itself (rule 1, reversed)."""
-        self.covered: dict[str, SortedSet] = {}
-        """group -> devices it covers, sorted by id (rule 2, reversed)."""
+        self.covered: dict[str, SortedList] = {}
+        """group -> devices it covers, sorted by id (rule 2, reversed). A SortedList, not a
+        SortedSet: every change adds or discards by difference of covers, so a device is
+        never in it twice, and the set beside the list would cost ~35 bytes per device and
+        ancestor."""
         self.members: dict[str, set[str]] = defaultdict(set)
         # devices
         self.devices: dict[str, Device] = {}
@@ -186,6 +189,11 @@ class Index:
         self.id_groups: dict[str, set[str]] = defaultdict(set)
         """device -> groups that list its id."""
         self.devices_by_tag: dict[_TagKey, set[str]] = defaultdict(set)
+        """(tenant, key, value) -> the devices carrying that exact tag."""
+        self.tag_shapes: dict[_TagKey, set[_TagKey]] = defaultdict(set)
+        """(tenant, key, None) and (tenant, None, value) -> the exact tags of that shape that
+        devices carry: a wildcard rule finds its devices through them, so each device is
+        indexed once per tag, not three times."""
         self.assoc: dict[str, frozenset[str]] = {}
         self.cover: dict[str, frozenset[str]] = {}
         # users
@@ -231,37 +239,59 @@ class Index:
 
     def _bulk_associate_and_cover(self) -> None:
         # Associations first, per group, through the tag index: O(matches), not O(D x rules).
-        assoc: dict[str, set[str]] = defaultdict(set)
+        # Most devices have exactly one associating group: they get no set of their own.
+        single: dict[str, str] = {}
+        several: dict[str, set[str]] = {}
         for gid, ids in self.group_ids.items():
             for did in ids:
-                assoc[did].add(gid)
+                first = single.setdefault(did, gid)
+                if first != gid:
+                    several.setdefault(did, {first}).add(gid)
         for gid, rules in self.group_rules.items():
             tenant_id = self.groups[gid].tenant_id
             for rule in rules:
                 for did in self._devices_matching(tenant_id, rule):
-                    assoc[did].add(gid)
-        for did, groups in assoc.items():
-            frozen = self._sets.take(frozenset(groups))
-            self.assoc[did] = frozen
-            for gid in frozen:
-                self.direct[gid].add(did)
-        # Then covers, gateways before their children, memoised on equal inputs.
+                    first = single.setdefault(did, gid)
+                    if first != gid:
+                        several.setdefault(did, {first}).add(gid)
+        take = self._sets.take
+        assoc = self.assoc
+        direct: dict[str, list[str]] = defaultdict(list)
+        alone: dict[str, frozenset[str]] = {}
+        for did, gid in single.items():
+            groups = several.get(did)
+            if groups is None:
+                frozen = alone.get(gid)
+                if frozen is None:
+                    frozen = alone[gid] = frozenset((gid,))
+                assoc[did] = take(frozen)
+                direct[gid].append(did)
+            else:
+                assoc[did] = take(frozenset(groups))
+                for g in groups:
+                    direct[g].append(did)
+        for gid, dids in direct.items():
+            self.direct[gid].update(dids)
+        # Then covers, gateways before their children, memoised on equal inputs. Devices come
+        # in id order (a snapshot is sorted), so each group's list is built already sorted.
         memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+        appenders: dict[frozenset[str], list[Callable[[str], None]]] = {}
         members: dict[str, list[str]] = defaultdict(list)
-        for did in self._devices_parents_first(list(self.devices)):
-            parent_id = self.devices[did].parent_id
-            key = (
-                self.assoc.get(did, EMPTY),
-                EMPTY if parent_id is None else self.cover[parent_id],
-            )
+        devices, cover_of = self.devices, self.cover
+        for did in self._devices_parents_first(list(devices)):
+            parent_id = devices[did].parent_id
+            key = (assoc.get(did, EMPTY), EMPTY if parent_id is None else cover_of[parent_id])
             cover = memo.get(key)
             if cover is None:
                 cover = memo[key] = self._compute_cover(*key)
-            self.cover[did] = self._sets.take(cover)
-            for gid in cover:
-                members[gid].append(did)
+            cover = cover_of[did] = take(cover)
+            append = appenders.get(cover)
+            if append is None:
+                append = appenders[cover] = [members[gid].append for gid in cover]
+            for add in append:
+                add(did)
         for gid in self.groups:
-            self.covered[gid] = SortedSet(members.get(gid, ()))
+            self.covered[gid] = SortedList(members.get(gid, ()))
 
     # ----------------------------------------------------------------- applying
 
@@ -424,7 +454,7 @@ class Index:
         self.groups[group.id] = GroupInfo(group.id, group.tenant_id, group.name, group.description)
         self.forest.add(group.id, group.parent_id)
         self.tenant_groups[group.tenant_id].add(group.id)
-        self.covered.setdefault(group.id, SortedSet())
+        self.covered.setdefault(group.id, SortedList())
 
     def _add_rule(self, group_id: str, rule: TagRule) -> None:
         self.group_rules[group_id].add(rule)
@@ -502,8 +532,39 @@ class Index:
             self.device_children[device.parent_id].add(device.id)
         else:
             self.root_devices[device.tenant_id] += 1
-        for key in _device_tag_keys(device.tenant_id, device.tags):
-            self.devices_by_tag[key].add(device.id)
+        self._index_tags(device.id, device.tenant_id, device.tags)
+
+    def _index_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
+        by_tag = self.devices_by_tag
+        for key, value in tags:
+            exact = (tenant_id, key, value)
+            bucket = by_tag.get(exact)
+            if bucket is None:
+                bucket = by_tag[exact] = set()
+                self.tag_shapes[(tenant_id, key, None)].add(exact)
+                self.tag_shapes[(tenant_id, None, value)].add(exact)
+            bucket.add(device_id)
+
+    def _unindex_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
+        for key, value in tags:
+            exact = (tenant_id, key, value)
+            bucket = self.devices_by_tag[exact]
+            bucket.discard(device_id)
+            if not bucket:
+                del self.devices_by_tag[exact]
+                for shape in ((tenant_id, key, None), (tenant_id, None, value)):
+                    exacts = self.tag_shapes[shape]
+                    exacts.discard(exact)
+                    if not exacts:
+                        del self.tag_shapes[shape]
+
+    def _tag_buckets(self, tenant_id: str, matcher: TagMatcher) -> list[set[str]]:
+        """The devices a matcher matches, as the exact-tag buckets that hold them."""
+        key = _matcher_key(tenant_id, matcher)
+        if matcher.key is not None and matcher.value is not None:
+            bucket = self.devices_by_tag.get(key)
+            return [] if bucket is None else [bucket]
+        return [self.devices_by_tag[exact] for exact in self.tag_shapes.get(key, ())]
 
     def _add_device_records(self, devices: list[Device]) -> None:
         by_tenant: dict[str, list[str]] = defaultdict(list)
@@ -545,12 +606,14 @@ class Index:
             self.covered[gid].update(ids)
 
     def _devices_matching(self, tenant_id: str, rule: TagRule) -> set[str]:
-        """Devices of ``tenant_id`` that ``rule`` matches: start from the smallest bucket."""
-        buckets = [self.devices_by_tag.get(_matcher_key(tenant_id, m), set()) for m in rule]
-        smallest = min(buckets, key=len)
+        """Devices of ``tenant_id`` that ``rule`` matches: start from the matcher with the
+        fewest devices."""
+        options = [self._tag_buckets(tenant_id, m) for m in rule]
+        smallest = min(options, key=lambda buckets: sum(map(len, buckets)))
+        found: set[str] = set().union(*smallest)
         if len(rule) == 1:
-            return set(smallest)
-        return {d for d in smallest if rule_matches(rule, self.devices[d].tags)}
+            return found
+        return {d for d in found if rule_matches(rule, self.devices[d].tags)}
 
     def _groups_associating(self, device: Device) -> frozenset[str]:
         """Rule 1 for one device, recomputed: O(tags x candidate rules)."""
@@ -584,15 +647,10 @@ class Index:
 
     def _retag(self, device_id: str, tags: frozenset[Tag]) -> None:
         old = self.devices[device_id]
-        for key in _device_tag_keys(old.tenant_id, old.tags):
-            bucket = self.devices_by_tag[key]
-            bucket.discard(device_id)
-            if not bucket:
-                del self.devices_by_tag[key]
+        self._unindex_tags(device_id, old.tenant_id, old.tags)
         new = msgspec.structs.replace(old, tags=tags)
         self.devices[device_id] = new
-        for key in _device_tag_keys(new.tenant_id, new.tags):
-            self.devices_by_tag[key].add(device_id)
+        self._index_tags(device_id, new.tenant_id, new.tags)
         self._reassociate([device_id])
 
     def _move_device(self, device_id: str, parent_id: str | None) -> None:
@@ -610,11 +668,7 @@ class Index:
         device = self.devices[device_id]
         for gid in self.id_groups.pop(device_id, set()):
             self.group_ids[gid].discard(device_id)
-        for key in _device_tag_keys(device.tenant_id, device.tags):
-            bucket = self.devices_by_tag[key]
-            bucket.discard(device_id)
-            if not bucket:
-                del self.devices_by_tag[key]
+        self._unindex_tags(device_id, device.tenant_id, device.tags)
         for gid in self.assoc.get(device_id, EMPTY):
             self.direct[gid].discard(device_id)
         for gid in self.cover.get(device_id, EMPTY):
@@ -682,9 +736,13 @@ class Index:
         return depth
 
     def _devices_parents_first(self, device_ids: list[str]) -> list[str]:
-        if all(self.devices[d].parent_id is None for d in device_ids):
+        """Devices without a gateway first, in the given order, then the others by depth."""
+        devices = self.devices
+        roots = [d for d in device_ids if devices[d].parent_id is None]
+        if len(roots) == len(device_ids):
             return device_ids
-        return sorted(device_ids, key=self.device_depth)
+        children = [d for d in device_ids if devices[d].parent_id is not None]
+        return roots + sorted(children, key=self.device_depth)
 
     # ----------------------------------------------------------------- users
 
@@ -769,6 +827,7 @@ class Index:
         assert _as_sets(fresh.access.user_roles) == _as_sets(self.access.user_roles), "roles"
         assert _as_sets(fresh.access.inventory) == _as_sets(self.access.inventory), "grants"
         assert _as_sets(fresh.devices_by_tag) == _as_sets(self.devices_by_tag), "tag index"
+        assert _as_sets(fresh.tag_shapes) == _as_sets(self.tag_shapes), "tag shapes"
         assert _as_sets(fresh.rules_by_key) == _as_sets(self.rules_by_key), "rule index"
         assert fresh.emails == self.emails, "email index"
         assert fresh.domains == self.domains, "domain index"
