@@ -53,14 +53,14 @@ ErrorClasses = set[type[TenancyError]]
 
 MAX_TENANTS = 4  # the management tenant and three more
 MAX_GROUPS = 9
-MAX_DEVICES = 9
+MAX_DEVICES = 12
 MAX_USERS = 9  # admins included
 EMPTY: frozenset[str] = frozenset()
 
 # A reference to a record: mostly one of the tenant's own, sometimes another tenant's,
 # sometimes an id nobody has. Shrinks towards "own".
 refs = st.tuples(
-    st.integers(0, 9).map(lambda i: "own" if i < 7 else "foreign" if i < 9 else "missing"),
+    st.integers(0, 19).map(lambda i: "own" if i < 17 else "foreign" if i < 19 else "missing"),
     st.integers(0, 15),
 )
 Ref = tuple[str, int]
@@ -242,7 +242,7 @@ class ReachMachine(RuleBasedStateMachine):
     @initialize(
         page_size=st.integers(1, 3),
         allow_subtenants=st.booleans(),
-        plan=ts.world_plans(max_devices=6, max_groups=5, max_users=4),
+        plan=ts.world_plans(min_devices=2, max_devices=8, min_groups=1, max_groups=5, max_users=4),
     )
     def start(self, page_size: int, allow_subtenants: bool, plan: ts.WorldPlan) -> None:
         """Every run starts with one populated customer tenant (a random group forest,
@@ -340,6 +340,7 @@ class ReachMachine(RuleBasedStateMachine):
         if self._ok(lambda: self.tn.suspend_tenant(tenant_id), expected):
             assert self.oracle.tenants[tenant_id].status == "suspended"
 
+    @precondition(lambda self: any(t.status != "active" for t in self.oracle.tenants.values()))
     @rule(ref=refs)
     def activate_tenant(self, ref: Ref) -> None:
         """Activate a (preferably suspended) tenant: every answer comes back."""
@@ -451,6 +452,7 @@ class ReachMachine(RuleBasedStateMachine):
         expected = self._writable(tid) or {CycleError}
         self._attempt(lambda: self._scope(tid).move_group(gid, parent_id), expected)
 
+    @precondition(lambda self: len(self.group_ids) >= 2)  # keep the world populated
     @rule(group=refs, cascade=st.booleans())
     def delete_group(self, group: Ref, cascade: bool) -> None:
         tid, gid = self._target("group", group)
@@ -639,6 +641,7 @@ class ReachMachine(RuleBasedStateMachine):
         if done is not REJECTED:
             assert not set(tags) & self.oracle.devices[did].tags
 
+    @precondition(lambda self: len(self.device_ids) >= 3)  # keep the world populated
     @rule(device=refs, cascade=st.booleans())
     def delete_device(self, device: Ref, cascade: bool) -> None:
         tid, did = self._target("device", device)
@@ -732,6 +735,7 @@ class ReachMachine(RuleBasedStateMachine):
             for field, value in fields.items():
                 assert getattr(record, field) == value, field
 
+    @precondition(lambda self: len(self.user_ids) >= 4)  # keep the world populated
     @rule(user=refs)
     def delete_user(self, user: Ref) -> None:
         """Delete a user (mostly not an admin: deleting a tenant's first admin must fail)."""
