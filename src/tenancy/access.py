@@ -430,6 +430,9 @@ class _Authorizer:
         self.tenant_id = index.users[self.actor].tenant_id
         self.perms = effective_global(index, self.actor)
         self.management = {t.id for t in index.tenants.values() if t.parent_id is None}
+        self.created: set[str] = set()
+        """Tenants this commit creates: their first admin user and its admin role come with
+        the authorised TenantCreated."""
 
     def need(self, type_: str, level: str, action: str) -> None:
         if Permission(type_, level) not in self.perms:
@@ -496,9 +499,14 @@ class _Authorizer:
         match change:
             case UsageRecorded() | SupportSessionStarted():
                 return
+            case (
+                UserCreated(user=User(tenant_id=tid)) | AccessSet(record=RoleGrant(tenant_id=tid))
+            ) if tid in self.created:
+                return  # the new tenant's first admin, provisioned with it
             case TenantCreated(tenant=t):
                 self.need("tenant_management", "CREATE", "create a tenant")
                 self.tenant_above(t.parent_id, f"create a subtenant of {t.parent_id!r}")
+                self.created.add(t.id)
             case TenantUpdated(tenant=t):
                 self.need("tenant_management", "UPDATE", f"edit tenant {t.id!r}")
                 self.tenant_edit(index.tenants[t.id], t)
