@@ -146,8 +146,9 @@ class RoleAdmin:
             record = self._index.access.roles.get((self.tenant_id, kind, name))
             if record is None:
                 raise NotFound(f"custom {kind} role", name, where=f"tenant {self.tenant_id!r}")
+            grant = RoleGrant if kind == "global" else InventoryGrant  # a role of this kind
             held = any(
-                isinstance(r, RoleGrant | InventoryGrant) and r.role == name
+                isinstance(r, grant) and r.role == name
                 for r in self._index.access.of_tenant(self.tenant_id)
             )
             if held:
