@@ -267,7 +267,14 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
 
     def _acting_tenant(self) -> str | None:
         user_id = self._identity.user_id
-        return None if user_id is None else self._index.users[user_id].tenant_id
+        return None if user_id is None else self._acting_user(user_id).tenant_id
+
+    def _acting_user(self, user_id: str) -> User:
+        """The user this handle acts as; PermissionDenied once it is gone or cannot act."""
+        if user_id not in self._index.users:
+            rule = "the acting user no longer exists"
+            raise PermissionDenied(f"{user_id} may not act: {rule}", value=user_id, rule=rule)
+        return self._actor_user(user_id, "user")
 
     def _actor_user(self, user_id: str, role: str) -> User:
         user = self._index.users.get(user_id)
@@ -285,7 +292,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         user_id = self._identity.user_id
         if user_id is None:
             return tenant
-        own = self._index.users[user_id].tenant_id
+        own = self._acting_user(user_id).tenant_id
         if Permission("audit", "READ") not in effective_global(self._index, user_id):
             rule = "reading the audit log needs audit:READ"
             raise PermissionDenied(f"{self._identity.name} may not read the audit log: {rule}",

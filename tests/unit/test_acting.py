@@ -637,3 +637,20 @@ def test_a_session_ends_when_the_support_user_loses_its_permission(s: Support, w
     management.grant_role(s.sup, "admin")
     management.update_user(s.sup, enabled=False)
     refused(s.tn, lambda: t.update_user("ana", first_name="A"))
+
+
+def test_a_handle_of_a_deleted_user_is_refused_with_permission_denied() -> None:
+    """Acting as a user deleted after the handle was made is refused as PermissionDenied
+    (not a KeyError), for tenant writes and for reading the audit log alike."""
+    tn = tenancy.open()
+    acme = tn.create_tenant(
+        domain="acme", name="Acme", admin_email="a@acme.example", allow_subtenants=True
+    )
+    t = tn.tenant(acme.id)
+    t.create_user("z@acme.example", id="z")
+    gone = tn.as_user("z")
+    t.delete_user("z")
+    with pytest.raises(tenancy.PermissionDenied, match="no longer exists"):
+        gone.create_tenant(domain="zz", name="Z", admin_email="a@z.example")
+    with pytest.raises(tenancy.PermissionDenied, match="no longer exists"):
+        gone.audit_log()
