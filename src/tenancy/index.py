@@ -35,8 +35,8 @@ sees either the old or the new answer for that entity, never half of it.
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -119,9 +119,10 @@ class _Interner:
         self._sets: dict[frozenset[str], frozenset[str]] = {EMPTY: EMPTY}
         self._counts: dict[frozenset[str], int] = defaultdict(int)
 
-    def take(self, value: frozenset[str]) -> frozenset[str]:
+    def take(self, value: frozenset[str], count: int = 1) -> frozenset[str]:
+        """The one copy of ``value``, now referenced ``count`` more times."""
         canonical = self._sets.setdefault(value, value)
-        self._counts[canonical] += 1
+        self._counts[canonical] += count
         return canonical
 
     def release(self, value: frozenset[str]) -> None:
@@ -239,59 +240,62 @@ class Index:
 
     def _bulk_associate_and_cover(self) -> None:
         # Associations first, per group, through the tag index: O(matches), not O(D x rules).
-        # Most devices have exactly one associating group: they get no set of their own.
-        single: dict[str, str] = {}
-        several: dict[str, set[str]] = {}
-        for gid, ids in self.group_ids.items():
-            for did in ids:
-                first = single.setdefault(did, gid)
-                if first != gid:
-                    several.setdefault(did, {first}).add(gid)
-        for gid, rules in self.group_rules.items():
-            tenant_id = self.groups[gid].tenant_id
-            for rule in rules:
-                for did in self._devices_matching(tenant_id, rule):
-                    first = single.setdefault(did, gid)
-                    if first != gid:
-                        several.setdefault(did, {first}).add(gid)
-        take = self._sets.take
+        # Most devices have exactly one associating group: they share its one-group set.
         assoc = self.assoc
         direct: dict[str, list[str]] = defaultdict(list)
         alone: dict[str, frozenset[str]] = {}
-        for did, gid in single.items():
-            groups = several.get(did)
-            if groups is None:
-                frozen = alone.get(gid)
-                if frozen is None:
-                    frozen = alone[gid] = frozenset((gid,))
-                assoc[did] = take(frozen)
-                direct[gid].append(did)
-            else:
-                assoc[did] = take(frozenset(groups))
-                for g in groups:
-                    direct[g].append(did)
+        for gid, ids in self._associations():
+            frozen = alone.get(gid)
+            if frozen is None:
+                frozen = alone[gid] = frozenset((gid,))
+            append = direct[gid].append
+            for did in ids:
+                previous = assoc.get(did)
+                if previous is None:
+                    assoc[did] = frozen
+                    append(did)
+                elif gid not in previous:
+                    assoc[did] = previous | frozen
+                    append(did)
+        take = self._sets.take
+        for frozen, count in Counter(assoc.values()).items():
+            take(frozen, count)
+        # The one-group sets are already the only copies (the interner of a new index holds
+        # none yet); the sets two or more groups made are replaced by their one copy.
+        for did, frozen in assoc.items():
+            if len(frozen) > 1:
+                assoc[did] = self._sets._sets[frozen]
         for gid, dids in direct.items():
             self.direct[gid].update(dids)
         # Then covers, gateways before their children, memoised on equal inputs. Devices come
         # in id order (a snapshot is sorted), so each group's list is built already sorted.
-        memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
-        appenders: dict[frozenset[str], list[Callable[[str], None]]] = {}
         members: dict[str, list[str]] = defaultdict(list)
+        # (association, gateway's cover) -> [cover, the appends to its groups' lists, count]
+        memo: dict[tuple[frozenset[str], frozenset[str]], list[Any]] = {}
         devices, cover_of = self.devices, self.cover
         for did in self._devices_parents_first(list(devices)):
             parent_id = devices[did].parent_id
             key = (assoc.get(did, EMPTY), EMPTY if parent_id is None else cover_of[parent_id])
-            cover = memo.get(key)
-            if cover is None:
-                cover = memo[key] = self._compute_cover(*key)
-            cover = cover_of[did] = take(cover)
-            append = appenders.get(cover)
-            if append is None:
-                append = appenders[cover] = [members[gid].append for gid in cover]
-            for add in append:
+            entry = memo.get(key)
+            if entry is None:
+                cover = take(self._compute_cover(*key), 0)
+                entry = memo[key] = [cover, [members[gid].append for gid in cover], 0]
+            cover_of[did] = entry[0]
+            entry[2] += 1
+            for add in entry[1]:
                 add(did)
+        for cover, _, count in memo.values():
+            take(cover, count)
         for gid in self.groups:
             self.covered[gid] = SortedList(members.get(gid, ()))
+
+    def _associations(self) -> Iterator[tuple[str, Iterable[str]]]:
+        """Every group with the devices it associates itself: by id, then by each rule."""
+        yield from self.group_ids.items()
+        for gid, rules in self.group_rules.items():
+            tenant_id = self.groups[gid].tenant_id
+            for rule in rules:
+                yield gid, self._devices_matching(tenant_id, rule)
 
     # ----------------------------------------------------------------- applying
 
@@ -522,28 +526,21 @@ class Index:
 
     # ----------------------------------------------------------------- devices
 
-    def _add_device_record(self, device: Device, *, listed: bool = True) -> None:
-        """Index a device record; ``listed=False`` leaves the tenant's sorted set to the
-        caller, which adds a whole batch at once."""
-        self.devices[device.id] = device
-        if listed:
-            self.tenant_devices[device.tenant_id].add(device.id)
-        if device.parent_id is not None:
-            self.device_children[device.parent_id].add(device.id)
-        else:
-            self.root_devices[device.tenant_id] += 1
-        self._index_tags(device.id, device.tenant_id, device.tags)
-
     def _index_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
         by_tag = self.devices_by_tag
         for key, value in tags:
             exact = (tenant_id, key, value)
             bucket = by_tag.get(exact)
             if bucket is None:
-                bucket = by_tag[exact] = set()
-                self.tag_shapes[(tenant_id, key, None)].add(exact)
-                self.tag_shapes[(tenant_id, None, value)].add(exact)
+                bucket = self._new_tag_bucket(exact)
             bucket.add(device_id)
+
+    def _new_tag_bucket(self, exact: _TagKey) -> set[str]:
+        tenant_id, key, value = exact
+        bucket = self.devices_by_tag[exact] = set()
+        self.tag_shapes[(tenant_id, key, None)].add(exact)
+        self.tag_shapes[(tenant_id, None, value)].add(exact)
+        return bucket
 
     def _unindex_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
         for key, value in tags:
@@ -567,10 +564,29 @@ class Index:
         return [self.devices_by_tag[exact] for exact in self.tag_shapes.get(key, ())]
 
     def _add_device_records(self, devices: list[Device]) -> None:
+        """Index a batch of device records: one loop with everything it writes at hand (a
+        snapshot of a million devices spends most of its build here), and each tenant's
+        sorted set grows once."""
+        records, children, by_tag = self.devices, self.device_children, self.devices_by_tag
+        new_bucket = self._new_tag_bucket
         by_tenant: dict[str, list[str]] = defaultdict(list)
+        roots: dict[str, int] = defaultdict(int)
         for device in devices:
-            self._add_device_record(device, listed=False)
-            by_tenant[device.tenant_id].append(device.id)
+            did, tenant_id = device.id, device.tenant_id
+            records[did] = device
+            by_tenant[tenant_id].append(did)
+            if device.parent_id is None:
+                roots[tenant_id] += 1
+            else:
+                children[device.parent_id].add(did)
+            for key, value in device.tags:
+                exact = (tenant_id, key, value)
+                bucket = by_tag.get(exact)
+                if bucket is None:
+                    bucket = new_bucket(exact)
+                bucket.add(did)
+        for tenant_id, count in roots.items():
+            self.root_devices[tenant_id] += count
         for tenant_id, ids in by_tenant.items():
             self.tenant_devices[tenant_id].update(ids)
 
