@@ -185,8 +185,9 @@ def _load_table(results: dict[str, Any]) -> list[str]:
             "casbin": "load",
             "oso": "load",
         }[key]
+        cpu = f" (CPU {fmt_time(i['cpu_seconds'])})" if "cpu_seconds" in i else ""
         lines.append(
-            f"| {HEAD[key]} | {what}: {fmt_time(i['seconds'])} | {fmt_bytes(i['rss'])} "
+            f"| {HEAD[key]} | {what}: {fmt_time(i['seconds'])}{cpu} | {fmt_bytes(i['rss'])} "
             f"| {i['per_device']:,.0f} B | {fmt_bytes(i['peak'])} |"
         )
     made = setup.get("cache", {})
@@ -248,7 +249,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 i = info.get(key, {})
                 if "seconds" in i:
                     v = i["seconds"]
-                    figures.append((f"{name}: {fmt_time(v)}", v, v <= 15))
+                    cpu = f" (CPU {fmt_time(i['cpu_seconds'])})" if "cpu_seconds" in i else ""
+                    figures.append((f"{name}: {fmt_time(v)}{cpu}", v, v <= 15))
         if figures:
             out.append((label, "; ".join(f[0] for f in figures), all(f[2] for f in figures)))
         else:
