@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
-from sortedcontainers import SortedList, SortedSet
+from sortedcontainers import SortedList
 
 from tenancy._access_state import AccessState
 from tenancy._closure import GroupForest
@@ -163,8 +163,9 @@ class Index:
         """tenant id -> the suspended tenant (itself or an ancestor) that blocks it."""
         self.domains: dict[str, str] = {}
         self.tenant_groups: dict[str, set[str]] = defaultdict(set)
-        self.tenant_devices: dict[str, SortedSet] = defaultdict(SortedSet)
-        """tenant -> its devices sorted by id (tenant-wide listings page through it)."""
+        self.tenant_devices: dict[str, SortedList] = defaultdict(SortedList)
+        """tenant -> its devices sorted by id (tenant-wide listings page through it). A
+        SortedList: a device is added once, when it is created."""
         self.tenant_users: dict[str, set[str]] = defaultdict(set)
         self.root_devices: dict[str, int] = defaultdict(int)
         """tenant id -> how many of its devices have no gateway (for limits and usage)."""
@@ -440,7 +441,7 @@ class Index:
         # (children before gateways), then groups bottom-up so each removal is of a leaf.
         for uid in list(self.tenant_users.pop(tenant_id, ())):
             self._delete_user(uid)
-        devices = self.tenant_devices.pop(tenant_id, SortedSet())
+        devices = self.tenant_devices.pop(tenant_id, SortedList())
         for did in reversed(self._devices_parents_first(list(devices))):
             self._delete_device(did)
         self.root_devices.pop(tenant_id, None)
