@@ -184,7 +184,8 @@ class Index:
         SortedSet: every change adds or discards by difference of covers, so a device is
         never in it twice, and the set beside the list would cost ~35 bytes per device and
         ancestor."""
-        self.members: dict[str, set[str]] = defaultdict(set)
+        self.members: dict[str, SortedList] = defaultdict(SortedList)
+        """group -> its direct members, sorted by id (users_for merges them in order)."""
         # devices
         self.devices: dict[str, Device] = {}
         self.device_children: dict[str, set[str]] = defaultdict(set)
@@ -203,6 +204,9 @@ class Index:
         self.emails: dict[tuple[str, str], str] = {}
         self.user_groups: dict[str, set[str]] = defaultdict(set)
         self.reach: dict[str, frozenset[str]] = {}
+        self.muted: set[str] = set()
+        """Users who are members of a group but reach nothing (disabled, or their tenant is
+        suspended): users_for filters them out, and skips the filter while there are none."""
         self._sets = _Interner()
         # access control (roles, grants, owners): data only, read by tenancy.access
         self.access = AccessState()
@@ -505,7 +509,7 @@ class Index:
             frozenset(self.group_ids.get(group_id, ())),
             frozenset(self.group_rules.get(group_id, ())),
         )
-        for uid in self.members.pop(group_id, set()):
+        for uid in self.members.pop(group_id, ()):
             self.user_groups[uid].discard(group_id)
             self._refresh_reach(uid)
         self.forest.remove(group_id)
@@ -778,6 +782,10 @@ class Index:
             if groups and user.enabled and user.tenant_id not in self.blocked
             else EMPTY
         )
+        if groups and not effective:
+            self.muted.add(user_id)
+        else:
+            self.muted.discard(user_id)
         old = self.reach.get(user_id)
         if old == effective:
             return
@@ -795,6 +803,7 @@ class Index:
         for gid in self.user_groups.pop(user_id, set()):
             self.members[gid].discard(user_id)
         self._sets.release(self.reach.pop(user_id))
+        self.muted.discard(user_id)
 
     # ----------------------------------------------------------------- records out
 
@@ -838,6 +847,7 @@ class Index:
         assert _as_sets(fresh.covered) == _as_sets(self.covered), "rule 2: covered"
         assert _as_sets(fresh.direct) == _as_sets(self.direct), "rule 1: direct"
         assert _nonempty(fresh.reach) == _nonempty(self.reach), "rule 3: reach"
+        assert fresh.muted == self.muted, "members who reach nothing"
         assert _as_sets(fresh.members) == _as_sets(self.members), "memberships"
         assert fresh.access.records == self.access.records, "access records"
         assert _as_sets(fresh.access.sub_users) == _as_sets(self.access.sub_users), "owners"
