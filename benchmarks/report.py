@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "fmt_load", "fmt_time", "render", "targets", "update"]
+__all__ = ["TARGETS", "fmt_load", "fmt_ratio", "fmt_time", "render", "targets", "update"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SYSTEMS = ("limit", "tenancy", "tenancy-sqlite", "sql", "casbin", "oso")
@@ -44,6 +44,12 @@ def fmt_time(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.3g} s"
     return f"{seconds / 60:.3g} min"
+
+
+def fmt_ratio(x: float) -> str:
+    if x < 10:
+        return f"{x:.2f}x"
+    return f"{x:,.0f}x"
 
 
 def fmt_bytes(n: float) -> str:
@@ -82,7 +88,7 @@ def _cell(
     if row.get("estimated"):
         text = f"~{text} (est.)"
     if base is not None and row is not base and key in base and base[key] > 0:
-        text += f" ({value / base[key]:.3g}x)"
+        text += f" ({fmt_ratio(value / base[key])})"
     if extra is not None:
         text += extra(row)
     return text
@@ -315,7 +321,7 @@ def _summary(all_results: dict[str, dict[str, Any]]) -> str:
                 if mine is None or base is None:
                     cells.append("-")
                     continue
-                cell = f"{mine['median'] / base['median']:,.3g}x"
+                cell = fmt_ratio(mine["median"] / base["median"])
                 cells.append(f"~{cell}" if mine.get("estimated") else cell)
             if any(c != "-" for c in cells):
                 lines.append(f"| {op} | {HEAD[system]} | " + " | ".join(cells) + " |")
@@ -324,6 +330,31 @@ def _summary(all_results: dict[str, dict[str, Any]]) -> str:
 
 def _replacement(body: str) -> Callable[[re.Match[str]], str]:
     return lambda m: f"{m.group(1)}{body}\n{m.group(2)}"
+
+
+def _machine(all_results: dict[str, dict[str, Any]]) -> str:
+    """The machine and versions of the runs (from the largest scale's results)."""
+    scales = [s for s in ("L", "M", "S") if s in all_results]
+    env = all_results[scales[0]].get("environment", {})
+    versions = env.get("versions", {})
+    lines = [
+        "| | |",
+        "| --- | --- |",
+        f"| CPU | {env.get('cpu', '?')}, {env.get('cores', '?')} cores |",
+        f"| memory | {env.get('memory', '?')} |",
+        f"| OS | {env.get('platform', '?')} |",
+        f"| Python | {env.get('python', '?')} |",
+        "| libraries | " + ", ".join(f"{name} {v}" for name, v in versions.items() if v) + " |",
+    ]
+    for scale in reversed(scales):
+        r = all_results[scale]
+        load = r.get("environment", {}).get("load_average") or [0.0]
+        lines.append(
+            f"| run at {scale} | {r.get('date', '?')}, seed {r.get('seed')}, "
+            f"{fmt_time(r.get('wall_seconds', 0))} wall, load average {load[0]:.1f} at the "
+            f"start, timer overhead {r.get('timer_overhead_ns', 0):.0f} ns |"
+        )
+    return "\n".join(lines)
 
 
 def update(page: Path, results_dir: Path = RESULTS) -> list[str]:
@@ -337,6 +368,7 @@ def update(page: Path, results_dir: Path = RESULTS) -> list[str]:
     blocks = {scale: render(r) for scale, r in all_results.items()}
     if all_results:
         blocks["summary"] = _summary(all_results)
+        blocks["machine"] = _machine(all_results)
     done = []
     for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.DOTALL)

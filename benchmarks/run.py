@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -553,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or ROOT / "benchmarks" / "results" / f"{scale}.json"
     results: dict[str, Any] = {
         "scale": scale,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "seed": args.seed,
         "quick": args.quick,
         "environment": _environment(),
