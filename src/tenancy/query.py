@@ -240,23 +240,26 @@ def users_for(index: Index, device_id: str, *, tags: Iterable[object] | None = N
     if not cover:
         return []
     members = index.members
+    lists = [found for gid in cover if (found := members.get(gid))]
     runs: list[str] = []
-    sources = 0
-    for gid in cover:
-        group_members = members.get(gid)
-        if group_members:
-            runs.extend(group_members)
-            sources += 1
-    # Each group's members are kept sorted, so the sort only merges c sorted runs. A user in
-    # two covering groups is rare: the set only checks for one.
-    ordered: Iterable[str] = runs
-    if sources > 1:
-        unique = set(runs)
-        ordered = sorted(unique) if len(unique) < len(runs) else sorted(runs)
+    for group_members in lists:
+        runs.extend(group_members)
+    if len(lists) > 1:
+        # Each group's members are kept sorted, so the sort only merges c sorted runs. A
+        # user met twice is a member of two covering groups, so is in one of the smaller
+        # lists: only their members are checked (a root group's hundreds are not).
+        lists.sort(key=len)
+        groups_of = index.user_groups.get
+        twice = any(
+            len(groups := groups_of(u, ())) > 1 and len(cover.intersection(groups)) > 1
+            for group_members in lists[:-1]
+            for u in group_members
+        )
+        runs = sorted(set(runs)) if twice else sorted(runs)
     users = index.users
-    reached = ordered
+    reached: Iterable[str] = runs
     if index.muted:  # members who reach nothing (disabled, suspended tenant): leave them out
-        reached = filter(index.reach.__getitem__, ordered)
+        reached = filter(index.reach.__getitem__, runs)
     rule = _filter_rule(tags)
     if rule is None:
         return list(map(users.__getitem__, reached))
