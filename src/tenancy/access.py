@@ -171,6 +171,10 @@ class _UserAccess:
     member_perms: frozenset[Permission]
     simple: bool
     """No owner and no inventory grant: a check needs no walk over grants or owners."""
+    member_texts: frozenset[str]
+    """``member_perms`` as ``"type:LEVEL"`` strings: the hot path tests the caller's string."""
+    global_texts: frozenset[str]
+    """``global_perms`` as strings, for the same reason."""
 
 
 def _access_of(index: Index, user: User) -> _UserAccess:
@@ -184,14 +188,17 @@ def _access_of(index: Index, user: User) -> _UserAccess:
     has_grants = bool(state.inventory.get(("user", user.id))) or any(
         state.inventory.get(("group", g)) for g in index.user_groups.get(user.id, ())
     )
+    member_perms = _expanded(
+        index, user.tenant_id, "inventory", _member_role(index, user.tenant_id)
+    )
     entry = _UserAccess(
         tenant_id=user.tenant_id,
         active=user.enabled and user.tenant_id not in index.blocked,
         global_perms=global_perms,
-        member_perms=_expanded(
-            index, user.tenant_id, "inventory", _member_role(index, user.tenant_id)
-        ),
+        member_perms=member_perms,
         simple=user.owner_id is None and not has_grants,
+        member_texts=frozenset(str(p) for p in member_perms),
+        global_texts=frozenset(str(p) for p in global_perms),
     )
     state.cache[user.id] = entry
     return entry
@@ -249,10 +256,18 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
     Runtime complexity: O(1) for a user without owner or inventory grants (a few dict
     look-ups, then verify's ``isdisjoint``); otherwise O(grants + owners x grants).
     """
+    acc: _UserAccess | None = index.access.cache.get(user_id)
+    if acc is not None and acc.simple and permission in acc.member_texts:
+        # The hottest case, a plain member asking for what membership gives: a string in
+        # a set of strings, then verify's own test (reach is empty for an inactive user).
+        cover = index.cover.get(device_id)
+        if cover is not None and not index.reach[user_id].isdisjoint(cover):
+            return True
+        if permission not in acc.global_texts:
+            return False
     perm = _PERMISSIONS.get(permission)
     if perm is None:
         perm = parse_permission(permission)
-    acc: _UserAccess | None = index.access.cache.get(user_id)
     if acc is None:
         user = index.users.get(user_id)
         if user is None:

@@ -409,7 +409,7 @@ class Queries:
     # verify reads the index's reach and cover dicts straight from the handle: two attribute
     # loads fewer on the hottest path. They are bound as one tuple, so a verify running while
     # a reload swaps the index sees both dicts of the old index or both of the new one.
-    _views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]
+    _views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]
 
     @property
     def _index(self) -> Index:
@@ -417,7 +417,7 @@ class Queries:
 
     @_index.setter
     def _index(self, index: Index) -> None:
-        self._views = (index.reach, index.cover)
+        self._views = (index.reach, index.cover, index)
         self._current_index = index
 
     def _sync(self, at_least: int | None, fresh: bool) -> None:
@@ -460,7 +460,7 @@ class Queries:
             self._sync(at_least, fresh)
         # The same test as the physical limit. A disabled or blocked user's reach is the
         # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
-        reach, cover = self._views
+        reach, cover, _ = self._views
         try:
             return not reach[user_id].isdisjoint(cover[device_id])
         except (KeyError, TypeError):

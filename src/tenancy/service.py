@@ -379,11 +379,13 @@ class _Acting(Tenancy):
         self._base._index = index
 
     @property
-    def _views(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    def _views(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]:
         return self._base._views
 
     @_views.setter
-    def _views(self, views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]) -> None:
+    def _views(
+        self, views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]
+    ) -> None:
         self._base._views = views
 
     def close(self) -> None:
