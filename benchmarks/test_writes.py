@@ -1,0 +1,142 @@
+"""Writes through the public API on the in-memory store: each is a full transaction
+(validate against the index, commit to the store, apply to the index).
+
+A round of a tag change or a membership change is a do/undo pair (the store is the same
+after every round), reported per change. Subtree moves are timed at three sizes of subtree
+in the same store, moved away and back, to show the cost follows the subtree, not the store.
+Every write's effect is checked once before it is timed, and the sampled pairs still agree
+with the physical limit afterwards.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from benchmarks.harness import measure, rounds_for
+from tenancy.testing.workload import Pair, PhysicalLimit, Workload
+
+
+def _agree_after(workload: Workload, pairs: list[Pair]) -> None:
+    verify = workload.tn.verify
+    wrong = [p for p in pairs if verify(p.user_id, p.device_id) != p.allowed]
+    assert not wrong, f"after the writes, {len(wrong)} pairs disagree: {wrong[:3]}"
+
+
+def _site_devices(workload: Workload) -> list[str]:
+    tenant = workload.tenants[0]
+    return [
+        d for d, p in sorted(workload.devices.items()) if p.tenant_id == tenant and p.kind == "site"
+    ]
+
+
+def test_tag_change(
+    benchmark: BenchmarkFixture,
+    workload: Workload,
+    limit: PhysicalLimit,
+    probe_users: dict[str, str],
+    pairs: list[Pair],
+) -> None:
+    """Tag a device with a second site (its cover grows by that site's branch), then untag."""
+    t = workload.tn.tenant(workload.tenants[0])
+    user = probe_users["leaf"]
+    site_tag = workload.group_rules[workload.user_groups[user][0]][0]
+    device = next(d for d in _site_devices(workload) if not limit.verify(user, d))
+    verify = workload.tn.verify
+
+    t.tag_device(device, [site_tag])
+    assert verify(user, device)
+    t.untag_device(device, [site_tag])
+    assert not verify(user, device)
+
+    def pair() -> None:
+        t.tag_device(device, [site_tag])
+        t.untag_device(device, [site_tag])
+
+    measure(benchmark, pair, op="tag change", system="tenancy", batch=2, rounds=500)
+    _agree_after(workload, pairs)
+
+
+def test_membership_change(
+    benchmark: BenchmarkFixture,
+    workload: Workload,
+    limit: PhysicalLimit,
+    probe_users: dict[str, str],
+    pairs: list[Pair],
+) -> None:
+    """Add a leaf user to another site, then remove it."""
+    t = workload.tn.tenant(workload.tenants[0])
+    user = probe_users["leaf"]
+    device = next(d for d in _site_devices(workload) if not limit.verify(user, d))
+    group = next(
+        g for g in sorted(limit.device_cover[device]) if workload.group_rules.get(g)
+    )  # the device's own site
+    verify = workload.tn.verify
+
+    t.add_member(group, user)
+    assert verify(user, device)
+    t.remove_member(group, user)
+    assert not verify(user, device)
+
+    def pair() -> None:
+        t.add_member(group, user)
+        t.remove_member(group, user)
+
+    measure(benchmark, pair, op="membership change", system="tenancy", batch=2, rounds=500)
+    _agree_after(workload, pairs)
+
+
+def test_device_creation(
+    benchmark: BenchmarkFixture,
+    workload: Workload,
+    probe_users: dict[str, str],
+    pairs: list[Pair],
+) -> None:
+    """Create one device with a site tag (its site and every group above cover it)."""
+    t = workload.tn.tenant(workload.tenants[0])
+    user = probe_users["leaf"]
+    site_tag = workload.group_rules[workload.user_groups[user][0]][0]
+    serial = count()
+
+    def create() -> None:
+        t.create_device("bench", tags=[site_tag, ("type", "pump")], id=f"bench-{next(serial)}")
+
+    create()
+    assert workload.tn.verify(user, "bench-0")
+    measure(benchmark, create, op="device creation", system="tenancy", rounds=500)
+    _agree_after(workload, pairs)
+
+
+@pytest.mark.parametrize("level", ["site", "sub-region", "region"])
+def test_subtree_move(
+    benchmark: BenchmarkFixture,
+    workload: Workload,
+    limit: PhysicalLimit,
+    pairs: list[Pair],
+    level: str,
+) -> None:
+    """Move a group with its subtree under another group of the level above, and back."""
+    depth = {"site": workload.spec.depth - 1, "sub-region": 2, "region": 1}[level]
+    t = workload.tn.tenant(workload.tenants[0])
+    group = workload.groups_at(depth)[0]
+    home = workload.group_parent[group]
+    above = [g for g in workload.groups_at(depth - 1) if g != home]
+    away = above[0] if above else next(g for g in workload.groups_at(depth) if g != group)
+    devices = len(limit.covered.get(group, ()))
+    groups = len(workload.subtree(group))
+
+    def there_and_back() -> None:
+        t.move_group(group, away)
+        t.move_group(group, home)
+
+    there_and_back()
+    assert t.get_group(group).parent_id == home
+    rounds = rounds_for(there_and_back, budget=2.0, most=200, least=5)
+    measure(
+        benchmark, there_and_back, op=f"subtree move: {level}", system="tenancy", batch=2,
+        rounds=rounds, devices=devices, groups=groups,
+        note=f"subtree of {groups} groups covering {devices} devices",
+    )  # fmt: skip
+    _agree_after(workload, pairs)
