@@ -243,7 +243,10 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
-class Group(msgspec.Struct, frozen=True, kw_only=True):
+# Group, Device and User are gc=False: a record holds only strings, frozensets and tuples,
+# so no reference cycle can pass through it, and untracked, the million records of a large
+# store cost the cyclic collector nothing (a faster cold open, 16 bytes less each).
+class Group(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A node of one tenant's group forest; associates devices by id and by tag rule."""
 
     id: str
@@ -255,7 +258,7 @@ class Group(msgspec.Struct, frozen=True, kw_only=True):
     device_tags: frozenset[TagRule] = frozenset()
 
 
-class Device(msgspec.Struct, frozen=True, kw_only=True):
+class Device(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A device of one tenant; a child device (``parent_id``) follows its gateway."""
 
     id: str
@@ -265,7 +268,7 @@ class Device(msgspec.Struct, frozen=True, kw_only=True):
     parent_id: str | None = None
 
 
-class User(msgspec.Struct, frozen=True, kw_only=True):
+class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A user of one tenant; email is unique per tenant, compared case-insensitively."""
 
     id: str
