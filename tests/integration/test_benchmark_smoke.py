@@ -232,3 +232,22 @@ def test_the_plots_are_drawn(smoke_run: dict[str, Any], tmp_path: Path) -> None:
     written = plot.plot({"S": smoke_run}, tmp_path / "img")
     assert [p.name for p in written] == ["bench-reads.png", "bench-writes.png", "bench-load.png"]
     assert all(p.stat().st_size > 10_000 for p in written)
+
+
+def test_the_pytest_benchmark_suite_runs_at_scale_s() -> None:
+    """benchmarks/test_*.py (pytest-benchmark: issue 2's and issue 5's targets) run once
+    each with timing off, so every system still agrees with the physical limit."""
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+            "--benchmark-disable", "--scale=S",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+    assert "failed" not in result.stdout
