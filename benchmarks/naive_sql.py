@@ -49,7 +49,7 @@ CREATE INDEX device_tags_pair ON device_tags (key, value);
 CREATE INDEX group_rules_pair ON group_rules (key, value);
 """
 
-VERIFY = """
+UP_FROM_DEVICE = """
 WITH RECURSIVE
   chain(id) AS (
     SELECT :device
@@ -70,39 +70,30 @@ WITH RECURSIVE
     UNION
     SELECT g.parent_id FROM groups g JOIN up ON g.id = up.id WHERE g.parent_id IS NOT NULL
   )
+"""
+"""The groups that cover :device: its gateways (chain), the groups associating any of
+them by id or tag (assoc), and every ancestor of those (up). Shared by verify and users_for."""
+
+VERIFY = (
+    UP_FROM_DEVICE
+    + """
 SELECT EXISTS (
   SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
   WHERE m.user_id = :user AND u.enabled AND m.group_id IN (SELECT id FROM up)
 )
 """
+)
 
-USERS_FOR = """
-WITH RECURSIVE
-  chain(id) AS (
-    SELECT :device
-    UNION
-    SELECT d.parent_id FROM devices d JOIN chain ON d.id = chain.id WHERE d.parent_id IS NOT NULL
-  ),
-  assoc(group_id) AS (
-    SELECT gd.group_id FROM chain JOIN group_devices gd ON gd.device_id = chain.id
-    UNION
-    SELECT r.group_id FROM chain
-      JOIN devices d ON d.id = chain.id
-      JOIN device_tags t ON t.device_id = chain.id
-      JOIN group_rules r ON r.key = t.key AND r.value = t.value
-      JOIN groups g ON g.id = r.group_id AND g.tenant_id = d.tenant_id
-  ),
-  up(id) AS (
-    SELECT group_id FROM assoc
-    UNION
-    SELECT g.parent_id FROM groups g JOIN up ON g.id = up.id WHERE g.parent_id IS NOT NULL
-  )
+USERS_FOR = (
+    UP_FROM_DEVICE
+    + """
 SELECT DISTINCT m.user_id FROM up
   JOIN memberships m ON m.group_id = up.id
   JOIN users u ON u.id = m.user_id
 WHERE u.enabled
 ORDER BY m.user_id
 """
+)
 
 FIRST_PAGE = """
 WITH RECURSIVE
