@@ -302,6 +302,34 @@ def test_creating_many_devices_is_one_commit(tmp_path: Path) -> None:
         assert_index_matches_store(tn.index, store)
 
 
+def test_a_snapshot_holds_one_copy_of_equal_tenant_ids_and_tags(tmp_path: Path) -> None:
+    """Loading a snapshot shares equal values between records (memory at a million
+    devices): devices with equal tags hold one frozenset, equal pairs are one tuple, and
+    every record of a tenant holds the same tenant id string."""
+    with tenancy.open(str(tmp_path / "x.db"), staleness=None) as tn:
+        tenant, _, _, _ = _world(tn)
+        t = tn.tenant(tenant)
+        t.create_devices(
+            {"name": f"Gen {i}", "tags": [("site", f"s{i % 2}"), ("type", "gen")]}
+            for i in range(40_100)  # more than one batch of rows
+        )
+        for i in range(3):
+            t.create_user(f"u{i}@acme.example")
+    store = SQLiteStore(tmp_path / "x.db")
+    try:
+        snapshot = store.snapshot()
+        # Shared values change nothing that compares: the records equal the log's.
+        assert_records_match_log(store)
+    finally:
+        store.close()
+    devices = [d for d in snapshot.devices if d.name.startswith("Gen ")]
+    assert len({id(d.tags) for d in devices}) == 2
+    assert len({id(pair) for d in devices for pair in d.tags}) == 3
+    assert len({id(d.tenant_id) for d in devices}) == 1
+    assert devices[0].tenant_id is snapshot.users[0].tenant_id
+    assert len({id(u.tags) for u in snapshot.users}) == 1
+
+
 # ---------------------------------------------------------------- freshness
 
 

@@ -226,8 +226,9 @@ class SQLiteStore:
             revision = self._head(conn)
             tenants = self._records(conn, Tenant)
             groups = self._groups(conn)
-            devices = self._records(conn, Device)
-            users = self._records(conn, User)
+            shared: dict[Any, Any] = {}  # equal values of all the records, decoded once
+            devices = self._records(conn, Device, shared)
+            users = self._records(conn, User, shared)
             memberships = conn.execute(
                 "SELECT group_id, user_id FROM memberships ORDER BY group_id, user_id"
             ).fetchall()
@@ -474,13 +475,18 @@ class SQLiteStore:
         return value
 
     @staticmethod
-    def _records(conn: sqlite3.Connection, kind: type[Any]) -> list[Any]:
+    def _records(
+        conn: sqlite3.Connection, kind: type[Any], shared: dict[Any, Any] | None = None
+    ) -> list[Any]:
         # Read in storage order (sequential pages) and sort by id here: cheaper than
         # walking the id index and fetching each row from wherever it lies.
         cursor = conn.execute(f"SELECT body FROM {_RECORD_TABLE[kind]}")  # noqa: S608
         records: list[Any] = []
         while rows := cursor.fetchmany(_BATCH):
-            records.extend(_codec.decode_many(kind, [body for (body,) in rows]))
+            batch = _codec.decode_many(kind, [body for (body,) in rows])
+            if shared is not None:
+                _codec.share_values(batch, shared)
+            records.extend(batch)
         records.sort(key=_by_id)
         return records
 
