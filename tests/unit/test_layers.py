@@ -43,6 +43,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy.snapshot": "changes",
     "tenancy._closure": "closure",
     "tenancy.index": "index",
+    "tenancy._index_load": "index",  # the index's bulk load of a snapshot's devices
     "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
     "tenancy.access": "access",
