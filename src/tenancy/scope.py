@@ -245,7 +245,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             self.get_group(group_id)
             forest = self._index.forest
-            if forest.children[group_id] and not cascade:
+            if forest.has_children(group_id) and not cascade:
                 raise InUse(
                     "group", group_id, "it has subgroups; pass cascade=True to delete them too"
                 )
