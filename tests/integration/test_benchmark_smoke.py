@@ -251,3 +251,23 @@ def test_the_pytest_benchmark_suite_runs_at_scale_s() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
+
+
+def test_the_cold_open_breakdown_runs_at_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m benchmarks.breakdown`` times the phases of an open and sizes every
+    structure of the index; at S it takes a second."""
+    from benchmarks import breakdown
+
+    assert breakdown.main(["--scale", "S", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Index.build" in out
+    assert "first collection" in out
+    sizes = {
+        line.split()[0]: float(line.split()[-1])
+        for line in out.splitlines()[6:]
+        if line.startswith("  ") and line.split()[0] != "everything"
+    }
+    assert sizes["devices"] > 0
+    assert sizes["covered"] > 0
