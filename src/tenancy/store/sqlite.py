@@ -240,6 +240,11 @@ class SQLiteStore:
                 _codec.decode_access(body)
                 for (body,) in conn.execute("SELECT body FROM access ORDER BY kind, key")
             ]
+        with self._lock:
+            if not self._depth:
+                # The read filled the page cache (32 MB) with pages a write rarely needs:
+                # give them back; the cache grows again with what the writes touch.
+                self._conn.execute("PRAGMA shrink_memory")
         return Snapshot(
             revision=revision,
             tenants=tenants,
