@@ -665,7 +665,7 @@ class Index:
         up = self.forest.up
         cover = set(parent_cover)
         for gid in assoc:
-            cover |= up[gid]
+            cover.update(up[gid])
         return frozenset(cover)
 
     def _set_cover(self, device_id: str, cover: frozenset[str]) -> bool:

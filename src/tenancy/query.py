@@ -97,7 +97,7 @@ def _topmost(index: Index, groups: Iterable[str]) -> list[str]:
     """Drop groups that have an ancestor in the same set: their devices are a subset."""
     chosen = set(groups)
     up = index.forest.up
-    return sorted(g for g in chosen if len(up[g] & chosen) == 1)
+    return sorted(g for g in chosen if len(chosen.intersection(up[g])) == 1)
 
 
 def _page(
@@ -160,7 +160,7 @@ def devices_for(
         sources: list[object] = [index.covered[group]]
         reach_check: Callable[[Device], bool] | None = (
             None
-            if not index.forest.up[group].isdisjoint(groups)
+            if not groups.isdisjoint(index.forest.up[group])
             else lambda d: not groups.isdisjoint(cover[d.id])
         )
     else:
@@ -290,7 +290,7 @@ def in_group(index: Index, user_id: str, group_id: str) -> bool:
     """
     up = index.forest.up.get(group_id)
     groups = index.user_groups.get(user_id)
-    return bool(up and groups) and not up.isdisjoint(groups)  # type: ignore[union-attr,arg-type]
+    return bool(up and groups) and not groups.isdisjoint(up)  # type: ignore[union-attr,arg-type]
 
 
 def explain(index: Index, user_id: str, device_id: str) -> Explanation:
@@ -369,7 +369,7 @@ def _proof(index: Index, groups: set[str], device: Device) -> tuple[tuple[str, .
     for position, current in enumerate(chain):
         best: tuple[int, str, str] | None = None
         for gid in index.assoc.get(current.id, EMPTY):
-            for member_group in up[gid] & groups:
+            for member_group in groups.intersection(up[gid]):
                 candidate = (len(up[gid]) - len(up[member_group]), member_group, gid)
                 if best is None or candidate < best:
                     best = candidate
