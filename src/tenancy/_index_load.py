@@ -12,7 +12,7 @@ decodes), so the look-up hashes nothing new.
 The rest (devices listed by id, and devices behind a gateway, which need every gateway
 above them first) go through the same entries in a second, shorter pass.
 
-Each list is built in device-id order and turned into a ``SortedList`` once at the end.
+Each list is built in device-id order and turned into a ``SortedIds`` once at the end.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
-from sortedcontainers import SortedList
-
+from tenancy._sorted_ids import SortedIds
 from tenancy.model import Device, Tag, TagRule
 
 if TYPE_CHECKING:
@@ -184,7 +183,7 @@ class _Loader:
                 self.covered[gid].append(did)
 
     def finish(self, by_tenant: dict[str, list[str]]) -> None:
-        """Intern the group sets, then turn each list into a SortedList, dropping each
+        """Intern the group sets, then turn each list into a SortedIds, dropping each
         list as soon as it is copied: the next copy reuses its memory (about 70 MB of
         lists at a million devices), instead of the process keeping both."""
         index = self.index
@@ -195,11 +194,11 @@ class _Loader:
         for tenant_id, ids in _drain(by_tenant):
             index.tenant_devices[tenant_id].update(ids)
         for exact, ids in _drain(self.tags):
-            index.devices_by_tag[exact] = SortedList(ids)
+            index.devices_by_tag[exact] = SortedIds(ids)
         for gid, ids in _drain(self.direct):
-            index.direct[gid] = SortedList(ids)
+            index.direct[gid] = SortedIds(ids)
         for gid, ids in _drain(self.covered):
-            index.covered[gid] = SortedList(ids)
+            index.covered[gid] = SortedIds(ids)
 
 
 def _drain(table: dict[_K, list[str]]) -> Iterator[tuple[_K, list[str]]]:

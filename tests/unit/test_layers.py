@@ -44,6 +44,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy._closure": "closure",
     "tenancy.index": "index",
     "tenancy._index_load": "index",  # the index's bulk load of a snapshot's devices
+    "tenancy._sorted_ids": "records",  # a container of ids, used by the index
     "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
     "tenancy.access": "access",
