@@ -175,8 +175,10 @@ class Index:
         self.groups: dict[str, GroupInfo] = {}
         self.forest = GroupForest()
         self.group_ids: dict[str, set[str]] = defaultdict(set)
-        self.group_rules: dict[str, set[TagRule]] = defaultdict(set)
-        self.rules_by_key: dict[_TagKey, set[tuple[str, TagRule]]] = defaultdict(set)
+        self.group_rules: dict[str, tuple[TagRule, ...]] = {}
+        """group -> its tag rules (most groups have none or one: a tuple, not a set)."""
+        self.rules_by_key: dict[_TagKey, list[tuple[str, TagRule]]] = {}
+        """The shape of a rule's first matcher -> the (group, rule) pairs with it."""
         self.direct: dict[str, SortedIds] = defaultdict(SortedIds)
         """group -> devices it associates itself (rule 1, reversed). Sorted id lists here
         and in the tag index: 8 bytes a device where a set takes 30 to 60."""
@@ -225,7 +227,8 @@ class Index:
         for group in _groups_parents_first(snapshot.groups):
             index._add_group_node(group)
         for group in snapshot.groups:
-            index.group_ids[group.id].update(group.device_ids)
+            if group.device_ids:
+                index.group_ids[group.id].update(group.device_ids)
             for did in group.device_ids:
                 index.id_groups[did].add(group.id)
             for rule in group.device_tags:
@@ -406,15 +409,25 @@ class Index:
         self.covered.setdefault(group.id, SortedIds())
 
     def _add_rule(self, group_id: str, rule: TagRule) -> None:
-        self.group_rules[group_id].add(rule)
+        rules = self.group_rules.get(group_id, ())
+        if rule in rules:
+            return
+        self.group_rules[group_id] = (*rules, rule)
         key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
-        self.rules_by_key[key].add((group_id, rule))
+        self.rules_by_key.setdefault(key, []).append((group_id, rule))
 
     def _remove_rule(self, group_id: str, rule: TagRule) -> None:
-        self.group_rules[group_id].discard(rule)
+        rules = self.group_rules.get(group_id, ())
+        if rule not in rules:
+            return
+        remaining = tuple(r for r in rules if r != rule)
+        if remaining:
+            self.group_rules[group_id] = remaining
+        else:
+            del self.group_rules[group_id]
         key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
         bucket = self.rules_by_key[key]
-        bucket.discard((group_id, rule))
+        bucket.remove((group_id, rule))
         if not bucket:
             del self.rules_by_key[key]
 
