@@ -37,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 _ORDER = (
     "devices",
     "cover",
-    "assoc",
     "covered",
     "direct",
     "devices_by_tag",

@@ -106,7 +106,7 @@ class _Loader:
 
     def load(self, devices: list[Device]) -> None:
         index = self.index
-        records, cover_of, assoc_of = index.devices, index.cover, index.assoc
+        records, cover_of = index.devices, index.cover
         id_groups, empty, by_assoc = index.id_groups, self.empty, self.by_assoc
         by_tenant: defaultdict[str, list[str]] = defaultdict(list)
         pairs_of: defaultdict[str, dict[Tag, _PairEntry]] = defaultdict(dict)
@@ -138,19 +138,15 @@ class _Loader:
                     shared = self.without_gateway(assoc)
                 shared.count += 1
                 cover_of[did] = shared.cover
-                if assoc:
-                    assoc_of[did] = assoc
                 for add in shared.appends:
                     add(did)
             else:
                 late.append((device, assoc))
                 if device.parent_id is not None:
                     behind_gateway[tenant_id] += 1
-        for assoc, shared in self.by_assoc.items():
+        for shared in self.by_assoc.values():
             if shared.count:
                 self.references[shared.cover] += shared.count
-                if assoc:
-                    self.references[assoc] += shared.count
         for tenant_id, ids in by_tenant.items():
             index.root_devices[tenant_id] += len(ids) - behind_gateway[tenant_id]
         del pairs_of  # its bound appends hold the tag lists
@@ -160,7 +156,7 @@ class _Loader:
     def load_late(self, late: list[tuple[Device, frozenset[str]]]) -> None:
         """Devices listed by id or behind a gateway: gateways before their children."""
         index = self.index
-        cover_of, assoc_of = index.cover, index.assoc
+        cover_of = index.cover
         children = index.device_children
         late.sort(key=lambda pair: index.device_depth(pair[0].id))
         for device, by_tags in late:
@@ -172,11 +168,8 @@ class _Loader:
             else:
                 children[parent_id].add(did)
                 cover = self.canonical(index.compute_cover(assoc, cover_of[parent_id]))
-            if assoc:
-                assoc_of[did] = assoc
-                self.references[assoc] += 1
-                for gid in assoc:
-                    self.direct[gid].append(did)
+            for gid in assoc:
+                self.direct[gid].append(did)
             cover_of[did] = cover
             self.references[cover] += 1
             for gid in cover:

@@ -4,9 +4,12 @@ It is built from a snapshot (:meth:`Index.build`) and then only ever moves forwa
 applying the same change records the store committed (:meth:`Index.apply`). It never does
 I/O. Its rules, each checked by :meth:`Index.check_invariants` against a recomputation:
 
-Rule 1. ``assoc[d]`` is the set of groups that *associate* device ``d`` directly: ``d`` is in
-   the group's ``device_ids``, or one of the group's tag rules matches ``d``'s tags. Tag rules
-   only ever match devices of the group's own tenant.
+Rule 1. The groups that *associate* device ``d`` directly are those whose ``device_ids``
+   hold ``d`` or one of whose tag rules matches ``d``'s tags (tag rules only ever match
+   devices of the group's own tenant). ``direct[g]`` is the exact reverse: the devices ``g``
+   associates, sorted by id. A device's own set is not stored (a dict entry per device is 50
+   bytes at a million devices): :meth:`Index.groups_associating` recomputes it from the id
+   lists and the rule index, and a change takes it before and after to update ``direct``.
 
 Rule 2. ``cover[d]`` is the set of groups that *cover* ``d``: every associating group and
    all of its ancestors, plus the cover of ``d``'s parent device (a child device follows its
@@ -20,8 +23,8 @@ Rule 3. ``reach[u]`` is the frozenset of groups ``u`` is a direct member of when
    dict lookups and one ``isdisjoint``. Tenant isolation needs no extra test, because a
    device's cover only ever holds groups of its own tenant.
 
-Rule 4. Equal sets are stored once: covers, associations and reach sets are interned with a
-   reference count, so a million devices at a thousand sites hold about a thousand covers.
+Rule 4. Equal sets are stored once: covers and reach sets are interned with a reference
+   count, so a million devices at a thousand sites hold about a thousand covers.
 
 Rule 5. Every change costs what it touches: a tag change re-derives one device (and its
    child devices), a membership one user, a move the moved subtree and the devices it
@@ -199,12 +202,14 @@ class Index:
         """(tenant, key, None) and (tenant, None, value) -> the exact tags of that shape that
         devices carry: a wildcard rule finds its devices through them, so each device is
         indexed once per tag, not three times."""
-        self.assoc: dict[str, frozenset[str]] = {}
         self.cover: dict[str, frozenset[str]] = {}
         # users
         self.users: dict[str, User] = {}
         self.emails: dict[tuple[str, str], str] = {}
-        self.user_groups: dict[str, set[str]] = defaultdict(set)
+        self.user_groups: dict[str, frozenset[str]] = {}
+        """user -> the groups it is a direct member of. While the user reaches them this is
+        the very object of ``reach[user]``, which is interned: the users of one site share
+        one set."""
         self.reach: dict[str, frozenset[str]] = {}
         self.muted: set[str] = set()
         """Users who are members of a group but reach nothing (disabled, or their tenant is
@@ -236,9 +241,12 @@ class Index:
         load_devices(index, snapshot.devices, EMPTY)
         for user in snapshot.users:
             index._add_user_record(user)
+        joined: defaultdict[str, list[str]] = defaultdict(list)
         for gid, uid in snapshot.memberships:
             index.members[gid].add(uid)
-            index.user_groups[uid].add(gid)
+            joined[uid].append(gid)
+        for uid, gids in joined.items():
+            index.user_groups[uid] = frozenset(gids)
         for uid in index.users:
             index._refresh_reach(uid)
         for record in snapshot.access:
@@ -332,11 +340,11 @@ class Index:
                 self._delete_user(uid)
             case MemberAdded(group_id=gid, user_id=uid):
                 self.members[gid].add(uid)
-                self.user_groups[uid].add(gid)
+                self.user_groups[uid] = self.user_groups.get(uid, EMPTY) | {gid}
                 self._refresh_reach(uid)
             case MemberRemoved(group_id=gid, user_id=uid):
                 self.members[gid].discard(uid)
-                self.user_groups[uid].discard(gid)
+                self._leave(uid, gid)
                 self._refresh_reach(uid)
 
     # ----------------------------------------------------------------- tenants
@@ -432,26 +440,30 @@ class Index:
             del self.rules_by_key[key]
 
     def _associate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
-        touched = set(ids)
+        before = self._associations_of(self._touched(group_id, ids, rules))
         for did in ids:
             self.group_ids[group_id].add(did)
             self.id_groups[did].add(group_id)
-        tenant_id = self.groups[group_id].tenant_id
         for rule in rules:
             self._add_rule(group_id, rule)
+        self._reassociate(before)
+
+    def _touched(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> set[str]:
+        """The devices whose association with ``group_id`` these ids and rules decide."""
+        tenant_id = self.groups[group_id].tenant_id
+        touched = set(ids)
+        for rule in rules:
             touched.update(self._devices_matching(tenant_id, rule))
-        self._reassociate(touched)
+        return touched
 
     def _dissociate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
-        touched = set(ids)
+        before = self._associations_of(self._touched(group_id, ids, rules))
         for did in ids:
             self.group_ids[group_id].discard(did)
             self.id_groups[did].discard(group_id)
-        tenant_id = self.groups[group_id].tenant_id
         for rule in rules:
             self._remove_rule(group_id, rule)
-            touched.update(self._devices_matching(tenant_id, rule))
-        self._reassociate(touched)
+        self._reassociate(before)
 
     def _delete_group(self, group_id: str) -> None:
         """Delete a leaf group: its associations and memberships end, then the devices it
@@ -463,7 +475,7 @@ class Index:
             frozenset(self.group_rules.get(group_id, ())),
         )
         for uid in self.members.pop(group_id, ()):
-            self.user_groups[uid].discard(group_id)
+            self._leave(uid, group_id)
             self._refresh_reach(uid)
         self.forest.remove(group_id)
         self._refresh_covers(affected)
@@ -561,13 +573,11 @@ class Index:
             key = (device.tenant_id, device.tags)
             assoc = assoc_memo.get(key)
             if assoc is None or did in self.id_groups:
-                assoc = self._groups_associating(device)
+                assoc = self.groups_associating(device)
                 if did not in self.id_groups:
                     assoc_memo[key] = assoc
-            if assoc:
-                self.assoc[did] = take(assoc)
-                for gid in assoc:
-                    self.direct[gid].add(did)
+            for gid in assoc:
+                self.direct[gid].add(did)
             parent_id = device.parent_id
             cover_key = (assoc, EMPTY if parent_id is None else self.cover[parent_id])
             cover = cover_memo.get(cover_key)
@@ -589,8 +599,10 @@ class Index:
             return found
         return {d for d in found if rule_matches(rule, self.devices[d].tags)}
 
-    def _groups_associating(self, device: Device) -> frozenset[str]:
-        """Rule 1 for one device, recomputed: O(tags x candidate rules)."""
+    def groups_associating(self, device: Device) -> frozenset[str]:
+        """Rule 1 for one device: the groups that list its id or whose tag rules match its
+        tags. Not stored (a million devices would hold a dict entry each): recomputed in
+        O(tags x candidate rules)."""
         by_rule = self.rule_groups(device.tenant_id, device.tags)
         listed = self.id_groups.get(device.id)
         return by_rule | listed if listed else by_rule
@@ -604,34 +616,35 @@ class Index:
                     groups.add(gid)
         return frozenset(groups)
 
-    def _reassociate(self, device_ids: Iterable[str]) -> None:
+    def _associations_of(self, device_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Rule 1 for these devices now: taken before a change, for :meth:`_reassociate`."""
+        devices = self.devices
+        return {d: self.groups_associating(devices[d]) for d in device_ids if d in devices}
+
+    def _reassociate(self, before: dict[str, frozenset[str]]) -> None:
+        """After a change to ids, rules or tags: move each device between the groups'
+        ``direct`` lists by the difference of its associations, then re-derive the covers
+        of those whose associations changed."""
         changed = []
-        for did in device_ids:
-            device = self.devices.get(did)
-            if device is None:
-                continue
-            new = self._groups_associating(device)
-            old = self.assoc.get(did, EMPTY)
+        for did, old in before.items():
+            new = self.groups_associating(self.devices[did])
             if new == old:
                 continue
             for gid in old - new:
                 self.direct[gid].discard(did)
             for gid in new - old:
                 self.direct[gid].add(did)
-            had = did in self.assoc
-            self.assoc[did] = self._sets.take(new)
-            if had:
-                self._sets.release(old)
             changed.append(did)
         self._refresh_covers(changed)
 
     def _retag(self, device_id: str, tags: frozenset[Tag]) -> None:
+        before = self._associations_of([device_id])
         old = self.devices[device_id]
         self._unindex_tags(device_id, old.tenant_id, old.tags)
         new = msgspec.structs.replace(old, tags=tags)
         self.devices[device_id] = new
         self._index_tags(device_id, new.tenant_id, new.tags)
-        self._reassociate([device_id])
+        self._reassociate(before)
 
     def _move_device(self, device_id: str, parent_id: str | None) -> None:
         old = self.devices[device_id]
@@ -646,16 +659,15 @@ class Index:
 
     def _delete_device(self, device_id: str) -> None:
         device = self.devices[device_id]
+        for gid in self.groups_associating(device):
+            self.direct[gid].discard(device_id)
         for gid in self.id_groups.pop(device_id, set()):
             self.group_ids[gid].discard(device_id)
         self._unindex_tags(device_id, device.tenant_id, device.tags)
-        for gid in self.assoc.get(device_id, EMPTY):
-            self.direct[gid].discard(device_id)
         for gid in self.cover.get(device_id, EMPTY):
             self.covered[gid].discard(device_id)
-        for table in (self.assoc, self.cover):
-            if device_id in table:
-                self._sets.release(table.pop(device_id))
+        if device_id in self.cover:
+            self._sets.release(self.cover.pop(device_id))
         if device.parent_id is not None:
             self.device_children[device.parent_id].discard(device_id)
         else:
@@ -702,11 +714,21 @@ class Index:
         heap = [(self.device_depth(d), d) for d in set(device_ids) if d in self.devices]
         heapq.heapify(heap)
         queued = {d for _, d in heap}
+        # Rule 1 is recomputed: once per tenant and set of tags for devices no group lists.
+        by_tags: dict[tuple[str, frozenset[Tag]], frozenset[str]] = {}
         while heap:
             depth, did = heapq.heappop(heap)
-            parent_id = self.devices[did].parent_id
+            device = self.devices[did]
+            listed = did in self.id_groups
+            key = (device.tenant_id, device.tags)
+            assoc = None if listed else by_tags.get(key)
+            if assoc is None:
+                assoc = self.groups_associating(device)
+                if not listed:
+                    by_tags[key] = assoc
+            parent_id = device.parent_id
             parent_cover = EMPTY if parent_id is None else self.cover.get(parent_id, EMPTY)
-            cover = self.compute_cover(self.assoc.get(did, EMPTY), parent_cover)
+            cover = self.compute_cover(assoc, parent_cover)
             if self._set_cover(did, cover):
                 for child in self.device_children.get(did, ()):
                     if child not in queued:
@@ -743,20 +765,26 @@ class Index:
         user = self.users[user_id]
         groups = self.user_groups.get(user_id)
         effective = (
-            frozenset(groups)
-            if groups and user.enabled and user.tenant_id not in self.blocked
-            else EMPTY
+            groups if groups and user.enabled and user.tenant_id not in self.blocked else EMPTY
         )
         if groups and not effective:
             self.muted.add(user_id)
         else:
             self.muted.discard(user_id)
         old = self.reach.get(user_id)
-        if old == effective:
-            return
-        self.reach[user_id] = self._sets.take(effective)
-        if old is not None:
-            self._sets.release(old)
+        if old != effective:
+            self.reach[user_id] = self._sets.take(effective)
+            if old is not None:
+                self._sets.release(old)
+        if effective:
+            self.user_groups[user_id] = self.reach[user_id]
+
+    def _leave(self, user_id: str, group_id: str) -> None:
+        groups = self.user_groups.get(user_id, EMPTY) - {group_id}
+        if groups:
+            self.user_groups[user_id] = groups
+        else:
+            self.user_groups.pop(user_id, None)
 
     def _delete_user(self, user_id: str) -> None:
         user = self.users.pop(user_id)
@@ -765,7 +793,7 @@ class Index:
         tenant_users = self.tenant_users.get(user.tenant_id)
         if tenant_users is not None:
             tenant_users.discard(user_id)
-        for gid in self.user_groups.pop(user_id, set()):
+        for gid in self.user_groups.pop(user_id, EMPTY):
             self.members[gid].discard(user_id)
         self._sets.release(self.reach.pop(user_id))
         self.muted.discard(user_id)
@@ -807,7 +835,6 @@ class Index:
         self.forest.check()
         fresh = Index.build(self.snapshot())
         assert fresh.blocked == self.blocked, (fresh.blocked, self.blocked)
-        assert _nonempty(fresh.assoc) == _nonempty(self.assoc), "rule 1: associations"
         assert _nonempty(fresh.cover) == _nonempty(self.cover), "rule 2: covers"
         assert _as_sets(fresh.covered) == _as_sets(self.covered), "rule 2: covered"
         assert _as_sets(fresh.direct) == _as_sets(self.direct), "rule 1: direct"
@@ -828,7 +855,7 @@ class Index:
             assert _as_sets(getattr(fresh, name)) == _as_sets(getattr(self, name)), name
         # Rule 4: every interned set is shared, and counts match the references held.
         references: dict[frozenset[str], int] = defaultdict(int)
-        for table in (self.assoc, self.cover, self.reach):
+        for table in (self.cover, self.reach):
             for value in table.values():
                 assert value is self._sets._sets[value], "an equal set was stored twice"
                 references[value] += 1

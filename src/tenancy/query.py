@@ -272,7 +272,7 @@ def groups_for(index: Index, user_id: str, *, inherited: bool = True) -> list[Gr
 
     Runtime complexity: O(g) for g groups returned.
     """
-    direct = index.user_groups.get(user_id, set())
+    direct = index.user_groups.get(user_id, EMPTY)
     if not inherited:
         chosen = set(direct)
     else:
@@ -328,7 +328,7 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
         return deny("tenant-suspended", f"tenant {user.tenant_id!r} is suspended{via}")
     if not user.enabled:
         return deny("user-disabled", f"user {user_id!r} is disabled")
-    groups = index.user_groups.get(user_id, set())
+    groups = index.user_groups.get(user_id, EMPTY)
     cover = index.cover.get(device_id, EMPTY)
     if groups.isdisjoint(cover):
         reason = (
@@ -360,7 +360,9 @@ def _describe(association: Association) -> str:
     return f"tag rule {rule}"
 
 
-def _proof(index: Index, groups: set[str], device: Device) -> tuple[tuple[str, ...], Association]:
+def _proof(
+    index: Index, groups: frozenset[str], device: Device
+) -> tuple[tuple[str, ...], Association]:
     """The shortest membership path to an associating group, nearest gateway first."""
     up = index.forest.up
     chain = [device]
@@ -368,7 +370,7 @@ def _proof(index: Index, groups: set[str], device: Device) -> tuple[tuple[str, .
         chain.append(index.devices[chain[-1].parent_id])
     for position, current in enumerate(chain):
         best: tuple[int, str, str] | None = None
-        for gid in index.assoc.get(current.id, EMPTY):
+        for gid in index.groups_associating(current):
             for member_group in groups.intersection(up[gid]):
                 candidate = (len(up[gid]) - len(up[member_group]), member_group, gid)
                 if best is None or candidate < best:

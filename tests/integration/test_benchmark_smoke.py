@@ -128,7 +128,7 @@ def test_a_plan_is_created_only_when_applied() -> None:
 def test_associating_is_rule_one_of_the_index(small: Workload) -> None:
     index = small.tn.index
     for did in list(small.devices)[:200]:
-        assert small.associating(did) == sorted(index.assoc.get(did, ()))
+        assert small.associating(did) == sorted(index.groups_associating(index.devices[did]))
 
 
 def test_percentiles_and_rounds() -> None:
