@@ -77,8 +77,7 @@ class _Loader:
     def pair_entry(self, tenant_id: str, key: str, value: str) -> _PairEntry:
         index = self.index
         exact = (tenant_id, key, value)
-        index.tag_shapes[(tenant_id, key, None)].add(exact)
-        index.tag_shapes[(tenant_id, None, value)].add(exact)
+        index.add_tag_shapes(exact)
         ids = self.tags[exact] = []
         rules_by_key = index.rules_by_key
         rules = [

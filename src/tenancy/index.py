@@ -198,7 +198,7 @@ class Index:
         """device -> groups that list its id."""
         self.devices_by_tag: dict[_TagKey, SortedIds] = defaultdict(SortedIds)
         """(tenant, key, value) -> the devices carrying that exact tag."""
-        self.tag_shapes: dict[_TagKey, set[_TagKey]] = defaultdict(set)
+        self.tag_shapes: dict[_TagKey, tuple[_TagKey, ...] | set[_TagKey]] = {}
         """(tenant, key, None) and (tenant, None, value) -> the exact tags of that shape that
         devices carry: a wildcard rule finds its devices through them, so each device is
         indexed once per tag, not three times."""
@@ -506,11 +506,21 @@ class Index:
             bucket.add(device_id)
 
     def _new_tag_bucket(self, exact: _TagKey) -> SortedIds:
-        tenant_id, key, value = exact
         bucket = self.devices_by_tag[exact] = SortedIds()
-        self.tag_shapes[(tenant_id, key, None)].add(exact)
-        self.tag_shapes[(tenant_id, None, value)].add(exact)
+        self.add_tag_shapes(exact)
         return bucket
+
+    def add_tag_shapes(self, exact: _TagKey) -> None:
+        """File a new exact tag under its two wildcard shapes. Most shapes hold one tag or a
+        few (a value under one key): a tuple, until it holds more than eight."""
+        tenant_id, key, value = exact
+        shapes = self.tag_shapes
+        for shape in ((tenant_id, key, None), (tenant_id, None, value)):
+            found = shapes.get(shape, ())
+            if isinstance(found, set):
+                found.add(exact)
+            else:
+                shapes[shape] = (*found, exact) if len(found) < 8 else {*found, exact}
 
     def _unindex_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
         for key, value in tags:
@@ -521,7 +531,10 @@ class Index:
                 del self.devices_by_tag[exact]
                 for shape in ((tenant_id, key, None), (tenant_id, None, value)):
                     exacts = self.tag_shapes[shape]
-                    exacts.discard(exact)
+                    if isinstance(exacts, set):
+                        exacts.discard(exact)
+                    else:
+                        exacts = self.tag_shapes[shape] = tuple(e for e in exacts if e != exact)
                     if not exacts:
                         del self.tag_shapes[shape]
 
