@@ -175,22 +175,22 @@ class _Loader:
                 self.covered[gid].append(did)
 
     def finish(self, by_tenant: dict[str, list[str]]) -> None:
-        """Intern the group sets, then turn each list into a SortedIds, dropping each
-        list as soon as it is copied: the next copy reuses its memory (about 70 MB of
-        lists at a million devices), instead of the process keeping both."""
+        """Intern the group sets, then make each list a SortedIds: small ones are adopted
+        as they are; a large one is copied into a SortedList and dropped at once, so the
+        next copy reuses its memory instead of the process keeping both."""
         index = self.index
         take = index.take_set
         for groups, count in self.references.items():
             take(groups, count)
         self.by_assoc.clear()  # its bound appends hold the lists
         for tenant_id, ids in _drain(by_tenant):
-            index.tenant_devices[tenant_id].update(ids)
+            index.tenant_devices[tenant_id] = SortedIds.adopt(ids)
         for exact, ids in _drain(self.tags):
-            index.devices_by_tag[exact] = SortedIds(ids)
+            index.devices_by_tag[exact] = SortedIds.adopt(ids)
         for gid, ids in _drain(self.direct):
-            index.direct[gid] = SortedIds(ids)
+            index.direct[gid] = SortedIds.adopt(ids)
         for gid, ids in _drain(self.covered):
-            index.covered[gid] = SortedIds(ids)
+            index.covered[gid] = SortedIds.adopt(ids)
 
 
 def _drain(table: dict[_K, list[str]]) -> Iterator[tuple[_K, list[str]]]:

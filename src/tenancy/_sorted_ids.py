@@ -37,6 +37,15 @@ class SortedIds:
         self._ids: list[str] | SortedList = []
         self.update(ids)
 
+    @classmethod
+    def adopt(cls, ids: list[str]) -> SortedIds:
+        """A SortedIds made of ``ids`` itself, sorted in place: no copy (a bulk load's
+        lists are already in order, and sorting a sorted list only compares)."""
+        new = cls.__new__(cls)
+        ids.sort()
+        new._ids = ids if len(ids) <= LARGE else SortedList(ids)
+        return new
+
     def add(self, value: str) -> None:
         ids = self._ids
         if isinstance(ids, list):

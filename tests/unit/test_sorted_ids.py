@@ -76,3 +76,13 @@ def test_a_large_collection_becomes_a_sorted_list_and_stays_sorted() -> None:
     assert list(many) == sorted({f"d-{i:05d}" for i in range(_sorted_ids.LARGE + 11)} - {"d-00005"})
     assert "d-00004" in many
     assert "d-00005" not in many
+
+
+def test_adopt_sorts_the_given_list_in_place_and_keeps_it() -> None:
+    ids = ["d-3", "d-1", "d-2"]
+    adopted = SortedIds.adopt(ids)
+    assert list(adopted) == ["d-1", "d-2", "d-3"]
+    adopted.add("d-0")
+    assert ids == ["d-0", "d-1", "d-2", "d-3"]  # the very list, no copy
+    large = SortedIds.adopt([f"d-{i:05d}" for i in range(_sorted_ids.LARGE + 1, 0, -1)])
+    assert list(large) == sorted(f"d-{i:05d}" for i in range(1, _sorted_ids.LARGE + 2))
