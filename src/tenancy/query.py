@@ -298,7 +298,8 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     DOMAIN.md: unknown user, unknown device, other tenant, suspended tenant, disabled user,
     no covering group.
 
-    Runtime complexity: O(depth x gateways x associating groups).
+    Runtime complexity: O(gateways x (tags x rules per tag + depth x associating groups)):
+    each device of the gateway chain has its associating groups recomputed from its tags.
     """
 
     def deny(code: ExplanationCode, reason: str) -> Explanation:
@@ -501,7 +502,8 @@ class Queries:
         self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> Explanation:
         """Why the user reaches the device, or the first failing condition.
-        Runtime complexity: O(depth x associating groups)."""
+        Runtime complexity: O(gateways x (tags x rules per tag + depth x associating
+        groups))."""
         self._sync(at_least, fresh)
         return self._read(explain, user_id, device_id)
 
