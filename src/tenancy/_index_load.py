@@ -2,17 +2,20 @@
 time on, kept apart from the index's incremental upkeep.
 
 The index's rules 1 and 2 (module ``tenancy.index``) are computed here for every device at
-once. Devices of one tenant with equal tags share one :class:`_TagSetEntry`: the groups
-their tags associate them with, the tag-index lists they go in and, for a device with no
-gateway that no group lists by id (nearly all of them), its cover and the covered lists
-it goes in. So the common device costs a record, one look-up and a handful of list
-appends. A snapshot holds equal tags as one object (the SQLite store shares them as it
-decodes), so the look-up hashes nothing new.
+once, with the work shared wherever devices are alike:
 
+- each tag of a tenant is looked up once (:class:`_PairEntry`): its tag-index list, and the
+  rules whose first matcher may match it. A device with one tag that one single-matcher
+  rule matches (nearly all of them) takes that rule's group without a further look-up;
+  any other takes the general one, :meth:`Index.rule_groups`;
+- devices without a gateway that no group lists by id, and that the same groups associate,
+  share one :class:`_CoverEntry`: their cover and the direct and covered lists they go in.
+
+So the common device costs a record, a couple of look-ups and a handful of list appends.
 The rest (devices listed by id, and devices behind a gateway, which need every gateway
-above them first) go through the same entries in a second, shorter pass.
+above them first) take a second, shorter pass.
 
-Each list is built in device-id order and turned into a ``SortedIds`` once at the end.
+Each list is built in device-id order and becomes a ``SortedIds`` at the end.
 """
 
 from __future__ import annotations
