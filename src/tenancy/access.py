@@ -333,7 +333,7 @@ def holds_on_group(index: Index, user_id: str, perms: Iterable[Permission], grou
             return False
         held = set(acc.global_perms)
         up = index.forest.up[group_id]
-        if not frozenset(up).isdisjoint(index.user_groups.get(holder.id, ())):
+        if not index.user_groups.get(holder.id, EMPTY).isdisjoint(up):
             held |= acc.member_perms
         for role, g in _inventory_grants(index, holder.id):
             if g in up:
@@ -596,7 +596,7 @@ class _Authorizer:
                 self.user(uid, "UPDATE", f"change the memberships of {uid!r}")
                 # An owner gives its sub-users no reach it lacks itself.
                 up = index.forest.up[gid]
-                if frozenset(up).isdisjoint(index.user_groups.get(self.actor, ())):
+                if index.user_groups.get(self.actor, EMPTY).isdisjoint(up):
                     raise _deny(
                         self.identity,
                         f"add {uid!r} to group {gid!r}",
