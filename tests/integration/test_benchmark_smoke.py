@@ -263,7 +263,7 @@ def test_the_cold_open_breakdown_runs_at_s(
     assert breakdown.main(["--scale", "S", "--cache-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Index.build" in out
-    assert "first collection" in out
+    assert "a full collection afterwards" in out
     sizes = {
         line.split()[0]: float(line.split()[-1])
         for line in out.splitlines()[6:]
