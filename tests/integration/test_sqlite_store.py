@@ -326,7 +326,9 @@ def test_a_snapshot_holds_one_copy_of_equal_tenant_ids_and_tags(tmp_path: Path) 
     assert len({id(d.tags) for d in devices}) == 2
     assert len({id(pair) for d in devices for pair in d.tags}) == 3
     assert len({id(d.tenant_id) for d in devices}) == 1
-    assert devices[0].tenant_id is snapshot.users[0].tenant_id
+    users = [u for u in snapshot.users if u.email.endswith("@acme.example")]
+    assert len(users) == 5  # the admin, ana and the three made here
+    assert all(u.tenant_id is devices[0].tenant_id for u in users)
     assert len({id(u.tags) for u in snapshot.users}) == 1
 
 
