@@ -181,6 +181,37 @@ def test_a_file_made_by_an_older_schema_is_migrated_on_open(tmp_path: Path) -> N
         again.close()
 
 
+def test_a_version_5_file_keeps_its_devices_and_stores_them_in_id_order(tmp_path: Path) -> None:
+    """Migration 6 clusters the devices table on its id: the same rows come back, now in id
+    order when the table is read whole (how a snapshot reads it)."""
+    path = tmp_path / "v5.db"
+    devices = [
+        Device(id=f"d-{n:03d}", tenant_id="t1", name=f"D{n}", tags=frozenset({("site", "a")}))
+        for n in (7, 3, 9, 1, 5)  # inserted out of order, as a rowid table keeps them
+    ]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    assert migrations.migrate(conn, target=5) == [1, 2, 3, 4, 5]
+    conn.executemany(
+        "INSERT INTO devices (id, tenant_id, body) VALUES (?, ?, ?)",
+        [(d.id, d.tenant_id, _codec.encode_record(d)) for d in devices],
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+    store = SQLiteStore(path)
+    try:
+        stored = [row[0] for row in store._conn.execute("SELECT id FROM devices")]
+        assert stored == sorted(d.id for d in devices)
+        assert store.snapshot().devices == sorted(devices, key=lambda d: d.id)
+        sql = store._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'devices'")
+        assert "WITHOUT ROWID" in sql.fetchone()[0]
+        tenant_index = store._conn.execute("PRAGMA index_list(devices)").fetchall()
+        assert "devices_by_tenant" in {row[1] for row in tenant_index}
+    finally:
+        store.close()
+
+
 def test_a_file_from_a_newer_tenancy_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     SQLiteStore(path).close()
