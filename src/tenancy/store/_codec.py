@@ -21,13 +21,14 @@ import msgspec
 
 from tenancy.changes import Change
 from tenancy.grants import AccessRecord
-from tenancy.model import Device, Group, TagRule, Tenant, UsageDay, User
+from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "decode_access",
     "decode_changes",
     "decode_many",
     "decode_rule",
+    "decode_sharing",
     "encode_access",
     "encode_changes",
     "encode_record",
@@ -72,6 +73,12 @@ def decode_many(kind: type[T], blobs: Sequence[bytes]) -> list[T]:
     The blobs are joined under one MessagePack array header and decoded as ``list[kind]``,
     which saves a Python call per row when a snapshot loads a hundred thousand of them.
     """
+    result: list[T] = _list_decoders[kind].decode(_array_of(blobs))
+    return result
+
+
+def _array_of(blobs: Sequence[bytes]) -> bytes:
+    """The blobs as the items of one MessagePack array."""
     count = len(blobs)
     if count < 16:
         header = bytes((0x90 | count,))
@@ -79,8 +86,58 @@ def decode_many(kind: type[T], blobs: Sequence[bytes]) -> list[T]:
         header = b"\xdc" + struct.pack(">H", count)
     else:
         header = b"\xdd" + struct.pack(">I", count)
-    result: list[T] = _list_decoders[kind].decode(header + b"".join(blobs))
-    return result
+    return header + b"".join(blobs)
+
+
+class _DeviceRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A device blob as a snapshot first decodes it: the tags still encoded.
+
+    The same fields as :class:`~tenancy.model.Device` (a test holds them equal)."""
+
+    id: str
+    tenant_id: str
+    name: str
+    tags: msgspec.Raw = msgspec.Raw(b"\x90")  # an empty array
+    parent_id: str | None = None
+
+
+_device_rows = msgspec.msgpack.Decoder(list[_DeviceRow])
+_tags = msgspec.msgpack.Decoder(tuple[Tag, ...])
+
+
+def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]) -> list[T]:
+    """Decode many row blobs (as :func:`decode_many`), sharing equal values between them
+    and with earlier batches through ``shared`` (as :func:`share_values`).
+
+    Devices take a shorter way, since a million of them hold only a few hundred thousand
+    distinct sets of tags: their tags are left encoded at first, and each encoding is
+    decoded once, the first time it is met; every later device with the same bytes takes
+    that set. That skips building a set, its pairs and their strings only to drop them.
+    """
+    if kind is not Device:
+        records = decode_many(kind, blobs)
+        share_values(records, shared)
+        return records
+    devices: list[Any] = []
+    append = devices.append
+    for row in _device_rows.decode(_array_of(blobs)):
+        encoded = bytes(row.tags)
+        tags = shared.get(encoded)
+        if tags is None:
+            tags = shared[encoded] = frozenset(
+                [shared.setdefault(pair, pair) for pair in _tags.decode(encoded)]
+            )
+        tenant_id = row.tenant_id
+        append(
+            Device(
+                id=row.id,
+                tenant_id=shared.setdefault(tenant_id, tenant_id),
+                name=row.name,
+                tags=tags,
+                parent_id=row.parent_id,
+            )
+        )
+    return devices
 
 
 def share_values(records: list[Any], shared: dict[Any, Any]) -> None:

@@ -484,14 +484,16 @@ class SQLiteStore:
         conn: sqlite3.Connection, kind: type[Any], shared: dict[Any, Any] | None = None
     ) -> list[Any]:
         # Read in storage order (sequential pages) and sort by id here: cheaper than
-        # walking the id index and fetching each row from wherever it lies.
+        # walking the id index and fetching each row from wherever it lies. Devices are
+        # stored in id order (migration 6), so for them the sort only checks.
         cursor = conn.execute(f"SELECT body FROM {_RECORD_TABLE[kind]}")  # noqa: S608
         records: list[Any] = []
         while rows := cursor.fetchmany(_BATCH):
-            batch = _codec.decode_many(kind, [body for (body,) in rows])
-            if shared is not None:
-                _codec.share_values(batch, shared)
-            records.extend(batch)
+            blobs = [body for (body,) in rows]
+            if shared is None:
+                records.extend(_codec.decode_many(kind, blobs))
+            else:
+                records.extend(_codec.decode_sharing(kind, blobs, shared))
         records.sort(key=_by_id)
         return records
 
