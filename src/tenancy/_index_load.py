@@ -9,13 +9,17 @@ once, with the work shared wherever devices are alike:
   rule matches (nearly all of them) takes that rule's group without a further look-up;
   any other takes the general one, :meth:`Index.rule_groups`;
 - devices without a gateway that no group lists by id, and that the same groups associate,
-  share one :class:`_CoverEntry`: their cover and the direct and covered lists they go in.
+  share one :class:`_CoverEntry`: their cover and the lists they go in.
 
-So the common device costs a record, a couple of look-ups and a handful of list appends.
-The rest (devices listed by id, and devices behind a gateway, which need every gateway
-above them first) take a second, shorter pass.
+Most devices are associated by exactly one group (a *tree device*). Such a device goes in
+one list, its group's; the covered list of every group is then made at the end, deepest
+groups first, by joining its own list with its children's finished lists and sorting (a
+merge of sorted runs). That replaces an append per ancestor per device with about one
+comparison per device per level. Every other device (associated by several groups or
+none, listed by id, behind a gateway: the second, shorter pass) is appended to the direct
+and covered list of each of its groups, as the index's incremental upkeep would.
 
-Each list is built in device-id order and becomes a ``SortedIds`` at the end.
+Each list ends sorted by device id and becomes a ``SortedIds``.
 """
 
 from __future__ import annotations
@@ -66,12 +70,20 @@ class _Loader:
         self.index = index
         self.empty = empty
         self.tags: dict[tuple[str, str | None, str | None], list[str]] = {}
+        self.tree: defaultdict[str, list[str]] = defaultdict(list)
+        """Per group: the tree devices it associates (alone, without a gateway or id)."""
         self.direct: defaultdict[str, list[str]] = defaultdict(list)
+        """Per group: the other devices it associates."""
         self.covered: defaultdict[str, list[str]] = defaultdict(list)
+        """Per group: the other devices it covers."""
         self.one: dict[frozenset[str], frozenset[str]] = {empty: empty}
         """Equal group sets made here, kept as one object each (the empty one is the
         index's)."""
         self.by_assoc: dict[frozenset[str], _CoverEntry] = {}
+        self.by_group: dict[str, frozenset[str]] = {}
+        """Per group: the cover of a device it alone associates (it and its ancestors)."""
+        self.covers: dict[frozenset[str], frozenset[str]] = {}
+        """The cover of a device without a gateway, by its associating groups."""
         self.references: defaultdict[frozenset[str], int] = defaultdict(int)
 
     def canonical(self, groups: frozenset[str]) -> frozenset[str]:
@@ -96,15 +108,35 @@ class _Loader:
     def without_gateway(self, assoc: frozenset[str]) -> _CoverEntry:
         entry = self.by_assoc.get(assoc)
         if entry is None:
-            cover = self.canonical(self.index.compute_cover(assoc, self.empty))
-            entry = self.by_assoc[assoc] = _CoverEntry(
-                cover,
-                [
-                    *(self.direct[gid].append for gid in assoc),
-                    *(self.covered[gid].append for gid in cover),
-                ],
-            )
+            if len(assoc) == 1:
+                (gid,) = assoc
+                entry = _CoverEntry(self.covering(gid), [self.tree[gid].append])
+            else:
+                cover = self.cover_without_gateway(assoc)
+                entry = _CoverEntry(
+                    cover,
+                    [
+                        *(self.direct[gid].append for gid in assoc),
+                        *(self.covered[gid].append for gid in cover),
+                    ],
+                )
+            self.by_assoc[assoc] = entry
         return entry
+
+    def covering(self, gid: str) -> frozenset[str]:
+        """``by_group[gid]``, one object per distinct set."""
+        cover = self.by_group.get(gid)
+        if cover is None:
+            cover = self.by_group[gid] = self.canonical(frozenset(self.index.forest.up[gid]))
+        return cover
+
+    def cover_without_gateway(self, assoc: frozenset[str]) -> frozenset[str]:
+        if len(assoc) == 1:
+            return self.covering(next(iter(assoc)))
+        cover = self.covers.get(assoc)
+        if cover is None:
+            cover = self.covers[assoc] = self.canonical(self.index.compute_cover(assoc, self.empty))
+        return cover
 
     def load(self, devices: list[Device]) -> None:
         index = self.index
@@ -166,7 +198,7 @@ class _Loader:
             listed = index.id_groups.get(did)
             assoc = self.canonical(by_tags | listed) if listed else by_tags
             if parent_id is None:
-                cover = self.without_gateway(assoc).cover
+                cover = self.cover_without_gateway(assoc)
             else:
                 children[parent_id].add(did)
                 cover = self.canonical(index.compute_cover(assoc, cover_of[parent_id]))
@@ -185,15 +217,54 @@ class _Loader:
         take = index.take_set
         for groups, count in self.references.items():
             take(groups, count)
-        self.by_assoc.clear()  # its bound appends hold the lists
+        self.by_assoc.clear()  # their bound appends hold the lists
+        # The main pass met the devices in id order (a snapshot's order), so the lists it
+        # alone filled are in order; those the second pass added to are sorted here.
         for tenant_id, ids in _drain(by_tenant):
-            index.tenant_devices[tenant_id] = SortedIds.adopt(ids)
+            index.tenant_devices[tenant_id] = SortedIds.adopt(ids, ordered=True)
         for exact, ids in _drain(self.tags):
-            index.devices_by_tag[exact] = SortedIds.adopt(ids)
+            index.devices_by_tag[exact] = SortedIds.adopt(ids, ordered=True)
+        for gid, ids in self.subtrees():
+            index.covered[gid] = _adopt_with(ids, self.covered.pop(gid, None))
+        for gid, ids in _drain(self.covered):  # groups that cover no tree device
+            index.covered[gid] = SortedIds.adopt(ids)
+        for gid, ids in _drain(self.tree):
+            index.direct[gid] = _adopt_with(ids, self.direct.pop(gid, None))
         for gid, ids in _drain(self.direct):
             index.direct[gid] = SortedIds.adopt(ids)
-        for gid, ids in _drain(self.covered):
-            index.covered[gid] = SortedIds.adopt(ids)
+
+    def subtrees(self) -> Iterator[tuple[str, list[str]]]:
+        """Each group's tree devices and those of every group below it, in id order,
+        deepest groups first: a group's list is its own list joined with its children's
+        finished ones, then sorted (each part is sorted already, so the sort merges runs).
+        Each tree device is met once per group above it, never twice in one list: it has
+        exactly one associating group."""
+        up = self.index.forest.up
+        pending: dict[str, list[str]] = {gid: ids.copy() for gid, ids in self.tree.items()}
+        joined: set[str] = set()  # groups whose pending list is several runs: sort them
+        for gid in sorted(up, key=lambda g: len(up[g]), reverse=True):
+            ids = pending.pop(gid, None)
+            if ids is None:
+                continue
+            if gid in joined:
+                ids.sort()
+            path = up[gid]
+            if len(path) > 1:
+                above = pending.get(path[-2])
+                if above is None:
+                    pending[path[-2]] = ids.copy()
+                else:
+                    above += ids
+                    joined.add(path[-2])
+            yield gid, ids
+
+
+def _adopt_with(ordered: list[str], extra: list[str] | None) -> SortedIds:
+    """``ordered`` (in id order) with ``extra`` (in any order) added, as one SortedIds."""
+    if not extra:
+        return SortedIds.adopt(ordered, ordered=True)
+    ordered += extra
+    return SortedIds.adopt(ordered)
 
 
 def _drain(table: dict[_K, list[str]]) -> Iterator[tuple[_K, list[str]]]:
