@@ -16,7 +16,7 @@ twice (the index adds and discards by differences of sets), so there is no dedup
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 from sortedcontainers import SortedList
@@ -97,6 +97,13 @@ class SortedIds:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
+
+    @property
+    def held(self) -> Sequence[str]:
+        """The ids in order, as the list (or SortedList) that holds them, for reading only.
+        ``list.extend`` copies a plain list in one step, where it would step through an
+        iterator one id at a time."""
+        return self._ids
 
     def __len__(self) -> int:
         return len(self._ids)
