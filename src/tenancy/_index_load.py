@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from itertools import islice
+from operator import attrgetter, le
 from typing import TYPE_CHECKING, TypeVar
 
 from tenancy._sorted_ids import SortedIds
@@ -276,5 +278,16 @@ def _drain(table: dict[_K, list[str]]) -> Iterator[tuple[_K, list[str]]]:
 def load_devices(index: Index, devices: list[Device], empty: frozenset[str]) -> None:
     """Add every device of a snapshot to ``index``, which holds the snapshot's tenants,
     groups, id lists and tag rules and no device yet. Runtime complexity: O(devices x
-    their covers' sizes), with the work per distinct set of tags done once."""
+    their covers' sizes), with the work per distinct set of tags done once.
+
+    A snapshot lists its devices in id order (its contract), which the lists built here
+    rely on; a store that broke it would get wrong pages, so it is checked (a C-speed
+    pass, about 0.1 s at a million devices) and mended by a sort."""
+    ids = list(map(_device_id, devices))
+    if not all(map(le, ids, islice(ids, 1, None))):
+        devices = sorted(devices, key=_device_id)
+    del ids
     _Loader(index, empty).load(devices)
+
+
+_device_id = attrgetter("id")

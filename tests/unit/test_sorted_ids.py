@@ -48,6 +48,7 @@ class SortedIdsMachine(RuleBasedStateMachine):
     @invariant()
     def in_order(self) -> None:
         assert list(self.ids) == self.model
+        assert list(self.ids.held) == self.model
         assert len(self.ids) == len(self.model)
         assert list(self.ids.irange()) == self.model
 
@@ -86,3 +87,11 @@ def test_adopt_sorts_the_given_list_in_place_and_keeps_it() -> None:
     assert ids == ["d-0", "d-1", "d-2", "d-3"]  # the very list, no copy
     large = SortedIds.adopt([f"d-{i:05d}" for i in range(_sorted_ids.LARGE + 1, 0, -1)])
     assert list(large) == sorted(f"d-{i:05d}" for i in range(1, _sorted_ids.LARGE + 2))
+
+
+def test_adopt_of_an_ordered_list_keeps_it_as_it_is() -> None:
+    """``ordered=True`` is the caller's word that the list is sorted: nothing is compared."""
+    ids = ["d-1", "d-2", "d-3"]
+    adopted = SortedIds.adopt(ids, ordered=True)
+    assert adopted.held is ids
+    assert list(adopted) == ["d-1", "d-2", "d-3"]
