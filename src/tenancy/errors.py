@@ -21,20 +21,42 @@ __all__ = [
     "StoreError",
     "TenancyError",
     "TenantSuspended",
+    "shorten",
 ]
+
+
+MAX_SHOWN = 80
+"""Characters of an offending value's repr that a message shows."""
+
+
+def shorten(value: object) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN` characters with the full length said."""
+    try:
+        text = repr(value)
+    except Exception:  # a hand-built object whose repr fails must not hide the real error
+        text = f"<{type(value).__name__}>"
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[: MAX_SHOWN - 3]}... ({len(text)} characters)"
 
 
 class TenancyError(Exception):
     """Base class of every error tenancy raises.
 
-    ``value`` is the offending value (an id, a tag, a domain) and ``rule`` a short sentence
-    of the rule it broke; both are in the message.
+    ``value`` is the offending value (an id, a tag, a domain), ``rule`` a short sentence
+    of the rule it broke and ``field`` the name of the argument or record field that held
+    the value (``"email"``, ``"device_tags"``; empty when no single field is to blame), so a
+    web form can put the message next to the right input. The message shows the value
+    shortened (see :func:`shorten`): a 10 MB name never makes a 10 MB message.
     """
 
-    def __init__(self, message: str, *, value: object = None, rule: str = "") -> None:
+    def __init__(
+        self, message: str, *, value: object = None, rule: str = "", field: str = ""
+    ) -> None:
         super().__init__(message)
         self.value = value
         self.rule = rule
+        self.field = field
 
 
 class NotFound(TenancyError, LookupError):
@@ -43,7 +65,9 @@ class NotFound(TenancyError, LookupError):
     def __init__(self, kind: str, value: object, *, where: str = "") -> None:
         suffix = f" in {where}" if where else ""
         rule = f"a write must name an existing {kind}"
-        super().__init__(f"{kind} {value!r} not found{suffix}: {rule}", value=value, rule=rule)
+        super().__init__(
+            f"{kind} {shorten(value)} not found{suffix}: {rule}", value=value, rule=rule
+        )
         self.kind = kind
 
 
@@ -52,15 +76,22 @@ class AlreadyExists(TenancyError, ValueError):
 
     def __init__(self, kind: str, value: object, *, rule: str = "") -> None:
         rule = rule or f"{kind} ids are unique in the whole store"
-        super().__init__(f"{kind} {value!r} already exists: {rule}", value=value, rule=rule)
+        super().__init__(f"{kind} {shorten(value)} already exists: {rule}", value=value, rule=rule)
         self.kind = kind
 
 
 class InvalidValue(TenancyError, ValueError):
-    """A value is malformed or breaks a rule of the domain."""
+    """A value is malformed or breaks a rule of the domain.
 
-    def __init__(self, value: object, rule: str) -> None:
-        super().__init__(f"invalid value {value!r}: {rule}", value=value, rule=rule)
+    ``InvalidValue(value, rule, field="email")`` reads "invalid email 'x': <rule>"; without
+    a field, "invalid value 'x': <rule>".
+    """
+
+    def __init__(self, value: object, rule: str, *, field: str = "") -> None:
+        what = field or "value"
+        super().__init__(
+            f"invalid {what} {shorten(value)}: {rule}", value=value, rule=rule, field=field
+        )
 
 
 class CycleError(InvalidValue):
@@ -70,7 +101,7 @@ class CycleError(InvalidValue):
         rule = f"a {kind} cannot be moved under itself or one of its descendants"
         TenancyError.__init__(
             self,
-            f"cannot put {kind} {value!r} under {parent!r}: {rule}",
+            f"cannot put {kind} {shorten(value)} under {shorten(parent)}: {rule}",
             value=value,
             rule=rule,
         )
@@ -86,7 +117,7 @@ class CrossTenantReference(InvalidValue):
         rule = "references never cross tenants (cross-tenant sharing is explicit)"
         TenancyError.__init__(
             self,
-            f"{kind} {value!r} belongs to tenant {owner!r}, not {tenant_id!r}: {rule}",
+            f"{kind} {shorten(value)} belongs to tenant {owner!r}, not {tenant_id!r}: {rule}",
             value=value,
             rule=rule,
         )
@@ -98,7 +129,7 @@ class InUse(TenancyError, ValueError):
     """A delete would orphan something (subgroups, child devices, subtenants)."""
 
     def __init__(self, kind: str, value: object, rule: str) -> None:
-        super().__init__(f"cannot delete {kind} {value!r}: {rule}", value=value, rule=rule)
+        super().__init__(f"cannot delete {kind} {shorten(value)}: {rule}", value=value, rule=rule)
         self.kind = kind
 
 
