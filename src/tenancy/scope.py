@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from tenancy import ids as _ids
@@ -55,7 +54,7 @@ from tenancy.limits import (
     check_new_user,
 )
 from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
-from tenancy.query import DEFAULT_PAGE_SIZE
+from tenancy.query import DEFAULT_PAGE_SIZE, devices_of_tenant
 from tenancy.roles import RoleAdmin
 
 if TYPE_CHECKING:
@@ -133,14 +132,10 @@ class TenantScope(RoleAdmin):
         return [users[u] for u in sorted(self._index.tenant_users.get(self.tenant_id, ()))]
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
-        """One page of the tenant's devices, sorted by id. Runtime complexity:
-        O(log n + limit)."""
-        ids = self._index.tenant_devices.get(self.tenant_id)
-        if ids is None:
-            return Page(items=(), next=None)
-        chosen = list(islice(ids.irange(minimum=after, inclusive=(False, True)), limit + 1))
-        devices = tuple(self._index.devices[d] for d in chosen[:limit])
-        return Page(items=devices, next=devices[-1].id if len(chosen) > limit else None)
+        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
+        ``after`` the ``next`` of the previous page of this tenant's listing. Runtime
+        complexity: O(log n + limit)."""
+        return self._tn._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
 
