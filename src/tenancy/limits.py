@@ -29,6 +29,7 @@ from tenancy.model import Device, SafetyLimits, Tenant
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "NewDevices",
     "check_device_move",
     "check_group_move",
     "check_new_devices",
@@ -103,33 +104,56 @@ def _device_depth(index: Index, device_id: str, memo: dict[str, int]) -> int:
     return memo[device_id]
 
 
+class NewDevices:
+    """New devices of one tenant counted against the limits as a bulk creation streams:
+    :meth:`add` raises LimitExceeded at the first device past one, so a creation from an
+    endless generator stops there instead of reading it all. The tenant's ``max_devices``
+    and ``max_root_devices``, and the store's devices per tenant and gateway depth; O(1) a
+    device, plus O(depth) once per existing gateway named.
+    """
+
+    __slots__ = ("_depth", "_index", "_limits", "_room", "_roots", "_tenant", "count", "roots")
+
+    def __init__(self, limits: SafetyLimits, index: Index, tenant: Tenant) -> None:
+        self._limits, self._index, self._tenant = limits, index, tenant
+        self.count = len(index.tenant_devices.get(tenant.id, ()))
+        self.roots = index.root_devices.get(tenant.id, 0)
+        self._depth: dict[str, int] = {}
+        # The fewest devices any count limit allows; crossing it names the limit.
+        allowed = [limits.max_devices_per_tenant]
+        if tenant.max_devices is not None:
+            allowed.append(tenant.max_devices)
+        self._roots = tenant.max_root_devices
+        self._room = min(allowed)
+
+    def add(self, device: Device) -> None:
+        """Count one more new device (its parent, if new, was added before it)."""
+        self.count += 1
+        if self.count > self._room:
+            _check("max_devices_per_tenant", self.count, self._limits.max_devices_per_tenant)
+            _check("max_devices", self.count, self._tenant.max_devices)
+        parent = device.parent_id
+        if parent is None:
+            self.roots += 1
+            _check("max_root_devices", self.roots, self._roots)
+            depth = 1
+        else:
+            memo = self._depth
+            depth = (
+                memo[parent] if parent in memo else _device_depth(self._index, parent, memo)
+            ) + 1
+        self._depth[device.id] = depth
+        _check("max_device_depth", depth, self._limits.max_device_depth)
+
+
 def check_new_devices(
     limits: SafetyLimits, index: Index, tenant: Tenant, devices: Iterable[Device]
 ) -> None:
-    """New devices of ``tenant`` (a parent may be one of them, listed earlier): the
-    tenant's ``max_devices`` and ``max_root_devices``, and the store's devices per tenant
-    and gateway depth. O(new devices), plus O(depth) once per existing gateway named."""
-    devices = list(devices)
-    if not devices:
-        return
-    count = len(index.tenant_devices.get(tenant.id, ())) + len(devices)
-    _check("max_devices_per_tenant", count, limits.max_devices_per_tenant)
-    _check("max_devices", count, tenant.max_devices)
-    roots = index.root_devices.get(tenant.id, 0) + sum(d.parent_id is None for d in devices)
-    _check("max_root_devices", roots, tenant.max_root_devices)
-    memo: dict[str, int] = {}
-    deepest = 0
+    """New devices of ``tenant`` (a parent may be one of them, listed earlier), checked as
+    :class:`NewDevices` counts them: the first device past a limit raises."""
+    counter = NewDevices(limits, index, tenant)
     for device in devices:
-        parent = device.parent_id
-        if parent is None:
-            depth = 1
-        elif parent in memo:
-            depth = memo[parent] + 1
-        else:
-            depth = _device_depth(index, parent, memo) + 1
-        memo[device.id] = depth
-        deepest = max(deepest, depth)
-    _check("max_device_depth", deepest, limits.max_device_depth)
+        counter.add(device)
 
 
 def check_device_move(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy._validate import (
@@ -47,9 +47,9 @@ from tenancy.errors import (
 )
 from tenancy.index import Index
 from tenancy.limits import (
+    NewDevices,
     check_device_move,
     check_group_move,
-    check_new_devices,
     check_new_group,
     check_new_user,
 )
@@ -63,6 +63,24 @@ if TYPE_CHECKING:
 __all__ = ["TenantScope"]
 
 _DEVICE_FIELDS = frozenset({"name", "tags", "id", "parent"})
+T = TypeVar("T")
+
+
+class _Replay(Iterable[T]):
+    """An iterator read lazily, at most once, and replayed from the start on each pass: a
+    write validated again after losing a race sees the very specs of the first pass."""
+
+    __slots__ = ("_read", "_source")
+
+    def __init__(self, source: Iterator[T]) -> None:
+        self._source = source
+        self._read: list[T] = []
+
+    def __iter__(self) -> Iterator[T]:
+        yield from self._read[:]
+        for item in self._source:
+            self._read.append(item)
+            yield item
 
 
 class TenantScope(RoleAdmin):
@@ -364,18 +382,32 @@ class TenantScope(RoleAdmin):
     def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
         """Create many devices in one transaction: all of them or, on any bad spec, none.
         Each spec is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent``
-        (a parent may be created earlier in the same call)."""
-        specs = list(specs)
+        (a parent may be created earlier in the same call).
+
+        ``specs`` may be any iterable, a generator included: it is read one spec at a time
+        and counted against the limits as it is read, so the first spec past a limit raises
+        LimitExceeded (creating nothing) without the rest being read, and an endless
+        generator stops there."""
+        if isinstance(specs, list | tuple):
+            source: Iterable[Mapping[str, Any]] = specs
+        else:
+            try:
+                source = _Replay(iter(specs))
+            except TypeError:
+                raise InvalidValue(
+                    specs, "device specs are an iterable of mappings", field="specs"
+                ) from None
 
         def make() -> tuple[list[Change], list[Device]]:
             self._writable()
             pending: dict[str, Device] = {}
             tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
-            for spec in specs:
+            counter = NewDevices(self._tn.limits, self._index, self.record)
+            for spec in source:
                 device = self._new_device(spec, pending, tag_memo)
                 pending[device.id] = device
+                counter.add(device)
             devices = list(pending.values())
-            check_new_devices(self._tn.limits, self._index, self.record, devices)
             return [DeviceCreated(device=d) for d in devices], devices
 
         return self._tn._write(make)
