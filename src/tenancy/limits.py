@@ -6,8 +6,8 @@ Two kinds, checked the same way:
   included) and ``max_root_devices`` (devices without a gateway), set by its parent or the
   management tenant;
 - the store's :class:`~tenancy.model.SafetyLimits`, given to :func:`tenancy.open`, which
-  stop an accidental run from creating millions of records: tenants, tenant depth, and per
-  tenant groups, group depth, users, devices and gateway depth.
+  stop an accidental run from creating millions of records: tenants, tenant depth, per
+  tenant groups, group depth, users, devices and gateway depth, and tag rules per group.
 
 Every check runs while a command validates, before it builds a single change, and raises
 :class:`~tenancy.errors.LimitExceeded` naming the limit and the count the write would
@@ -32,6 +32,7 @@ __all__ = [
     "NewDevices",
     "check_device_move",
     "check_group_move",
+    "check_group_rules",
     "check_new_devices",
     "check_new_group",
     "check_new_tenant",
@@ -83,6 +84,12 @@ def check_group_move(
     height = max(len(up[g]) - own for g in index.forest.descendants(group_id, include_self=True))
     above = 0 if parent_id is None else len(up[parent_id])
     _check("max_group_depth", above + 1 + height, limits.max_group_depth)
+
+
+def check_group_rules(limits: SafetyLimits, count: int) -> None:
+    """A group about to hold ``count`` tag rules (a creation's, or an association's new
+    rules with those it has)."""
+    _check("max_tag_rules_per_group", count, limits.max_tag_rules_per_group)
 
 
 def check_new_user(limits: SafetyLimits, index: Index, tenant_id: str) -> None:

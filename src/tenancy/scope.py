@@ -50,6 +50,7 @@ from tenancy.limits import (
     NewDevices,
     check_device_move,
     check_group_move,
+    check_group_rules,
     check_new_group,
     check_new_user,
 )
@@ -209,6 +210,7 @@ class TenantScope(RoleAdmin):
                 device_tags=parse_rules(device_tags),
             )
             check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
+            check_group_rules(self._tn.limits, len(group.device_tags))
             return [GroupCreated(group=group)], group
 
         return self._tn._write(make)
@@ -288,6 +290,8 @@ class TenantScope(RoleAdmin):
             new = replace(old, device_ids=old.device_ids | ids, device_tags=old.device_tags | rules)
             if not ids and not rules:
                 return [], old
+            if rules:  # a group over a lowered limit may still lose rules or gain ids
+                check_group_rules(self._tn.limits, len(new.device_tags))
             return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
         return self._tn._write(make)

@@ -270,6 +270,7 @@ def test_the_default_safety_limits_are_generous() -> None:
     assert limits.max_users_per_tenant >= 1_000_000
     assert limits.max_devices_per_tenant >= 10_000_000
     assert limits.max_device_depth >= 100
+    assert limits.max_tag_rules_per_group == 1_000  # ten times the source platform's 100
     assert tenancy.open().limits == limits
 
 
