@@ -302,6 +302,10 @@ class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_devices_per_tenant: int = 10_000_000
     max_device_depth: int = 100
     """Levels of gateways: a root device, its child devices, theirs, ..."""
+    max_tag_rules_per_group: int = 1_000
+    """Tag rules of one group (ten times the source platform's 100). Past a few thousand
+    rules sharing a first matcher, each device with that tag costs milliseconds to
+    re-derive; a group that needs more is better split into child groups."""
 
     def __post_init__(self) -> None:
         for field in self.__struct_fields__:

@@ -47,6 +47,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy._sorted_ids": "records",  # a container of ids, used by the index
     "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
+    "tenancy._paging": "query",  # page sizes and cursors of every listing
     "tenancy.access": "access",
     "tenancy.access_queries": "access",  # check, and devices_for/explain with a permission
     "tenancy.service": "service",
