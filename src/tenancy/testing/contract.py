@@ -24,12 +24,13 @@ an adapter of your own, subclass it in a test module and provide the fixture::
 What the suite checks: records round-trip exactly; revisions strictly increase by one per
 commit; ``changes_since(r)`` returns exactly the commits after ``r``, in order; a stale or
 failed commit leaves nothing behind; a commit carrying an impossible value (an empty tag
-rule, an int past 2**63 - 1, ...) is refused with InvalidValue before anything is written; capabilities are declared and hold (a durable store
-gives the same answers after reopening, a shared one shows one connection's writes to
-another at once and refuses a commit validated against an older head); the audit log
-(:mod:`tenancy.testing.audit_contract`); and a random
-sequence of operations through the public API leaves the adapter's records, change log
-and index exactly where the reference leaves them.
+rule, an int past 2**63 - 1, ...) is refused with InvalidValue before anything is written;
+capabilities are declared and hold (a durable store gives the same answers after
+reopening, a shared one shows one connection's writes to another at once and refuses a
+commit validated against an older head); the audit log
+(:mod:`tenancy.testing.audit_contract`); and a random sequence of operations through the
+public API leaves the adapter's records, change log and index exactly where the reference
+leaves them.
 """
 
 from __future__ import annotations
