@@ -239,10 +239,13 @@ def parse_tags(
     """Normalise tags given as pairs or as a mapping into a frozenset of pairs. Keys and
     values are non-empty strings of at most :data:`MAX_TAG_LENGTH` characters; ``field``
     names the argument in errors."""
-    what = "tags are (key, value) pairs or a mapping"
-    pairs: tuple[object, ...] = (
-        tuple(raw.items()) if isinstance(raw, Mapping) else _collection(raw, field, what)
-    )
+    pairs: tuple[object, ...]
+    if type(raw) is list or type(raw) is tuple:  # the common case, before any ABC check
+        pairs = tuple(raw)
+    elif isinstance(raw, Mapping):
+        pairs = tuple(raw.items())
+    else:
+        pairs = _collection(raw, field, "tags are (key, value) pairs or a mapping")
     try:
         fast = frozenset(pairs)
     except TypeError:  # unhashable items, e.g. lists: take the checking path below
