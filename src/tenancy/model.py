@@ -207,12 +207,11 @@ def _matcher_sort_key(m: TagMatcher) -> tuple[str, str, bool, bool]:
 def parse_rule(raw: object, field: str = "device_tags") -> TagRule:
     """Normalise one rule: a ``(key, value)`` matcher or an :func:`all_of`. ``field`` is
     the argument that held it, named by the InvalidValue a malformed rule raises."""
-    if isinstance(raw, AllOf):
-        # Checked when it was built; checked again (a few matchers) in case it was
-        # altered since, so no write ever carries an empty or malformed rule.
-        matchers = _matchers(raw.matchers, field)
-    else:
-        matchers = (_parse_matcher(raw, field),)
+    if not isinstance(raw, AllOf):
+        return (_parse_matcher(raw, field),)  # one matcher: sorted already
+    # Checked when it was built; checked again (a few matchers) in case it was altered
+    # since, so no write ever carries an empty or malformed rule.
+    matchers = _matchers(raw.matchers, field)
     return tuple(sorted(set(matchers), key=_matcher_sort_key))
 
 
