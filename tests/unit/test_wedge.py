@@ -470,3 +470,18 @@ def test_check_changes_accepts_every_change_the_facade_makes(tn: Tenancy) -> Non
     tn.activate_tenant(t.tenant_id)
     for commit in tn.store.changes_since(0):
         check_changes(commit.changes)
+
+
+@pytest.mark.parametrize("bad", [(None, None), ("", "x"), ("k", LONG), ("k",), 5])
+def test_a_bad_tag_filter_of_a_query_names_its_argument(tn: Tenancy, bad: object) -> None:
+    t, g, d = _wall_world(tn)
+    u = t.create_user("u@acme.example")
+    t.associate(g.id, device_ids=[d.id])
+    t.add_member(g.id, u.id)
+    for call in (
+        lambda: tn.devices_for(u.id, tags=[bad]),
+        lambda: tn.users_for(d.id, tags=[bad]),
+    ):
+        with pytest.raises(InvalidValue) as caught:
+            call()
+        assert caught.value.field == "tags"
