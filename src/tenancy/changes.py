@@ -360,12 +360,20 @@ def _tags(value: object, field: str, seen: set[Any]) -> None:
             type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str
             and type(pair[1]) is str and 0 < len(pair[0]) <= MAX_TAG_LENGTH
             and 0 < len(pair[1]) <= MAX_TAG_LENGTH
-        ):  # fmt: skip
+        ) and not _tag_pair(pair):  # fmt: skip
             raise _bad(
                 pair, f"a tag is a (key, value) pair of strings of 1 to {MAX_TAG_LENGTH} "
                 "characters", field,
             )  # fmt: skip
     seen.add(value)
+
+
+def _tag_pair(pair: object) -> bool:
+    """The slow form of the check, which str subclasses (a StrEnum) pass as parse_tags does."""
+    return (
+        isinstance(pair, tuple) and len(pair) == 2
+        and all(isinstance(s, str) and 0 < len(s) <= MAX_TAG_LENGTH for s in pair)
+    )  # fmt: skip
 
 
 def _rules(value: object, field: str, seen: object = None) -> None:

@@ -11,6 +11,7 @@ SQLite file side (a second handle, reopening) is in tests/integration/test_wedge
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -485,3 +486,17 @@ def test_a_bad_tag_filter_of_a_query_names_its_argument(tn: Tenancy, bad: object
         with pytest.raises(InvalidValue) as caught:
             call()
         assert caught.value.field == "tags"
+
+
+def test_str_subclasses_pass_every_check(tn: Tenancy) -> None:
+    """A StrEnum is a string: parsing, the records and the store's check all take it."""
+
+    class Site(enum.StrEnum):
+        SB = "sb"
+
+    t = new_tenant(tn, "acme")
+    d = t.create_device("d", tags=[(Site.SB, Site.SB)], id=Site.SB)
+    g = t.create_group("g", device_tags=[(Site.SB, None), all_of((None, Site.SB))])
+    u = t.create_user("u@acme.example")
+    t.add_member(g.id, u.id)
+    assert tn.verify(u.id, d.id)
