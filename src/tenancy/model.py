@@ -364,9 +364,8 @@ def check_policy(policy: object) -> None:
     """InvalidValue unless ``policy`` is a TenantPolicy whose every field is valid."""
     if not isinstance(policy, TenantPolicy):
         raise InvalidValue(policy, "a policy is a tenancy.TenantPolicy", field="policies")
-    problem = _name_problem(policy.name)
-    if problem is not None:
-        raise InvalidValue(policy.name, f"a policy name is {problem}", field="name")
+    if not isinstance(policy.name, str) or not policy.name.strip():
+        raise InvalidValue(policy.name, "a policy name is a non-empty string", field="name")
     if not isinstance(policy.description, str):
         raise InvalidValue(policy.description, "a description is a string", field="description")
     check_options(policy.options)
