@@ -76,7 +76,7 @@ def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
     """Tag filters are matchers that must all match, like one all-of rule."""
     if tags is None:
         return None
-    matchers = [m for raw in tags for m in parse_rule(raw)]
+    matchers = [m for raw in tags for m in parse_rule(raw, "tags")]
     if not matchers:
         return None
     return tuple(matchers)

@@ -50,7 +50,7 @@ from tenancy.errors import InvalidValue, NotFound, PermissionDenied, StaleRevisi
 from tenancy.grants import ADMIN_ROLE, Permission, RoleGrant
 from tenancy.index import Index
 from tenancy.limits import DEFAULT_LIMITS
-from tenancy.model import SafetyLimits, Tenant, User
+from tenancy.model import SafetyLimits, Tenant, User, check_duration
 from tenancy.scope import TenantScope
 from tenancy.store.protocol import Store
 from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
@@ -99,9 +99,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         by ``record_request`` (None: flush only with writes, ``flush_usage()`` and close).
         ``support_duration``: how long a tenant's support request lasts (24 hours).
         """
-        if not isinstance(support_duration, timedelta) or support_duration <= timedelta(0):
-            raise InvalidValue(support_duration, "support_duration is a positive timedelta")
-        self.support_duration = support_duration
+        self.support_duration = check_duration("support_duration", support_duration)
         self._identity: Identity = SYSTEM_IDENTITY
         if limits is not None and not isinstance(limits, SafetyLimits):
             raise InvalidValue(limits, "limits is a tenancy.SafetyLimits, or None")

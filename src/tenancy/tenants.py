@@ -55,6 +55,7 @@ from tenancy.index import Index
 from tenancy.limits import check_new_tenant
 from tenancy.model import (
     ACTIVE,
+    MAX_INT,
     SUSPENDED,
     RetentionRule,
     SafetyLimits,
@@ -157,8 +158,10 @@ def parse_retention_rules(raw: Iterable[RetentionRule]) -> tuple[RetentionRule, 
 
 
 def _check_limit(field: str, value: object) -> int | None:
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidValue(value, f"{field} is a non-negative int, or None for no limit")
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_INT):
+        raise InvalidValue(
+            value, f"{field} is an int from 0 to 2**63 - 1, or None for no limit", field=field
+        )
     return value
 
 

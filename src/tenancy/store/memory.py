@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
-from tenancy.changes import Change, Commit, Revision
+from tenancy.changes import Change, Commit, Revision, check_changes
 from tenancy.errors import StaleRevision, StoreError
 from tenancy.model import AuditRecord
 from tenancy.snapshot import RecordState, Snapshot
@@ -53,12 +53,13 @@ class MemoryStore:
         expected_revision: Revision,
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
+        changes = tuple(changes)
+        check_changes(changes)  # an impossible value is refused before anything is written
         with self._lock:
             self._check_open()
             if expected_revision != self._state.revision:
                 raise StaleRevision(expected_revision, self._state.revision)
             revision = expected_revision + 1
-            changes = tuple(changes)
             try:
                 self._state.apply_commit(revision, changes)
             except Exception as exc:

@@ -81,6 +81,7 @@ from tenancy.changes import (
     UserCreated,
     UserDeleted,
     UserUpdated,
+    check_changes,
 )
 from tenancy.errors import InvalidValue, StaleRevision, StoreError
 from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Tenant, UsageDay, User
@@ -264,6 +265,7 @@ class SQLiteStore:
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
         changes = tuple(changes)
+        check_changes(changes)  # an impossible value is refused before anything is written
         try:
             with self.atomic() as conn:
                 head = self._head(conn)
