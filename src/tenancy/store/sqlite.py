@@ -34,6 +34,11 @@ instead of an fsync. Pass ``synchronous="FULL"`` to fsync every commit.
 One connection per store object, guarded by a lock: the handle's follower thread and its
 application threads share it (SQLite connections are not safe to use from two threads at
 once). Open one store object per process; several processes share the file.
+
+Fork: a SQLite connection must not be used, nor closed, on both sides of a ``fork()``. A
+store object that crosses one (``gunicorn --preload``) is reset in the child by an
+:func:`os.register_at_fork` hook (a new lock, no transaction) and opens a connection of its
+own on first use; the inherited one is left untouched for the life of the child.
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from __future__ import annotations
 import operator
 import os
 import sqlite3
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -156,22 +163,15 @@ class SQLiteStore:
             raise InvalidValue(retention, "retention is a positive number of revisions or None")
         self._retention = retention
         self._memory = self._path in {":memory:", ""}
+        self._synchronous: Synchronous = synchronous
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        self._forked = False  # crossed a fork: open a connection of this process first
         # During a commit with audit records: the blobs of records written, by id(), so an
         # audit record whose ``after`` is that record reuses them (the same bytes).
         self._encoded: dict[int, bytes] | None = None
-        try:
-            self._conn = sqlite3.connect(
-                self._path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE, SAVEPOINT
-                check_same_thread=False,  # shared by the follower thread, under self._lock
-                cached_statements=256,
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc, "open") from exc
+        self._conn = self._connect()
         try:
             self._configure(synchronous)
             with self.atomic():
@@ -182,6 +182,19 @@ class SQLiteStore:
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, "open") from exc  # e.g. not a database file
             raise
+        _OPEN.add(self)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE, SAVEPOINT
+                check_same_thread=False,  # shared by the follower thread, under self._lock
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
 
     @classmethod
     def from_url(cls, url: str | os.PathLike[str], **options: Any) -> SQLiteStore:
@@ -349,7 +362,38 @@ class SQLiteStore:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                _OPEN.discard(self)
+                if not self._forked:  # an inherited connection is the parent's to close
+                    self._conn.close()
+
+    # ------------------------------------------------------------ fork
+
+    def _after_fork_in_child(self) -> None:
+        """Run in a forked child, alone: the lock may have been held by a thread of the
+        parent, which does not exist here, and the connection, possibly in the middle of a
+        transaction, is the parent's. Reset both; the connection is replaced on first use."""
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._encoded = None
+        if not self._memory and not self._forked:
+            # Closing it here could checkpoint or unlock what the parent relies on; keep it
+            # referenced, unused, so it is not closed when collected either.
+            _INHERITED.append(self._conn)
+            self._forked = True
+
+    def _reconnect(self) -> None:
+        """The first use in a forked child: a connection of this process, configured as
+        the parent's was (the file's schema is already migrated)."""
+        conn = self._connect()
+        try:
+            self._conn = conn
+            self._configure(self._synchronous)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "reopen after fork") from exc
+            raise
+        self._forked = False
 
     # ------------------------------------------------------------ transactions
 
@@ -445,6 +489,8 @@ class SQLiteStore:
                 value=self._path,
                 rule="a closed store is neither read nor written",
             )
+        if self._forked:
+            self._reconnect()
 
     def _configure(self, synchronous: Synchronous) -> None:
         conn = self._conn
@@ -754,6 +800,21 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
+
+
+_OPEN: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+"""The open stores of this process, reset in a forked child."""
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child inherited: never used nor closed by it."""
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_OPEN):
+        store._after_fork_in_child()
+
+
+if sys.platform != "win32":  # POSIX: os.fork exists
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _audit_filters(
