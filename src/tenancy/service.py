@@ -85,7 +85,7 @@ BACKOFF_FIRST = 0.001
 BACKOFF_CAP = 0.05
 """A lost race waits a random time up to BACKOFF_FIRST * 2**(losses - 1), at most
 BACKOFF_CAP seconds (full jitter), before validating again."""
-FORK_WAIT = 5.0
+FORK_WAIT = 10.0
 """Seconds os.fork() waits for a write in progress on a handle before forking anyway (the
 child then rebuilds that handle's index from the store)."""
 DEFAULT_SUPPORT_DURATION = timedelta(hours=24)
