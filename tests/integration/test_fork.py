@@ -357,3 +357,35 @@ def test_fork_inside_another_threads_write_transaction_refuses_the_childs_writes
     tn.catch_up()
     assert sorted(d.name for d in tn.index.devices.values()) == ["from the parent's thread"]
     tn.close()
+
+
+def test_a_memory_store_locked_by_another_thread_at_the_fork_works_in_the_child() -> None:
+    """The in-memory store's lock, held by a thread of the parent at the fork, is new in
+    the child: the child's handle catches up, reads the audit log and writes."""
+    tn = tenancy.open()
+    tenant, _, _ = world(tn)
+    store_lock = tn.store._lock  # type: ignore[attr-defined]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store_lock:
+            held.set()
+            release.wait(TIMEOUT)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert held.wait(5.0)
+
+    def child() -> tuple[int, int]:
+        device = tn.tenant(tenant).create_device("from the child")
+        assert device.id in tn.index.devices
+        return tn.catch_up(), len(tn.audit_log(limit=1000))
+
+    try:
+        revision, audited = result_of(fork(child))
+    finally:
+        release.set()
+        thread.join(TIMEOUT)
+    assert revision == tn.revision + 1  # the child's write is the child's own
+    assert audited > 0
+    tn.close()
