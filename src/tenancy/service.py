@@ -347,8 +347,8 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
                     # the same writer. Then catch up and validate again on its state.
                     time.sleep(min(backoff(losses), left))
                     continue
+                self._usage.committed()  # durable now, whatever the index makes of it
                 self._apply(Commit(revision=revision, changes=tuple(changes)))
-                self._usage.committed()
                 return result
 
     # ------------------------------------------------------------ fork
