@@ -190,8 +190,9 @@ def arrow_violations(module: str, path: Path) -> list[str]:
     return wrong
 
 
-# Names inside I/O modules that do no I/O: the path protocol, used to accept pathlib.Path.
-NOT_IO = frozenset({"os.PathLike", "os.fspath"})
+# Names inside I/O modules that do no I/O: the path protocol, used to accept pathlib.Path,
+# and the fork hooks, which reset a handle's locks and threads in a forked child.
+NOT_IO = frozenset({"os.PathLike", "os.fspath", "os.register_at_fork"})
 
 
 def io_violations(module: str, path: Path) -> list[str]:
