@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from os import PathLike
 
-from tenancy.access import Identity
-from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import (
     AlreadyExists,
     CrossTenantReference,
@@ -35,7 +33,10 @@ from tenancy.errors import (
     TenancyError,
     TenantSuspended,
 )
-from tenancy.grants import (
+from tenancy.handle.scope import TenantScope
+from tenancy.handle.tenancy import Tenancy
+from tenancy.records.changes import Change, Commit, Revision
+from tenancy.records.grants import (
     Delegation,
     InventoryGrant,
     Permission,
@@ -43,7 +44,7 @@ from tenancy.grants import (
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     AllOf,
     Association,
     AuditRecord,
@@ -61,9 +62,8 @@ from tenancy.model import (
     User,
     all_of,
 )
-from tenancy.scope import TenantScope
-from tenancy.service import Tenancy
-from tenancy.snapshot import Snapshot
+from tenancy.records.snapshot import Snapshot
+from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
 
 __version__ = "0.1.0"

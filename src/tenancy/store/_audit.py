@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tenancy.model import AuditRecord
+from tenancy.records.model import AuditRecord
 
 __all__ = [
     "EPOCH",

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tenancy.changes import Change
-from tenancy.grants import AccessRecord
-from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
+from tenancy.records.changes import Change
+from tenancy.records.grants import AccessRecord
+from tenancy.records.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "decode_access",

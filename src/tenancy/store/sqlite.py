@@ -63,7 +63,8 @@ from urllib.parse import parse_qsl, unquote
 
 import msgspec
 
-from tenancy.changes import (
+from tenancy.errors import InvalidValue, StaleRevision, StoreError
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -95,9 +96,17 @@ from tenancy.changes import (
     UserUpdated,
     check_changes,
 )
-from tenancy.errors import InvalidValue, StaleRevision, StoreError
-from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Tenant, UsageDay, User
-from tenancy.snapshot import Snapshot, access_key, merge_usage
+from tenancy.records.model import (
+    ACTIVE,
+    SUSPENDED,
+    AuditRecord,
+    Device,
+    Group,
+    Tenant,
+    UsageDay,
+    User,
+)
+from tenancy.records.snapshot import Snapshot, access_key, merge_usage
 from tenancy.store import _audit, _codec, migrations
 from tenancy.store.protocol import Capabilities
 

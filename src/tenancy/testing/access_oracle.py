@@ -51,13 +51,13 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from tenancy.grants import (
+from tenancy.records.grants import (
     InventoryGrant,
     RoleDefinition,
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import ACTIVE
+from tenancy.records.model import ACTIVE
 from tenancy.testing.oracle import Oracle, Source
 
 __all__ = ["BUILTIN_GLOBAL", "BUILTIN_INVENTORY", "AccessOracle", "implied"]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tenancy.changes import (
+from tenancy.errors import StaleRevision, StoreError
+from tenancy.records.changes import (
     Change,
     DeviceCreated,
     DeviceDeleted,
@@ -30,8 +31,7 @@ from tenancy.changes import (
     TenantSuspended,
     UserCreated,
 )
-from tenancy.errors import StaleRevision, StoreError
-from tenancy.model import AuditRecord, Device, Group, TagMatcher, Tenant, User
+from tenancy.records.model import AuditRecord, Device, Group, TagMatcher, Tenant, User
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Store
 

@@ -47,7 +47,10 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 import pytest
 
-from tenancy.changes import (
+from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
+from tenancy.handle.tenancy import Tenancy
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     AccessSet,
     Associated,
     Change,
@@ -76,10 +79,8 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
-from tenancy.grants import SupportRequest
-from tenancy.index import Index
-from tenancy.model import (
+from tenancy.records.grants import SupportRequest
+from tenancy.records.model import (
     AuditRecord,
     Device,
     Group,
@@ -90,8 +91,7 @@ from tenancy.model import (
     User,
     all_of,
 )
-from tenancy.service import Tenancy
-from tenancy.snapshot import RecordState, Snapshot
+from tenancy.records.snapshot import RecordState, Snapshot
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore

@@ -10,12 +10,12 @@ from collections.abc import Iterable
 
 import attrs
 
-from tenancy._paging import DEVICES_FOR
-from tenancy.access import check, effective_global, find_role_source, own_global
-from tenancy.grants import parse_permission
-from tenancy.index import Index
-from tenancy.model import Device, Explanation, Page
-from tenancy.query import (
+from tenancy.index.index import Index
+from tenancy.records.grants import parse_permission
+from tenancy.records.model import Device, Explanation, Page
+from tenancy.rules.access import check, effective_global, find_role_source, own_global
+from tenancy.rules.paging import DEVICES_FOR
+from tenancy.rules.reach import (
     DEFAULT_PAGE_SIZE,
     Queries,
     devices_for,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from tenancy.grants import (
+from tenancy.records.grants import (
     AccessRecord,
     Delegation,
     InventoryGrant,

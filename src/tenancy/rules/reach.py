@@ -14,19 +14,8 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from tenancy._paging import (
-    DEFAULT_PAGE_SIZE,
-    DEVICES_FOR,
-    DEVICES_IN,
-    MAX_PAGE_SIZE,
-    TENANT_DEVICES,
-    Binding,
-    check_page_size,
-    decode,
-    encode,
-)
-from tenancy.index import EMPTY, Index
-from tenancy.model import (
+from tenancy.index.index import EMPTY, Index
+from tenancy.records.model import (
     Association,
     Device,
     Explanation,
@@ -37,6 +26,17 @@ from tenancy.model import (
     User,
     parse_rule,
     rule_matches,
+)
+from tenancy.rules.paging import (
+    DEFAULT_PAGE_SIZE,
+    DEVICES_FOR,
+    DEVICES_IN,
+    MAX_PAGE_SIZE,
+    TENANT_DEVICES,
+    Binding,
+    check_page_size,
+    decode,
+    encode,
 )
 
 __all__ = [

@@ -14,7 +14,7 @@ from datetime import date
 import msgspec
 from sortedcontainers import SortedDict
 
-from tenancy.changes import (
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -44,8 +44,8 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.grants import AccessRecord
-from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, UsageDay, User
+from tenancy.records.grants import AccessRecord
+from tenancy.records.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "RecordState",

@@ -11,16 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tenancy._validate import replace
-from tenancy.access import (
-    MEMBER_ROLE_OPTION,
-    effective_global,
-    holds_on_group,
-    role_permissions,
-)
-from tenancy.changes import AccessRemoved, AccessSet, Change, UserUpdated
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
-from tenancy.grants import (
+from tenancy.index.index import Index
+from tenancy.records.changes import AccessRemoved, AccessSet, Change, UserUpdated
+from tenancy.records.grants import (
     ADMIN_ROLE,
     BUILTIN_GLOBAL_ROLES,
     BUILTIN_INVENTORY_ROLES,
@@ -35,11 +29,17 @@ from tenancy.grants import (
     expand,
     parse_permissions,
 )
-from tenancy.index import Index
-from tenancy.model import User
+from tenancy.records.model import User
+from tenancy.rules.access import (
+    MEMBER_ROLE_OPTION,
+    effective_global,
+    holds_on_group,
+    role_permissions,
+)
+from tenancy.rules.validate import replace
 
 if TYPE_CHECKING:
-    from tenancy.service import Tenancy
+    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["RoleAdmin"]
 

@@ -28,17 +28,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tenancy import ids as _ids
-from tenancy._validate import (
-    UNSET,
-    check_bool,
-    check_domain,
-    check_email,
-    check_name,
-    check_text,
-    replace,
-    unique_id,
-)
-from tenancy.changes import (
+from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
+from tenancy.errors import TenantSuspended as TenantSuspendedError
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     AccessSet,
     Change,
     TenantActivated,
@@ -48,12 +41,8 @@ from tenancy.changes import (
     TenantUpdated,
     UserCreated,
 )
-from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
-from tenancy.errors import TenantSuspended as TenantSuspendedError
-from tenancy.grants import ADMIN_ROLE, RoleGrant
-from tenancy.index import Index
-from tenancy.limits import check_new_tenant
-from tenancy.model import (
+from tenancy.records.grants import ADMIN_ROLE, RoleGrant
+from tenancy.records.model import (
     ACTIVE,
     MAX_INT,
     SUSPENDED,
@@ -63,6 +52,17 @@ from tenancy.model import (
     TenantOption,
     TenantPolicy,
     User,
+)
+from tenancy.rules.limits import check_new_tenant
+from tenancy.rules.validate import (
+    UNSET,
+    check_bool,
+    check_domain,
+    check_email,
+    check_name,
+    check_text,
+    replace,
+    unique_id,
 )
 
 __all__ = [

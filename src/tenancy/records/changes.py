@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 from tenancy.errors import InvalidValue
-from tenancy.grants import (
+from tenancy.records.grants import (
     AccessRecord,
     Delegation,
     InventoryGrant,
@@ -28,7 +28,7 @@ from tenancy.grants import (
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     ACTIVE,
     MAX_INT,
     MAX_TAG_LENGTH,

@@ -34,7 +34,9 @@ from datetime import datetime
 import attrs
 import msgspec
 
-from tenancy.changes import (
+from tenancy.errors import PermissionDenied
+from tenancy.index.index import EMPTY, Index
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -63,8 +65,7 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import PermissionDenied
-from tenancy.grants import (
+from tenancy.records.grants import (
     BUILTIN_GLOBAL_ROLES,
     BUILTIN_INVENTORY_ROLES,
     LEVELS,
@@ -78,8 +79,7 @@ from tenancy.grants import (
     expand,
     parse_permission,
 )
-from tenancy.index import EMPTY, Index
-from tenancy.model import Device, Tenant, User
+from tenancy.records.model import Device, Tenant, User
 
 __all__ = [
     "DEFAULT_MEMBER_ROLE",

@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tenancy.changes import (
+from tenancy.errors import InvalidValue, NotFound
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     Change,
     DeviceCreated,
     DeviceDeleted,
@@ -47,9 +49,7 @@ from tenancy.changes import (
     UserCreated,
     UserDeleted,
 )
-from tenancy.errors import InvalidValue, NotFound
-from tenancy.index import Index
-from tenancy.model import Tenant, UsageCounts, UsageDay
+from tenancy.records.model import Tenant, UsageCounts, UsageDay
 
 __all__ = [
     "CSV_COLUMNS",

@@ -30,11 +30,11 @@ from itertools import islice
 from operator import attrgetter, le
 from typing import TYPE_CHECKING, TypeVar
 
-from tenancy._sorted_ids import SortedIds
-from tenancy.model import Device, Tag, TagRule
+from tenancy.index.sorted_ids import SortedIds
+from tenancy.records.model import Device, Tag, TagRule
 
 if TYPE_CHECKING:
-    from tenancy.index import Index
+    from tenancy.index.index import Index
 
 __all__ = ["load_devices"]
 

@@ -34,8 +34,9 @@ from typing import Any
 
 import msgspec
 
-from tenancy._paging import AUDIT_LOG, DEFAULT_PAGE_SIZE, check_page_size, decode, encode
-from tenancy.changes import (
+from tenancy.errors import InvalidValue
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -65,10 +66,9 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import InvalidValue
-from tenancy.grants import AccessRecord
-from tenancy.index import Index
-from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, Tenant, User
+from tenancy.records.grants import AccessRecord
+from tenancy.records.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, Tenant, User
+from tenancy.rules.paging import AUDIT_LOG, DEFAULT_PAGE_SIZE, check_page_size, decode, encode
 from tenancy.store.protocol import Store
 
 __all__ = ["SYSTEM", "AuditLog", "audit_records"]
@@ -97,7 +97,7 @@ def audit_records(
     the changes apply. Runtime complexity: O(changes), plus the size of a deleted group.
 
     >>> import tenancy
-    >>> from tenancy.changes import DeviceRenamed
+    >>> from tenancy.records.changes import DeviceRenamed
     >>> tn = tenancy.open()
     >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="a@acme.example")
     >>> gen = tn.tenant(acme.id).create_device("Generator", id="SN-1")

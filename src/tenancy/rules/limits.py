@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tenancy.errors import LimitExceeded
-from tenancy.index import Index
-from tenancy.model import Device, SafetyLimits, Tenant
+from tenancy.index.index import Index
+from tenancy.records.model import Device, SafetyLimits, Tenant
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -44,11 +44,11 @@ from typing import Any
 
 import msgspec
 
-from tenancy._access_state import AccessState
-from tenancy._closure import GroupForest
-from tenancy._index_load import load_devices
-from tenancy._sorted_ids import SortedIds
-from tenancy.changes import (
+from tenancy.index.access_tables import AccessState
+from tenancy.index.forest import GroupForest
+from tenancy.index.load import load_devices
+from tenancy.index.sorted_ids import SortedIds
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -79,7 +79,7 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     ACTIVE,
     SUSPENDED,
     Device,
@@ -91,7 +91,7 @@ from tenancy.model import (
     User,
     rule_matches,
 )
-from tenancy.snapshot import Snapshot, UsageTable
+from tenancy.records.snapshot import Snapshot, UsageTable
 
 __all__ = ["EMPTY", "GroupInfo", "Index"]
 
