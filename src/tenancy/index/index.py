@@ -91,7 +91,8 @@ from tenancy.records.model import (
     User,
     rule_matches,
 )
-from tenancy.records.snapshot import Snapshot, UsageTable
+from tenancy.records.snapshot import Snapshot
+from tenancy.records.state import UsageTable
 
 __all__ = ["EMPTY", "GroupInfo", "Index"]
 

@@ -106,7 +106,8 @@ from tenancy.records.model import (
     UsageDay,
     User,
 )
-from tenancy.records.snapshot import Snapshot, access_key, merge_usage
+from tenancy.records.snapshot import Snapshot
+from tenancy.records.state import access_key, merge_usage
 from tenancy.store import _audit, _codec, migrations
 from tenancy.store.protocol import Capabilities
 

@@ -91,7 +91,8 @@ from tenancy.records.model import (
     User,
     all_of,
 )
-from tenancy.records.snapshot import RecordState, Snapshot
+from tenancy.records.snapshot import Snapshot
+from tenancy.records.state import RecordState
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore
