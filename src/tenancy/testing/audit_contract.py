@@ -36,7 +36,7 @@ from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Store
 
 if TYPE_CHECKING:
-    from tenancy.testing.contract import StoreFactory
+    from tenancy.testing.fixtures import StoreFactory
 
 __all__ = ["AuditContract", "audit_history", "naive_audit_query"]
 
