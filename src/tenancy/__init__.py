@@ -17,8 +17,6 @@ True
 
 from __future__ import annotations
 
-from os import PathLike
-
 from tenancy.errors import (
     AlreadyExists,
     CrossTenantReference,
@@ -33,6 +31,7 @@ from tenancy.errors import (
     TenancyError,
     TenantSuspended,
 )
+from tenancy.handle.open import open
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.tenancy import Tenancy
 from tenancy.records.changes import Change, Commit, Revision
@@ -116,24 +115,3 @@ __all__ = [
     "all_of",
     "open",
 ]
-
-
-def open(
-    target: str | PathLike[str] | Store | None = None,
-    **options: object,
-) -> Tenancy:
-    """Open a handle on a store.
-
-    ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
-    used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
-    ``limits=``, ``usage_flush_interval=``, ``write_timeout=``).
-    """
-    if target is None or target == ":memory:":
-        store: Store = MemoryStore()
-    elif isinstance(target, Store):
-        store = target
-    else:
-        from tenancy.store.sqlite import SQLiteStore  # noqa: PLC0415 - only loaded when used
-
-        store = SQLiteStore.from_url(target)
-    return Tenancy(store, **options)  # type: ignore[arg-type]

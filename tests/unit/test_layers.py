@@ -409,3 +409,20 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert layer_of("tenancy.errors") == "base"
     assert layer_of("tenancy.rules.reach") == "rules"
     assert layer_of("tenancy.somewhere_new") is None
+
+
+def test_the_package_only_reexports() -> None:
+    """tenancy/__init__.py holds its docstring, imports, ``__version__`` and ``__all__``:
+    no code of its own (``open`` lives in tenancy.handle.open)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    other = [
+        f"line {node.lineno}: {type(node).__name__}"
+        for node in tree.body
+        if not isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+        and not (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] in (["__all__"], ["__version__"])
+        )
+    ]
+    assert not other, "tenancy/__init__.py does more than re-export:\n" + "\n".join(other)
