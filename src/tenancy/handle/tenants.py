@@ -54,6 +54,7 @@ from tenancy.records.model import (
     User,
 )
 from tenancy.rules.limits import check_new_tenant
+from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
     UNSET,
     check_bool,
@@ -295,15 +296,13 @@ class TenantLifecycle:
         self._check_active(by)
         return by
 
-    def _allow(self, actor: str, target: Tenant, what: str, *, own: bool) -> None:
-        """The management tenant may; so may the target's parent, and with ``own`` the
-        target itself. Otherwise PermissionDenied."""
-        if actor in (self.management_tenant.id, target.parent_id):
+    def _allow(self, actor: str, target: Tenant, field: str, what: str = "") -> None:
+        """PermissionDenied unless tenant ``actor`` may change ``field`` of ``target``
+        (tenancy.rules.tenant_rules); ``what`` names the action, by default the change."""
+        if may_edit(actor, target, field, management=(self.management_tenant.id,)):
             return
-        if own and actor == target.id:
-            return
-        who = "the tenant itself, its parent" if own else "its parent"
-        _deny(actor, what, f"{who} or the management tenant", target=f" of tenant {target.id!r}")
+        what = what or f"change the {field}"
+        _deny(actor, what, editors(field), target=f" of tenant {target.id!r}")
 
     def _management_only(self, actor: str, what: str) -> None:
         if actor != self.management_tenant.id:
@@ -501,14 +500,14 @@ class TenantLifecycle:
                 ),
                 "subscriptions": (subscriptions, parse_applications),
             }
-            for table, is_own in ((own, True), (managed, False)):
+            for table in (own, managed):
                 for field, (value, check) in table.items():
                     if value is not UNSET:
-                        self._allow(actor, old, f"change the {field}", own=is_own)
+                        self._allow(actor, old, field)
                         fields[field] = check(value)
             if allow_subtenants is not UNSET:
                 value = check_bool("allow_subtenants", allow_subtenants)
-                self._management_only(actor, "change allow_subtenants")
+                self._allow(actor, old, "allow_subtenants")
                 if old.parent_id is None and not value:
                     raise InvalidValue(value, "the management tenant always allows subtenants")
                 fields["allow_subtenants"] = value
@@ -523,7 +522,7 @@ class TenantLifecycle:
         parent or the management tenant."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the properties", own=False)
+            self._allow(actor, old, "properties")
             current = dict(old.properties)
             for key, value in dict(values).items():
                 if value is None:
@@ -545,7 +544,7 @@ class TenantLifecycle:
         stay."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the options", own=True)
+            self._allow(actor, old, "options")
             current = {(c, k): v for c, k, v in old.options}
             for pair, value in dict(values).items():
                 if not isinstance(pair, tuple) or len(pair) != 2:
@@ -565,7 +564,7 @@ class TenantLifecycle:
         or the management tenant."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the subscriptions", own=False)
+            self._allow(actor, old, "subscriptions")
             return {"subscriptions": old.subscriptions | parse_applications(applications)}
 
         return self._edit(tenant_id, by, edit)
@@ -576,7 +575,7 @@ class TenantLifecycle:
         """Remove subscriptions (ones it lacks are ignored)."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the subscriptions", own=False)
+            self._allow(actor, old, "subscriptions")
             return {"subscriptions": old.subscriptions - parse_applications(applications)}
 
         return self._edit(tenant_id, by, edit)
@@ -604,7 +603,7 @@ class TenantLifecycle:
             raise InvalidValue(name, "a policy bundles at least one option or retention rule")
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the policies", own=True)
+            self._allow(actor, old, "policies")
             others = [p for p in old.policies if p.name != name]
             return {"policies": tuple(sorted([*others, policy], key=lambda p: p.name))}
 
@@ -615,7 +614,7 @@ class TenantLifecycle:
         """Delete one of the tenant's policies; NotFound if it has none of that name."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the policies", own=True)
+            self._allow(actor, old, "policies")
             if old.get_policy(name) is None:
                 raise NotFound("tenant policy", name, where=f"tenant {tenant_id!r}")
             return {"policies": tuple(p for p in old.policies if p.name != name)}
@@ -636,7 +635,7 @@ class TenantLifecycle:
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is None:
                 raise InvalidValue(tenant_id, "the management tenant cannot be suspended")
-            self._allow(actor, tenant, "suspend", own=False)
+            self._allow(actor, tenant, "status", "suspend")
             blocker = self._index.blocked.get(tenant.parent_id)
             if blocker is not None:
                 raise TenantSuspendedError(tenant_id, blocker)
@@ -656,7 +655,7 @@ class TenantLifecycle:
             actor = self._actor(by)
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is not None:
-                self._allow(actor, tenant, "activate", own=False)
+                self._allow(actor, tenant, "status", "activate")
             if tenant.status == ACTIVE:
                 return [], tenant
             return [TenantActivated(tenant_id=tenant_id)], replace(tenant, status=ACTIVE)
