@@ -7,12 +7,17 @@ order, so equal records give equal bytes in every process whatever its hash seed
 
 The change log stores each commit as one blob: the encoded list of its changes (a msgspec
 tagged union, so every change carries its own type).
+
+Every row also carries a CRC-32 (:func:`row_crc` of a blob, :func:`key_crc` of the keys of a
+row without one); a blob that does not decode raises one of :data:`DECODE_ERRORS`, which
+the store turns into a StoreError naming the file, the table and the row.
 """
 
 from __future__ import annotations
 
 import gc
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,6 +29,8 @@ from tenancy.grants import AccessRecord
 from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
+    "DECODE_ERRORS",
+    "crc_of_columns",
     "decode_access",
     "decode_changes",
     "decode_many",
@@ -34,11 +41,45 @@ __all__ = [
     "encode_record",
     "encode_rule",
     "gc_paused",
+    "key_crc",
     "record_decoder",
+    "row_crc",
     "share_values",
 ]
 
 T = TypeVar("T")
+
+DECODE_ERRORS = (
+    msgspec.MsgspecError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    KeyError,
+    AttributeError,
+)
+"""What decoding a damaged row can raise (msgspec's DecodeError and ValidationError, a
+wrong type or value reaching a record's constructor, a key that is NULL or not text)."""
+
+row_crc = zlib.crc32
+"""The checksum of a row holding a blob: the CRC-32 of the blob."""
+
+
+def key_crc(first: str, second: str | bytes) -> int:
+    """The checksum of a row of two keys (a membership, a group's device id or rule)."""
+    tail = second if isinstance(second, bytes) else second.encode()
+    return zlib.crc32(tail, zlib.crc32(first.encode() + b"\0"))
+
+
+def crc_of_columns(*values: str | bytes) -> int:
+    """:func:`row_crc` of one blob, :func:`key_crc` of two keys (an SQL function when a
+    migration computes the checksums of rows already in a file)."""
+    if len(values) == 1 and isinstance(values[0], bytes):
+        return row_crc(values[0])
+    first, second = values
+    if not isinstance(first, str):
+        raise TypeError(f"a key is text, not {type(first).__name__}")
+    return key_crc(first, second)
+
 
 _sorted = msgspec.msgpack.Encoder(order="deterministic")
 _plain = msgspec.msgpack.Encoder()

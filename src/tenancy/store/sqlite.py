@@ -43,11 +43,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
+from itertools import islice, starmap
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
@@ -82,7 +85,7 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import InvalidValue, StaleRevision, StoreError
+from tenancy.errors import InvalidValue, StaleRevision, StoreError, shorten
 from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Tenant, UsageDay, User
 from tenancy.snapshot import Snapshot, access_key, merge_usage
 from tenancy.store import _audit, _codec, migrations
@@ -92,15 +95,81 @@ __all__ = ["SQLiteStore"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+Integrity = Literal["rows", "quick", "full"]
+_INTEGRITY = ("rows", "quick", "full")
 _BATCH = 20_000
 """Rows fetched and decoded per call when loading a snapshot."""
 
+_PAIR_TABLES = frozenset({"memberships", "group_devices", "group_rules"})
 _RECORD_TABLE: dict[type[Any], str] = {
     Tenant: "tenants",
     Group: "groups",
     Device: "devices",
     User: "users",
+    UsageDay: "usage",
 }
+_KEYS = {
+    "tenants": "id, body",
+    "groups": "id, body",
+    "devices": "id, body",
+    "users": "id, body",
+    "usage": "tenant_id, day, body",
+    "access": "kind, key, body",
+    "memberships": "group_id, user_id",
+    "group_devices": "group_id, device_id",
+    "group_rules": "group_id, rule",
+}
+"""What names a row of each checked table in an error, then what its checksum covers."""
+
+
+def _blob_crc(*keys: Any) -> int:
+    return _codec.row_crc(keys[-1])
+
+
+_ROW_CRC: dict[str, Callable[..., int]] = {
+    table: _codec.key_crc if table in _PAIR_TABLES else _blob_crc for table in _KEYS
+}
+_ROW_DECODERS: dict[str, Callable[[bytes], Any]] = {
+    **{table: _codec.record_decoder(kind).decode for kind, table in _RECORD_TABLE.items()},
+    "access": _codec.decode_access,
+    "group_rules": _codec.decode_rule,
+}
+
+
+_PUT = {
+    "tenants": "INSERT INTO tenants (id, body, crc) VALUES (?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET body = excluded.body, crc = excluded.crc",
+    **{
+        table: f"INSERT INTO {table} (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)"  # noqa: S608
+        " ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id,"
+        " body = excluded.body, crc = excluded.crc"
+        for table in ("groups", "devices", "users")
+    },
+}
+"""Insert or replace a record (an upsert, so the checksum triggers see an update)."""
+
+
+def _decode_row(kind: type[Any], body: bytes, name: str) -> Any:
+    """One row's record, for a write that reads it (a damaged blob: StoreError)."""
+    try:
+        return _codec.record_decoder(kind).decode(body)
+    except _codec.DECODE_ERRORS as exc:
+        raise StoreError(
+            f"the stored {name} is damaged: {_cause(exc)}",
+            value=name,
+            rule="a store opens only if what it read matches its checksums",
+        ) from None
+
+
+def _row_name(table: str, keys: list[Any]) -> str:
+    shown = keys if table in _PAIR_TABLES else keys[:-1]
+    return ", ".join(shorten(k) for k in shown)
+
+
+def _cause(exc: BaseException) -> str:
+    return f"it does not decode ({type(exc).__name__}: {shorten(str(exc))[1:-1]})"
+
+
 _Record = Tenant | Group | Device | User
 
 
@@ -138,6 +207,8 @@ class SQLiteStore:
         busy_timeout: float = 5.0,
         synchronous: Synchronous = "NORMAL",
         retention: int | None = None,
+        integrity: Integrity = "rows",
+        create: bool | None = None,
     ) -> None:
         """Open (creating and migrating if needed) the store in the file at ``path``.
 
@@ -145,6 +216,16 @@ class SQLiteStore:
         before raising StoreError. ``synchronous``: SQLite's durability level (see the
         module docstring). ``retention``: how many revisions of change log to keep (None:
         all); a process that falls further behind reloads a snapshot instead.
+
+        ``integrity``: what the open checks before it serves an answer (see "Integrity on
+        open" in the module docstring): ``"rows"`` (the default) the checksum, count and
+        references of every row a snapshot reads, at no cost but the checksums;
+        ``"quick"`` also SQLite's ``PRAGMA quick_check`` of the whole file; ``"full"``
+        ``PRAGMA integrity_check`` instead (it also compares every index with its table).
+
+        ``create``: None (the default) makes a new store when no file is at ``path``;
+        True also makes one in an existing empty file (0 bytes, or a SQLite file without
+        tables); False never makes one (a missing file is refused).
         """
         self._path = os.fspath(path)
         self._busy_timeout = _check_positive("busy_timeout", busy_timeout)
@@ -154,7 +235,14 @@ class SQLiteStore:
             not isinstance(retention, int) or isinstance(retention, bool) or retention < 1
         ):
             raise InvalidValue(retention, "retention is a positive number of revisions or None")
+        if integrity not in _INTEGRITY:
+            raise InvalidValue(
+                integrity, f"integrity is one of {', '.join(_INTEGRITY)}", field="integrity"
+            )
+        if create not in (None, True, False):
+            raise InvalidValue(create, "create is True, False or None", field="create")
         self._retention = retention
+        self._integrity = integrity
         self._memory = self._path in {":memory:", ""}
         self._lock = threading.RLock()
         self._depth = 0
@@ -162,20 +250,43 @@ class SQLiteStore:
         # During a commit with audit records: the blobs of records written, by id(), so an
         # audit record whose ``after`` is that record reuses them (the same bytes).
         self._encoded: dict[int, bytes] | None = None
+        if not self._memory and not os.path.exists(self._path):
+            if create is False:
+                raise StoreError(
+                    f"{self._path}: no such store (create=False)",
+                    value=self._path,
+                    rule="create=False opens an existing store only",
+                )
+            self._create_file()
         try:
             self._conn = sqlite3.connect(
-                self._path,
+                self._path if self._memory else _uri(self._path),
                 timeout=self._busy_timeout,
                 isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE, SAVEPOINT
                 check_same_thread=False,  # shared by the follower thread, under self._lock
                 cached_statements=256,
+                uri=not self._memory,  # mode=rw: a file deleted meanwhile is not made anew
             )
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
         try:
+            if not self._memory and not self._is_store() and not create:
+                raise self._refused(
+                    "is empty (no tables): not a tenancy store",
+                    "a new store is made in a missing file, or with create=True",
+                )
             self._configure(synchronous)
             with self.atomic():
-                migrations.migrate(self._conn)
+                if not self._memory:
+                    self._is_store()  # again, holding the write lock
+                try:
+                    migrations.migrate(self._conn)
+                except StoreError as exc:
+                    raise StoreError(
+                        f"{self._path}: {exc}", value=exc.value, rule=exc.rule
+                    ) from exc
+            if integrity != "rows":
+                self._check_file(integrity)
         except BaseException as exc:
             self._conn.close()
             self._closed = True
@@ -183,12 +294,96 @@ class SQLiteStore:
                 raise self._error(exc, "open") from exc  # e.g. not a database file
             raise
 
+    def _create_file(self) -> None:
+        """Make a new, migrated store at the (missing) path in one step: it is built in a
+        file of its own next to it, then linked in place, so no other process ever sees a
+        file that is there but empty, and of two processes making it at once one wins."""
+        directory = os.path.dirname(os.path.abspath(self._path))
+        making = os.path.join(
+            directory, f".{os.path.basename(self._path)}.{os.getpid()}.{threading.get_ident()}.new"
+        )
+        try:
+            for stale in (making, f"{making}-wal", f"{making}-shm", f"{making}-journal"):
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            conn = sqlite3.connect(making, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                migrations.migrate(conn)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()  # the last connection checkpoints the WAL into the file
+            try:
+                os.link(making, self._path)
+            except FileExistsError:
+                pass  # another process made it first: open theirs
+            except OSError:
+                if not os.path.exists(self._path):  # a file system without hard links
+                    os.replace(making, self._path)
+        except sqlite3.Error as exc:
+            raise self._error(exc, "create") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"{self._path}: could not create the store: {exc}", value=self._path
+            ) from exc
+        finally:
+            for leftover in (making, f"{making}-wal", f"{making}-shm"):
+                with suppress(OSError):
+                    os.unlink(leftover)
+
+    def _is_store(self) -> bool:
+        """True for a tenancy store, False for a file without tables (empty); any other
+        file is refused (another application's database, a file that is not SQLite)."""
+        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        tables = {name for (name,) in rows}
+        if not tables:
+            return False
+        if {"meta", "schema_migrations"} <= tables and self._columns("schema_migrations") == {
+            "version",
+            "name",
+            "applied_at",
+        }:
+            return True
+        shown = ", ".join(sorted(str(t) for t in tables)[:8])
+        raise self._refused(
+            f"is not a tenancy store (a SQLite database with the tables {shown})",
+            "a tenancy store is a file made by tenancy",
+        )
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(row[1]) for row in self._conn.execute(f"PRAGMA table_info({table})")}
+
+    def _check_file(self, integrity: Integrity) -> None:
+        """SQLite's own check of every page of the file (and, when full, of every index
+        against its table)."""
+        pragma = "integrity_check" if integrity == "full" else "quick_check"
+        with self._reading() as conn:
+            rows = conn.execute(f"PRAGMA {pragma}(20)").fetchall()
+        problems = [str(row[0]) for row in rows]
+        if problems != ["ok"]:
+            raise self._damaged(
+                f"PRAGMA {pragma} found {len(problems)} problem(s): {'; '.join(problems[:3])}"
+            )
+
+    def _refused(self, what: str, rule: str) -> StoreError:
+        return StoreError(f"{self._path} {what}", value=self._path, rule=rule)
+
+    def _damaged(self, problem: str) -> StoreError:
+        return StoreError(
+            f"{self._path} is damaged: {problem}; it was not opened (restore a backup or "
+            "rebuild the store; see the how-to on SQLite stores)",
+            value=self._path,
+            rule="a store opens only if what it read matches its checksums",
+        )
+
     @classmethod
     def from_url(cls, url: str | os.PathLike[str], **options: Any) -> SQLiteStore:
         """Open ``app.db``, ``sqlite:///app.db`` (relative) or ``sqlite:////abs/app.db``.
 
         Options may also be given as a query string, as in
-        ``sqlite:///app.db?busy_timeout=10&synchronous=FULL&retention=100000``.
+        ``sqlite:///app.db?busy_timeout=10&synchronous=FULL&retention=100000``
+        (and ``integrity=full``, ``create=false``).
         """
         url = os.fspath(url)
         if "://" not in url:
@@ -224,22 +419,19 @@ class SQLiteStore:
     def snapshot(self) -> Snapshot:
         with self._reading() as conn, _codec.gc_paused():
             revision = self._head(conn)
-            tenants = self._records(conn, Tenant)
-            groups = self._groups(conn)
+            self._check_head(conn, revision)
+            sums = self._checksums(conn)
+            tenants = self._records(conn, Tenant, sums)
+            groups = self._groups(conn, sums)
             shared: dict[Any, Any] = {}  # equal values of all the records, decoded once
-            devices = self._records(conn, Device, shared)
-            users = self._records(conn, User, shared)
-            memberships = conn.execute(
-                "SELECT group_id, user_id FROM memberships ORDER BY group_id, user_id"
-            ).fetchall()
-            usage = _codec.decode_many(
-                UsageDay,
-                [b for (b,) in conn.execute("SELECT body FROM usage ORDER BY tenant_id, day")],
+            devices = self._records(conn, Device, sums, shared)
+            users = self._records(conn, User, sums, shared)
+            memberships = self._pairs(
+                conn, "memberships", "group_id, user_id", sums, order="group_id, user_id"
             )
-            access = [
-                _codec.decode_access(body)
-                for (body,) in conn.execute("SELECT body FROM access ORDER BY kind, key")
-            ]
+            usage = self._records(conn, UsageDay, sums, order="tenant_id, day")
+            access = self._access(conn, sums)
+        self._check_references(tenants, groups, devices, users, memberships)
         with self._lock:
             if not self._depth:
                 # The read filled the page cache (32 MB) with pages a write rarely needs:
@@ -273,9 +465,10 @@ class SQLiteStore:
                 self._encoded = {} if audit else None
                 try:
                     self._apply(conn, changes)
+                    body = _codec.encode_changes(changes)
                     conn.execute(
-                        "INSERT INTO changes (revision, body) VALUES (?, ?)",
-                        (revision, _codec.encode_changes(changes)),
+                        "INSERT INTO changes (revision, body, crc) VALUES (?, ?, ?)",
+                        (revision, body, _codec.row_crc(body)),
                     )
                     if audit:
                         self._append_audit(conn, audit, self._encoded or {})
@@ -336,14 +529,38 @@ class SQLiteStore:
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         with self._reading() as conn:
-            floor = conn.execute("SELECT value FROM meta WHERE key = 'log_floor'").fetchone()[0]
-            if revision < floor:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'log_floor'").fetchone()
+            if row is None or type(row[0]) is not int:
+                raise self._damaged(f"its log floor is {shorten(row)}, not a revision")
+            if revision < row[0]:
                 raise StaleRevision(revision, self._head(conn))
             rows = conn.execute(
-                "SELECT revision, body FROM changes WHERE revision > ? ORDER BY revision",
+                "SELECT revision, body, crc FROM changes WHERE revision > ? ORDER BY revision",
                 (revision,),
             ).fetchall()
-        return [Commit(revision=r, changes=_codec.decode_changes(body)) for r, body in rows]
+            head = self._head(conn) if rows else revision
+        return self._commits(rows, revision, head)
+
+    def _commits(self, rows: list[Any], revision: Revision, head: Revision) -> list[Commit]:
+        """The commits of change-log rows, each checked against its checksum; the log has
+        no gap (each commit's revision follows the one before, up to the head)."""
+        commits = []
+        expected = revision + 1
+        for number, body, crc in rows:
+            if number != expected:
+                raise self._damaged(
+                    f"its change log skips from revision {expected - 1} to {shorten(number)}"
+                )
+            try:
+                if _codec.row_crc(body) != crc:
+                    raise self._damaged(f"table changes, revision {number}: checksum mismatch")
+                commits.append(Commit(revision=number, changes=_codec.decode_changes(body)))
+            except _codec.DECODE_ERRORS as exc:
+                raise self._damaged(f"table changes, revision {number}: {_cause(exc)}") from None
+            expected += 1
+        if rows and expected - 1 != head:
+            raise self._damaged(f"its change log ends at {expected - 1}, its head is {head}")
+        return commits
 
     def close(self) -> None:
         with self._lock:
@@ -406,9 +623,22 @@ class SQLiteStore:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
+                self._end_read()
                 raise self._error(exc, "read") from exc
-            finally:
+            except BaseException:
+                self._end_read()
+                raise
+            try:
                 self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._end_read()
+                raise self._error(exc, "read") from exc
+
+    def _end_read(self) -> None:
+        """End a read that failed, keeping the error it failed with (a damaged file can
+        fail the rollback too: the connection is then left to close)."""
+        with suppress(sqlite3.Error):
+            self._rollback()
 
     def _begin(self, statement: str, purpose: str) -> None:
         try:
@@ -474,50 +704,225 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ reading records
 
-    @staticmethod
-    def _head(conn: sqlite3.Connection) -> Revision:
-        value: Revision = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()[0]
+    def _head(self, conn: sqlite3.Connection) -> Revision:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
+        if row is None or type(row[0]) is not int or row[0] < 0:
+            raise self._damaged(f"its head revision is {shorten(row)}, not a revision")
+        value: Revision = row[0]
         return value
 
-    @staticmethod
+    # Integrity on open: every table a snapshot reads carries a checksum per row, and
+    # triggers keep each table's row count and checksum total (migration 7). The read sums
+    # the checksums of the rows it decodes (one C call per batch of rows) and compares the
+    # count and the total with the table's: a changed byte, a lost or an extra row refuses
+    # the open. Then the records' references are checked (every tenant, group and user
+    # they name exists), on sets of distinct values. Slow paths (naming the row that is
+    # wrong) run only once a check has failed.
+
+    def _checksums(self, conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+        rows = conn.execute("SELECT name, rows, total FROM checksums").fetchall()
+        sums = {str(name): (count, total) for name, count, total in rows}
+        missing = set(migrations.CHECKED) - set(sums)
+        if missing:
+            raise self._damaged(f"the checksums of {', '.join(sorted(missing))} are missing")
+        return sums
+
+    def _tally(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        sums: dict[str, tuple[int, int]],
+        count: int,
+        total: int,
+    ) -> None:
+        if sums[table] != (count, total):
+            raise self._damaged(self._locate(conn, table, sums[table], count, total))
+
+    def _locate(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        expected: tuple[int, int],
+        count: int,
+        total: int,
+    ) -> str:
+        """What is wrong in ``table`` (its checksums did not add up): the first row whose
+        checksum is wrong or whose value does not decode, else the count that differs."""
+        key = _KEYS[table]
+        decode = _ROW_DECODERS.get(table)
+        try:
+            for row in conn.execute(f"SELECT {key}, crc FROM {table}"):  # noqa: S608
+                *keys, crc = row
+                try:
+                    good = _ROW_CRC[table](*keys) == crc
+                    if good and decode is not None:
+                        decode(keys[-1])
+                except _codec.DECODE_ERRORS as exc:
+                    return f"table {table}, row {_row_name(table, keys)}: {_cause(exc)}"
+                if not good:
+                    return f"table {table}, row {_row_name(table, keys)}: checksum mismatch"
+        except sqlite3.Error as exc:
+            return f"table {table}: {exc}"
+        rows, sum_ = expected
+        if rows != count:
+            return f"table {table} holds {count} rows where its checksums say {rows}"
+        return f"table {table}: the checksum total is {total} where it should be {sum_}"
+
+    def _check_head(self, conn: sqlite3.Connection, head: Revision) -> None:
+        top = conn.execute("SELECT max(revision) FROM changes").fetchone()[0]
+        if top is not None and top != head:
+            raise self._damaged(f"its head revision is {head} but its change log ends at {top}")
+
     def _records(
-        conn: sqlite3.Connection, kind: type[Any], shared: dict[Any, Any] | None = None
+        self,
+        conn: sqlite3.Connection,
+        kind: type[Any],
+        sums: dict[str, tuple[int, int]],
+        shared: dict[Any, Any] | None = None,
+        order: str | None = None,
     ) -> list[Any]:
         # Read in storage order (sequential pages) and sort by id here: cheaper than
         # walking the id index and fetching each row from wherever it lies. Devices are
         # stored in id order (migration 6), so for them the sort only checks.
-        cursor = conn.execute(f"SELECT body FROM {_RECORD_TABLE[kind]}")  # noqa: S608
+        table = _RECORD_TABLE[kind]
+        sql = f"SELECT body FROM {table} NOT INDEXED"  # noqa: S608 - the table itself
+        cursor = conn.execute(sql if order is None else f"{sql} ORDER BY {order}")
         records: list[Any] = []
+        count = total = 0
+        crc = _codec.row_crc
         while rows := cursor.fetchmany(_BATCH):
             blobs = [body for (body,) in rows]
-            if shared is None:
-                records.extend(_codec.decode_many(kind, blobs))
-            else:
-                records.extend(_codec.decode_sharing(kind, blobs, shared))
-        records.sort(key=_by_id)
+            count += len(blobs)
+            try:
+                total += sum(map(crc, blobs))
+                if shared is None:
+                    records.extend(_codec.decode_many(kind, blobs))
+                else:
+                    records.extend(_codec.decode_sharing(kind, blobs, shared))
+            except _codec.DECODE_ERRORS:
+                raise self._damaged(self._locate(conn, table, sums[table], -1, -1)) from None
+        self._tally(conn, table, sums, count, total)
+        if kind is Device:
+            # Stored in id order: out of order (or twice) means the table's pages are.
+            ids = list(map(_by_id, records))
+            if not all(map(operator.lt, ids, islice(ids, 1, None))):
+                raise self._damaged("table devices is out of id order (its pages are mixed up)")
+        elif order is None:
+            records.sort(key=_by_id)
         return records
 
-    def _groups(self, conn: sqlite3.Connection) -> list[Group]:
-        groups: list[Group] = self._records(conn, Group)
+    def _pairs(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        columns: str,
+        sums: dict[str, tuple[int, int]],
+        order: str | None = None,
+    ) -> list[Any]:
+        """Every row of a table of two keys (memberships, a group's device ids or rules)."""
+        sql = f"SELECT {columns} FROM {table} NOT INDEXED"  # noqa: S608 - not a covering index
+        rows = conn.execute(sql if order is None else f"{sql} ORDER BY {order}").fetchall()
+        try:
+            total = sum(starmap(_codec.key_crc, rows))
+        except _codec.DECODE_ERRORS:
+            raise self._damaged(self._locate(conn, table, sums[table], -1, -1)) from None
+        self._tally(conn, table, sums, len(rows), total)
+        return rows
+
+    def _access(self, conn: sqlite3.Connection, sums: dict[str, tuple[int, int]]) -> list[Any]:
+        blobs = [b for (b,) in conn.execute("SELECT body FROM access ORDER BY kind, key")]
+        try:
+            total = sum(map(_codec.row_crc, blobs))
+            records = [_codec.decode_access(body) for body in blobs]
+        except _codec.DECODE_ERRORS:
+            raise self._damaged(self._locate(conn, "access", sums["access"], -1, -1)) from None
+        self._tally(conn, "access", sums, len(blobs), total)
+        return records
+
+    def _groups(self, conn: sqlite3.Connection, sums: dict[str, tuple[int, int]]) -> list[Group]:
+        groups: list[Group] = self._records(conn, Group, sums)
         ids: dict[str, list[str]] = {}
-        for group_id, device_id in conn.execute("SELECT group_id, device_id FROM group_devices"):
+        # Ordered by the key: the table itself is read, not a covering index of it.
+        pairs = self._pairs(
+            conn, "group_devices", "group_id, device_id", sums, "group_id, device_id"
+        )
+        for group_id, device_id in pairs:
             ids.setdefault(group_id, []).append(device_id)
         rules: dict[str, list[bytes]] = {}
-        for group_id, rule in conn.execute("SELECT group_id, rule FROM group_rules"):
+        for group_id, rule in self._pairs(
+            conn, "group_rules", "group_id, rule", sums, "group_id, rule"
+        ):
             rules.setdefault(group_id, []).append(rule)
         if not ids and not rules:
             return groups
+        known = {g.id for g in groups}
+        for table, named in (("group_devices", ids), ("group_rules", rules)):
+            strays = named.keys() - known
+            if strays:
+                raise self._damaged(
+                    f"table {table} names the group {shorten(min(strays))}, which does not exist"
+                )
         replace = msgspec.structs.replace
-        return [
-            replace(
-                g,
-                device_ids=frozenset(ids.get(g.id, ())),
-                device_tags=frozenset(_codec.decode_rule(r) for r in rules.get(g.id, ())),
-            )
-            if g.id in ids or g.id in rules
-            else g
-            for g in groups
+        try:
+            return [
+                replace(
+                    g,
+                    device_ids=frozenset(ids.get(g.id, ())),
+                    device_tags=frozenset(_codec.decode_rule(r) for r in rules.get(g.id, ())),
+                )
+                if g.id in ids or g.id in rules
+                else g
+                for g in groups
+            ]
+        except _codec.DECODE_ERRORS as exc:
+            raise self._damaged(f"table group_rules: {_cause(exc)}") from None
+
+    def _check_references(
+        self,
+        tenants: list[Tenant],
+        groups: list[Group],
+        devices: list[Device],
+        users: list[User],
+        memberships: list[Any],
+    ) -> None:
+        """Every tenant, group, user and gateway a record names exists (checked on the sets
+        of distinct values named, so a million devices cost a few passes at C speed)."""
+        tenant_ids = {t.id for t in tenants}
+        group_ids = {g.id for g in groups}
+        user_ids = {u.id for u in users}
+        tenant_of = attrgetter("tenant_id")
+        parent_of = attrgetter("parent_id")
+        checks: list[tuple[str, str, list[Any], Any, set[Any]]] = [
+            ("tenant", "tenant", tenants, parent_of, tenant_ids),
+            ("group", "tenant", groups, tenant_of, tenant_ids),
+            ("group", "parent group", groups, parent_of, group_ids),
+            ("device", "tenant", devices, tenant_of, tenant_ids),
+            ("user", "tenant", users, tenant_of, tenant_ids),
+            ("membership", "group", memberships, itemgetter(0), group_ids),
+            ("membership", "user", memberships, itemgetter(1), user_ids),
         ]
+        for kind, what, records, field_of, known in checks:
+            named = set(map(field_of, records))
+            named.discard(None)
+            strays = named - known
+            if strays:
+                stray = min(strays)
+                record = next(r for r in records if field_of(r) == stray)
+                name = record if kind == "membership" else record.id
+                raise self._damaged(
+                    f"the {kind} {shorten(name)} names the {what} {shorten(stray)}, "
+                    "which does not exist"
+                )
+        gateways = set(map(parent_of, devices))
+        gateways.discard(None)
+        for gateway in sorted(gateways):  # devices are in id order: bisect for each
+            at = bisect_left(devices, gateway, key=_by_id)
+            if at == len(devices) or devices[at].id != gateway:
+                device = next(d for d in devices if d.parent_id == gateway)
+                raise self._damaged(
+                    f"the device {shorten(device.id)} names the gateway {shorten(gateway)}, "
+                    "which does not exist"
+                )
 
     @staticmethod
     def _record(conn: sqlite3.Connection, kind: type[Any], record_id: str) -> Any:
@@ -527,7 +932,7 @@ class SQLiteStore:
         ).fetchone()
         if row is None:
             raise _Missing(f"{kind.__name__.lower()} {record_id!r} does not exist")
-        return _codec.record_decoder(kind).decode(row[0])
+        return _decode_row(kind, row[0], f"{kind.__name__.lower()} {record_id!r}")
 
     # ------------------------------------------------------------ writing records
 
@@ -549,27 +954,24 @@ class SQLiteStore:
                 i += 1
 
     def _apply_run(self, conn: sqlite3.Connection, run: Sequence[Change]) -> None:
-        encode = _codec.encode_record
+        encode, crc = _codec.encode_record, _codec.row_crc
         first = run[0]
         if isinstance(first, DeviceCreated):
             rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
-            conn.executemany(
-                "INSERT OR REPLACE INTO devices (id, tenant_id, body) VALUES (?, ?, ?)", rows
-            )
+            conn.executemany(_PUT["devices"], [(*row, crc(row[2])) for row in rows])
             if self._encoded is not None:
                 # The audit records of these creations carry the same devices as ``after``.
                 encoded = self._encoded
                 for change, row in zip(run, rows, strict=True):
                     encoded[id(change.device)] = row[2]  # type: ignore[union-attr]
         elif isinstance(first, UserCreated | UserUpdated):
-            conn.executemany(
-                "INSERT OR REPLACE INTO users (id, tenant_id, body) VALUES (?, ?, ?)",
-                [(c.user.id, c.user.tenant_id, encode(c.user)) for c in run],  # type: ignore[union-attr]
-            )
+            blobs = [(c.user.id, c.user.tenant_id, encode(c.user)) for c in run]  # type: ignore[union-attr]
+            conn.executemany(_PUT["users"], [(*row, crc(row[2])) for row in blobs])
         else:
+            key_crc = _codec.key_crc
             conn.executemany(
-                "INSERT OR IGNORE INTO memberships (group_id, user_id) VALUES (?, ?)",
-                [(c.group_id, c.user_id) for c in run],  # type: ignore[union-attr]
+                "INSERT OR IGNORE INTO memberships (group_id, user_id, crc) VALUES (?, ?, ?)",
+                [(c.group_id, c.user_id, key_crc(c.group_id, c.user_id)) for c in run],  # type: ignore[union-attr]
             )
 
     def _apply_one(self, conn: sqlite3.Connection, change: Change) -> None:
@@ -637,10 +1039,12 @@ class SQLiteStore:
                 self._record_usage(conn, change, tid, day.isoformat())
             case AccessSet(record=r):
                 kind, key = access_key(r)
+                body = _codec.encode_access(r)
                 conn.execute(
-                    "INSERT OR REPLACE INTO access (kind, key, tenant_id, body)"
-                    " VALUES (?, ?, ?, ?)",
-                    (kind, key, r.tenant_id, _codec.encode_access(r)),
+                    "INSERT INTO access (kind, key, tenant_id, body, crc) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,"
+                    " body = excluded.body, crc = excluded.crc",
+                    (kind, key, r.tenant_id, body, _codec.row_crc(body)),
                 )
             case AccessRemoved(record=r):
                 conn.execute("DELETE FROM access WHERE kind = ? AND key = ?", access_key(r))
@@ -661,26 +1065,26 @@ class SQLiteStore:
         row = conn.execute(
             "SELECT body FROM usage WHERE tenant_id = ? AND day = ?", (tid, day)
         ).fetchone()
-        old = None if row is None else _codec.record_decoder(UsageDay).decode(row[0])
+        old = None if row is None else _decode_row(UsageDay, row[0], f"usage {tid} {day}")
+        body = _codec.encode_record(merge_usage(old, change))
         conn.execute(
-            "INSERT OR REPLACE INTO usage (tenant_id, day, body) VALUES (?, ?, ?)",
-            (tid, day, _codec.encode_record(merge_usage(old, change))),
+            "INSERT INTO usage (tenant_id, day, body, crc) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (tenant_id, day) DO UPDATE SET body = excluded.body, crc = excluded.crc",
+            (tid, day, body, _codec.row_crc(body)),
         )
 
     @staticmethod
     def _put(conn: sqlite3.Connection, record: _Record) -> None:
         if isinstance(record, Tenant):
-            conn.execute(
-                "INSERT OR REPLACE INTO tenants (id, body) VALUES (?, ?)",
-                (record.id, _codec.encode_record(record)),
-            )
+            body = _codec.encode_record(record)
+            conn.execute(_PUT["tenants"], (record.id, body, _codec.row_crc(body)))
             return
         if isinstance(record, Group):
             record = _bare(record)
+        body = _codec.encode_record(record)
         conn.execute(
-            f"INSERT OR REPLACE INTO {_RECORD_TABLE[type(record)]} "  # noqa: S608
-            "(id, tenant_id, body) VALUES (?, ?, ?)",
-            (record.id, record.tenant_id, _codec.encode_record(record)),
+            _PUT[_RECORD_TABLE[type(record)]],
+            (record.id, record.tenant_id, body, _codec.row_crc(body)),
         )
 
     @staticmethod
@@ -696,13 +1100,15 @@ class SQLiteStore:
         device_ids: frozenset[str],
         rules: frozenset[tuple[Any, ...]],
     ) -> None:
+        key_crc = _codec.key_crc
         conn.executemany(
-            "INSERT OR IGNORE INTO group_devices (group_id, device_id) VALUES (?, ?)",
-            [(group_id, d) for d in device_ids],
+            "INSERT OR IGNORE INTO group_devices (group_id, device_id, crc) VALUES (?, ?, ?)",
+            [(group_id, d, key_crc(group_id, d)) for d in device_ids],
         )
+        blobs = [_codec.encode_rule(r) for r in rules]
         conn.executemany(
-            "INSERT OR IGNORE INTO group_rules (group_id, rule) VALUES (?, ?)",
-            [(group_id, _codec.encode_rule(r)) for r in rules],
+            "INSERT OR IGNORE INTO group_rules (group_id, rule, crc) VALUES (?, ?, ?)",
+            [(group_id, b, key_crc(group_id, b)) for b in blobs],
         )
 
     def _delete_tenant(self, conn: sqlite3.Connection, tenant_id: str) -> None:
@@ -770,6 +1176,11 @@ def _audit_filters(
     return " AND ".join(clauses), params
 
 
+def _uri(path: str) -> str:
+    """The SQLite URI of an existing file, opened for reading and writing, never made."""
+    return f"file:{quote(os.path.abspath(path))}?mode=rw"
+
+
 def _check_positive(name: str, value: object) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
         raise InvalidValue(value, f"{name} is a positive number of seconds")
@@ -786,6 +1197,15 @@ def _url_option(url: str, key: str, value: str) -> Any:
         raise InvalidValue(url, f"the URL option {key} takes a number") from None
     if key == "synchronous":
         return value.upper()
+    if key == "integrity":
+        return value.lower()
+    if key == "create":
+        flags = {"true": True, "1": True, "false": False, "0": False, "": None, "none": None}
+        if value.lower() not in flags:
+            raise InvalidValue(url, "the URL option create is true, false or none")
+        return flags[value.lower()]
     raise InvalidValue(
-        url, f"unknown SQLite URL option {key!r}: busy_timeout, synchronous, retention"
+        url,
+        f"unknown SQLite URL option {key!r}: busy_timeout, synchronous, retention, "
+        "integrity, create",
     )
