@@ -25,9 +25,12 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, StoreError, Tenancy, TenantScope
-from tenancy.model import Device, Page, User
+from tenancy.changes import Associated, Change, DeviceCreated, MemberAdded, UserCreated
+from tenancy.model import Device, Group, Page, Tenant, User
 from tenancy.store import _codec
+from tenancy.store.migrations import CHECKED
 from tenancy.store.sqlite import SQLiteStore
+from tenancy.testing.contract import sample_commits
 from tests.unit._world import hospital, new_tenant
 
 PAGE = 4096
@@ -304,8 +307,18 @@ def _no_tables(path: Path) -> None:
     conn.close()
 
 
-def _sql(*statements: str | tuple[str, tuple[Any, ...]]) -> Damage:
-    """The original copied, then edited by hand with sqlite3 (the store's triggers run)."""
+Edit = Callable[[sqlite3.Connection], None]
+
+
+def _hospital(conn: sqlite3.Connection) -> str:
+    tenant_id: str = conn.execute("SELECT tenant_id FROM groups WHERE id = 'sb'").fetchone()[0]
+    return tenant_id
+
+
+def _sql(*statements: str | tuple[str, tuple[Any, ...]] | Edit, totals: bool = True) -> Damage:
+    """The original copied, then edited by hand with sqlite3; with ``totals``, a careful
+    editor's edit: each table's row count and checksum total made to match its rows'
+    checksum column again (the rows whose checksums were not fixed still fail theirs)."""
 
     def damage(o: Original, path: Path) -> None:
         path.write_bytes(o.data)
@@ -313,8 +326,18 @@ def _sql(*statements: str | tuple[str, tuple[Any, ...]]) -> Damage:
         conn.create_function("crc", -1, _codec.crc_of_columns, deterministic=True)
         try:
             for statement in statements:
+                if callable(statement):
+                    statement(conn)
+                    continue
                 sql, params = statement if isinstance(statement, tuple) else (statement, ())
                 conn.execute(sql, params)
+            if totals:
+                for table in CHECKED:
+                    conn.execute(
+                        f"UPDATE checksums SET rows = (SELECT count(*) FROM {table}),"
+                        f" total = (SELECT coalesce(sum(crc), 0) FROM {table})"
+                        f" WHERE name = '{table}'"
+                    )
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
@@ -366,6 +389,21 @@ def _wal_flip(offset: int | Callable[[int], int]) -> Callable[[bytearray], bytea
 
 def _device_blob(tenant: str, device_id: str = "dev-0003") -> bytes:
     return _codec.encode_record(Device(id=device_id, tenant_id=tenant, name="Moved"))
+
+
+def _reparent(table: str, kind: type[Any], record_id: str, parent: str) -> Edit:
+    """Give a stored record another parent, by hand, its checksum made to match."""
+
+    def edit(conn: sqlite3.Connection) -> None:
+        (body,) = conn.execute(f"SELECT body FROM {table} WHERE id = ?", (record_id,)).fetchone()
+        record = msgspec.structs.replace(_codec.record_decoder(kind).decode(body), parent_id=parent)
+        blob = _codec.encode_record(record)
+        conn.execute(
+            f"UPDATE {table} SET body = ?, crc = ? WHERE id = ?",
+            (blob, _codec.row_crc(blob), record_id),
+        )
+
+    return edit
 
 
 _HOSPITAL = "(SELECT tenant_id FROM groups WHERE id = 'sb')"
@@ -486,7 +524,7 @@ def damages() -> Iterator[tuple[str, Damage, str]]:
     yield "WAL last frame flipped", _with_wal(_wal_flip(lambda n: n - 10)), OPEN
     yield "WAL truncated mid-frame", _with_wal(lambda b: b[: len(b) - 100]), OPEN
     yield "WAL garbage", _with_wal(lambda b: random.Random(7).randbytes(len(b))), OPEN
-    # Rows edited by hand with sqlite3 (the checksum triggers run, as they would).
+    # Rows edited by hand with sqlite3.
     for name, damage in _hand_edits():
         yield name, damage, REFUSE
 
@@ -582,6 +620,18 @@ def _hand_edits() -> Iterator[tuple[str, Damage]]:
             "UPDATE groups SET crc = crc(body) WHERE id = 'sb'",
         ),
     )
+    yield (
+        "group that is its own grandparent, checksum fixed",
+        _sql(_reparent("groups", Group, "chain", "north")),
+    )
+    yield (
+        "device that is its own gateway's gateway, checksum fixed",
+        _sql(_reparent("devices", Device, "gen-1", "probe-1")),
+    )
+    yield (
+        "tenant that is its own parent, checksum fixed",
+        _sql(lambda conn: _reparent("tenants", Tenant, _hospital(conn), _hospital(conn))(conn)),
+    )
     yield "tenant body garbage", _sql("UPDATE tenants SET body = x'00' WHERE rowid = 1")
     yield (
         "access body garbage, checksum fixed",
@@ -589,32 +639,39 @@ def _hand_edits() -> Iterator[tuple[str, Damage]]:
     )
     yield "usage body garbage", _sql("UPDATE usage SET body = x'ff'")
     yield (
-        "a device row deleted behind the triggers",
-        _sql("DROP TRIGGER devices_removed", "DELETE FROM devices WHERE id = 'gen-2'"),
+        "a device row deleted, the totals left",
+        _sql("DELETE FROM devices WHERE id = 'gen-2'", totals=False),
     )
     yield (
-        "a device row added behind the triggers",
+        "a device row added, the totals left",
         _sql(
-            "DROP TRIGGER devices_added",
-            ("INSERT INTO devices (id, tenant_id, body, crc) SELECT 'dev-x', tenant_id, ?, 0"
-             " FROM devices WHERE id = 'gen-1'", (_device_blob("t"),)),
+            ("INSERT INTO devices (id, tenant_id, body, crc) SELECT 'dev-x', tenant_id, ?,"
+             " crc(?) FROM devices WHERE id = 'gen-1'", (_device_blob("t"), _device_blob("t"))),
+            totals=False,
         ),
     )  # fmt: skip
+    yield (
+        "a gateway deleted, the totals fixed",
+        _sql("DELETE FROM devices WHERE id = 'sensor-1'"),
+    )
     yield (
         "a device row's checksum edited",
         _sql("UPDATE devices SET crc = crc + 1 WHERE id = 'gen-3'"),
     )
     yield (
         "checksum count edited",
-        _sql("UPDATE checksums SET rows = rows + 1 WHERE name = 'users'"),
+        _sql("UPDATE checksums SET rows = rows + 1 WHERE name = 'users'", totals=False),
     )
-    yield "checksum total edited", _sql("UPDATE checksums SET total = 0 WHERE name = 'groups'")
-    yield "checksum row deleted", _sql("DELETE FROM checksums WHERE name = 'access'")
-    yield "checksums table dropped", _sql("DROP TABLE checksums")
+    yield (
+        "checksum total edited",
+        _sql("UPDATE checksums SET total = 0 WHERE name = 'groups'", totals=False),
+    )
+    yield "checksum row deleted", _sql("DELETE FROM checksums WHERE name = 'access'", totals=False)
+    yield "checksums table dropped", _sql("DROP TABLE checksums", totals=False)
     yield "head revision lowered", _sql("UPDATE meta SET value = value - 3 WHERE key = 'head'")
     yield "head revision text", _sql("UPDATE meta SET value = 'x' WHERE key = 'head'")
     yield "head revision deleted", _sql("DELETE FROM meta WHERE key = 'head'")
-    yield "devices table dropped", _sql("DROP TABLE devices")
+    yield "devices table dropped", _sql("DROP TABLE devices", totals=False)
     yield "schema_migrations emptied", _sql("DELETE FROM schema_migrations")
     yield (
         "schema version from the future",
@@ -797,3 +854,63 @@ def test_the_file_options_are_checked_and_belong_to_files(tmp_path: Path) -> Non
     with tenancy.open(f"sqlite:///{tmp_path / 'b.db'}?integrity=full", staleness=None) as tn:
         assert tn.revision == 1
     assert not (tmp_path / "a.db").exists()
+
+
+# --------------------------------------------------------------------------- the totals
+
+
+def _recomputed(store: SQLiteStore) -> dict[str, tuple[int, int]]:
+    """Each table's (rows, checksum total) from its rows, checksums recomputed."""
+    conn = store._conn
+    found = {}
+    for table, key in (
+        ("memberships", "group_id, user_id"),
+        ("group_devices", "group_id, device_id"),
+        ("group_rules", "group_id, rule"),
+    ):
+        rows = conn.execute(f"SELECT {key} FROM {table}").fetchall()
+        found[table] = (len(rows), sum(_codec.key_crc(a, b) for a, b in rows))
+    for table in set(CHECKED) - set(found):
+        blobs = [b for (b,) in conn.execute(f"SELECT body FROM {table}")]
+        found[table] = (len(blobs), sum(map(_codec.row_crc, blobs)))
+    return found  # fmt: skip
+
+
+def _stored(store: SQLiteStore) -> dict[str, tuple[int, int]]:
+    rows = store._conn.execute("SELECT name, rows, total FROM checksums")
+    return {name: (count, total) for name, count, total in rows}
+
+
+def _commit_then_fail(store: SQLiteStore, change: Change) -> None:
+    with store.atomic():
+        store.commit([change], expected_revision=store.head())
+        raise StoreError("undo")
+
+
+def test_every_write_keeps_the_totals_of_what_it_changed(tmp_path: Path) -> None:
+    """The sample history (every change type, every cascade) and, after it, writes that
+    take the slow paths: a creation of an id already there, a membership and an
+    association twice, a commit rolled back inside another."""
+    store = SQLiteStore(tmp_path / "totals.db")
+    try:
+        for changes in sample_commits():
+            store.commit(changes, expected_revision=store.head())
+            assert _stored(store) == _recomputed(store)
+        snapshot = store.snapshot()
+        device, user = snapshot.devices[0], snapshot.users[0]
+        group = snapshot.groups[0]
+        again: list[Change] = [
+            DeviceCreated(device=msgspec.structs.replace(device, name="Renamed")),
+            DeviceCreated(device=msgspec.structs.replace(device, name="Twice")),
+            MemberAdded(group_id=group.id, user_id=user.id),
+            MemberAdded(group_id=group.id, user_id=user.id),
+            Associated(group_id=group.id, device_ids=frozenset({device.id})),
+            Associated(group_id=group.id, device_ids=frozenset({device.id})),
+        ]
+        store.commit(again, expected_revision=store.head())
+        with pytest.raises(StoreError, match="undo"):
+            _commit_then_fail(store, UserCreated(user=msgspec.structs.replace(user, id="u-new")))
+        assert _stored(store) == _recomputed(store)
+        assert next(d for d in store.snapshot().devices if d.id == device.id).name == "Twice"
+    finally:
+        store.close()

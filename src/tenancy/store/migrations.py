@@ -12,8 +12,8 @@ tenant ids (deleting a tenant), memberships, since version 2 a group's device id
 rules (deleting a device removes its id from every group without decoding any blob), and
 since version 3 the key of a usage row (tenant, day). Since version 6 the devices table is
 clustered on its id (``WITHOUT ROWID``), so reading it whole yields devices in id order.
-Since version 7 every row a snapshot reads carries a checksum (``crc``), and triggers keep
-each table's row count and checksum total in ``checksums``: an open compares them with the
+Since version 7 every row a snapshot reads carries a checksum (``crc``), and the store
+keeps each table's row count and checksum total in ``checksums``: an open compares them with the
 rows it read (see :mod:`tenancy.store.sqlite`, integrity on open).
 """
 
@@ -154,7 +154,7 @@ is pruned from below and read in stretches, never whole)."""
 
 
 def _v7(conn: sqlite3.Connection) -> None:
-    """Row checksums, and per table a row count and checksum total kept by triggers."""
+    """Row checksums, and per table a row count and checksum total (kept by the store)."""
     conn.create_function("tenancy_crc32", -1, _codec.crc_of_columns, deterministic=True)
     conn.execute(
         """CREATE TABLE checksums (
@@ -168,22 +168,8 @@ def _v7(conn: sqlite3.Connection) -> None:
             f"INSERT INTO checksums (name, rows, total) "  # noqa: S608
             f"SELECT '{table}', count(*), coalesce(sum(crc), 0) FROM {table}"
         )
-        # The sum of 32-bit checksums stays an exact integer below 2**31 rows.
-        conn.execute(
-            f"""CREATE TRIGGER {table}_added AFTER INSERT ON {table} BEGIN
-                UPDATE checksums SET rows = rows + 1, total = total + NEW.crc
-                WHERE name = '{table}'; END"""  # noqa: S608 - fixed table names
-        )
-        conn.execute(
-            f"""CREATE TRIGGER {table}_removed AFTER DELETE ON {table} BEGIN
-                UPDATE checksums SET rows = rows - 1, total = total - OLD.crc
-                WHERE name = '{table}'; END"""  # noqa: S608 - fixed table names
-        )
-        conn.execute(
-            f"""CREATE TRIGGER {table}_changed AFTER UPDATE ON {table} BEGIN
-                UPDATE checksums SET total = total - OLD.crc + NEW.crc
-                WHERE name = '{table}'; END"""  # noqa: S608 - fixed table names
-        )
+        # The store adds to a table's totals in the transaction of every write that
+        # changes its rows; the sum of 32-bit checksums stays exact below 2**31 rows.
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -33,7 +33,7 @@ instead of an fsync. Pass ``synchronous="FULL"`` to fsync every commit.
 
 Integrity on open: a damaged file refuses to open, with a StoreError naming the file and
 the problem, rather than answer from what it misread. Every row a snapshot reads carries a
-CRC-32 of its content, and triggers keep each table's row count and checksum total
+CRC-32 of its content, and every write keeps each table's row count and checksum total
 (migration 7); the snapshot sums the checksums of the rows it decodes and compares both
 with the table's, then checks that every tenant, group, user and gateway a record names
 exists, and that the head revision is the change log's last. That rides on the reads the
@@ -59,7 +59,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from itertools import islice, starmap
+from itertools import compress, islice, starmap
 from operator import attrgetter, itemgetter
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote
@@ -158,7 +158,7 @@ _PUT = {
         for table in ("groups", "devices", "users")
     },
 }
-"""Insert or replace a record (an upsert, so the checksum triggers see an update)."""
+"""Insert or replace a record (an upsert: an update in place when the id is there)."""
 
 
 def _decode_row(kind: type[Any], body: bytes, name: str) -> Any:
@@ -171,6 +171,24 @@ def _decode_row(kind: type[Any], body: bytes, name: str) -> Any:
             value=name,
             rule="a store opens only if what it read matches its checksums",
         ) from None
+
+
+def _in_a_cycle(parents: dict[str, str | None]) -> str | None:
+    """A node whose chain of parents (within ``parents``) comes back to itself, or None.
+    Each node is walked once: O(nodes)."""
+    done: set[str] = set()
+    for start in parents:
+        path: list[str] = []
+        on_path: set[str] = set()
+        node: str | None = start
+        while node is not None and node in parents and node not in done:
+            if node in on_path:
+                return node
+            path.append(node)
+            on_path.add(node)
+            node = parents[node]
+        done.update(path)
+    return None
 
 
 def _row_name(table: str, keys: list[Any]) -> str:
@@ -262,6 +280,8 @@ class SQLiteStore:
         # During a commit with audit records: the blobs of records written, by id(), so an
         # audit record whose ``after`` is that record reuses them (the same bytes).
         self._encoded: dict[int, bytes] | None = None
+        # During a commit: what its writes add to each table's (row count, checksum total).
+        self._sums: dict[str, tuple[int, int]] = {}
         if not self._memory and not os.path.exists(self._path):
             if create is False:
                 raise StoreError(
@@ -304,6 +324,8 @@ class SQLiteStore:
             self._closed = True
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, "open") from exc  # e.g. not a database file
+            if isinstance(exc, UnicodeDecodeError):  # the schema holds bytes that are not text
+                raise self._damaged(f"a text value is not UTF-8 ({exc})") from exc
             raise
 
     def _create_file(self) -> None:
@@ -383,8 +405,8 @@ class SQLiteStore:
 
     def _damaged(self, problem: str) -> StoreError:
         return StoreError(
-            f"{self._path} is damaged: {problem}; it was not opened (restore a backup or "
-            "rebuild the store; see the how-to on SQLite stores)",
+            f"{self._path} is damaged: {problem}; restore a backup or rebuild the store "
+            "(see the how-to on SQLite stores)",
             value=self._path,
             rule="a store opens only if what it read matches its checksums",
         )
@@ -637,6 +659,9 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 self._end_read()
                 raise self._error(exc, "read") from exc
+            except UnicodeDecodeError as exc:  # a text column holding bytes that are not text
+                self._end_read()
+                raise self._damaged(f"a text value is not UTF-8 ({exc})") from exc
             except BaseException:
                 self._end_read()
                 raise
@@ -677,6 +702,14 @@ class SQLiteStore:
                 f"connection for more than busy_timeout={self._busy_timeout} s ({text})",
                 value=self._path,
                 rule="a connection waits at most busy_timeout seconds for another's write",
+            )
+        if isinstance(exc, sqlite3.DatabaseError) and (
+            "malformed" in text or "not a database" in text or "corrupt" in text
+        ):
+            return StoreError(
+                f"{self._path} is damaged: SQLite could not {purpose} it: {text}",
+                value=self._path,
+                rule="a damaged file is neither read nor written",
             )
         return StoreError(f"{self._path}: could not {purpose}: {text}", value=self._path)
 
@@ -724,7 +757,7 @@ class SQLiteStore:
         return value
 
     # Integrity on open: every table a snapshot reads carries a checksum per row, and
-    # triggers keep each table's row count and checksum total (migration 7). The read sums
+    # the writes keep each table's row count and checksum total (migration 7). The read sums
     # the checksums of the rows it decodes (one C call per batch of rows) and compares the
     # count and the total with the table's: a changed byte, a lost or an extra row refuses
     # the open. Then the records' references are checked (every tenant, group and user
@@ -925,8 +958,14 @@ class SQLiteStore:
                     f"the {kind} {shorten(name)} names the {what} {shorten(stray)}, "
                     "which does not exist"
                 )
-        gateways = set(map(parent_of, devices))
-        gateways.discard(None)
+        children = list(compress(devices, map(parent_of, devices)))
+        for kind, records in (("tenant", tenants), ("group", groups), ("device", children)):
+            looped = _in_a_cycle({r.id: r.parent_id for r in records})
+            if looped is not None:
+                raise self._damaged(
+                    f"the {kind} {shorten(looped)} is its own ancestor (its parents form a cycle)"
+                )
+        gateways = set(map(parent_of, children))
         for gateway in sorted(gateways):  # devices are in id order: bisect for each
             at = bisect_left(devices, gateway, key=_by_id)
             if at == len(devices) or devices[at].id != gateway:
@@ -949,7 +988,9 @@ class SQLiteStore:
     # ------------------------------------------------------------ writing records
 
     def _apply(self, conn: sqlite3.Connection, changes: tuple[Change, ...]) -> None:
-        """Write each change's meaning on the records: the same as RecordState.apply."""
+        """Write each change's meaning on the records: the same as RecordState.apply.
+        Then add what the writes did to each table's row count and checksum total."""
+        self._sums = {}
         i, n = 0, len(changes)
         while i < n:
             change = changes[i]
@@ -964,26 +1005,127 @@ class SQLiteStore:
             else:
                 self._apply_one(conn, change)
                 i += 1
+        conn.executemany(
+            "UPDATE checksums SET rows = rows + ?, total = total + ? WHERE name = ?",
+            [(rows, total, table) for table, (rows, total) in self._sums.items()],
+        )
+
+    # The checksum totals are kept here, in the transaction of the write (not by triggers,
+    # which would cost a statement per row: they tripled a bulk insert of a million rows):
+    # a row added adds its checksum, a row replaced or removed takes its old one away.
+
+    def _count(self, table: str, rows: int, total: int) -> None:
+        was = self._sums.get(table, (0, 0))
+        self._sums[table] = (was[0] + rows, was[1] + total)
+
+    def _put_row(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        where: str,
+        key: tuple[Any, ...],
+        *,
+        sql: str,
+        params: tuple[Any, ...],
+    ) -> None:
+        """Insert or replace one row (``params`` ends with its checksum)."""
+        old = conn.execute(f"SELECT crc FROM {table} WHERE {where}", key).fetchone()  # noqa: S608
+        conn.execute(sql, params)
+        self._count(table, 0 if old else 1, params[-1] - (old[0] if old else 0))
+
+    def _insert_new(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        sql: str,
+        rows: list[tuple[Any, ...]],
+        one_by_one: Callable[[tuple[Any, ...]], None],
+    ) -> None:
+        """Insert rows that should all be new (``sql`` ignores a row already there; each
+        row ends with its checksum) in one executemany; if one was there already (or came
+        twice), undo and write them one by one."""
+        if not rows:
+            return
+        conn.execute("SAVEPOINT tenancy_rows")
+        before = conn.total_changes
+        conn.executemany(sql, rows)
+        if conn.total_changes - before == len(rows):
+            conn.execute("RELEASE tenancy_rows")
+            self._count(table, len(rows), sum(map(itemgetter(-1), rows)))
+            return
+        conn.execute("ROLLBACK TO tenancy_rows")
+        conn.execute("RELEASE tenancy_rows")
+        for row in rows:
+            one_by_one(row)
+
+    def _put_record_row(self, table: str, conn: sqlite3.Connection) -> Callable[..., None]:
+        def put(row: tuple[Any, ...]) -> None:
+            self._put_row(conn, table, "id = ?", (row[0],), sql=_PUT[table], params=row)
+
+        return put
+
+    def _add_pair(self, conn: sqlite3.Connection, table: str, columns: str) -> Callable[..., None]:
+        sql = f"INSERT OR IGNORE INTO {table} ({columns}, crc) VALUES (?, ?, ?)"  # noqa: S608
+
+        def add(row: tuple[Any, ...]) -> None:
+            if conn.execute(sql, row).rowcount == 1:
+                self._count(table, 1, row[-1])
+
+        return add
+
+    def _delete_where(
+        self, conn: sqlite3.Connection, table: str, where: str, params: tuple[Any, ...]
+    ) -> int:
+        """Delete the rows ``where`` selects; returns how many there were."""
+        rows, total = conn.execute(
+            f"SELECT count(*), coalesce(sum(crc), 0) FROM {table} WHERE {where}",  # noqa: S608
+            params,
+        ).fetchone()
+        if rows:
+            conn.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
+            self._count(table, -rows, -total)
+        return int(rows)
 
     def _apply_run(self, conn: sqlite3.Connection, run: Sequence[Change]) -> None:
         encode, crc = _codec.encode_record, _codec.row_crc
         first = run[0]
         if isinstance(first, DeviceCreated):
             rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
-            conn.executemany(_PUT["devices"], [(*row, crc(row[2])) for row in rows])
+            self._insert_new(
+                conn,
+                "devices",
+                "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
+                [(*row, crc(row[2])) for row in rows],
+                self._put_record_row("devices", conn),
+            )
             if self._encoded is not None:
                 # The audit records of these creations carry the same devices as ``after``.
                 encoded = self._encoded
                 for change, row in zip(run, rows, strict=True):
                     encoded[id(change.device)] = row[2]  # type: ignore[union-attr]
-        elif isinstance(first, UserCreated | UserUpdated):
+        elif isinstance(first, UserCreated):
             blobs = [(c.user.id, c.user.tenant_id, encode(c.user)) for c in run]  # type: ignore[union-attr]
-            conn.executemany(_PUT["users"], [(*row, crc(row[2])) for row in blobs])
+            self._insert_new(
+                conn,
+                "users",
+                "INSERT OR IGNORE INTO users (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
+                [(*row, crc(row[2])) for row in blobs],
+                self._put_record_row("users", conn),
+            )
+        elif isinstance(first, UserUpdated):
+            put = self._put_record_row("users", conn)
+            for change in run:
+                user = change.user  # type: ignore[union-attr]
+                body = encode(user)
+                put((user.id, user.tenant_id, body, crc(body)))
         else:
             key_crc = _codec.key_crc
-            conn.executemany(
+            self._insert_new(
+                conn,
+                "memberships",
                 "INSERT OR IGNORE INTO memberships (group_id, user_id, crc) VALUES (?, ?, ?)",
                 [(c.group_id, c.user_id, key_crc(c.group_id, c.user_id)) for c in run],  # type: ignore[union-attr]
+                self._add_pair(conn, "memberships", "group_id, user_id"),
             )
 
     def _apply_one(self, conn: sqlite3.Connection, change: Change) -> None:
@@ -1000,8 +1142,8 @@ class SQLiteStore:
                 self._delete_tenant(conn, tid)
             case GroupCreated(group=g):
                 self._put(conn, g)
-                conn.execute("DELETE FROM group_devices WHERE group_id = ?", (g.id,))
-                conn.execute("DELETE FROM group_rules WHERE group_id = ?", (g.id,))
+                self._delete_where(conn, "group_devices", "group_id = ?", (g.id,))
+                self._delete_where(conn, "group_rules", "group_id = ?", (g.id,))
                 self._associate(conn, g.id, g.device_ids, g.device_tags)
             case GroupUpdated(group_id=gid, name=name, description=description):
                 group = self._record(conn, Group, gid)
@@ -1012,20 +1154,21 @@ class SQLiteStore:
             case GroupDeleted(group_id=gid):
                 self._delete(conn, "groups", gid)
                 for table in ("group_devices", "group_rules", "memberships"):
-                    conn.execute(f"DELETE FROM {table} WHERE group_id = ?", (gid,))  # noqa: S608
+                    self._delete_where(conn, table, "group_id = ?", (gid,))
             case Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._record(conn, Group, gid)
                 self._associate(conn, gid, ids, rules)
             case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._record(conn, Group, gid)
-                conn.executemany(
-                    "DELETE FROM group_devices WHERE group_id = ? AND device_id = ?",
-                    [(gid, d) for d in ids],
-                )
-                conn.executemany(
-                    "DELETE FROM group_rules WHERE group_id = ? AND rule = ?",
-                    [(gid, _codec.encode_rule(r)) for r in rules],
-                )
+                for d in ids:
+                    self._delete_where(
+                        conn, "group_devices", "group_id = ? AND device_id = ?", (gid, d)
+                    )
+                for r in rules:
+                    rule = _codec.encode_rule(r)
+                    self._delete_where(
+                        conn, "group_rules", "group_id = ? AND rule = ?", (gid, rule)
+                    )
             case DeviceRenamed(device_id=did, name=name):
                 self._put(conn, msgspec.structs.replace(self._record(conn, Device, did), name=name))
             case DeviceTagged(device_id=did, tags=tags):
@@ -1039,27 +1182,29 @@ class SQLiteStore:
                 self._put(conn, msgspec.structs.replace(device, parent_id=parent_id))
             case DeviceDeleted(device_id=did):
                 self._delete(conn, "devices", did)
-                conn.execute("DELETE FROM group_devices WHERE device_id = ?", (did,))
+                self._delete_where(conn, "group_devices", "device_id = ?", (did,))
             case UserDeleted(user_id=uid):
                 self._delete(conn, "users", uid)
-                conn.execute("DELETE FROM memberships WHERE user_id = ?", (uid,))
+                self._delete_where(conn, "memberships", "user_id = ?", (uid,))
             case MemberRemoved(group_id=gid, user_id=uid):
-                conn.execute(
-                    "DELETE FROM memberships WHERE group_id = ? AND user_id = ?", (gid, uid)
-                )
+                self._delete_where(conn, "memberships", "group_id = ? AND user_id = ?", (gid, uid))
             case UsageRecorded(tenant_id=tid, day=day):
                 self._record_usage(conn, change, tid, day.isoformat())
             case AccessSet(record=r):
                 kind, key = access_key(r)
                 body = _codec.encode_access(r)
-                conn.execute(
-                    "INSERT INTO access (kind, key, tenant_id, body, crc) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id,"
-                    " body = excluded.body, crc = excluded.crc",
-                    (kind, key, r.tenant_id, body, _codec.row_crc(body)),
+                self._put_row(
+                    conn,
+                    "access",
+                    "kind = ? AND key = ?",
+                    (kind, key),
+                    sql="INSERT INTO access (kind, key, tenant_id, body, crc)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET"
+                    " tenant_id = excluded.tenant_id, body = excluded.body, crc = excluded.crc",
+                    params=(kind, key, r.tenant_id, body, _codec.row_crc(body)),
                 )
             case AccessRemoved(record=r):
-                conn.execute("DELETE FROM access WHERE kind = ? AND key = ?", access_key(r))
+                self._delete_where(conn, "access", "kind = ? AND key = ?", access_key(r))
             case SupportSessionStarted():
                 pass  # on record in the log (and the audit log); no row changes
             case DeviceCreated() | UserCreated() | UserUpdated() | MemberAdded():
@@ -1069,8 +1214,9 @@ class SQLiteStore:
                 # drop its meaning (the contract suite compares against the reference).
                 raise _Missing(f"no meaning for the change {change!r} in the SQLite store")
 
-    @staticmethod
-    def _record_usage(conn: sqlite3.Connection, change: UsageRecorded, tid: str, day: str) -> None:
+    def _record_usage(
+        self, conn: sqlite3.Connection, change: UsageRecorded, tid: str, day: str
+    ) -> None:
         """Merge into the tenant's row of that day; a row of an unknown tenant is dropped."""
         if conn.execute("SELECT 1 FROM tenants WHERE id = ?", (tid,)).fetchone() is None:
             return
@@ -1079,67 +1225,75 @@ class SQLiteStore:
         ).fetchone()
         old = None if row is None else _decode_row(UsageDay, row[0], f"usage {tid} {day}")
         body = _codec.encode_record(merge_usage(old, change))
-        conn.execute(
-            "INSERT INTO usage (tenant_id, day, body, crc) VALUES (?, ?, ?, ?)"
+        self._put_row(
+            conn,
+            "usage",
+            "tenant_id = ? AND day = ?",
+            (tid, day),
+            sql="INSERT INTO usage (tenant_id, day, body, crc) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (tenant_id, day) DO UPDATE SET body = excluded.body, crc = excluded.crc",
-            (tid, day, body, _codec.row_crc(body)),
+            params=(tid, day, body, _codec.row_crc(body)),
         )
 
-    @staticmethod
-    def _put(conn: sqlite3.Connection, record: _Record) -> None:
+    def _put(self, conn: sqlite3.Connection, record: _Record) -> None:
         if isinstance(record, Tenant):
             body = _codec.encode_record(record)
-            conn.execute(_PUT["tenants"], (record.id, body, _codec.row_crc(body)))
+            params: tuple[Any, ...] = (record.id, body, _codec.row_crc(body))
+            self._put_row(
+                conn, "tenants", "id = ?", (record.id,), sql=_PUT["tenants"], params=params
+            )
             return
         if isinstance(record, Group):
             record = _bare(record)
         body = _codec.encode_record(record)
-        conn.execute(
-            _PUT[_RECORD_TABLE[type(record)]],
-            (record.id, record.tenant_id, body, _codec.row_crc(body)),
-        )
+        table = _RECORD_TABLE[type(record)]
+        params = (record.id, record.tenant_id, body, _codec.row_crc(body))
+        self._put_row(conn, table, "id = ?", (record.id,), sql=_PUT[table], params=params)
 
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, table: str, record_id: str) -> None:
-        cursor = conn.execute(f"DELETE FROM {table} WHERE id = ?", (record_id,))  # noqa: S608
-        if cursor.rowcount != 1:
+    def _delete(self, conn: sqlite3.Connection, table: str, record_id: str) -> None:
+        if self._delete_where(conn, table, "id = ?", (record_id,)) != 1:
             raise _Missing(f"{table[:-1]} {record_id!r} does not exist")
 
-    @staticmethod
     def _associate(
+        self,
         conn: sqlite3.Connection,
         group_id: str,
         device_ids: frozenset[str],
         rules: frozenset[tuple[Any, ...]],
     ) -> None:
         key_crc = _codec.key_crc
-        conn.executemany(
+        self._insert_new(
+            conn,
+            "group_devices",
             "INSERT OR IGNORE INTO group_devices (group_id, device_id, crc) VALUES (?, ?, ?)",
             [(group_id, d, key_crc(group_id, d)) for d in device_ids],
+            self._add_pair(conn, "group_devices", "group_id, device_id"),
         )
         blobs = [_codec.encode_rule(r) for r in rules]
-        conn.executemany(
+        self._insert_new(
+            conn,
+            "group_rules",
             "INSERT OR IGNORE INTO group_rules (group_id, rule, crc) VALUES (?, ?, ?)",
             [(group_id, b, key_crc(group_id, b)) for b in blobs],
+            self._add_pair(conn, "group_rules", "group_id, rule"),
         )
 
     def _delete_tenant(self, conn: sqlite3.Connection, tenant_id: str) -> None:
         self._delete(conn, "tenants", tenant_id)
         params = (tenant_id,)
-        conn.execute(
-            """DELETE FROM memberships
-               WHERE group_id IN (SELECT id FROM groups WHERE tenant_id = ?)
-                  OR user_id IN (SELECT id FROM users WHERE tenant_id = ?)""",
+        self._delete_where(
+            conn,
+            "memberships",
+            "group_id IN (SELECT id FROM groups WHERE tenant_id = ?)"
+            " OR user_id IN (SELECT id FROM users WHERE tenant_id = ?)",
             (tenant_id, tenant_id),
         )
         for table in ("group_devices", "group_rules"):
-            conn.execute(
-                f"DELETE FROM {table} "  # noqa: S608
-                "WHERE group_id IN (SELECT id FROM groups WHERE tenant_id = ?)",
-                params,
+            self._delete_where(
+                conn, table, "group_id IN (SELECT id FROM groups WHERE tenant_id = ?)", params
             )
         for table in ("groups", "users", "devices", "usage", "access"):
-            conn.execute(f"DELETE FROM {table} WHERE tenant_id = ?", params)  # noqa: S608
+            self._delete_where(conn, table, "tenant_id = ?", params)
 
     @staticmethod
     def _append_audit(
