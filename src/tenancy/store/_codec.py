@@ -30,6 +30,7 @@ from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "DECODE_ERRORS",
+    "DeviceFacts",
     "crc_of_columns",
     "decode_access",
     "decode_changes",
@@ -66,8 +67,9 @@ row_crc = zlib.crc32
 
 def key_crc(first: str, second: str | bytes) -> int:
     """The checksum of a row of two keys (a membership, a group's device id or rule)."""
-    tail = second if isinstance(second, bytes) else second.encode()
-    return zlib.crc32(tail, zlib.crc32(first.encode() + b"\0"))
+    if isinstance(second, str):  # the CRC of the keys joined by a NUL, in one go
+        return zlib.crc32((first + "\0" + second).encode())
+    return zlib.crc32(second, zlib.crc32(first.encode() + b"\0"))
 
 
 def crc_of_columns(*values: str | bytes) -> int:
@@ -146,7 +148,24 @@ _device_rows = msgspec.msgpack.Decoder(list[_DeviceRow])
 _tags = msgspec.msgpack.Decoder(tuple[Tag, ...])
 
 
-def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]) -> list[T]:
+class DeviceFacts:
+    """What :func:`decode_sharing` notes of the devices it decodes, for the store's checks
+    (in the loop that builds them: a compare and two set additions a device)."""
+
+    def __init__(self) -> None:
+        self.last_id = ""
+        self.in_order = True
+        """Every id greater than the one before (strictly: no id twice)."""
+        self.tenants: set[str] = set()
+        self.gateways: set[str] = set()
+
+
+def decode_sharing(
+    kind: type[T],
+    blobs: Sequence[bytes],
+    shared: dict[Any, Any],
+    facts: DeviceFacts | None = None,
+) -> list[T]:
     """Decode many row blobs (as :func:`decode_many`), sharing equal values between them
     and with earlier batches through ``shared`` (as :func:`share_values`).
 
@@ -161,6 +180,9 @@ def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]
         return records
     devices: list[Any] = []
     append = devices.append
+    facts = facts or DeviceFacts()
+    last, in_order = facts.last_id, facts.in_order
+    tenant_seen, gateway_seen = facts.tenants.add, facts.gateways.add
     for row in _device_rows.decode(_array_of(blobs)):
         encoded = bytes(row.tags)
         tags = shared.get(encoded)
@@ -168,16 +190,23 @@ def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]
             tags = shared[encoded] = frozenset(
                 [shared.setdefault(pair, pair) for pair in _tags.decode(encoded)]
             )
-        tenant_id = row.tenant_id
+        device_id, tenant_id, parent_id = row.id, row.tenant_id, row.parent_id
+        if device_id <= last:
+            in_order = False
+        last = device_id
+        tenant_seen(tenant_id)
+        if parent_id is not None:
+            gateway_seen(parent_id)
         append(
             Device(
-                id=row.id,
+                id=device_id,
                 tenant_id=shared.setdefault(tenant_id, tenant_id),
                 name=row.name,
                 tags=tags,
-                parent_id=row.parent_id,
+                parent_id=parent_id,
             )
         )
+    facts.last_id, facts.in_order = last, in_order
     return devices
 
 

@@ -59,7 +59,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from itertools import compress, islice, starmap
+from itertools import starmap
 from operator import attrgetter, itemgetter
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote
@@ -174,20 +174,15 @@ def _decode_row(kind: type[Any], body: bytes, name: str) -> Any:
 
 
 def _in_a_cycle(parents: dict[str, str | None]) -> str | None:
-    """A node whose chain of parents (within ``parents``) comes back to itself, or None.
-    Each node is walked once: O(nodes)."""
-    done: set[str] = set()
-    for start in parents:
-        path: list[str] = []
-        on_path: set[str] = set()
-        node: str | None = start
-        while node is not None and node in parents and node not in done:
-            if node in on_path:
-                return node
-            path.append(node)
-            on_path.add(node)
-            node = parents[node]
-        done.update(path)
+    """A node whose chain of parents comes back to itself, or None. Nodes that are no
+    node's parent are dropped until none is left (no cycle) or none drops (each one left
+    is on a cycle): a few passes at C speed, one per level of the tree."""
+    while parents:
+        named = set(parents.values())
+        kept = {node: parent for node, parent in parents.items() if node in named}
+        if len(kept) == len(parents):
+            return min(kept)
+        parents = kept
     return None
 
 
@@ -458,14 +453,16 @@ class SQLiteStore:
             tenants = self._records(conn, Tenant, sums)
             groups = self._groups(conn, sums)
             shared: dict[Any, Any] = {}  # equal values of all the records, decoded once
-            devices = self._records(conn, Device, sums, shared)
-            users = self._records(conn, User, sums, shared)
+            facts = _codec.DeviceFacts()
+            devices = self._records(conn, Device, sums, shared=shared, facts=facts)
+            users = self._records(conn, User, sums, shared=shared)
             memberships = self._pairs(
                 conn, "memberships", "group_id, user_id", sums, order="group_id, user_id"
             )
             usage = self._records(conn, UsageDay, sums, order="tenant_id, day")
             access = self._access(conn, sums)
-        self._check_references(tenants, groups, devices, users, memberships)
+        self._check_references(tenants, groups, users, memberships)
+        self._check_devices(devices, facts, {t.id for t in tenants})
         with self._lock:
             if not self._depth:
                 # The read filled the page cache (32 MB) with pages a write rarely needs:
@@ -823,8 +820,10 @@ class SQLiteStore:
         conn: sqlite3.Connection,
         kind: type[Any],
         sums: dict[str, tuple[int, int]],
+        *,
         shared: dict[Any, Any] | None = None,
         order: str | None = None,
+        facts: _codec.DeviceFacts | None = None,
     ) -> list[Any]:
         # Read in storage order (sequential pages) and sort by id here: cheaper than
         # walking the id index and fetching each row from wherever it lies. Devices are
@@ -843,16 +842,11 @@ class SQLiteStore:
                 if shared is None:
                     records.extend(_codec.decode_many(kind, blobs))
                 else:
-                    records.extend(_codec.decode_sharing(kind, blobs, shared))
+                    records.extend(_codec.decode_sharing(kind, blobs, shared, facts))
             except _codec.DECODE_ERRORS:
                 raise self._damaged(self._locate(conn, table, sums[table], -1, -1)) from None
         self._tally(conn, table, sums, count, total)
-        if kind is Device:
-            # Stored in id order: out of order (or twice) means the table's pages are.
-            ids = list(map(_by_id, records))
-            if not all(map(operator.lt, ids, islice(ids, 1, None))):
-                raise self._damaged("table devices is out of id order (its pages are mixed up)")
-        elif order is None:
+        if order is None and kind is not Device:  # devices: in id order, which is checked
             records.sort(key=_by_id)
         return records
 
@@ -926,12 +920,11 @@ class SQLiteStore:
         self,
         tenants: list[Tenant],
         groups: list[Group],
-        devices: list[Device],
         users: list[User],
         memberships: list[Any],
     ) -> None:
-        """Every tenant, group, user and gateway a record names exists (checked on the sets
-        of distinct values named, so a million devices cost a few passes at C speed)."""
+        """Every tenant, group and user a record names exists (checked on the sets of
+        distinct values named), and no tenant or group is its own ancestor."""
         tenant_ids = {t.id for t in tenants}
         group_ids = {g.id for g in groups}
         user_ids = {u.id for u in users}
@@ -941,7 +934,6 @@ class SQLiteStore:
             ("tenant", "tenant", tenants, parent_of, tenant_ids),
             ("group", "tenant", groups, tenant_of, tenant_ids),
             ("group", "parent group", groups, parent_of, group_ids),
-            ("device", "tenant", devices, tenant_of, tenant_ids),
             ("user", "tenant", users, tenant_of, tenant_ids),
             ("membership", "group", memberships, itemgetter(0), group_ids),
             ("membership", "user", memberships, itemgetter(1), user_ids),
@@ -958,15 +950,31 @@ class SQLiteStore:
                     f"the {kind} {shorten(name)} names the {what} {shorten(stray)}, "
                     "which does not exist"
                 )
-        children = list(compress(devices, map(parent_of, devices)))
-        for kind, records in (("tenant", tenants), ("group", groups), ("device", children)):
+        for kind, records in (("tenant", tenants), ("group", groups)):
             looped = _in_a_cycle({r.id: r.parent_id for r in records})
             if looped is not None:
                 raise self._damaged(
                     f"the {kind} {shorten(looped)} is its own ancestor (its parents form a cycle)"
                 )
-        gateways = set(map(parent_of, children))
-        for gateway in sorted(gateways):  # devices are in id order: bisect for each
+
+    def _check_devices(
+        self, devices: list[Device], facts: _codec.DeviceFacts, tenant_ids: set[str]
+    ) -> None:
+        """Devices came in id order, each once (the table is clustered on the id: out of
+        order means its pages are mixed up), of tenants that exist, and every gateway
+        exists and is no device's own ancestor (found by bisection: gateways are few).
+        What was noted while decoding them (``facts``) makes it cost no pass of its own."""
+        if not facts.in_order:
+            raise self._damaged("table devices is out of id order (its pages are mixed up)")
+        strays = facts.tenants - tenant_ids
+        if strays:
+            device = next(d for d in devices if d.tenant_id in strays)
+            raise self._damaged(
+                f"the device {shorten(device.id)} names the tenant "
+                f"{shorten(device.tenant_id)}, which does not exist"
+            )
+        parents: dict[str, str | None] = {}
+        for gateway in facts.gateways:
             at = bisect_left(devices, gateway, key=_by_id)
             if at == len(devices) or devices[at].id != gateway:
                 device = next(d for d in devices if d.parent_id == gateway)
@@ -974,6 +982,12 @@ class SQLiteStore:
                     f"the device {shorten(device.id)} names the gateway {shorten(gateway)}, "
                     "which does not exist"
                 )
+            parents[gateway] = devices[at].parent_id
+        looped = _in_a_cycle(parents)  # a device on a cycle is a gateway with a gateway
+        if looped is not None:
+            raise self._damaged(
+                f"the device {shorten(looped)} is its own ancestor (its parents form a cycle)"
+            )
 
     @staticmethod
     def _record(conn: sqlite3.Connection, kind: type[Any], record_id: str) -> Any:
