@@ -158,6 +158,8 @@ class DeviceFacts:
         """Every id greater than the one before (strictly: no id twice)."""
         self.tenants: set[str] = set()
         self.gateways: set[str] = set()
+        self.ids: list[str] = []
+        """Every id, in the order read (dropped once the checks are done)."""
 
 
 def decode_sharing(
@@ -182,7 +184,7 @@ def decode_sharing(
     append = devices.append
     facts = facts or DeviceFacts()
     last, in_order = facts.last_id, facts.in_order
-    tenant_seen, gateway_seen = facts.tenants.add, facts.gateways.add
+    tenant_seen, gateway_seen, id_seen = facts.tenants.add, facts.gateways.add, facts.ids.append
     for row in _device_rows.decode(_array_of(blobs)):
         encoded = bytes(row.tags)
         tags = shared.get(encoded)
@@ -194,6 +196,7 @@ def decode_sharing(
         if device_id <= last:
             in_order = False
         last = device_id
+        id_seen(device_id)
         tenant_seen(tenant_id)
         if parent_id is not None:
             gateway_seen(parent_id)
