@@ -126,10 +126,10 @@ def open(
 
     ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
     used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
-    ``limits=``, ``usage_flush_interval=``), except the options of a SQLite file:
-    ``integrity=`` (``"rows"``, ``"quick"``, ``"full"``: what the open checks) and
-    ``create=`` (None: a missing file becomes a new store; True: an empty file does too;
-    False: only an existing store opens), see :class:`~tenancy.store.sqlite.SQLiteStore`.
+    ``limits=``, ``usage_flush_interval=``, ``write_timeout=``), except the options of a
+    SQLite file: ``integrity=`` (``"rows"``, ``"quick"``, ``"full"``: what the open checks)
+    and ``create=`` (None: a missing file becomes a new store; True: an empty file does
+    too; False: only an existing store opens), see :class:`~tenancy.store.sqlite.SQLiteStore`.
     """
     file_options = {key: options.pop(key) for key in _FILE_OPTIONS if key in options}
     if target is None or target == ":memory:" or isinstance(target, Store):
