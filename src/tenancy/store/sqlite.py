@@ -37,7 +37,7 @@ CRC-32 of its content, and every write keeps each table's row count and checksum
 (migration 7); the snapshot sums the checksums of the rows it decodes and compares both
 with the table's, then checks that every tenant, group, user and gateway a record names
 exists, and that the head revision is the change log's last. That rides on the reads the
-open makes anyway (about 2% of the open at a million devices). ``integrity="quick"``
+open makes anyway (0 to 4% of the open at a million devices). ``integrity="quick"``
 or ``"full"`` adds SQLite's own check of every page (``PRAGMA quick_check``) or of every
 page and index (``PRAGMA integrity_check``), which reads the whole file once more. The
 change log's rows carry checksums too, checked with the continuity of the revisions
