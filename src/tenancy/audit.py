@@ -372,10 +372,12 @@ class AuditLog:
         """
         for name, value in (("tenant", tenant), ("actor", actor), ("target", target)):
             if value is not None and not isinstance(value, str):
-                raise InvalidValue(value, f"the {name} filter is an id (a string), or None")
+                raise InvalidValue(
+                    value, f"the {name} filter is an id (a string), or None", field=name
+                )
         for bound, moment in (("start", start), ("end", end)):
             if moment is not None and not isinstance(moment, datetime):
-                raise InvalidValue(moment, f"{bound} is a datetime, or None")
+                raise InvalidValue(moment, f"{bound} is a datetime, or None", field=bound)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidValue(limit, f"a page size is an int from 1 to {MAX_PAGE_SIZE}")
         tenant = self._audit_tenant(tenant)
