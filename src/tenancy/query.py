@@ -72,7 +72,7 @@ def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
     """Tag filters are matchers that must all match, like one all-of rule."""
     if tags is None:
         return None
-    if isinstance(tags, str | bytes) or not hasattr(tags, "__iter__"):
+    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
         raise InvalidValue(tags, "tag filters are a collection of rules", field="tags")
     matchers = [m for raw in tags for m in named("tags", parse_rule, raw)]
     if not matchers:

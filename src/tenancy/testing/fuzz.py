@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 import tenancy
+from tenancy._sorted_ids import SortedIds
 from tenancy.errors import TenancyError
 from tenancy.index import Index
 from tenancy.model import AllOf, Device, Group, RetentionRule, TagMatcher, User
@@ -638,14 +639,16 @@ def _plain(value: object, depth: int = 0) -> object:
         return [_plain(v, depth + 1) for v in value]
     if isinstance(value, msgspec.Struct):
         return repr(value)
-    if hasattr(value, "irange"):  # SortedIds
-        return list(value)  # type: ignore[call-overload]
+    if isinstance(value, SortedIds):
+        return list(value)
     slots = getattr(type(value), "__slots__", None)
     if slots:
         return [(s, _plain(getattr(value, s, None), depth + 1)) for s in slots]
-    if hasattr(value, "__dict__"):
-        return _plain({k: v for k, v in vars(value).items() if k not in _NOT_STATE}, depth + 1)
-    return repr(value)
+    try:
+        fields = vars(value)
+    except TypeError:  # no __dict__: a plain value
+        return repr(value)
+    return _plain({k: v for k, v in fields.items() if k not in _NOT_STATE}, depth + 1)
 
 
 def _empty(value: object) -> bool:
