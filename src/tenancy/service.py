@@ -33,7 +33,6 @@ from types import TracebackType
 from typing import TypeVar
 
 from tenancy import ids as _ids
-from tenancy._validate import lookup
 from tenancy.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.access import Identity, authorize, effective_global, support_open
 from tenancy.access_queries import AccessQueries
@@ -47,7 +46,7 @@ from tenancy.changes import (
     TenantCreated,
     UserCreated,
 )
-from tenancy.errors import InvalidValue, PermissionDenied, StaleRevision
+from tenancy.errors import InvalidValue, NotFound, PermissionDenied, StaleRevision
 from tenancy.grants import ADMIN_ROLE, Permission, RoleGrant
 from tenancy.index import Index
 from tenancy.limits import DEFAULT_LIMITS
@@ -288,7 +287,12 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         return self._actor_user(user_id, "user")
 
     def _actor_user(self, user_id: str, role: str, field: str = "user_id") -> User:
-        user = lookup(self._index.users, user_id, role, field)
+        try:
+            user = self._index.users.get(user_id)
+        except TypeError:  # a list or a dict where the id goes
+            user = None
+        if user is None:
+            raise NotFound(role, user_id, field=field)
         if not user.enabled or user.tenant_id in self._index.blocked:
             rule = "a disabled user, or a user of a suspended tenant, cannot act"
             raise PermissionDenied(
