@@ -138,10 +138,14 @@ def check_bool(field: str, value: object) -> bool:
     return value
 
 
-def check_int(field: str, value: object, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
-    """An int (not a bool) from ``minimum`` to ``maximum``."""
+def check_int(
+    field: str, value: object, *, minimum: int = 0, maximum: int = MAX_INT, what: str = ""
+) -> int:
+    """An int (not a bool) from ``minimum`` to ``maximum`` (by default 2**63 - 1, the
+    largest a store keeps)."""
     if type(value) is not int or not minimum <= value <= maximum:
-        raise InvalidValue(value, f"{field} is an int from {minimum} to {maximum}", field=field)
+        top = "2**63 - 1" if maximum == MAX_INT else str(maximum)
+        raise InvalidValue(value, f"{what or field} is an int from {minimum} to {top}", field=field)
     return value
 
 

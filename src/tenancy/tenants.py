@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy._validate import (
-    MAX_INT,
     UNSET,
     as_tuple,
     check_bool,
     check_domain,
     check_email,
+    check_int,
     check_line,
     check_name,
     check_text,
@@ -158,11 +158,9 @@ def parse_retention_rules(
     for rule in rules:
         if not isinstance(rule, RetentionRule):
             raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule", field=field)
-        age = rule.maximum_age_days
-        if type(age) is not int or not 1 <= age <= MAX_INT:
-            raise InvalidValue(
-                age, "a retention rule's maximum_age_days is a positive int", field=field
-            )
+        check_int(
+            field, rule.maximum_age_days, minimum=1, what="a retention rule's maximum_age_days"
+        )
         for part in ("data_type", "fragment_type", "type", "source"):
             _key(f"retention rule {part}", getattr(rule, part), field)
     return rules
