@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import tenancy.tenants
 from tenancy import InvalidValue, TenantScope
 from tenancy.testing import fuzz
 
@@ -146,3 +147,14 @@ def test_a_refusal_that_changed_state_is_reported(monkeypatch: pytest.MonkeyPatc
     found = fuzz.run(acting_sample=1, methods={"update_group"})
     changed = [problem for _, problem in found.failures if "state changed" in problem]
     assert changed, found.failures[:3]
+
+
+def test_an_accepted_value_the_store_cannot_read_back_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A write that is accepted but breaks a later read (a limit too large to encode in an
+    audit page) is reported against the call that let it in."""
+    monkeypatch.setattr(tenancy.tenants, "_check_limit", lambda field, value: value)
+    found = fuzz.run(acting_sample=1, methods={"update_tenant"})
+    poisoned = [str(call) for call, problem in found.failures if "read it back" in problem]
+    assert "Tenancy.update_tenant(max_devices=<huge int>)" in poisoned, found.failures[:3]

@@ -5,7 +5,9 @@ The rule it checks (DESIGN.md, Errors): a public call given a bad value either s
 (the value was odd but valid) or raises a :class:`~tenancy.TenancyError` whose ``field``
 names the argument that held the value and whose ``rule`` says what was broken; a call
 that raised changed nothing (the store's snapshot, the index, the audit log and the
-revision are as they were). No builtin exception escapes.
+revision are as they were). No builtin exception escapes. A write that was accepted must
+read back: every audit page, and an index built from the store's snapshot that agrees
+with the live one.
 
 How it works: :func:`build_world` makes a small store with two customer tenants. Each
 public method has a *recipe* in :data:`RECIPES`, one :class:`Param` per parameter: the
@@ -824,6 +826,35 @@ def run(
             continue
         out.succeeded += 1
         if w.tn.revision != before[0]:
+            problem = _readable(w)
+            if problem is not None:
+                out.failures.append((call, problem))
             w = build_world()
             before = _state(w)
     return out
+
+
+def _readable(w: World) -> str | None:
+    """After an accepted write: the store still reads back (every audit page, a fresh
+    index from its snapshot) and the live index agrees with one built from the store. A
+    value accepted here but poisonous later (an int too large for a page of the audit log,
+    a rule the index cannot apply) is reported against the call that let it in."""
+    try:
+        after: str | None = None
+        while True:
+            page = w.tn.audit_log(limit=1_000, after=after)
+            if page.next is None:
+                break
+            after = page.next
+        rebuilt = Index.build(w.tn.store.snapshot())
+    except Exception as error:  # judging it is the point
+        return f"accepted, then the store fails to read it back: {type(error).__name__}: {error}"
+    live = w.tn.index
+    for name in _COMPARED:
+        if _plain(getattr(rebuilt, name)) != _plain(getattr(live, name)):
+            return f"accepted, but the index differs from one built from the store ({name})"
+    return None
+
+
+_COMPARED = ("tenants", "devices", "users", "reach", "cover", "members", "emails", "blocked")
+"""Index tables compared with a rebuilt index: what every answer is read from."""
