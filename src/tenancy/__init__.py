@@ -126,7 +126,7 @@ def open(
 
     ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
     used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
-    ``limits=``, ``usage_flush_interval=``).
+    ``limits=``, ``usage_flush_interval=``, ``write_timeout=``).
     """
     if target is None or target == ":memory:":
         store: Store = MemoryStore()

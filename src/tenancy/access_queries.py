@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from tenancy._paging import DEVICES_FOR
 from tenancy.access import check, effective_global, find_role_source, own_global
 from tenancy.errors import InvalidValue, named, with_field
 from tenancy.grants import parse_permission
@@ -184,15 +185,20 @@ class AccessQueries(Queries):
             )
         _check_arguments(user_id, permission)  # InvalidValue naming a malformed one
         perm = parse_permission(permission)
+        # Whichever way the page is found, its cursor is bound to this user and permission.
+        listing = (DEVICES_FOR, user_id, str(perm))
         index = self._index
         user = index.users.get(user_id)
-        if user is None:
-            return Page(items=(), next=None)
+        if user is None:  # an empty page, once the arguments are checked
+            return self._read(
+                devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
+                listing=listing,
+            )  # fmt: skip
         if perm in effective_global(index, user_id):
             # Tenant-wide: check allows every device of the tenant, owners included.
             return self._read(
                 devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group,
+                group=group, listing=listing,
             )  # fmt: skip
 
         def allowed(device: Device) -> bool:
@@ -203,11 +209,12 @@ class AccessQueries(Queries):
             # candidates are the tenant's devices, not only those the user reaches.
             return self._read(
                 devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group, where=allowed,
+                group=group, where=allowed, listing=listing,
             )  # fmt: skip
         return self._read(
-            devices_for, user_id, limit=limit, after=after, tags=tags, group=group, where=allowed
-        )
+            devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
+            where=allowed, listing=listing,
+        )  # fmt: skip
 
     def explain(
         self,

@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from tenancy._paging import AUDIT_LOG, DEFAULT_PAGE_SIZE, check_page_size, decode, encode
 from tenancy.changes import (
     AccessRemoved,
     AccessSet,
@@ -68,7 +69,6 @@ from tenancy.errors import InvalidValue
 from tenancy.grants import AccessRecord
 from tenancy.index import Index
 from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, Tenant, User
-from tenancy.query import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from tenancy.store.protocol import Store
 
 __all__ = ["SYSTEM", "AuditLog", "audit_records"]
@@ -347,10 +347,15 @@ class AuditLog:
         end: datetime | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
+        after_seq: int | None = None,
     ) -> Page[AuditRecord]:
         """One page of the audit log, oldest first: the records matching every filter
         given (``tenant``, ``actor``, ``target`` ids; ``start <= at < end``, a naive
-        datetime taken as UTC). Pass the page's ``next`` as ``after`` for the next page.
+        datetime taken as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as
+        ``after`` for the next page, with the same filters (a cursor of another query is
+        refused). ``after_seq``, an :attr:`AuditRecord.seq`, starts after that record
+        instead: how to follow the log from the last record seen, when the last page had no
+        ``next``.
 
         Reads the store, so it sees every process's writes at once. Runtime complexity on
         SQLite: O(log n + limit) with at most one of tenant, actor and target (each has an
@@ -378,22 +383,39 @@ class AuditLog:
         for bound, moment in (("start", start), ("end", end)):
             if moment is not None and not isinstance(moment, datetime):
                 raise InvalidValue(moment, f"{bound} is a datetime, or None", field=bound)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidValue(limit, f"a page size is an int from 1 to {MAX_PAGE_SIZE}")
+        limit = check_page_size(limit)
         tenant = self._audit_tenant(tenant)
+        # Cursors are bound to the query as the store runs it (the tenant an acting user
+        # is restricted to included).
+        bind = (AUDIT_LOG, (tenant, actor, target, start, end))
+        position = _position(bind, after, after_seq)
         records = self._store.audit_log(
             tenant=tenant, actor=actor, target=target, start=start, end=end,
-            after=_cursor(after), limit=limit + 1,
+            after=position, limit=limit + 1,
         )  # fmt: skip
         if len(records) > limit:
-            return Page(items=tuple(records[:limit]), next=str(records[limit - 1].seq))
+            return Page(
+                items=tuple(records[:limit]), next=encode(bind, str(records[limit - 1].seq))
+            )
         return Page(items=tuple(records), next=None)
 
 
-def _cursor(after: object) -> int | None:
-    """The seq a cursor stands for: a page's ``next`` (digits), or None for the start."""
-    if after is None:
+def _position(bind: tuple[int, object], after: object, after_seq: object) -> int | None:
+    """The seq the page starts after: from the cursor, or ``after_seq``, or None."""
+    if after_seq is not None:
+        if type(after_seq) is not int or after_seq < 0:
+            raise InvalidValue(
+                after_seq, "after_seq is the seq of an audit record (an int >= 0), or None",
+                field="after_seq",
+            )  # fmt: skip
+        if after is not None:
+            raise InvalidValue(
+                after_seq, "give after (a cursor) or after_seq, not both", field="after_seq"
+            )
+        return after_seq
+    text = decode(bind, after)
+    if text is None:
         return None
-    if isinstance(after, str) and after.isascii() and after.isdigit():
-        return int(after)
-    raise InvalidValue(after, "an audit cursor is the next of a previous page, or None")
+    if not (text.isascii() and text.isdigit()):  # only a forged cursor gets here
+        raise InvalidValue(after, "an audit cursor stands for a position in the log", field="after")
+    return int(text)

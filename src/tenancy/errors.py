@@ -181,8 +181,8 @@ class TenantSuspended(TenancyError, PermissionError):
 class StaleRevision(TenancyError, RuntimeError):
     """Another writer committed first; the write was validated against an older revision."""
 
-    def __init__(self, expected: int, actual: int) -> None:
-        rule = "a commit must be validated against the store's latest revision"
+    def __init__(self, expected: int, actual: int, *, rule: str = "") -> None:
+        rule = rule or "a commit must be validated against the store's latest revision"
         super().__init__(
             f"store is at revision {actual}, the write expected {expected}: {rule}",
             value=expected,

@@ -100,6 +100,10 @@ EMPTY: frozenset[str] = frozenset()
 # A tag-index key: (tenant_id, key or None, value or None). Devices are indexed under all
 # three shapes of their tags, rules under the shape of their first matcher.
 _TagKey = tuple[str, str | None, str | None]
+_RuleBucket = list[tuple[str, TagRule]] | dict[tuple[str, TagRule], None]
+_SMALL = 8
+"""Up to this many rules a group's rules (and a rule-index bucket) stay a tuple (a list):
+smaller than a set, and as fast to scan. Past it they become a set (a dict)."""
 
 
 class GroupInfo:
@@ -178,10 +182,12 @@ class Index:
         self.groups: dict[str, GroupInfo] = {}
         self.forest = GroupForest()
         self.group_ids: dict[str, set[str]] = defaultdict(set)
-        self.group_rules: dict[str, tuple[TagRule, ...]] = {}
-        """group -> its tag rules (most groups have none or one: a tuple, not a set)."""
-        self.rules_by_key: dict[_TagKey, list[tuple[str, TagRule]]] = {}
-        """The shape of a rule's first matcher -> the (group, rule) pairs with it."""
+        self.group_rules: dict[str, tuple[TagRule, ...] | set[TagRule]] = {}
+        """group -> its tag rules. Most groups have none or one: a tuple, until it holds
+        more than eight, then a set (adding and removing a rule stay O(1) however many)."""
+        self.rules_by_key: dict[_TagKey, _RuleBucket] = {}
+        """The shape of a rule's first matcher -> the (group, rule) pairs with it: a list,
+        until it holds more than eight, then a dict used as an ordered set (O(1) removal)."""
         self.direct: dict[str, SortedIds] = defaultdict(SortedIds)
         """group -> devices it associates itself (rule 1, reversed). Sorted id lists here
         and in the tag index: 8 bytes a device where a set takes 30 to 60."""
@@ -417,25 +423,48 @@ class Index:
         self.covered.setdefault(group.id, SortedIds())
 
     def _add_rule(self, group_id: str, rule: TagRule) -> None:
+        """O(1), however many rules the group (or the rule's bucket) already holds."""
         rules = self.group_rules.get(group_id, ())
         if rule in rules:
             return
-        self.group_rules[group_id] = (*rules, rule)
+        if isinstance(rules, set):
+            rules.add(rule)
+        elif len(rules) < _SMALL:
+            self.group_rules[group_id] = (*rules, rule)
+        else:
+            self.group_rules[group_id] = {*rules, rule}
         key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
-        self.rules_by_key.setdefault(key, []).append((group_id, rule))
+        pair = (group_id, rule)
+        bucket = self.rules_by_key.get(key)
+        if bucket is None:
+            self.rules_by_key[key] = [pair]
+        elif isinstance(bucket, dict):
+            bucket[pair] = None
+        elif len(bucket) < _SMALL:
+            bucket.append(pair)
+        else:
+            self.rules_by_key[key] = dict.fromkeys([*bucket, pair])
 
     def _remove_rule(self, group_id: str, rule: TagRule) -> None:
+        """O(1), however many rules the group (or the rule's bucket) holds."""
         rules = self.group_rules.get(group_id, ())
         if rule not in rules:
             return
-        remaining = tuple(r for r in rules if r != rule)
+        if isinstance(rules, set):
+            rules.discard(rule)
+            remaining: tuple[TagRule, ...] | set[TagRule] = rules
+        else:
+            remaining = tuple(r for r in rules if r != rule)
         if remaining:
             self.group_rules[group_id] = remaining
         else:
             del self.group_rules[group_id]
         key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
         bucket = self.rules_by_key[key]
-        bucket.remove((group_id, rule))
+        if isinstance(bucket, dict):
+            del bucket[(group_id, rule)]
+        else:
+            bucket.remove((group_id, rule))
         if not bucket:
             del self.rules_by_key[key]
 

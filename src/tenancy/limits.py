@@ -6,8 +6,8 @@ Two kinds, checked the same way:
   included) and ``max_root_devices`` (devices without a gateway), set by its parent or the
   management tenant;
 - the store's :class:`~tenancy.model.SafetyLimits`, given to :func:`tenancy.open`, which
-  stop an accidental run from creating millions of records: tenants, tenant depth, and per
-  tenant groups, group depth, users, devices and gateway depth.
+  stop an accidental run from creating millions of records: tenants, tenant depth, per
+  tenant groups, group depth, users, devices and gateway depth, and tag rules per group.
 
 Every check runs while a command validates, before it builds a single change, and raises
 :class:`~tenancy.errors.LimitExceeded` naming the limit and the count the write would
@@ -29,8 +29,10 @@ from tenancy.model import Device, SafetyLimits, Tenant
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "NewDevices",
     "check_device_move",
     "check_group_move",
+    "check_group_rules",
     "check_new_devices",
     "check_new_group",
     "check_new_tenant",
@@ -84,6 +86,12 @@ def check_group_move(
     _check("max_group_depth", above + 1 + height, limits.max_group_depth)
 
 
+def check_group_rules(limits: SafetyLimits, count: int) -> None:
+    """A group about to hold ``count`` tag rules (a creation's, or an association's new
+    rules with those it has)."""
+    _check("max_tag_rules_per_group", count, limits.max_tag_rules_per_group)
+
+
 def check_new_user(limits: SafetyLimits, index: Index, tenant_id: str) -> None:
     count = len(index.tenant_users.get(tenant_id, ())) + 1
     _check("max_users_per_tenant", count, limits.max_users_per_tenant)
@@ -103,33 +111,56 @@ def _device_depth(index: Index, device_id: str, memo: dict[str, int]) -> int:
     return memo[device_id]
 
 
+class NewDevices:
+    """New devices of one tenant counted against the limits as a bulk creation streams:
+    :meth:`add` raises LimitExceeded at the first device past one, so a creation from an
+    endless generator stops there instead of reading it all. The tenant's ``max_devices``
+    and ``max_root_devices``, and the store's devices per tenant and gateway depth; O(1) a
+    device, plus O(depth) once per existing gateway named.
+    """
+
+    __slots__ = ("_depth", "_index", "_limits", "_room", "_roots", "_tenant", "count", "roots")
+
+    def __init__(self, limits: SafetyLimits, index: Index, tenant: Tenant) -> None:
+        self._limits, self._index, self._tenant = limits, index, tenant
+        self.count = len(index.tenant_devices.get(tenant.id, ()))
+        self.roots = index.root_devices.get(tenant.id, 0)
+        self._depth: dict[str, int] = {}
+        # The fewest devices any count limit allows; crossing it names the limit.
+        allowed = [limits.max_devices_per_tenant]
+        if tenant.max_devices is not None:
+            allowed.append(tenant.max_devices)
+        self._roots = tenant.max_root_devices
+        self._room = min(allowed)
+
+    def add(self, device: Device) -> None:
+        """Count one more new device (its parent, if new, was added before it)."""
+        self.count += 1
+        if self.count > self._room:
+            _check("max_devices_per_tenant", self.count, self._limits.max_devices_per_tenant)
+            _check("max_devices", self.count, self._tenant.max_devices)
+        parent = device.parent_id
+        if parent is None:
+            self.roots += 1
+            _check("max_root_devices", self.roots, self._roots)
+            depth = 1
+        else:
+            memo = self._depth
+            depth = (
+                memo[parent] if parent in memo else _device_depth(self._index, parent, memo)
+            ) + 1
+        self._depth[device.id] = depth
+        _check("max_device_depth", depth, self._limits.max_device_depth)
+
+
 def check_new_devices(
     limits: SafetyLimits, index: Index, tenant: Tenant, devices: Iterable[Device]
 ) -> None:
-    """New devices of ``tenant`` (a parent may be one of them, listed earlier): the
-    tenant's ``max_devices`` and ``max_root_devices``, and the store's devices per tenant
-    and gateway depth. O(new devices), plus O(depth) once per existing gateway named."""
-    devices = list(devices)
-    if not devices:
-        return
-    count = len(index.tenant_devices.get(tenant.id, ())) + len(devices)
-    _check("max_devices_per_tenant", count, limits.max_devices_per_tenant)
-    _check("max_devices", count, tenant.max_devices)
-    roots = index.root_devices.get(tenant.id, 0) + sum(d.parent_id is None for d in devices)
-    _check("max_root_devices", roots, tenant.max_root_devices)
-    memo: dict[str, int] = {}
-    deepest = 0
+    """New devices of ``tenant`` (a parent may be one of them, listed earlier), checked as
+    :class:`NewDevices` counts them: the first device past a limit raises."""
+    counter = NewDevices(limits, index, tenant)
     for device in devices:
-        parent = device.parent_id
-        if parent is None:
-            depth = 1
-        elif parent in memo:
-            depth = memo[parent] + 1
-        else:
-            depth = _device_depth(index, parent, memo) + 1
-        memo[device.id] = depth
-        deepest = max(deepest, depth)
-    _check("max_device_depth", deepest, limits.max_device_depth)
+        counter.add(device)
 
 
 def check_device_move(

@@ -12,8 +12,8 @@ associates devices by id or by *tag rules*: a rule is an all-of tuple of :class:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, Literal, NamedTuple, Self, TypeAlias, TypeVar
 
 import attrs
 import msgspec
@@ -22,6 +22,10 @@ from tenancy.errors import InvalidValue
 
 __all__ = [
     "ACTIVE",
+    "MAX_DURATION",
+    "MAX_INT",
+    "MAX_RETENTION_DAYS",
+    "MAX_TAG_LENGTH",
     "SUSPENDED",
     "AllOf",
     "Association",
@@ -44,6 +48,12 @@ __all__ = [
     "UsageDay",
     "User",
     "all_of",
+    "check_duration",
+    "check_int",
+    "check_options",
+    "check_policy",
+    "check_retention_rule",
+    "matcher_problem",
     "parse_rule",
     "parse_rules",
     "parse_tags",
@@ -56,13 +66,86 @@ SUSPENDED: TenantStatus = "suspended"
 
 Tag: TypeAlias = tuple[str, str]
 
+MAX_INT = 2**63 - 1
+"""The largest integer a record holds: SQLite's integer range (MessagePack's signed one),
+so every stored count and limit encodes, decodes and compares exactly."""
+MAX_TAG_LENGTH = 1_024
+"""Characters of a tag key or value, and of either side of a tag matcher, at most."""
+MAX_DURATION = timedelta(days=36_525)
+"""The longest duration a write takes (one hundred years): a datetime this far from now
+stays far inside what datetime arithmetic can represent."""
 
-class TagMatcher(NamedTuple):
-    """``(key, value)`` matches that exact pair, ``(key, None)`` any value of the key,
-    ``(None, value)`` that value under any key."""
 
+def check_int(field: str, value: object, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    """``value`` if it is an int (not a bool) from ``minimum`` to ``maximum``, else
+    InvalidValue naming ``field``."""
+    if type(value) is not int or not minimum <= value <= maximum:
+        raise InvalidValue(value, f"{field} is an int from {minimum} to {maximum}", field=field)
+    return value
+
+
+def check_duration(field: str, value: object) -> timedelta:
+    """``value`` if it is a positive timedelta of at most :data:`MAX_DURATION`."""
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_DURATION:
+        raise InvalidValue(
+            value, f"{field} is a positive timedelta of at most {MAX_DURATION.days} days",
+            field=field,
+        )  # fmt: skip
+    return value
+
+
+def _text_problem(part: str, text: object) -> str | None:
+    """Why ``text`` is no tag key or value (the rule it breaks), or None."""
+    if not isinstance(text, str) or not text:
+        return f"a tag {part} is a non-empty string"
+    if len(text) > MAX_TAG_LENGTH:
+        return f"a tag {part} has at most {MAX_TAG_LENGTH} characters"
+    return None
+
+
+def matcher_problem(key: object, value: object) -> tuple[str, str] | None:
+    """Why ``(key, value)`` is no tag matcher, as (the side at fault, the rule it breaks),
+    or None."""
+    if key is None:
+        if value is None:
+            return "key", "a tag matcher needs a key, a value or both, not (None, None)"
+    else:
+        problem = _text_problem("key", key)
+        if problem is not None:
+            return "key", problem
+    if value is not None:
+        problem = _text_problem("value", value)
+        if problem is not None:
+            return "value", problem
+    return None
+
+
+class _MatcherFields(NamedTuple):
     key: str | None
     value: str | None
+
+
+class TagMatcher(_MatcherFields):
+    """``(key, value)`` matches that exact pair, ``(key, None)`` any value of the key,
+    ``(None, value)`` that value under any key.
+
+    Checked when built: each side is None or a non-empty string of at most
+    :data:`MAX_TAG_LENGTH` characters, and not both are None (InvalidValue otherwise). It
+    stays a tuple (equal to the plain pair, as cheap to read); a decoder builds it
+    without the check, from what a checked commit stored.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, key: str | None, value: str | None) -> TagMatcher:
+        problem = matcher_problem(key, value)
+        if problem is not None:
+            raise InvalidValue((key, value), problem[1], field=problem[0])
+        return tuple.__new__(cls, (key, value))
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
+        return cls(*iterable)  # checked, as _replace (which calls it) must be
 
     def matches(self, tags: frozenset[Tag]) -> bool:
         if self.key is not None and self.value is not None:
@@ -75,59 +158,93 @@ class TagMatcher(NamedTuple):
 TagRule: TypeAlias = tuple[TagMatcher, ...]
 
 
+def _matchers(raw: object, field: str = "matchers") -> tuple[TagMatcher, ...]:
+    """AllOf's converter: a non-empty tuple (or list) of matchers, each checked."""
+    if not isinstance(raw, tuple | list) or not raw:
+        raise InvalidValue(
+            raw, "an AllOf has a non-empty tuple of TagMatcher (or (key, value) pairs)",
+            field=field,
+        )  # fmt: skip
+    return tuple(_parse_matcher(m, field) for m in raw)
+
+
 @attrs.frozen
 class AllOf:
-    """A rule that matches a device only when every one of its matchers does."""
+    """A rule that matches a device only when every one of its matchers does.
 
-    matchers: tuple[TagMatcher, ...]
+    ``matchers`` is a non-empty tuple of :class:`TagMatcher` (``(key, value)`` pairs are
+    turned into matchers), checked when built: an empty or malformed one raises
+    InvalidValue, so no impossible rule can reach a write."""
+
+    matchers: tuple[TagMatcher, ...] = attrs.field(converter=_matchers)
 
 
 def all_of(*matchers: tuple[str | None, str | None]) -> AllOf:
     """An all-of tag rule: ``all_of(("customer", "acme"), ("site", "sb"))``."""
     if not matchers:
-        raise InvalidValue(matchers, "all_of needs at least one (key, value) matcher")
-    return AllOf(tuple(_parse_matcher(m) for m in matchers))
+        raise InvalidValue(
+            matchers, "all_of needs at least one (key, value) matcher", field="matchers"
+        )
+    return AllOf(matchers)
 
 
-def _check_tag_text(part: str, value: object, whole: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidValue(whole, f"a tag {part} must be a non-empty string")
-    return value
-
-
-def _parse_matcher(raw: object) -> TagMatcher:
+def _parse_matcher(raw: object, field: str) -> TagMatcher:
     if not isinstance(raw, tuple | list) or len(raw) != 2:
-        raise InvalidValue(raw, "a tag matcher is a (key, value) pair; either side may be None")
+        raise InvalidValue(
+            raw, "a tag matcher is a (key, value) pair; either side may be None", field=field
+        )
     key, value = raw
-    if key is None and value is None:
-        raise InvalidValue(raw, "a tag matcher needs a key, a value or both; (None, None)")
-    return TagMatcher(
-        None if key is None else _check_tag_text("key", key, raw),
-        None if value is None else _check_tag_text("value", value, raw),
-    )
+    problem = matcher_problem(key, value)
+    if problem is not None:
+        raise InvalidValue(raw, problem[1], field=field)
+    return tuple.__new__(TagMatcher, (key, value))  # checked just above
 
 
 def _matcher_sort_key(m: TagMatcher) -> tuple[str, str, bool, bool]:
     return (m.key or "", m.value or "", m.key is None, m.value is None)
 
 
-def parse_rule(raw: object) -> TagRule:
-    """Normalise one rule: a ``(key, value)`` matcher or an :func:`all_of`."""
-    matchers = raw.matchers if isinstance(raw, AllOf) else (_parse_matcher(raw),)
+def parse_rule(raw: object, field: str = "device_tags") -> TagRule:
+    """Normalise one rule: a ``(key, value)`` matcher or an :func:`all_of`. ``field`` is
+    the argument that held it, named by the InvalidValue a malformed rule raises."""
+    if not isinstance(raw, AllOf):
+        return (_parse_matcher(raw, field),)  # one matcher: sorted already
+    # Checked when it was built; checked again (a few matchers) in case it was altered
+    # since, so no write ever carries an empty or malformed rule.
+    matchers = _matchers(raw.matchers, field)
     return tuple(sorted(set(matchers), key=_matcher_sort_key))
 
 
-def parse_rules(raw: Iterable[object]) -> frozenset[TagRule]:
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "tag rules are a collection of rules, not a string")
-    return frozenset(parse_rule(r) for r in raw)
+def _collection(raw: object, field: str, what: str) -> tuple[object, ...]:
+    """The items of a collection argument, or InvalidValue for a string, None or anything
+    that is not iterable."""
+    if isinstance(raw, str | bytes) or raw is None:
+        raise InvalidValue(raw, f"{what}, not {type(raw).__name__}", field=field)
+    try:
+        return tuple(raw)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidValue(raw, f"{what}, not {type(raw).__name__}", field=field) from None
 
 
-def parse_tags(raw: Iterable[tuple[str, str]] | Mapping[str, str]) -> frozenset[Tag]:
-    """Normalise tags given as pairs or as a mapping into a frozenset of pairs."""
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "tags are (key, value) pairs or a mapping, not a string")
-    pairs: Iterable[object] = tuple(raw.items() if isinstance(raw, Mapping) else raw)
+def parse_rules(raw: Iterable[object], field: str = "device_tags") -> frozenset[TagRule]:
+    """Normalise a collection of rules; ``field`` names the argument in errors."""
+    rules = _collection(raw, field, "tag rules are a collection of rules")
+    return frozenset(parse_rule(r, field) for r in rules)
+
+
+def parse_tags(
+    raw: Iterable[tuple[str, str]] | Mapping[str, str], field: str = "tags"
+) -> frozenset[Tag]:
+    """Normalise tags given as pairs or as a mapping into a frozenset of pairs. Keys and
+    values are non-empty strings of at most :data:`MAX_TAG_LENGTH` characters; ``field``
+    names the argument in errors."""
+    pairs: tuple[object, ...]
+    if type(raw) is list or type(raw) is tuple:  # the common case, before any ABC check
+        pairs = tuple(raw)
+    elif isinstance(raw, Mapping):
+        pairs = tuple(raw.items())
+    else:
+        pairs = _collection(raw, field, "tags are (key, value) pairs or a mapping")
     try:
         fast = frozenset(pairs)
     except TypeError:  # unhashable items, e.g. lists: take the checking path below
@@ -136,17 +253,21 @@ def parse_tags(raw: Iterable[tuple[str, str]] | Mapping[str, str]) -> frozenset[
         # The common case, (str, str) tuples, is checked without building anything new.
         if all(
             type(p) is tuple and len(p) == 2 and type(p[0]) is str and type(p[1]) is str
-            and p[0] and p[1]
+            and 0 < len(p[0]) <= MAX_TAG_LENGTH and 0 < len(p[1]) <= MAX_TAG_LENGTH
             for p in fast
         ):  # fmt: skip
             return fast  # type: ignore[return-value]
-        pairs = fast
     tags = set()
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidValue(pair, "a tag is a (key, value) pair of non-empty strings")
+            raise InvalidValue(
+                pair, "a tag is a (key, value) pair of non-empty strings", field=field
+            )
         key, value = pair
-        tags.add((_check_tag_text("key", key, pair), _check_tag_text("value", value, pair)))
+        problem = _text_problem("key", key) or _text_problem("value", value)
+        if problem is not None:
+            raise InvalidValue(pair, problem, field=field)
+        tags.add((key, value))
     return frozenset(tags)
 
 
@@ -159,9 +280,23 @@ TenantOption: TypeAlias = tuple[str, str, str]
 """A tenant option: ``(category, key, value)``."""
 
 
+MAX_RETENTION_DAYS = MAX_DURATION.days
+"""A retention rule keeps data at most this many days (one hundred years)."""
+
+
+def _name_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not value or value != value.strip():
+        return "a non-empty string without surrounding spaces"
+    return None
+
+
 class RetentionRule(msgspec.Struct, frozen=True, kw_only=True):
     """A data retention rule, kept as data: tenancy stores it with the tenant (or in a
-    policy) and the application enforces it. ``"*"`` matches anything."""
+    policy) and the application enforces it. ``"*"`` matches anything.
+
+    Checked when built (InvalidValue): ``maximum_age_days`` is an int from 1 to
+    36,525 (a hundred years), the other fields non-empty strings without surrounding
+    spaces."""
 
     maximum_age_days: int
     data_type: str = "*"
@@ -170,17 +305,77 @@ class RetentionRule(msgspec.Struct, frozen=True, kw_only=True):
     type: str = "*"
     source: str = "*"
 
+    def __post_init__(self) -> None:
+        check_retention_rule(self)
+
+
+def check_retention_rule(rule: object) -> None:
+    """InvalidValue unless ``rule`` is a RetentionRule whose every field is in range."""
+    if not isinstance(rule, RetentionRule):
+        raise InvalidValue(
+            rule, "a retention rule is a tenancy.RetentionRule", field="retention_rules"
+        )
+    check_int("maximum_age_days", rule.maximum_age_days, minimum=1, maximum=MAX_RETENTION_DAYS)
+    for field in ("data_type", "fragment_type", "type", "source"):
+        problem = _name_problem(getattr(rule, field))
+        if problem is not None:
+            raise InvalidValue(
+                getattr(rule, field), f"a retention rule's {field} is {problem}", field=field
+            )
+
+
+def check_options(options: object, field: str = "options") -> None:
+    """InvalidValue unless ``options`` is a tuple of (category, key, value) string triples
+    with a non-empty category and key (the stored form of tenant options)."""
+    if type(options) is not tuple:
+        raise InvalidValue(options, "options are a tuple of (category, key, value)", field=field)
+    for option in options:
+        if (
+            type(option) is not tuple
+            or len(option) != 3
+            or _name_problem(option[0]) is not None
+            or _name_problem(option[1]) is not None
+            or not isinstance(option[2], str)
+        ):
+            raise InvalidValue(
+                option, "a tenant option is (category, key, value), three strings", field=field
+            )
+
 
 class TenantPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """A named bundle of tenant options and retention rules, applied to a new subtenant at
     creation (``create_tenant(..., policy=name)``). Defined by a tenant for the tenants
-    below it; a copy is applied, so editing a policy later changes no existing tenant."""
+    below it; a copy is applied, so editing a policy later changes no existing tenant.
+
+    Checked when built (InvalidValue): a non-empty name, a string description, options
+    as (category, key, value) string triples and retention rules as RetentionRule."""
 
     name: str
     description: str = ""
     options: tuple[TenantOption, ...] = ()
     """Sorted by (category, key), one value per pair."""
     retention_rules: tuple[RetentionRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_policy(self)
+
+
+def check_policy(policy: object) -> None:
+    """InvalidValue unless ``policy`` is a TenantPolicy whose every field is valid."""
+    if not isinstance(policy, TenantPolicy):
+        raise InvalidValue(policy, "a policy is a tenancy.TenantPolicy", field="policies")
+    if not isinstance(policy.name, str) or not policy.name.strip():
+        raise InvalidValue(policy.name, "a policy name is a non-empty string", field="name")
+    if not isinstance(policy.description, str):
+        raise InvalidValue(policy.description, "a description is a string", field="description")
+    check_options(policy.options)
+    if type(policy.retention_rules) is not tuple:
+        raise InvalidValue(
+            policy.retention_rules, "retention rules are a tuple of RetentionRule",
+            field="retention_rules",
+        )  # fmt: skip
+    for rule in policy.retention_rules:
+        check_retention_rule(rule)
 
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
@@ -302,12 +497,19 @@ class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
     max_devices_per_tenant: int = 10_000_000
     max_device_depth: int = 100
     """Levels of gateways: a root device, its child devices, theirs, ..."""
+    max_tag_rules_per_group: int = 1_000
+    """Tag rules of one group (ten times the source platform's 100). Past a few thousand
+    rules sharing a first matcher, each device with that tag costs milliseconds to
+    re-derive; a group that needs more is better split into child groups."""
 
     def __post_init__(self) -> None:
         for field in self.__struct_fields__:
             value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidValue(value, f"SafetyLimits.{field} is a positive int")
+            if type(value) is not int or not 1 <= value <= MAX_INT:
+                raise InvalidValue(
+                    value, f"SafetyLimits.{field} is a positive int of at most 2**63 - 1",
+                    field=field,
+                )  # fmt: skip
 
 
 class UsageCounts(msgspec.Struct, frozen=True, array_like=True):

@@ -14,7 +14,18 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from tenancy.errors import InvalidValue, named
+from tenancy._paging import (
+    DEFAULT_PAGE_SIZE,
+    DEVICES_FOR,
+    DEVICES_IN,
+    MAX_PAGE_SIZE,
+    TENANT_DEVICES,
+    Binding,
+    check_page_size,
+    decode,
+    encode,
+)
+from tenancy.errors import InvalidValue
 from tenancy.index import EMPTY, Index
 from tenancy.model import (
     Association,
@@ -45,8 +56,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 10_000
+ListingOf = tuple[int, str, str | None]
+"""Whose listing a page is, for its cursor: (kind, subject id, permission text or None)."""
 
 
 def verify(index: Index, user_id: str, device_id: str) -> bool:
@@ -62,19 +73,13 @@ def verify(index: Index, user_id: str, device_id: str) -> bool:
     return cover is not None and not groups.isdisjoint(cover)
 
 
-def _check_limit(limit: int) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidValue(limit, f"a page size is an int from 1 to {MAX_PAGE_SIZE}")
-    return limit
-
-
 def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
     """Tag filters are matchers that must all match, like one all-of rule."""
     if tags is None:
         return None
     if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
         raise InvalidValue(tags, "tag filters are a collection of rules", field="tags")
-    matchers = [m for raw in tags for m in named("tags", parse_rule, raw)]
+    matchers = [m for raw in tags for m in parse_rule(raw, "tags")]
     if not matchers:
         return None
     return tuple(matchers)
@@ -104,7 +109,11 @@ def _topmost(index: Index, groups: Iterable[str]) -> list[str]:
 
 
 def _page(
-    index: Index, ids: Iterator[str], limit: int, keep: Callable[[Device], bool] | None
+    index: Index,
+    ids: Iterator[str],
+    limit: int,
+    keep: Callable[[Device], bool] | None,
+    bind: Binding,
 ) -> Page[Device]:
     devices = index.devices
     records = (devices[i] for i in ids)
@@ -112,8 +121,18 @@ def _page(
         records = (d for d in records if keep(d))
     items = tuple(islice(records, limit + 1))
     if len(items) > limit:
-        return Page(items=items[:limit], next=items[limit - 1].id)
+        return Page(items=items[:limit], next=encode(bind, items[limit - 1].id))
     return Page(items=items, next=None)
+
+
+def _binding(listing: ListingOf, rule: TagRule | None, group: str | None) -> Binding:
+    """What the cursors of a device listing are bound to: the subject alone for the plain
+    listing, else the subject and every filter (the tag filter is made canonical only when
+    a cursor is made or checked)."""
+    kind, subject, permission = listing
+    if rule is None and group is None and permission is None:
+        return (kind, subject)
+    return (kind, (subject, rule, group, permission))
 
 
 def _all_of(predicates: list[Callable[[Device], bool] | None]) -> Callable[[Device], bool] | None:
@@ -125,8 +144,7 @@ def _all_of(predicates: list[Callable[[Device], bool] | None]) -> Callable[[Devi
     return lambda d: all(p(d) for p in chosen)
 
 
-def _tag_predicate(tags: Iterable[object] | None) -> Callable[[Device], bool] | None:
-    rule = _filter_rule(tags)
+def _tag_predicate(rule: TagRule | None) -> Callable[[Device], bool] | None:
     if rule is None:
         return None
     return lambda d: rule_matches(rule, d.tags)
@@ -141,20 +159,29 @@ def devices_for(
     tags: Iterable[object] | None = None,
     group: str | None = None,
     where: Callable[[Device], bool] | None = None,
+    listing: ListingOf | None = None,
 ) -> Page[Device]:
     """One page of the devices the user reaches, sorted by device id.
 
-    ``after`` is the ``next`` of the previous page (a device id: the cursor stays valid
-    whatever is written in between). ``tags`` keeps devices matching every given matcher;
+    ``after`` is the ``next`` of the previous page of the same listing (an opaque cursor,
+    see :mod:`tenancy._paging`: it stays valid whatever is written in between, and is
+    refused by another listing). ``tags`` keeps devices matching every given matcher;
     ``group`` keeps devices that group covers; ``where`` is any further predicate (access
-    control passes its check here, so a listing never disagrees with a check).
+    control passes its check here, so a listing never disagrees with a check, and names
+    its permission in ``listing``, whose cursors are bound to it).
 
     Runtime complexity: O(g log n + limit x g) for a user whose groups cover n devices
     through g top-most groups; a filter adds the devices it skips. Nothing is materialised
     beyond one page.
     """
-    limit = _check_limit(limit)
-    tag_check = _tag_predicate(tags)
+    limit = check_page_size(limit)
+    rule = _filter_rule(tags)
+    if listing is None and rule is None and group is None:
+        bind: Binding = (DEVICES_FOR, user_id)
+    else:
+        bind = _binding(listing or (DEVICES_FOR, user_id, None), rule, group)
+    start = None if after is None else decode(bind, after)
+    tag_check = _tag_predicate(rule)
     groups = index.reach.get(user_id, EMPTY)
     if group is not None:
         if group not in index.covered:
@@ -172,7 +199,7 @@ def devices_for(
     if not groups or not sources:
         return Page(items=(), next=None)
     keep = _all_of([reach_check, tag_check, where])
-    return _page(index, _merged_after(sources, after), limit, keep)
+    return _page(index, _merged_after(sources, start), limit, keep, bind)
 
 
 def devices_of_tenant(
@@ -184,14 +211,20 @@ def devices_of_tenant(
     tags: Iterable[object] | None = None,
     group: str | None = None,
     where: Callable[[Device], bool] | None = None,
+    listing: ListingOf | None = None,
 ) -> Page[Device]:
     """One page of every device of the tenant (or of those ``group`` covers), sorted by id,
-    with the same filters as :func:`devices_for`: what a tenant-wide role lists.
+    with the same filters as :func:`devices_for`: what a tenant-wide role lists, and
+    :meth:`TenantScope.devices <tenancy.TenantScope.devices>`. ``listing`` says whose
+    listing it is for its cursors (default: the tenant's own).
 
     Runtime complexity: O(log n + limit), plus the devices a filter skips.
     """
-    limit = _check_limit(limit)
-    tag_check = _tag_predicate(tags)
+    limit = check_page_size(limit)
+    rule = _filter_rule(tags)
+    bind = _binding(listing or (TENANT_DEVICES, tenant_id, None), rule, group)
+    start = None if after is None else decode(bind, after)
+    tag_check = _tag_predicate(rule)
     if group is not None:
         info = index.groups.get(group)
         if info is None or info.tenant_id != tenant_id:
@@ -201,7 +234,8 @@ def devices_of_tenant(
         source = index.tenant_devices.get(tenant_id)
         if source is None:
             return Page(items=(), next=None)
-    return _page(index, _merged_after([source], after), limit, _all_of([tag_check, where]))
+    keep = _all_of([tag_check, where])
+    return _page(index, _merged_after([source], start), limit, keep, bind)
 
 
 def devices_in(
@@ -218,19 +252,21 @@ def devices_in(
     Runtime complexity: O(log n + limit) with descendants; O(d log d) over the d devices
     the group itself associates without.
     """
-    limit = _check_limit(limit)
+    limit = check_page_size(limit)
+    bind: Binding = (DEVICES_IN, (group_id, bool(descendants)))
+    start = None if after is None else decode(bind, after)
     covered = index.covered.get(group_id)
     if covered is None:
         return Page(items=(), next=None)
     if descendants:
-        return _page(index, _merged_after([covered], after), limit, None)
+        return _page(index, _merged_after([covered], start), limit, None, bind)
     own: set[str] = set()
     frontier = list(index.direct.get(group_id, ()))
     while frontier:
         own.update(frontier)
         frontier = [c for d in frontier for c in index.device_children.get(d, ()) if c not in own]
-    ids = sorted(i for i in own if after is None or i > after)
-    return _page(index, iter(ids), limit, None)
+    ids = sorted(i for i in own if start is None or i > start)
+    return _page(index, iter(ids), limit, None, bind)
 
 
 def users_for(index: Index, device_id: str, *, tags: Iterable[object] | None = None) -> list[User]:

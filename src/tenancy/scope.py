@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from itertools import islice
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy._validate import (
@@ -12,7 +11,6 @@ from tenancy._validate import (
     as_id_tuple,
     check_bool,
     check_email,
-    check_iterable,
     check_line,
     check_name,
     check_text,
@@ -51,14 +49,15 @@ from tenancy.errors import (
 )
 from tenancy.index import Index
 from tenancy.limits import (
+    NewDevices,
     check_device_move,
     check_group_move,
-    check_new_devices,
+    check_group_rules,
     check_new_group,
     check_new_user,
 )
 from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
-from tenancy.query import DEFAULT_PAGE_SIZE
+from tenancy.query import DEFAULT_PAGE_SIZE, devices_of_tenant
 from tenancy.roles import RoleAdmin
 
 if TYPE_CHECKING:
@@ -67,6 +66,24 @@ if TYPE_CHECKING:
 __all__ = ["TenantScope"]
 
 _DEVICE_FIELDS = frozenset({"name", "tags", "id", "parent"})
+T = TypeVar("T")
+
+
+class _Replay(Iterable[T]):
+    """An iterator read lazily, at most once, and replayed from the start on each pass: a
+    write validated again after losing a race sees the very specs of the first pass."""
+
+    __slots__ = ("_read", "_source")
+
+    def __init__(self, source: Iterator[T]) -> None:
+        self._source = source
+        self._read: list[T] = []
+
+    def __iter__(self) -> Iterator[T]:
+        yield from self._read[:]
+        for item in self._source:
+            self._read.append(item)
+            yield item
 
 
 class TenantScope(RoleAdmin):
@@ -153,14 +170,10 @@ class TenantScope(RoleAdmin):
         return [users[u] for u in sorted(self._index.tenant_users.get(self.tenant_id, ()))]
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
-        """One page of the tenant's devices, sorted by id. Runtime complexity:
-        O(log n + limit)."""
-        ids = self._index.tenant_devices.get(self.tenant_id)
-        if ids is None:
-            return Page(items=(), next=None)
-        chosen = list(islice(ids.irange(minimum=after, inclusive=(False, True)), limit + 1))
-        devices = tuple(self._index.devices[d] for d in chosen[:limit])
-        return Page(items=devices, next=devices[-1].id if len(chosen) > limit else None)
+        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
+        ``after`` the ``next`` of the previous page of this tenant's listing. Runtime
+        complexity: O(log n + limit)."""
+        return self._tn._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
 
@@ -216,6 +229,7 @@ class TenantScope(RoleAdmin):
                 device_tags=named("device_tags", parse_rules, device_tags),
             )
             check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
+            check_group_rules(self._tn.limits, len(group.device_tags))
             return [GroupCreated(group=group)], group
 
         return self._tn._write(make)
@@ -297,6 +311,8 @@ class TenantScope(RoleAdmin):
             new = replace(old, device_ids=old.device_ids | ids, device_tags=old.device_tags | rules)
             if not ids and not rules:
                 return [], old
+            if rules:  # a group over a lowered limit may still lose rules or gain ids
+                check_group_rules(self._tn.limits, len(new.device_tags))
             return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
         return self._tn._write(make)
@@ -399,19 +415,32 @@ class TenantScope(RoleAdmin):
     def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
         """Create many devices in one transaction: all of them or, on any bad spec, none.
         Each spec is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent``
-        (a parent may be created earlier in the same call)."""
-        check_iterable(specs, "specs", "device specs are a collection of mappings")
-        specs = list(specs)
+        (a parent may be created earlier in the same call).
+
+        ``specs`` may be any iterable, a generator included: it is read one spec at a time
+        and counted against the limits as it is read, so the first spec past a limit raises
+        LimitExceeded (creating nothing) without the rest being read, and an endless
+        generator stops there."""
+        if isinstance(specs, list | tuple):
+            source: Iterable[Mapping[str, Any]] = specs
+        else:
+            try:
+                source = _Replay(iter(specs))
+            except TypeError:
+                raise InvalidValue(
+                    specs, "device specs are an iterable of mappings", field="specs"
+                ) from None
 
         def make() -> tuple[list[Change], list[Device]]:
             self._writable()
             pending: dict[str, Device] = {}
             tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
-            for spec in specs:
+            counter = NewDevices(self._tn.limits, self._index, self.record)
+            for spec in source:
                 device = self._new_device(spec, pending, tag_memo)
                 pending[device.id] = device
+                counter.add(device)
             devices = list(pending.values())
-            check_new_devices(self._tn.limits, self._index, self.record, devices)
             return [DeviceCreated(device=d) for d in devices], devices
 
         return self._tn._write(make)

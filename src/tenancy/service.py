@@ -6,7 +6,13 @@ the store, lets the command validate itself against the index and produce its ch
 (raising, with nothing written, when the input breaks a rule), commits them with the
 revision it validated against, and applies them to the local index. If another writer got
 there first the store answers StaleRevision and the command is validated again on the newer
-state, so two writers can never combine into a cycle. A process always reads its own writes.
+state, so two writers can never combine into a cycle; a write keeps retrying, with jittered
+exponential pauses, until ``write_timeout`` seconds have passed. A process always reads its
+own writes.
+
+The index is a view of the store: if applying a commit to it fails (a bug, or a record the
+store took and the index cannot hold), the handle logs it once and rebuilds its index from a
+fresh snapshot instead of going on with a half-applied one.
 
 Freshness (DESIGN.md, Consistency): a handle on a store that other processes write
 (``capabilities.shared``) runs a daemon *follower* thread that applies the change log every
@@ -14,6 +20,13 @@ Freshness (DESIGN.md, Consistency): a handle on a store that other processes wri
 does no I/O and no check at all. ``at_least=revision`` and ``fresh=True`` catch up first,
 on the caller's thread. A handle that fell behind the store's log retention reloads a
 snapshot.
+
+Fork (``gunicorn --preload``, ``multiprocessing`` with ``fork``): a handle opened before
+``os.fork()`` keeps working in the child. Before the fork, :func:`os.register_at_fork`
+hooks take every open handle's writer lock (waiting at most ``FORK_WAIT`` seconds for a write
+in progress), so the child's copy of the index is never half-written; in the child they give
+each handle new locks, its own follower thread, no inherited usage counters (the parent
+flushes those), and the store reopens its own connection on first use (SQLiteStore).
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import functools
 import gc
 import logging
 import random
+import sys
 import threading
 import time
 import weakref
@@ -46,11 +60,18 @@ from tenancy.changes import (
     TenantCreated,
     UserCreated,
 )
-from tenancy.errors import InvalidValue, NotFound, PermissionDenied, StaleRevision
+from tenancy.errors import (
+    InvalidValue,
+    NotFound,
+    PermissionDenied,
+    StaleRevision,
+    StoreError,
+    TenancyError,
+)
 from tenancy.grants import ADMIN_ROLE, Permission, RoleGrant
 from tenancy.index import Index
 from tenancy.limits import DEFAULT_LIMITS
-from tenancy.model import SafetyLimits, Tenant, User
+from tenancy.model import SafetyLimits, Tenant, User, check_duration
 from tenancy.scope import TenantScope
 from tenancy.store.protocol import Store
 from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
@@ -58,7 +79,15 @@ from tenancy.usage import UsageRecorder, UsageReports
 
 __all__ = ["Tenancy"]
 
-MAX_WRITE_ATTEMPTS = 8
+DEFAULT_WRITE_TIMEOUT = 10.0
+"""Seconds a write keeps retrying after losing races to other writers, by default."""
+BACKOFF_FIRST = 0.001
+BACKOFF_CAP = 0.05
+"""A lost race waits a random time up to BACKOFF_FIRST * 2**(losses - 1), at most
+BACKOFF_CAP seconds (full jitter), before validating again."""
+FORK_WAIT = 10.0
+"""Seconds os.fork() waits for a write in progress on a handle before forking anyway (the
+child then rebuilds that handle's index from the store)."""
 DEFAULT_SUPPORT_DURATION = timedelta(hours=24)
 DEFAULT_STALENESS = 1.0
 """Seconds an answer may lag behind other processes' writes, by default."""
@@ -86,6 +115,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         limits: SafetyLimits | None = None,
         usage_flush_interval: float | None = 300.0,
         support_duration: timedelta = DEFAULT_SUPPORT_DURATION,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
         """Load the store's records into the index, then follow its change log.
 
@@ -98,10 +128,10 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         ``usage_flush_interval``: seconds between background flushes of the requests counted
         by ``record_request`` (None: flush only with writes, ``flush_usage()`` and close).
         ``support_duration``: how long a tenant's support request lasts (24 hours).
+        ``write_timeout``: seconds a write keeps retrying while other writers commit first
+        (10 by default); past it the write raises StaleRevision, having written nothing.
         """
-        if not isinstance(support_duration, timedelta) or support_duration <= timedelta(0):
-            raise InvalidValue(support_duration, "support_duration is a positive timedelta")
-        self.support_duration = support_duration
+        self.support_duration = check_duration("support_duration", support_duration)
         self._identity: Identity = SYSTEM_IDENTITY
         if limits is not None and not isinstance(limits, SafetyLimits):
             raise InvalidValue(limits, "limits is a tenancy.SafetyLimits, or None")
@@ -111,17 +141,29 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
             not isinstance(staleness, int | float) or isinstance(staleness, bool) or staleness <= 0
         ):
             raise InvalidValue(staleness, "staleness is a positive number of seconds, or None")
+        if (
+            not isinstance(write_timeout, int | float)
+            or isinstance(write_timeout, bool)
+            or not 0 < write_timeout < float("inf")
+        ):
+            raise InvalidValue(
+                write_timeout, "write_timeout is a positive number of seconds",
+                field="write_timeout",
+            )  # fmt: skip
+        self._write_timeout = float(write_timeout)
         self._store = store
         self._clock = clock
         self._audit_actor = SYSTEM  # who this handle's writes are audited as
         self._write_lock = threading.RLock()
         self._closed = False
+        self._rebuild_needed = False  # the index may be half-applied: rebuild before use
         self._index = _build(store)
         if self._index.revision == 0:
             self._initialise()
         self._follower: _Follower | None = None
         if staleness is not None and store.capabilities.shared:
             self._follower = _Follower(self, float(staleness))
+        _HANDLES.add(self)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -174,6 +216,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         if self._closed:
             return
         self._closed = True
+        _HANDLES.discard(self)
         if self._follower is not None:
             self._follower.stop()
         self._usage.stop()
@@ -220,6 +263,9 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
     def catch_up(self) -> Revision:
         """Apply every commit other handles wrote since this one last looked."""
         with self._write_lock:
+            if self._rebuild_needed:
+                self._rebuild()
+                return self._index.revision
             try:
                 commits = self._store.changes_since(self._index.revision)
             except StaleRevision:
@@ -228,17 +274,58 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
                 self._index = _build(self._store)
                 return self._index.revision
             for commit in commits:
-                self._index.apply_commit(commit)
+                if not self._apply(commit):
+                    break  # rebuilt from a snapshot that holds this commit and any later
             return self._index.revision
 
+    def _apply(self, commit: Commit) -> bool:
+        """Apply one commit to the index; True if it applied, False if the index had to be
+        rebuilt from the store instead (the failure is logged, once, here)."""
+        try:
+            self._index.apply_commit(commit)
+        except Exception:
+            # The index may be half-applied: never answer from it again. The store holds
+            # the truth, so a fresh snapshot gives a whole index at (at least) this commit.
+            self._rebuild_needed = True
+            _log.exception(
+                "tenancy: applying revision %d to the index failed; rebuilding the index "
+                "from the store",
+                commit.revision,
+            )
+            self._rebuild()
+            return False
+        except BaseException:
+            self._rebuild_needed = True  # interrupted half-way: rebuild on the next use
+            raise
+        return True
+
+    def _rebuild(self) -> None:
+        """Replace the index with one built from a fresh snapshot of the store."""
+        try:
+            index = _build(self._store)
+        except TenancyError:
+            raise  # e.g. StoreError: the file cannot be read; retried on the next use
+        except Exception as exc:
+            raise StoreError(
+                f"the index could not be rebuilt from {self._store!r}: {exc!r}",
+                value=self._store,
+                rule="a handle answers only from an index built whole from its store",
+            ) from exc
+        self._index = index
+        self._rebuild_needed = False
+
     def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
-        """Validate, commit, apply: the one path every write takes."""
+        """Validate, commit, apply: the one path every write takes.
+
+        A commit refused as stale (another writer got there first) is validated again on
+        the newer state after a random pause that doubles with each loss (full jitter, at
+        most BACKOFF_CAP), until ``write_timeout`` seconds after the write began; then
+        StaleRevision says so. Nothing is written by a refused attempt.
+        """
         with self._write_lock:
-            for attempt in range(MAX_WRITE_ATTEMPTS):
-                if attempt:
-                    # Lost a race: a random pause makes it unlikely to lose the next one to
-                    # the same writer. Then catch up and validate again on its state.
-                    time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 - jitter only
+            deadline = time.monotonic() + self._write_timeout
+            losses = 0
+            while True:
                 self.catch_up()
                 changes, result = make()
                 authorize(self._index, self._identity, changes, self._clock())
@@ -253,12 +340,35 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
                 )  # fmt: skip
                 try:
                     revision = self._store.commit(changes, expected_revision=expected, audit=audit)
-                except StaleRevision:
-                    continue  # another writer got there first: validate again on its state
-                self._index.apply_commit(Commit(revision=revision, changes=tuple(changes)))
-                self._usage.committed()
+                except StaleRevision as stale:
+                    losses += 1
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise StaleRevision(
+                            expected, stale.actual,
+                            rule=f"a write retries lost races for at most write_timeout="
+                            f"{self._write_timeout:g} s (it lost {losses} in a row)",
+                        ) from stale  # fmt: skip
+                    # Lost a race: a random pause makes it unlikely to lose the next one to
+                    # the same writer. Then catch up and validate again on its state.
+                    time.sleep(min(backoff(losses), left))
+                    continue
+                self._usage.committed()  # durable now, whatever the index makes of it
+                self._apply(Commit(revision=revision, changes=tuple(changes)))
                 return result
-            raise StaleRevision(self._index.revision, self._store.head())
+
+    # ------------------------------------------------------------ fork
+
+    def _after_fork_in_child(self, whole: bool) -> None:
+        """In a forked child (one thread, a copy of the parent's memory): the parent's
+        threads are gone, so their locks and the follower are replaced. ``whole``: the fork
+        hook held the writer lock, so no write was half-way through this index."""
+        self._write_lock = threading.RLock()
+        self._usage.after_fork()
+        if not whole:
+            self._rebuild_needed = True
+        if self._follower is not None:
+            self._follower = _Follower(self, self._follower.window)
 
     # ------------------------------------------------------------ tenants
 
@@ -379,7 +489,8 @@ class _Acting(Tenancy):
 
     def __init__(self, base: Tenancy, identity: Identity) -> None:
         # No Tenancy.__init__: nothing is loaded or started; everything is the base's.
-        shared = {k: v for k, v in base.__dict__.items() if k not in ("_current_index", "_views")}
+        own = ("_current_index", "_views", "_write_lock", "_rebuild_needed", "_follower")
+        shared = {k: v for k, v in base.__dict__.items() if k not in own}
         self.__dict__.update(shared)
         self._base = base
         self._identity = identity
@@ -393,6 +504,31 @@ class _Acting(Tenancy):
     def _index(self, index: Index) -> None:
         self._base._index = index
 
+    # The base's lock, rebuild flag and follower are replaced after a fork: always use its.
+    @property
+    def _write_lock(self) -> threading.RLock:
+        return self._base._write_lock
+
+    @_write_lock.setter
+    def _write_lock(self, lock: threading.RLock) -> None:
+        self._base._write_lock = lock
+
+    @property
+    def _rebuild_needed(self) -> bool:
+        return self._base._rebuild_needed
+
+    @_rebuild_needed.setter
+    def _rebuild_needed(self, needed: bool) -> None:
+        self._base._rebuild_needed = needed
+
+    @property
+    def _follower(self) -> _Follower | None:
+        return self._base._follower
+
+    @_follower.setter
+    def _follower(self, follower: _Follower | None) -> None:
+        self._base._follower = follower
+
     @property
     def _views(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]:
         return self._base._views
@@ -405,6 +541,63 @@ class _Acting(Tenancy):
 
     def close(self) -> None:
         """Nothing to close: the handle it came from owns the store."""
+
+
+def backoff(losses: int) -> float:
+    """Seconds to pause after the ``losses``-th lost race in a row: uniform in
+    [0, BACKOFF_FIRST * 2**(losses - 1)], capped at BACKOFF_CAP (exponential, full jitter)."""
+    ceiling = BACKOFF_CAP if losses > 6 else min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (losses - 1))
+    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+
+
+# ---------------------------------------------------------------- fork
+
+_HANDLES: weakref.WeakSet[Tenancy] = weakref.WeakSet()
+"""Every open base handle of this process (not the acting ones: they use their base's)."""
+_HELD: list[Tenancy] = []
+"""The handles whose writer lock the before-fork hook took, until after the fork."""
+
+
+def _before_fork() -> None:
+    """Take every open handle's writer lock, so no write is half-way through an index when
+    the child's copy of it is made; a write that takes longer than FORK_WAIT is let be."""
+    for tn in list(_HANDLES):
+        if tn._closed:
+            continue
+        if tn._write_lock.acquire(timeout=FORK_WAIT):
+            _HELD.append(tn)
+        else:
+            _log.warning(
+                "tenancy: forking while a write holds %r for more than %s s; the child "
+                "rebuilds that handle's index from its store",
+                tn,
+                FORK_WAIT,
+            )
+
+
+def _after_fork_in_parent() -> None:
+    held = list(_HELD)
+    _HELD.clear()
+    for tn in held:
+        tn._write_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    held = {id(tn) for tn in _HELD}
+    _HELD.clear()
+    for tn in list(_HANDLES):
+        if not tn._closed:
+            tn._after_fork_in_child(whole=id(tn) in held)
+
+
+if sys.platform != "win32":  # POSIX: os.fork exists
+    from os import register_at_fork
+
+    register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def _build(store: Store) -> Index:

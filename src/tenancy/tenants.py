@@ -59,6 +59,7 @@ from tenancy.index import Index
 from tenancy.limits import check_new_tenant
 from tenancy.model import (
     ACTIVE,
+    MAX_INT,
     SUSPENDED,
     RetentionRule,
     SafetyLimits,
@@ -167,8 +168,10 @@ def parse_retention_rules(
 
 
 def _check_limit(field: str, value: object) -> int | None:
-    if value is not None and (type(value) is not int or value < 0):
-        raise InvalidValue(value, f"{field} is a non-negative int, or None for no limit")
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_INT):
+        raise InvalidValue(
+            value, f"{field} is an int from 0 to 2**63 - 1, or None for no limit", field=field
+        )
     return value
 
 
@@ -686,7 +689,9 @@ class TenantLifecycle:
     def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
         """Block the tenant and every tenant below it: no user reaches anything and nothing
         is written there until :meth:`activate_tenant`. All data is kept. For the parent or
-        the management tenant; the management tenant itself cannot be suspended."""
+        the management tenant; the management tenant itself cannot be suspended. A tenant
+        below a suspended tenant accepts nothing but activation, so suspending it raises
+        TenantSuspended (naming the suspended ancestor) until that ancestor is active."""
 
         def make() -> tuple[list[Change], Tenant]:
             actor = self._actor(by)
@@ -696,6 +701,9 @@ class TenantLifecycle:
                     tenant_id, "the management tenant cannot be suspended", field="tenant_id"
                 )
             self._allow(actor, tenant, "suspend", own=False)
+            blocker = self._index.blocked.get(tenant.parent_id)
+            if blocker is not None:
+                raise TenantSuspendedError(tenant_id, blocker)
             if tenant.status == SUSPENDED:
                 return [], tenant
             return [TenantSuspended(tenant_id=tenant_id)], replace(tenant, status=SUSPENDED)
@@ -704,7 +712,9 @@ class TenantLifecycle:
 
     def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
         """Lift a suspension: every answer comes back exactly as it was (unless a tenant
-        above is suspended too). For the parent or the management tenant."""
+        above is suspended too). For the parent or the management tenant. Activation is the
+        one write a tenant below a suspended tenant accepts: it clears the tenant's own
+        suspension, and the tenant stays blocked until every tenant above it is active."""
 
         def make() -> tuple[list[Change], Tenant]:
             actor = self._actor(by)

@@ -287,6 +287,18 @@ class UsageRecorder:
     def flusher(self) -> _Flusher | None:
         return self._flusher
 
+    def after_fork(self) -> None:
+        """In a forked child: the parent's flusher thread does not exist here and its lock
+        may have been held by a thread that does not either; the pending requests are the
+        parent's to flush (counting them here too would bill them twice). Start afresh; the
+        flusher starts again with the next counted request."""
+        self._lock = threading.Lock()
+        self._flusher = None
+        self._pending = {}
+        self._pending_count = 0
+        self._in_flight = None
+        self.flush_requested = False
+
     def stop(self) -> None:
         """Stop the background flusher (close() flushes what is left itself)."""
         flusher, self._flusher = self._flusher, None

@@ -478,7 +478,11 @@ class AccessMachine(RuleBasedStateMachine):
     def suspension(self, tenant: str, suspend: bool) -> None:
         tid = self.tenant_ids[tenant]
         write = self.tn.suspend_tenant if suspend else self.tn.activate_tenant
-        self._attempt(lambda: write(tid), set())
+        # Below a suspended tenant only activation is accepted.
+        parent = self.tn.get_tenant(tid).parent_id
+        reach = self._oracle().reach
+        above = parent is not None and reach.suspended_blocker(parent) is not None
+        self._attempt(lambda: write(tid), {TenantSuspended} if suspend and above else set())
 
     @rule()
     def reopen(self) -> None:

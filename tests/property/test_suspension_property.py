@@ -143,7 +143,9 @@ def build(tn: Tenancy, world: World) -> None:
         world.ids["devices"] += devices
         world.ids["users"] += [*users, tenant.admin_user_id or ""]
     world.ids["tenants"] = tenant_ids
-    for tenant_id, spec in zip(tenant_ids, world.tenants, strict=True):
+    # Children first: below a suspended tenant, suspending is refused (only activation is
+    # accepted there).
+    for tenant_id, spec in reversed(list(zip(tenant_ids, world.tenants, strict=True))):
         if spec.suspended:
             tn.suspend_tenant(tenant_id)
 
@@ -187,10 +189,18 @@ def check_round_trip(kind: str, world: World) -> None:
         build(tn, world)
         target = world.ids["tenants"][world.target]
         assert tn.get_tenant(target).status == "active"
-        event(f"target blocked by an ancestor: {target in tn.index.blocked}")
+        blocked = target in tn.index.blocked
+        event(f"target blocked by an ancestor: {blocked}")
         before = answers(tn, world)
         event(f"some user reaches some device: {any(before['verify'].values())}")
         revision = tn.revision
+        if blocked:
+            # Below a suspended tenant nothing but activation is accepted.
+            with pytest.raises(TenantSuspended):
+                tn.suspend_tenant(target)
+            assert tn.revision == revision
+            assert answers(tn, world) == before
+            return
 
         tn.suspend_tenant(target)
         subtree = set(tn.index.tenant_subtree(target))

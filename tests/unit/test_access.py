@@ -289,10 +289,16 @@ def test_devices_for_a_permission_takes_the_usual_filters(h: Hospital) -> None:
     h.t.grant_inventory_role("regional", "operator", group="mp")
     assert listed(h.tn, "regional", permission="device:UPDATE") == ["gen-2"]
     assert listed(h.tn, "regional", permission="device:UPDATE", group="sb") == []
-    assert listed(h.tn, "regional", permission="device:UPDATE", after="gen-2") == []
     page = h.tn.devices_for(admin, permission="device:READ", limit=3)
     assert [d.id for d in page] == ["gen-1", "gen-2", "gen-3"]
     assert page.next is not None
+    rest = listed(h.tn, admin, permission="device:READ", after=page.next)
+    assert rest == listed(h.tn, admin, permission="device:READ")[3:]
+    # The cursor is bound to the permission (and to the user): another listing refuses it.
+    for other in ({"permission": "device:ADMIN"}, {}):
+        with pytest.raises(InvalidValue) as caught:
+            h.tn.devices_for(admin, after=page.next, **other)  # type: ignore[arg-type]
+        assert caught.value.field == "after"
 
 
 def test_without_a_permission_devices_for_is_the_reach_listing(h: Hospital) -> None:

@@ -95,7 +95,7 @@ class Log:
         self.seen = _last_seq(tn)
 
     def new(self) -> list[AuditRecord]:
-        page = self.tn.audit_log(after=str(self.seen), limit=EVERYTHING)
+        page = self.tn.audit_log(after_seq=self.seen, limit=EVERYTHING)
         records = list(page)
         if records:
             self.seen = records[-1].seq
@@ -555,6 +555,11 @@ def test_a_cursor_is_stable_under_new_writes(tn: Tenancy, clock: Clock) -> None:
         {"after": "x"},
         {"after": "-1"},
         {"after": 5},
+        {"after": "1"},  # a bare seq is not a cursor: after_seq takes one
+        {"after_seq": -1},
+        {"after_seq": "3"},
+        {"after_seq": True},
+        {"after_seq": 1, "after": "x"},
         {"tenant": 5},
         {"actor": ["system"]},
         {"target": b"SN-1"},

@@ -67,9 +67,13 @@ def test_devices_for_pages_with_the_printed_cursor(
         t.create_device("Generator 8", tags=[("site", "sb")], id="gen-8")
     assert main(["--db", path, "devices-for", "ana", "--limit", "1"]) == 0
     first = capsys.readouterr().out.splitlines()
-    assert first == ["gen-7\tGenerator 7", "next: gen-7"]
-    assert main(["--db", path, "devices-for", "ana", "--after", "gen-7"]) == 0
+    assert first[0] == "gen-7\tGenerator 7"
+    assert first[1].startswith("next: ")
+    cursor = first[1].removeprefix("next: ")
+    assert main(["--db", path, "devices-for", "ana", "--after", cursor]) == 0
     assert capsys.readouterr().out.splitlines() == ["gen-8\tGenerator 8"]
+    assert main(["--db", path, "devices-for", "ana", "--after", "gen-7"]) != 0  # not a cursor
+    assert "after" in capsys.readouterr().err
 
 
 def test_users_for_and_tenants_list_records(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tenancy import InvalidValue
+
 from ._world import Hospital, hospital
 
 
@@ -73,10 +75,13 @@ def test_devices_in_pages_with_a_cursor(h: Hospital) -> None:
     for descendants in (True, False):
         first = h.tn.devices_in("sb", descendants=descendants, limit=2)
         assert _ids(first) == ["gen-1", "probe-1"]
-        assert first.next == "probe-1"
+        assert first.next is not None
         rest = h.tn.devices_in("sb", descendants=descendants, limit=2, after=first.next)
         assert _ids(rest) == ["sensor-1"]
         assert rest.next is None
+        # bound to the group and to descendants: the other listing refuses the cursor
+        with pytest.raises(InvalidValue):
+            h.tn.devices_in("sb", descendants=not descendants, limit=2, after=first.next)
 
 
 def test_devices_in_ignores_who_is_enabled_or_suspended(h: Hospital) -> None:

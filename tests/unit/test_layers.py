@@ -47,6 +47,7 @@ MODULE_LAYERS: dict[str, str] = {
     "tenancy._sorted_ids": "records",  # a container of ids, used by the index
     "tenancy._access_state": "index",  # the index's access records, data only
     "tenancy.query": "query",
+    "tenancy._paging": "query",  # page sizes and cursors of every listing
     "tenancy.access": "access",
     "tenancy.access_queries": "access",  # check, and devices_for/explain with a permission
     "tenancy.service": "service",
@@ -189,8 +190,9 @@ def arrow_violations(module: str, path: Path) -> list[str]:
     return wrong
 
 
-# Names inside I/O modules that do no I/O: the path protocol, used to accept pathlib.Path.
-NOT_IO = frozenset({"os.PathLike", "os.fspath"})
+# Names inside I/O modules that do no I/O: the path protocol, used to accept pathlib.Path,
+# and the fork hooks, which reset a handle's locks and threads in a forked child.
+NOT_IO = frozenset({"os.PathLike", "os.fspath", "os.register_at_fork"})
 
 
 def io_violations(module: str, path: Path) -> list[str]:

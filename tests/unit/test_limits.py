@@ -8,6 +8,7 @@ writes included: the store, the index and the usage statistics are exactly as be
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -85,11 +86,103 @@ def test_a_bulk_create_that_would_cross_the_limit_creates_none(opener: Opener) -
     acme = make(tn, "acme", max_devices=10)
     scope = tn.tenant(acme.id)
     scope.create_devices({"name": f"d{i}"} for i in range(8))
+    # The count is that of the first device past the limit: the 11th, not the 13th.
     refused(
-        tn, "max_devices", 13, 10, lambda: scope.create_devices({"name": f"x{i}"} for i in range(5))
+        tn, "max_devices", 11, 10, lambda: scope.create_devices({"name": f"x{i}"} for i in range(5))
     )
     assert len(scope.devices()) == 8
     assert len(scope.create_devices({"name": f"y{i}"} for i in range(2))) == 2
+
+
+class Counted:
+    """An endless (or long) source of device specs that counts how many were read."""
+
+    def __init__(self, stop: int | None = None) -> None:
+        self.read = 0
+        self.stop = stop
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        for i in itertools.count():
+            if self.stop is not None and i >= self.stop:
+                return
+            self.read += 1
+            yield {"name": f"Generator {i}", "tags": [("site", "a")]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "limits", "limit", "maximum"),
+    [
+        ({"max_devices": 1000}, None, "max_devices", 1000),
+        ({"max_root_devices": 7}, None, "max_root_devices", 7),
+        ({}, {"max_devices_per_tenant": 50}, "max_devices_per_tenant", 50),
+        ({"max_devices": 60}, {"max_devices_per_tenant": 50}, "max_devices_per_tenant", 50),
+        ({"max_devices": 40}, {"max_devices_per_tenant": 50}, "max_devices", 40),
+    ],
+)
+def test_an_endless_generator_is_refused_at_the_first_device_past_a_limit(
+    opener: Opener,
+    fields: dict[str, object],
+    limits: dict[str, int] | None,
+    limit: str,
+    maximum: int,
+) -> None:
+    """Bulk creation counts as it streams: it reads one spec past the limit, no more, and
+    creates nothing."""
+    tn = opener(**({} if limits is None else {"limits": SafetyLimits(**limits)}))
+    scope = tn.tenant(make(tn, "acme", **fields).id)  # type: ignore[arg-type]
+    scope.create_devices(Counted(stop=3))
+    source = Counted()
+    refused(tn, limit, maximum + 1, maximum, lambda: scope.create_devices(iter(source)))
+    assert source.read == maximum + 1 - 3
+    assert len(scope.devices()) == 3
+
+
+def test_a_generator_within_the_limits_is_created_whole_in_one_revision(opener: Opener) -> None:
+    tn = opener()
+    scope = tn.tenant(make(tn, "acme", max_devices=500).id)
+    revision = tn.revision
+    made = scope.create_devices(iter(Counted(stop=500)))
+    assert len(made) == 500
+    assert tn.revision == revision + 1
+    assert [d.name for d in made[:2]] == ["Generator 0", "Generator 1"]
+
+
+def test_a_bulk_creation_that_loses_a_race_validates_the_same_specs_again(
+    tmp_path: Path,
+) -> None:
+    """A generator is read once: when another handle commits first, the write is validated
+    again on the new state with the specs already read, and counts them again."""
+    path = str(tmp_path / "race.db")
+    with tenancy.open(path, staleness=None) as first, tenancy.open(path, staleness=None) as other:
+        acme = make(first, "acme", max_devices=4)
+        other.catch_up()
+        scope, rival = first.tenant(acme.id), other.tenant(acme.id)
+        raced = False
+
+        def specs() -> Iterator[dict[str, object]]:
+            nonlocal raced
+            for i in range(3):
+                if i == 1 and not raced:
+                    raced = True
+                    rival.create_devices([{"name": "rival 1"}, {"name": "rival 2"}])
+                yield {"name": f"mine {i}"}
+
+        with pytest.raises(LimitExceeded) as caught:
+            scope.create_devices(specs())
+        # 3 of mine fitted on the first pass; on the second, after the rival's 2, the third
+        # is the fifth device.
+        assert (caught.value.limit, caught.value.value) == ("max_devices", 5)
+        first.catch_up()
+        assert sorted(d.name for d in scope.devices()) == ["rival 1", "rival 2"]
+
+
+def test_bulk_creation_refuses_a_non_iterable(opener: Opener) -> None:
+    tn = opener()
+    scope = tn.tenant(make(tn, "acme").id)
+    for bad in (None, 5):
+        with pytest.raises(InvalidValue) as caught:
+            scope.create_devices(bad)  # type: ignore[arg-type]
+        assert caught.value.field == "specs"
 
 
 def test_max_root_devices_counts_only_devices_without_a_gateway(opener: Opener) -> None:
@@ -177,6 +270,7 @@ def test_the_default_safety_limits_are_generous() -> None:
     assert limits.max_users_per_tenant >= 1_000_000
     assert limits.max_devices_per_tenant >= 10_000_000
     assert limits.max_device_depth >= 100
+    assert limits.max_tag_rules_per_group == 1_000  # ten times the source platform's 100
     assert tenancy.open().limits == limits
 
 

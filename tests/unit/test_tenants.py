@@ -390,6 +390,42 @@ def test_activating_a_subtenant_under_a_suspended_parent_keeps_it_blocked(tn: Te
     tn.tenant(one.id).create_group("g")
 
 
+def test_below_a_suspended_tenant_suspending_is_refused_and_changes_nothing(
+    tn: Tenancy,
+) -> None:
+    reseller, one, _ = reseller_world(tn)
+    deep = make(tn, "deep", parent=reseller.id, allow_subtenants=True)
+    deeper = make(tn, "deeper", parent=deep.id)
+    tn.suspend_tenant(reseller.id)
+    before, revision, log = tn.store.snapshot(), tn.revision, len(tn.audit_log(limit=10_000))
+    for tenant, by in ((one, None), (deep, None), (deeper, None), (deeper, deep.id)):
+        with pytest.raises(TenantSuspended) as caught:
+            tn.suspend_tenant(tenant.id, by=by)
+        assert caught.value.suspended_id == reseller.id
+        assert tn.get_tenant(tenant.id).status == "active"
+    assert tn.store.snapshot() == before
+    assert tn.revision == revision
+    assert len(tn.audit_log(limit=10_000)) == log
+    tn.activate_tenant(reseller.id)
+    assert tn.suspend_tenant(deeper.id).status == "suspended"
+
+
+def test_a_subtenant_suspended_first_may_still_be_activated_below_a_suspended_parent(
+    tn: Tenancy,
+) -> None:
+    """Activation is the one write a blocked tenant accepts: it clears the tenant's own
+    suspension, and the tenant stays blocked by its parent."""
+    reseller, one, _ = reseller_world(tn)
+    tn.suspend_tenant(one.id)
+    tn.suspend_tenant(reseller.id)
+    with pytest.raises(TenantSuspended):
+        tn.suspend_tenant(one.id)  # already suspended, and below a suspended tenant
+    assert tn.activate_tenant(one.id).status == "active"
+    assert tn.index.blocked[one.id] == reseller.id
+    with pytest.raises(TenantSuspended):
+        tn.suspend_tenant(one.id)
+
+
 def test_a_subtenant_suspended_on_its_own_stays_suspended_when_its_parent_returns(
     tn: Tenancy,
 ) -> None:

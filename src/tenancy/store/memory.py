@@ -3,11 +3,14 @@ store contract. Every other adapter must give the same answers."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
-from tenancy.changes import Change, Commit, Revision
+from tenancy.changes import Change, Commit, Revision, check_changes
 from tenancy.errors import StaleRevision, StoreError
 from tenancy.model import AuditRecord
 from tenancy.snapshot import RecordState, Snapshot
@@ -34,6 +37,7 @@ class MemoryStore:
         self._audit_at: list[int] = []
         self._lock = threading.Lock()
         self._closed = False
+        _STORES.add(self)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -53,12 +57,13 @@ class MemoryStore:
         expected_revision: Revision,
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
+        changes = tuple(changes)
+        check_changes(changes)  # an impossible value is refused before anything is written
         with self._lock:
             self._check_open()
             if expected_revision != self._state.revision:
                 raise StaleRevision(expected_revision, self._state.revision)
             revision = expected_revision + 1
-            changes = tuple(changes)
             try:
                 self._state.apply_commit(revision, changes)
             except Exception as exc:
@@ -110,3 +115,17 @@ class MemoryStore:
             raise StoreError(
                 "the store is closed", value=self, rule="a closed store accepts no write"
             )
+
+
+_STORES: weakref.WeakSet[MemoryStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has its own copy of every store, and of its lock, which a thread of
+    the parent (one the child does not have) may have held: give each a new lock."""
+    for store in list(_STORES):
+        store._lock = threading.Lock()
+
+
+if sys.platform != "win32":  # POSIX: os.fork exists
+    os.register_at_fork(after_in_child=_after_fork_in_child)

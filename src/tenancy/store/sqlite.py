@@ -34,6 +34,16 @@ instead of an fsync. Pass ``synchronous="FULL"`` to fsync every commit.
 One connection per store object, guarded by a lock: the handle's follower thread and its
 application threads share it (SQLite connections are not safe to use from two threads at
 once). Open one store object per process; several processes share the file.
+
+Fork: a SQLite connection must not be used, nor closed, on both sides of a ``fork()``. A
+store object that crosses one (``gunicorn --preload``) is reset in the child by
+:func:`os.register_at_fork` hooks and opens a connection of its own on first use; the
+inherited one is left untouched for the life of the child. Before the fork the hook takes
+the store's lock (waiting at most ``FORK_WAIT`` seconds for a transaction of another thread
+to end), so the inherited connection is idle: SQLite keeps one lock table per process and
+file, and a child whose copy of it says "a connection of this process holds the write lock"
+could never write the file. A fork that could not wait leaves such a child unable to write
+the file; it then refuses writes at once with a StoreError saying so.
 """
 
 from __future__ import annotations
@@ -41,8 +51,10 @@ from __future__ import annotations
 import operator
 import os
 import sqlite3
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -81,6 +93,7 @@ from tenancy.changes import (
     UserCreated,
     UserDeleted,
     UserUpdated,
+    check_changes,
 )
 from tenancy.errors import InvalidValue, StaleRevision, StoreError
 from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Tenant, UsageDay, User
@@ -92,6 +105,8 @@ __all__ = ["SQLiteStore"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+FORK_WAIT = 10.0
+"""Seconds os.fork() waits for a transaction of another thread on a store to end."""
 _BATCH = 20_000
 """Rows fetched and decoded per call when loading a snapshot."""
 
@@ -156,22 +171,16 @@ class SQLiteStore:
             raise InvalidValue(retention, "retention is a positive number of revisions or None")
         self._retention = retention
         self._memory = self._path in {":memory:", ""}
+        self._synchronous: Synchronous = synchronous
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        self._forked = False  # crossed a fork: open a connection of this process first
+        self._forked_writing = False  # ... in the middle of another thread's write
         # During a commit with audit records: the blobs of records written, by id(), so an
         # audit record whose ``after`` is that record reuses them (the same bytes).
         self._encoded: dict[int, bytes] | None = None
-        try:
-            self._conn = sqlite3.connect(
-                self._path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE, SAVEPOINT
-                check_same_thread=False,  # shared by the follower thread, under self._lock
-                cached_statements=256,
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc, "open") from exc
+        self._conn = self._connect()
         try:
             self._configure(synchronous)
             with self.atomic():
@@ -182,6 +191,19 @@ class SQLiteStore:
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, "open") from exc  # e.g. not a database file
             raise
+        _OPEN.add(self)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE, SAVEPOINT
+                check_same_thread=False,  # shared by the follower thread, under self._lock
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise self._error(exc, "open") from exc
 
     @classmethod
     def from_url(cls, url: str | os.PathLike[str], **options: Any) -> SQLiteStore:
@@ -264,6 +286,7 @@ class SQLiteStore:
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
         changes = tuple(changes)
+        check_changes(changes)  # an impossible value is refused before anything is written
         try:
             with self.atomic() as conn:
                 head = self._head(conn)
@@ -349,7 +372,41 @@ class SQLiteStore:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                _OPEN.discard(self)
+                if not self._forked:  # an inherited connection is the parent's to close
+                    self._conn.close()
+
+    # ------------------------------------------------------------ fork
+
+    def _after_fork_in_child(self, idle: bool) -> None:
+        """Run in a forked child, alone: the lock may have been held by a thread of the
+        parent, which does not exist here, and the connection is the parent's. Reset both;
+        the connection is replaced on first use. ``idle``: the hook held the lock, so no
+        transaction was open on the inherited connection."""
+        if not idle and self._depth and not self._memory:
+            self._forked_writing = True
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._encoded = None
+        if not self._memory and not self._forked:
+            # Closing it here could checkpoint or unlock what the parent relies on; keep it
+            # referenced, unused, so it is not closed when collected either.
+            _INHERITED.append(self._conn)
+            self._forked = True
+
+    def _reconnect(self) -> None:
+        """The first use in a forked child: a connection of this process, configured as
+        the parent's was (the file's schema is already migrated)."""
+        conn = self._connect()
+        try:
+            self._conn = conn
+            self._configure(self._synchronous)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, "reopen after fork") from exc
+            raise
+        self._forked = False
 
     # ------------------------------------------------------------ transactions
 
@@ -365,6 +422,15 @@ class SQLiteStore:
             self._check_open()
             conn = self._conn
             if self._depth == 0:
+                if self._forked_writing:
+                    raise StoreError(
+                        f"{self._path}: this process was forked while another thread wrote "
+                        "the file; SQLite's lock table of this process still says it holds "
+                        "the write lock, so no connection of it can write the file",
+                        value=self._path,
+                        rule="fork when no write is in progress (os.fork waits at most "
+                        "FORK_WAIT seconds for one), or open the file after forking",
+                    )
                 self._begin("BEGIN IMMEDIATE", "write")
                 self._depth = 1
                 try:
@@ -445,6 +511,8 @@ class SQLiteStore:
                 value=self._path,
                 rule="a closed store is neither read nor written",
             )
+        if self._forked:
+            self._reconnect()
 
     def _configure(self, synchronous: Synchronous) -> None:
         conn = self._conn
@@ -754,6 +822,44 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
+
+
+_OPEN: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+"""The open stores of this process, reset in a forked child."""
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child inherited: never used nor closed by it."""
+
+
+_HELD: list[SQLiteStore] = []
+"""The stores whose lock the before-fork hook took, until after the fork."""
+
+
+def _before_fork() -> None:
+    # Runs after the facade's hook (registered later, run first), which took the writer
+    # locks: the same order as a write takes them, so the two never wait on each other.
+    _HELD.extend(store for store in list(_OPEN) if store._lock.acquire(timeout=FORK_WAIT))
+
+
+def _after_fork_in_parent() -> None:
+    held = list(_HELD)
+    _HELD.clear()
+    for store in held:
+        store._lock.release()
+
+
+def _after_fork_in_child() -> None:
+    held = {id(store) for store in _HELD}
+    _HELD.clear()
+    for store in list(_OPEN):
+        store._after_fork_in_child(idle=id(store) in held)
+
+
+if sys.platform != "win32":  # POSIX: os.fork exists
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def _audit_filters(

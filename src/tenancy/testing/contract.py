@@ -23,12 +23,14 @@ an adapter of your own, subclass it in a test module and provide the fixture::
 
 What the suite checks: records round-trip exactly; revisions strictly increase by one per
 commit; ``changes_since(r)`` returns exactly the commits after ``r``, in order; a stale or
-failed commit leaves nothing behind; capabilities are declared and hold (a durable store
-gives the same answers after reopening, a shared one shows one connection's writes to
-another at once and refuses a commit validated against an older head); the audit log
-(:mod:`tenancy.testing.audit_contract`); and a random
-sequence of operations through the public API leaves the adapter's records, change log
-and index exactly where the reference leaves them.
+failed commit leaves nothing behind; a commit carrying an impossible value (an empty tag
+rule, an int past 2**63 - 1, ...) is refused with InvalidValue before anything is written;
+capabilities are declared and hold (a durable store gives the same answers after
+reopening, a shared one shows one connection's writes to another at once and refuses a
+commit validated against an older head); the audit log
+(:mod:`tenancy.testing.audit_contract`); and a random sequence of operations through the
+public API leaves the adapter's records, change log and index exactly where the reference
+leaves them.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+import msgspec
 import pytest
 
 from tenancy.changes import (
+    AccessSet,
     Associated,
     Change,
     Commit,
@@ -72,7 +76,8 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import StaleRevision, StoreError, TenancyError
+from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
+from tenancy.grants import SupportRequest
 from tenancy.index import Index
 from tenancy.model import (
     AuditRecord,
@@ -510,6 +515,61 @@ def random_operation(tn: Tenancy, rng: random.Random) -> str:
 # ---------------------------------------------------------------- the suite
 
 
+def _forged_matcher(key: object, value: object) -> TagMatcher:
+    """A TagMatcher built around its own check, as a bug or a careless caller might."""
+    return tuple.__new__(TagMatcher, (key, value))
+
+
+def _junk(value: object) -> Any:
+    """``value`` typed as anything: the impossible values below defy their fields' types."""
+    return value
+
+
+def _impossible_changes() -> list[tuple[str, object]]:
+    """One change per kind of impossible value, each against the records of the first
+    eight sample commits, with a name for the test id."""
+    acme = "t00000002"
+    tenant = Tenant(id=acme, domain="acme", name="Acme", parent_id="t00000001")
+    device = Device(id="d-bad", tenant_id=acme, name="Bad")
+    group = Group(id="g-bad", tenant_id=acme, name="Bad")
+    replace, day, long = msgspec.structs.replace, _WHEN.date(), "v" * 1025
+    return [
+        ("empty-rule", GroupCreated(group=replace(group, device_tags=frozenset({()})))),
+        ("int-matcher", Associated(group_id="g-region",
+                                   device_tags=frozenset({(_forged_matcher(5, 6),)}))),
+        ("none-matcher", Associated(group_id="g-region",
+                                    device_tags=frozenset({(_forged_matcher(None, None),)}))),
+        ("empty-matcher", Associated(group_id="g-region",
+                                     device_tags=frozenset({(_forged_matcher("", ""),)}))),
+        ("pair-not-matcher", Associated(group_id="g-region",
+                                        device_tags=frozenset({_junk((("site", "sb"),))}))),
+        ("long-matcher", Dissociated(group_id="g-region",
+                                     device_tags=frozenset({(_forged_matcher("k", long),)}))),
+        ("empty-device-id", Associated(group_id="g-region", device_ids=frozenset({""}))),
+        ("limit-10e30", TenantUpdated(tenant=replace(tenant, max_devices=10**30))),
+        ("negative-limit", TenantUpdated(tenant=replace(tenant, max_root_devices=-1))),
+        ("bool-limit", TenantUpdated(tenant=replace(tenant, max_devices=True))),
+        ("unknown-status", TenantUpdated(tenant=replace(tenant, status="gone"))),
+        ("int-tag", DeviceCreated(device=replace(device, tags=frozenset({(5, 6)})))),
+        ("empty-tag-key", DeviceCreated(device=replace(device, tags=frozenset({("", "v")})))),
+        ("long-tag", DeviceCreated(device=replace(device, tags=frozenset({("k", long)})))),
+        ("empty-id", DeviceCreated(device=replace(device, id=""))),
+        ("none-tenant", DeviceCreated(device=replace(device, tenant_id=None))),
+        ("mutable-tags", DeviceTagged(device_id="SN-0001", tags=_junk({("k", "v")}))),
+        ("int-enabled", UserCreated(user=User(id="u-bad", tenant_id=acme,
+                                              email="b@acme.example", enabled=_junk(1)))),
+        ("int-name", GroupUpdated(group_id="g-region", name=_junk(5), description="")),
+        ("count-2e64", UsageRecorded(tenant_id=acme, day=day, peaks=UsageCounts(),
+                                     counts=UsageCounts(2**64, 0, 0, 0))),
+        ("datetime-day", UsageRecorded(tenant_id=acme, day=_WHEN, counts=UsageCounts(),
+                                       peaks=UsageCounts())),
+        ("naive-until", AccessSet(record=SupportRequest(tenant_id=acme, requested_by="u-acme",
+                                                        until=_WHEN.replace(tzinfo=None)))),
+        ("a-string", "GroupDeleted"),
+        ("a-commit", Commit(revision=1, changes=())),
+    ]  # fmt: skip
+
+
 class StoreContract(AuditContract):
     """The tests every store adapter passes, the audit log's included
     (:class:`~tenancy.testing.audit_contract.AuditContract`). Needs a ``stores`` fixture
@@ -665,6 +725,46 @@ class StoreContract(AuditContract):
             store.commit(doomed, expected_revision=8)
         assert (store.head(), store.snapshot(), store.changes_since(0)) == before
         assert store.commit(commits[8], expected_revision=8) == 9
+
+    @pytest.mark.parametrize(
+        "bad", [change for _, change in _impossible_changes()],
+        ids=[name for name, _ in _impossible_changes()],
+    )  # fmt: skip
+    def test_an_impossible_change_is_refused_before_anything_is_written(
+        self, stores: StoreFactory, bad: object
+    ) -> None:
+        """A commit carrying a value the index could not apply, or the store could not
+        encode and decode (an empty tag rule, a (None, None) or int matcher, an int past
+        2**63 - 1, an unknown change type, ...), raises InvalidValue naming the field, and
+        writes nothing: records, head, log and audit log are as they were, the next commit
+        works, and a durable store reopens with the same answers."""
+        store = stores.fresh()
+        commits = sample_commits()
+        for revision, changes in enumerate(commits[:8], start=1):
+            store.commit(changes, expected_revision=revision - 1)
+
+        def state(of: Store) -> tuple[object, ...]:
+            return (of.head(), of.snapshot(), of.changes_since(0), of.audit_log(limit=1_000))
+
+        before = state(store)
+        doomed = [
+            DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
+            MemberRemoved(group_id="g-region", user_id="u-ana"),
+            bad,
+        ]
+        audit = [
+            AuditRecord(revision=9, at=_WHEN, tenant_id="t00000002", actor="system",
+                        action="DeviceCreated", target="d-new", after={"n": 10**30})
+        ]  # fmt: skip
+        with pytest.raises(InvalidValue) as caught:
+            store.commit(_junk(doomed), expected_revision=8, audit=audit)
+        assert caught.value.field, "the error names the field"
+        assert state(store) == before
+        assert store.commit(commits[8], expected_revision=8) == 9
+        again = stores.reopen(store) if store.capabilities.durable else None
+        if again is not None:
+            assert again.snapshot() == store.snapshot()
+            assert again.changes_since(0) == store.changes_since(0)
 
     def test_a_closed_store_accepts_no_write(self, stores: StoreFactory) -> None:
         """Committing to a closed store raises StoreError; closing twice is harmless."""

@@ -227,6 +227,7 @@ RECIPES: dict[str, dict[str, Param]] = {
         "end": _p("datetime?", None),
         "limit": LIMIT,
         "after": AFTER,
+        "after_seq": _p("revision?", None),
     },
     "usage": {
         "tenant_id": TENANT,
