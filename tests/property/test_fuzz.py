@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-import tenancy.tenants
 from tenancy import InvalidValue, TenantScope
+from tenancy.index import Index
+from tenancy.snapshot import Snapshot
 from tenancy.testing import fuzz
 
 SEED = int(os.environ.get("TENANCY_FUZZ_SEED", "0"))
@@ -152,9 +153,16 @@ def test_a_refusal_that_changed_state_is_reported(monkeypatch: pytest.MonkeyPatc
 def test_an_accepted_value_the_store_cannot_read_back_is_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A write that is accepted but breaks a later read (a limit too large to encode in an
-    audit page) is reported against the call that let it in."""
-    monkeypatch.setattr(tenancy.tenants, "_check_limit", lambda field, value: value)
-    found = fuzz.run(acting_sample=1, methods={"update_tenant"})
+    """A write that is accepted but breaks a later read (here: a snapshot holding a group
+    named with a snowman no longer loads) is reported against the call that let it in."""
+    build = Index.build.__func__  # type: ignore[attr-defined]
+
+    def poisoned_build(cls: type[Index], snapshot: Snapshot) -> Index:
+        if any("☃" in group.name for group in snapshot.groups):
+            raise RuntimeError("a snowman poisons the load")
+        return build(cls, snapshot)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Index, "build", classmethod(poisoned_build))
+    found = fuzz.run(acting_sample=1, methods={"update_group"})
     poisoned = [str(call) for call, problem in found.failures if "read it back" in problem]
-    assert "Tenancy.update_tenant(max_devices=<huge int>)" in poisoned, found.failures[:3]
+    assert "TenantScope.update_group(name=<unicode>)" in poisoned, found.failures[:3]
