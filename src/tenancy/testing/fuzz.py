@@ -25,7 +25,9 @@ Deterministic: the same seed makes the same calls in the same order.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
+import os
 import random
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +60,7 @@ __all__ = [
 ]
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+_WORLDS = itertools.count()
 ONE_MB = "x" * 1_000_000
 OMIT: Any = object()
 """A valid value meaning "leave the argument out" (keyword arguments with a default)."""
@@ -80,8 +83,14 @@ class World:
         return self.ids[name]
 
 
-def build_world() -> World:
-    tn = tenancy.open(clock=lambda: START, usage_flush_interval=None)
+def build_world(directory: str | None = None) -> World:
+    """The world on a new in-memory store, or on a new SQLite file in ``directory``."""
+    options: dict[str, Any] = {"clock": lambda: START, "usage_flush_interval": None}
+    if directory is None:
+        tn = tenancy.open(**options)
+    else:
+        path = os.path.join(directory, f"world-{next(_WORLDS)}.db")
+        tn = tenancy.open(path, staleness=None, **options)  # one handle: nothing to follow
     mgmt = tn.management_tenant
     m = tn.tenant(mgmt.id)
     sup = m.create_user("sup@maker.example", id="sup")
@@ -765,9 +774,14 @@ def _judge(error: BaseException, param: str, recipe: Mapping[str, Param],
 
 
 def calls(
-    seed: int, sample: int | None, methods: Collection[str] | None = None
+    seed: int,
+    acting_sample: int | None,
+    methods: Collection[str] | None = None,
+    sample: int | None = None,
 ) -> Iterator[tuple[str, str, str, str, Value]]:
-    """The calls of a run, in order: (surface, method, parameter, label, value)."""
+    """The calls of a run, in order: (surface, method, parameter, label, value). With
+    ``sample``, that many bad values per parameter are drawn on every surface; else
+    ``acting_sample`` on the acting handles and all of them on the others."""
     rng = random.Random(seed)  # noqa: S311 - a seeded sample, not a secret
     for surface in sorted(SURFACES):
         for method in public_methods(SURFACES[surface]):
@@ -778,23 +792,30 @@ def calls(
                 continue
             for param in recipe:
                 values = bad_values(recipe[param].kind)
-                if sample is not None and "@" in surface:
-                    values = rng.sample(values, min(sample, len(values)))
+                size = sample if sample is not None else acting_sample if "@" in surface else None
+                if size is not None:
+                    values = rng.sample(values, min(size, len(values)))
                 for label, value in values:
                     yield surface, method, param, label, value
 
 
 def run(
-    seed: int = 0, *, acting_sample: int | None = 12, methods: Collection[str] | None = None
+    seed: int = 0,
+    *,
+    acting_sample: int | None = 12,
+    methods: Collection[str] | None = None,
+    sample: int | None = None,
+    directory: str | None = None,
 ) -> Outcome:
     """Make every call once; ``acting_sample`` bad values per parameter on the acting
-    handles, drawn with ``seed`` (None: all of them, as on the bare handle and its scope).
-    ``methods`` restricts the run to those method names."""
+    handles, drawn with ``seed`` (None: all of them, as on the bare handle and its scope;
+    ``sample``: that many on every surface). ``methods`` restricts the run to those method
+    names. With ``directory``, each world is a new SQLite file there, else in memory."""
     out = Outcome()
-    w = build_world()
+    w = build_world(directory)
     before = _state(w)
     baselines: dict[tuple[str, str], BaseException | None] = {}
-    for surface, method, param, label, value in calls(seed, acting_sample, methods):
+    for surface, method, param, label, value in calls(seed, acting_sample, methods, sample):
         recipe = RECIPES[method]
         key = (surface, method)
         if key not in baselines:
@@ -803,7 +824,7 @@ def run(
                 baselines[key] = None
             except Exception as error:  # recorded, judged below
                 baselines[key] = error
-            w = build_world()
+            w = _rebuild(w, directory)
             before = _state(w)
         call = Call(surface, method, param, label)
         try:
@@ -822,7 +843,7 @@ def run(
                 problem = f"{type(error).__name__} raised but the state changed"
             if problem is not None:
                 out.failures.append((call, problem))
-                w = build_world()
+                w = _rebuild(w, directory)
                 before = _state(w)
             continue
         out.succeeded += 1
@@ -830,9 +851,14 @@ def run(
             problem = _readable(w)
             if problem is not None:
                 out.failures.append((call, problem))
-            w = build_world()
+            w = _rebuild(w, directory)
             before = _state(w)
     return out
+
+
+def _rebuild(old: World, directory: str | None) -> World:
+    old.tn.close()  # a SQLite world holds a connection (and a follower thread)
+    return build_world(directory)
 
 
 def _readable(w: World) -> str | None:
