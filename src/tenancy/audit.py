@@ -68,7 +68,17 @@ from tenancy.changes import (
 from tenancy.errors import InvalidValue
 from tenancy.grants import AccessRecord
 from tenancy.index import Index
-from tenancy.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, Tenant, User
+from tenancy.model import (
+    ACTIVE,
+    MAX_INT,
+    SUSPENDED,
+    AuditRecord,
+    Device,
+    Group,
+    Page,
+    Tenant,
+    User,
+)
 from tenancy.store.protocol import Store
 
 __all__ = ["SYSTEM", "AuditLog", "audit_records"]
@@ -403,9 +413,10 @@ class AuditLog:
 def _position(bind: tuple[int, object], after: object, after_seq: object) -> int | None:
     """The seq the page starts after: from the cursor, or ``after_seq``, or None."""
     if after_seq is not None:
-        if type(after_seq) is not int or after_seq < 0:
+        if type(after_seq) is not int or not 0 <= after_seq <= MAX_INT:
             raise InvalidValue(
-                after_seq, "after_seq is the seq of an audit record (an int >= 0), or None",
+                after_seq,
+                "after_seq is the seq of an audit record (an int from 0 to 2**63 - 1), or None",
                 field="after_seq",
             )  # fmt: skip
         if after is not None:

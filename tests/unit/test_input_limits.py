@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -235,3 +236,11 @@ def test_a_refusal_names_the_field_in_its_message(tn: Tenancy, t: TenantScope) -
     error = refused(tn, lambda: t.create_group("x" * 300), "name")
     assert str(error).startswith("invalid name 'xxx")
     assert "(302 characters)" in str(error)  # the value is shortened, not repeated
+
+
+def test_after_seq_past_64_bits_is_refused_on_sqlite(tmp_path: Path) -> None:
+    """Found by the fuzzer's full SQLite run: 10**30 reached SQLite as OverflowError."""
+    with tenancy.open(str(tmp_path / "audit.db"), staleness=None) as tn:
+        error = refused(tn, lambda: tn.audit_log(after_seq=10**30), "after_seq")
+        assert "2**63 - 1" in error.rule
+        assert tn.audit_log(after_seq=2**63 - 1).items == ()
