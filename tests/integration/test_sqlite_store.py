@@ -14,7 +14,7 @@ import pytest
 import tenancy
 from tenancy import InvalidValue, StaleRevision, StoreError, Tenancy
 from tenancy.changes import DeviceCreated, MemberAdded
-from tenancy.model import Device, Group, TagMatcher
+from tenancy.model import Device, Group, TagMatcher, Tenant
 from tenancy.store import _codec, migrations
 from tenancy.store.memory import MemoryStore
 from tenancy.store.sqlite import SQLiteStore
@@ -148,6 +148,7 @@ def test_a_file_made_by_an_older_schema_is_migrated_on_open(tmp_path: Path) -> N
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     assert migrations.migrate(conn, target=1) == [1]
+    _put_tenant(conn, "t1")  # the groups' tenant: an open checks that it exists
     for group in (region, site):
         conn.execute(
             "INSERT INTO groups (id, tenant_id, body) VALUES (?, ?, ?)",
@@ -192,6 +193,7 @@ def test_a_version_5_file_keeps_its_devices_and_stores_them_in_id_order(tmp_path
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
     assert migrations.migrate(conn, target=5) == [1, 2, 3, 4, 5]
+    _put_tenant(conn, "t1")
     conn.executemany(
         "INSERT INTO devices (id, tenant_id, body) VALUES (?, ?, ?)",
         [(d.id, d.tenant_id, _codec.encode_record(d)) for d in devices],
@@ -210,6 +212,14 @@ def test_a_version_5_file_keeps_its_devices_and_stores_them_in_id_order(tmp_path
         assert "devices_by_tenant" in {row[1] for row in tenant_index}
     finally:
         store.close()
+
+
+def _put_tenant(conn: sqlite3.Connection, tenant_id: str) -> None:
+    """A tenant row as an older schema holds it (before row checksums)."""
+    tenant = Tenant(id=tenant_id, domain="t", name="T")
+    conn.execute(
+        "INSERT INTO tenants (id, body) VALUES (?, ?)", (tenant.id, _codec.encode_record(tenant))
+    )
 
 
 def test_a_file_from_a_newer_tenancy_is_refused(tmp_path: Path) -> None:

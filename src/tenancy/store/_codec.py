@@ -7,12 +7,17 @@ order, so equal records give equal bytes in every process whatever its hash seed
 
 The change log stores each commit as one blob: the encoded list of its changes (a msgspec
 tagged union, so every change carries its own type).
+
+Every row also carries a CRC-32 (:func:`row_crc` of a blob, :func:`key_crc` of the keys of a
+row without one); a blob that does not decode raises one of :data:`DECODE_ERRORS`, which
+the store turns into a StoreError naming the file, the table and the row.
 """
 
 from __future__ import annotations
 
 import gc
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,6 +29,9 @@ from tenancy.grants import AccessRecord
 from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
+    "DECODE_ERRORS",
+    "DeviceFacts",
+    "crc_of_columns",
     "decode_access",
     "decode_changes",
     "decode_many",
@@ -34,11 +42,46 @@ __all__ = [
     "encode_record",
     "encode_rule",
     "gc_paused",
+    "key_crc",
     "record_decoder",
+    "row_crc",
     "share_values",
 ]
 
 T = TypeVar("T")
+
+DECODE_ERRORS = (
+    msgspec.MsgspecError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    KeyError,
+    AttributeError,
+)
+"""What decoding a damaged row can raise (msgspec's DecodeError and ValidationError, a
+wrong type or value reaching a record's constructor, a key that is NULL or not text)."""
+
+row_crc = zlib.crc32
+"""The checksum of a row holding a blob: the CRC-32 of the blob."""
+
+
+def key_crc(first: str, second: str | bytes) -> int:
+    """The checksum of a row of two keys (a membership, a group's device id or rule)."""
+    if isinstance(second, str):  # the CRC of the keys joined by a NUL, in one go
+        return zlib.crc32((first + "\0" + second).encode())
+    return zlib.crc32(second, zlib.crc32(first.encode() + b"\0"))
+
+
+def crc_of_columns(*values: str | bytes) -> int:
+    """:func:`row_crc` of one blob, :func:`key_crc` of two keys (an SQL function when a
+    migration computes the checksums of rows already in a file)."""
+    if len(values) == 1 and isinstance(values[0], bytes):
+        return row_crc(values[0])
+    first, second = values
+    if not isinstance(first, str):
+        raise TypeError(f"a key is text, not {type(first).__name__}")
+    return key_crc(first, second)
+
 
 _sorted = msgspec.msgpack.Encoder(order="deterministic")
 _plain = msgspec.msgpack.Encoder()
@@ -105,7 +148,26 @@ _device_rows = msgspec.msgpack.Decoder(list[_DeviceRow])
 _tags = msgspec.msgpack.Decoder(tuple[Tag, ...])
 
 
-def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]) -> list[T]:
+class DeviceFacts:
+    """What :func:`decode_sharing` notes of the devices it decodes, for the store's checks
+    (in the loop that builds them: a compare and two set additions a device)."""
+
+    def __init__(self) -> None:
+        self.last_id = ""
+        self.in_order = True
+        """Every id greater than the one before (strictly: no id twice)."""
+        self.tenants: set[str] = set()
+        self.gateways: set[str] = set()
+        self.ids: list[str] = []
+        """Every id, in the order read (dropped once the checks are done)."""
+
+
+def decode_sharing(
+    kind: type[T],
+    blobs: Sequence[bytes],
+    shared: dict[Any, Any],
+    facts: DeviceFacts | None = None,
+) -> list[T]:
     """Decode many row blobs (as :func:`decode_many`), sharing equal values between them
     and with earlier batches through ``shared`` (as :func:`share_values`).
 
@@ -120,6 +182,9 @@ def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]
         return records
     devices: list[Any] = []
     append = devices.append
+    facts = facts or DeviceFacts()
+    last, in_order = facts.last_id, facts.in_order
+    tenant_seen, gateway_seen, id_seen = facts.tenants.add, facts.gateways.add, facts.ids.append
     for row in _device_rows.decode(_array_of(blobs)):
         encoded = bytes(row.tags)
         tags = shared.get(encoded)
@@ -127,16 +192,24 @@ def decode_sharing(kind: type[T], blobs: Sequence[bytes], shared: dict[Any, Any]
             tags = shared[encoded] = frozenset(
                 [shared.setdefault(pair, pair) for pair in _tags.decode(encoded)]
             )
-        tenant_id = row.tenant_id
+        device_id, tenant_id, parent_id = row.id, row.tenant_id, row.parent_id
+        if device_id <= last:
+            in_order = False
+        last = device_id
+        id_seen(device_id)
+        tenant_seen(tenant_id)
+        if parent_id is not None:
+            gateway_seen(parent_id)
         append(
             Device(
-                id=row.id,
+                id=device_id,
                 tenant_id=shared.setdefault(tenant_id, tenant_id),
                 name=row.name,
                 tags=tags,
-                parent_id=row.parent_id,
+                parent_id=parent_id,
             )
         )
+    facts.last_id, facts.in_order = last, in_order
     return devices
 
 

@@ -12,6 +12,9 @@ tenant ids (deleting a tenant), memberships, since version 2 a group's device id
 rules (deleting a device removes its id from every group without decoding any blob), and
 since version 3 the key of a usage row (tenant, day). Since version 6 the devices table is
 clustered on its id (``WITHOUT ROWID``), so reading it whole yields devices in id order.
+Since version 7 every row a snapshot reads carries a checksum (``crc``), and the store
+keeps each table's row count and checksum total in ``checksums``: an open compares them with the
+rows it read (see :mod:`tenancy.store.sqlite`, integrity on open).
 """
 
 from __future__ import annotations
@@ -132,6 +135,43 @@ _v6 = _statements(
 the order the index wants them, sequentially, instead of sorting a million records it read
 in insertion order (or walking the id index to rows scattered over the file)."""
 
+CHECKED: dict[str, str] = {
+    "tenants": "crc32(body)",
+    "groups": "crc32(body)",
+    "devices": "crc32(body)",
+    "users": "crc32(body)",
+    "usage": "crc32(body)",
+    "access": "crc32(body)",
+    "memberships": "crc32(group_id, user_id)",
+    "group_devices": "crc32(group_id, device_id)",
+    "group_rules": "crc32(group_id, rule)",
+}
+"""The tables a snapshot reads whole, and what each row's ``crc`` is the CRC-32 of (see
+:func:`tenancy.store._codec.row_crc` and :func:`~tenancy.store._codec.key_crc`)."""
+LOGGED = "changes"
+"""The change log: a ``crc`` per row (checked when a stretch of it is read), no total (it
+is pruned from below and read in stretches, never whole)."""
+
+
+def _v7(conn: sqlite3.Connection) -> None:
+    """Row checksums, and per table a row count and checksum total (kept by the store)."""
+    conn.create_function("tenancy_crc32", -1, _codec.crc_of_columns, deterministic=True)
+    conn.execute(
+        """CREATE TABLE checksums (
+            name TEXT PRIMARY KEY, rows INTEGER NOT NULL, total INTEGER NOT NULL) WITHOUT ROWID"""
+    )
+    for table, of in (*CHECKED.items(), (LOGGED, "crc32(body)")):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER NOT NULL DEFAULT 0")
+        conn.execute(f"UPDATE {table} SET crc = tenancy_{of}")  # noqa: S608 - fixed names
+    for table in CHECKED:
+        conn.execute(
+            f"INSERT INTO checksums (name, rows, total) "  # noqa: S608
+            f"SELECT '{table}', count(*), coalesce(sum(crc), 0) FROM {table}"
+        )
+        # The store adds to a table's totals in the transaction of every write that
+        # changes its rows; the sum of 32-bit checksums stays exact below 2**31 rows.
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "records, memberships and the change log", _v1),
     (2, "group associations in their own tables", _v2),
@@ -139,6 +179,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "access-control records", _v4),
     (5, "the audit log", _v5),
     (6, "devices clustered by id", _v6),
+    (7, "row checksums and per-table totals", _v7),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -159,6 +200,12 @@ def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> list[int]:
     two processes opening a new file at once migrate it exactly once.
     """
     done = applied_versions(conn)
+    if any(type(v) is not int for v in done):
+        raise StoreError(
+            f"the schema versions recorded are not numbers: {sorted(map(repr, done))[:5]}",
+            value=done,
+            rule="schema_migrations records the numbered migrations applied",
+        )
     if done and done[-1] > LATEST:
         raise StoreError(
             f"the database has schema version {done[-1]}, newer than this tenancy's {LATEST}",
