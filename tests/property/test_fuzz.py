@@ -69,7 +69,7 @@ def test_on_sqlite_too(tmp_path: Path) -> None:
     """A seeded sample of 2 bad values per argument on every surface, each world a new
     SQLite file: the codec and the SQL layer hold the same rule (about 1,350 calls)."""
     found = fuzz.run(SEED, sample=None if FULL else 2, acting_sample=None, directory=str(tmp_path))
-    assert found.calls >= (20_000 if FULL else 1_200)
+    assert found.calls >= (20_000 if FULL else 1_000)
     unexpected = [
         f"{call}: {problem}"
         for call, problem in found.failures
