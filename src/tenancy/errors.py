@@ -8,6 +8,11 @@ code that does not know tenancy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
 __all__ = [
     "AlreadyExists",
     "CrossTenantReference",
@@ -21,7 +26,9 @@ __all__ = [
     "StoreError",
     "TenancyError",
     "TenantSuspended",
+    "named",
     "shorten",
+    "with_field",
 ]
 
 
@@ -62,21 +69,24 @@ class TenancyError(Exception):
 class NotFound(TenancyError, LookupError):
     """A write named an id that does not exist (in the tenant it was expected in)."""
 
-    def __init__(self, kind: str, value: object, *, where: str = "") -> None:
+    def __init__(self, kind: str, value: object, *, where: str = "", field: str = "") -> None:
         suffix = f" in {where}" if where else ""
         rule = f"a write must name an existing {kind}"
         super().__init__(
-            f"{kind} {shorten(value)} not found{suffix}: {rule}", value=value, rule=rule
-        )
+            f"{kind} {shorten(value)} not found{suffix}: {rule}",
+            value=value, rule=rule, field=field,
+        )  # fmt: skip
         self.kind = kind
 
 
 class AlreadyExists(TenancyError, ValueError):
     """An id, a domain or an email is already taken."""
 
-    def __init__(self, kind: str, value: object, *, rule: str = "") -> None:
+    def __init__(self, kind: str, value: object, *, rule: str = "", field: str = "") -> None:
         rule = rule or f"{kind} ids are unique in the whole store"
-        super().__init__(f"{kind} {shorten(value)} already exists: {rule}", value=value, rule=rule)
+        super().__init__(
+            f"{kind} {shorten(value)} already exists: {rule}", value=value, rule=rule, field=field
+        )
         self.kind = kind
 
 
@@ -97,13 +107,14 @@ class InvalidValue(TenancyError, ValueError):
 class CycleError(InvalidValue):
     """A move would make a group (or a device) its own ancestor."""
 
-    def __init__(self, kind: str, value: object, parent: object) -> None:
+    def __init__(self, kind: str, value: object, parent: object, *, field: str = "") -> None:
         rule = f"a {kind} cannot be moved under itself or one of its descendants"
         TenancyError.__init__(
             self,
             f"cannot put {kind} {shorten(value)} under {shorten(parent)}: {rule}",
             value=value,
             rule=rule,
+            field=field,
         )
         self.kind = kind
         self.parent = parent
@@ -113,13 +124,16 @@ class CrossTenantReference(InvalidValue):
     """A write tried to connect records of two tenants (a group of one tenant associating
     a device of another, a member from another tenant, a parent in another tenant)."""
 
-    def __init__(self, kind: str, value: object, owner: str, tenant_id: str) -> None:
+    def __init__(
+        self, kind: str, value: object, owner: str, tenant_id: str, *, field: str = ""
+    ) -> None:
         rule = "references never cross tenants (cross-tenant sharing is explicit)"
         TenancyError.__init__(
             self,
             f"{kind} {shorten(value)} belongs to tenant {owner!r}, not {tenant_id!r}: {rule}",
             value=value,
             rule=rule,
+            field=field,
         )
         self.kind = kind
         self.owner = owner
@@ -128,8 +142,10 @@ class CrossTenantReference(InvalidValue):
 class InUse(TenancyError, ValueError):
     """A delete would orphan something (subgroups, child devices, subtenants)."""
 
-    def __init__(self, kind: str, value: object, rule: str) -> None:
-        super().__init__(f"cannot delete {kind} {shorten(value)}: {rule}", value=value, rule=rule)
+    def __init__(self, kind: str, value: object, rule: str, *, field: str = "") -> None:
+        super().__init__(
+            f"cannot delete {kind} {shorten(value)}: {rule}", value=value, rule=rule, field=field
+        )
         self.kind = kind
 
 
@@ -178,3 +194,24 @@ class StaleRevision(TenancyError, RuntimeError):
 
 class StoreError(TenancyError, OSError):
     """The store could not do what it was asked (busy, closed, corrupt)."""
+
+
+def named(field: str, check: Callable[..., R], *args: Any) -> R:
+    """``check(*args)``, with ``field`` put on a TenancyError it raises without one."""
+    try:
+        return check(*args)
+    except TenancyError as error:
+        raise with_field(error, field) from None
+
+
+def with_field(error: TenancyError, field: str) -> TenancyError:
+    """The error, naming ``field``: the argument its value came from, which the caller
+    knows better than the check it called (its message too: "invalid value x" becomes
+    "invalid <field> x")."""
+    old = error.field
+    error.field = field
+    if isinstance(error, InvalidValue) and error.args and old != field:
+        text, prefix = str(error.args[0]), f"invalid {old or 'value'} "
+        if text.startswith(prefix):
+            error.args = (f"invalid {field} {text[len(prefix) :]}",)
+    return error

@@ -48,14 +48,18 @@ def new_user_id() -> UserId:
     return UserId(f"u-{secrets.token_hex(8)}")
 
 
-def check_id(kind: str, value: object) -> str:
+def check_id(kind: str, value: object, field: str = "id") -> str:
     """Return ``value`` if it is a usable id, else raise InvalidValue naming the rule."""
     if not isinstance(value, str):
-        raise InvalidValue(value, f"a {kind} id must be a string")
+        raise InvalidValue(value, f"a {kind} id must be a string", field=field)
     if not value or value != value.strip():
-        raise InvalidValue(value, f"a {kind} id must be non-empty, without surrounding spaces")
+        raise InvalidValue(
+            value, f"a {kind} id must be non-empty, without surrounding spaces", field=field
+        )
     if len(value) > MAX_ID_LENGTH:
-        raise InvalidValue(value, f"a {kind} id has at most {MAX_ID_LENGTH} characters")
+        raise InvalidValue(
+            value, f"a {kind} id has at most {MAX_ID_LENGTH} characters", field=field
+        )
     if not value.isprintable():
-        raise InvalidValue(value, f"a {kind} id must be printable")
+        raise InvalidValue(value, f"a {kind} id must be printable", field=field)
     return value

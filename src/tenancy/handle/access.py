@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from tenancy.errors import InvalidValue, named, with_field
 from tenancy.index.index import Index
 from tenancy.records.grants import parse_permission
 from tenancy.records.model import Device, Explanation, Page
@@ -90,6 +91,16 @@ def explain_permission(
     )
 
 
+def _check_arguments(user_id: object, permission: object) -> None:
+    """InvalidValue naming the argument for a malformed permission or an unhashable user
+    id (a list where the id goes); an unknown user id is fine (an empty page)."""
+    named("permission", parse_permission, permission)
+    try:
+        hash(user_id)
+    except TypeError:
+        raise InvalidValue(user_id, "user_id is an id (a string)", field="user_id") from None
+
+
 class AccessQueries(Queries):
     """Queries that also answer what a user may do: :meth:`check`, and ``permission=`` on
     :meth:`devices_for` and :meth:`explain`."""
@@ -138,11 +149,13 @@ class AccessQueries(Queries):
                 if permission not in acc.global_texts:
                     return False
             return check(index, user_id, permission, device_id)
+        except InvalidValue as error:  # a malformed permission
+            raise with_field(error, "permission") from None
         except (TypeError, KeyError, RuntimeError):
             # An unhashable id or permission, or a write that changed a set under a
             # first-time check: run it again where no write can interleave. A malformed
             # permission raises InvalidValue; unknown or unhashable ids still give False.
-            parse_permission(permission)
+            named("permission", parse_permission, permission)
             with self._writer_lock():
                 try:
                     return check(self._index, user_id, permission, device_id)
@@ -170,6 +183,7 @@ class AccessQueries(Queries):
             return self._read(
                 devices_for, user_id, limit=limit, after=after, tags=tags, group=group
             )
+        _check_arguments(user_id, permission)  # InvalidValue naming a malformed one
         perm = parse_permission(permission)
         # Whichever way the page is found, its cursor is bound to this user and permission.
         listing = (DEVICES_FOR, user_id, str(perm))
@@ -218,4 +232,5 @@ class AccessQueries(Queries):
         self._sync(at_least, fresh)
         if permission is None:
             return self._read(explain, user_id, device_id)
+        named("permission", parse_permission, permission)
         return self._read(explain_permission, user_id, device_id, permission)

@@ -67,7 +67,17 @@ from tenancy.records.changes import (
     UserUpdated,
 )
 from tenancy.records.grants import AccessRecord
-from tenancy.records.model import ACTIVE, SUSPENDED, AuditRecord, Device, Group, Page, Tenant, User
+from tenancy.records.model import (
+    ACTIVE,
+    MAX_INT,
+    SUSPENDED,
+    AuditRecord,
+    Device,
+    Group,
+    Page,
+    Tenant,
+    User,
+)
 from tenancy.rules.paging import AUDIT_LOG, DEFAULT_PAGE_SIZE, check_page_size, decode, encode
 from tenancy.store.protocol import Store
 
@@ -377,10 +387,12 @@ class AuditLog:
         """
         for name, value in (("tenant", tenant), ("actor", actor), ("target", target)):
             if value is not None and not isinstance(value, str):
-                raise InvalidValue(value, f"the {name} filter is an id (a string), or None")
+                raise InvalidValue(
+                    value, f"the {name} filter is an id (a string), or None", field=name
+                )
         for bound, moment in (("start", start), ("end", end)):
             if moment is not None and not isinstance(moment, datetime):
-                raise InvalidValue(moment, f"{bound} is a datetime, or None")
+                raise InvalidValue(moment, f"{bound} is a datetime, or None", field=bound)
         limit = check_page_size(limit)
         tenant = self._audit_tenant(tenant)
         # Cursors are bound to the query as the store runs it (the tenant an acting user
@@ -401,9 +413,10 @@ class AuditLog:
 def _position(bind: tuple[int, object], after: object, after_seq: object) -> int | None:
     """The seq the page starts after: from the cursor, or ``after_seq``, or None."""
     if after_seq is not None:
-        if type(after_seq) is not int or after_seq < 0:
+        if type(after_seq) is not int or not 0 <= after_seq <= MAX_INT:
             raise InvalidValue(
-                after_seq, "after_seq is the seq of an audit record (an int >= 0), or None",
+                after_seq,
+                "after_seq is the seq of an audit record (an int from 0 to 2**63 - 1), or None",
                 field="after_seq",
             )  # fmt: skip
         if after is not None:

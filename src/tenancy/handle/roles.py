@@ -36,7 +36,7 @@ from tenancy.rules.access import (
     holds_on_group,
     role_permissions,
 )
-from tenancy.rules.validate import replace
+from tenancy.rules.validate import check_bool, check_iterable, check_line, named, replace
 
 if TYPE_CHECKING:
     from tenancy.handle.tenancy import Tenancy
@@ -44,10 +44,31 @@ if TYPE_CHECKING:
 __all__ = ["RoleAdmin"]
 
 
-def _role_name(name: object) -> str:
+def _role_name(name: object, field: str = "role") -> str:
     if not isinstance(name, str) or not name or name != name.strip() or len(name) > 100:
-        raise InvalidValue(name, "a role name is a non-empty string of at most 100 characters")
-    return name
+        raise InvalidValue(
+            name, "a role name is a non-empty string of at most 100 characters", field=field
+        )
+    return check_line(field, name, what="a role name")
+
+
+def _kind(kind: object, field: str = "kind") -> str:
+    if kind not in ("global", "inventory"):
+        raise InvalidValue(kind, 'a role kind is "global" or "inventory"', field=field)
+    return kind
+
+
+def _principal_kind(to: object) -> str:
+    if to not in ("user", "group"):
+        raise InvalidValue(to, 'an inventory role is granted to a "user" or a "group"', field="to")
+    return to
+
+
+def _user_ids(**ids: object) -> None:
+    """Ids a look-up tolerates when unknown must still be ids: NotFound for a non-string."""
+    for field, value in ids.items():
+        if not isinstance(value, str):
+            raise NotFound("user", value, field=field)
 
 
 class RoleAdmin:
@@ -69,12 +90,18 @@ class RoleAdmin:
     def get_group(self, group_id: str) -> object:
         raise NotImplementedError  # provided by TenantScope
 
+    def _user(self, user_id: object, field: str) -> User:
+        raise NotImplementedError  # provided by TenantScope
+
+    def _group(self, group_id: object, field: str) -> object:
+        raise NotImplementedError  # provided by TenantScope
+
     # ------------------------------------------------------------ looking up
 
-    def _role(self, kind: str, role: object) -> frozenset[str]:
-        perms = role_permissions(self._index, self.tenant_id, kind, _role_name(role))
+    def _role(self, kind: str, role: object, field: str = "role") -> frozenset[str]:
+        perms = role_permissions(self._index, self.tenant_id, kind, _role_name(role, field))
         if perms is None:
-            raise NotFound(f"{kind} role", role, where=f"tenant {self.tenant_id!r}")
+            raise NotFound(f"{kind} role", role, where=f"tenant {self.tenant_id!r}", field=field)
         return perms
 
     def roles_of(self, user_id: str) -> list[str]:
@@ -86,7 +113,11 @@ class RoleAdmin:
         self, principal_id: str, *, to: PrincipalKind = "user"
     ) -> list[InventoryGrant]:
         """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
-        grants = self._index.access.inventory.get((to, principal_id), ())
+        _principal_kind(to)
+        try:
+            grants = self._index.access.inventory.get((to, principal_id), ())
+        except TypeError:  # an unhashable id
+            raise NotFound(to, principal_id, field="principal_id") from None
         return sorted(
             (
                 InventoryGrant(
@@ -116,17 +147,24 @@ class RoleAdmin:
 
         def make() -> tuple[list[Change], RoleDefinition]:
             self._writable()
-            if kind not in ("global", "inventory"):
-                raise InvalidValue(kind, 'a role kind is "global" or "inventory"')
+            _kind(kind)
             builtin = BUILTIN_GLOBAL_ROLES if kind == "global" else BUILTIN_INVENTORY_ROLES
-            if _role_name(name) in builtin:
-                raise AlreadyExists(f"{kind} role", name, rule="built-in role names are taken")
-            perms = parse_permissions(permissions)
+            if _role_name(name, "name") in builtin:
+                raise AlreadyExists(
+                    f"{kind} role", name, rule="built-in role names are taken", field="name"
+                )
+            if not isinstance(permissions, str):
+                check_iterable(permissions, "permissions", "permissions are a collection")
+            perms = named("permissions", parse_permissions, permissions)
             if not perms:
-                raise InvalidValue(permissions, "a role grants at least one permission")
+                raise InvalidValue(
+                    permissions, "a role grants at least one permission", field="permissions"
+                )
             if kind == "inventory" and any(not p.startswith("device:") for p in perms):
                 raise InvalidValue(
-                    sorted(perms), "an inventory role grants device permissions only"
+                    sorted(perms),
+                    "an inventory role grants device permissions only",
+                    field="permissions",
                 )
             record = RoleDefinition(
                 tenant_id=self.tenant_id,
@@ -143,22 +181,26 @@ class RoleAdmin:
 
         def make() -> tuple[list[Change], None]:
             self._writable()
-            record = self._index.access.roles.get((self.tenant_id, kind, name))
+            record = self._index.access.roles.get(
+                (self.tenant_id, _kind(kind), _role_name(name, "name"))
+            )
             if record is None:
-                raise NotFound(f"custom {kind} role", name, where=f"tenant {self.tenant_id!r}")
+                raise NotFound(
+                    f"custom {kind} role", name, where=f"tenant {self.tenant_id!r}", field="name"
+                )
             grant = RoleGrant if kind == "global" else InventoryGrant  # a role of this kind
             held = any(
                 isinstance(r, grant) and r.role == name
                 for r in self._index.access.of_tenant(self.tenant_id)
             )
             if held:
-                raise InUse("role", name, "users still hold it; revoke it first")
+                raise InUse("role", name, "users still hold it; revoke it first", field="name")
             return [AccessRemoved(record=record)], None
 
         self._tn._write(make)
 
     def _check_ceiling(
-        self, user: User, perms: frozenset[Permission], group_id: str | None
+        self, user: User, perms: frozenset[Permission], group_id: str | None, field: str
     ) -> None:
         """A sub-user is never granted what its owner (or the owner's owner) lacks."""
         if user.owner_id is None:
@@ -175,6 +217,7 @@ class RoleAdmin:
             raise InvalidValue(
                 user.id,
                 f"a sub-user never holds a permission its owner {user.owner_id!r} lacks ({listed})",
+                field=field,
             )
 
     def grant_role(self, user_id: str, role: str) -> RoleGrant:
@@ -184,7 +227,7 @@ class RoleAdmin:
             self._writable()
             user = self.get_user(user_id)
             perms = self._role("global", role)
-            self._check_ceiling(user, expand(perms), None)
+            self._check_ceiling(user, expand(perms), None, "user_id")
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
             if role in self._index.access.user_roles.get(user_id, ()):
                 return [], record
@@ -199,10 +242,12 @@ class RoleAdmin:
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_user(user_id)
-            if role not in self._index.access.user_roles.get(user_id, ()):
+            if _role_name(role) not in self._index.access.user_roles.get(user_id, ()):
                 return [], None
             if role == ADMIN_ROLE and user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
-                raise InvalidValue(user_id, "the tenant's first admin user keeps the admin role")
+                raise InvalidValue(
+                    user_id, "the tenant's first admin user keeps the admin role", field="role"
+                )
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
             return [AccessRemoved(record=record)], None
 
@@ -211,13 +256,12 @@ class RoleAdmin:
     def _inventory_grant(
         self, principal_id: str, role: str, group: str, to: PrincipalKind
     ) -> InventoryGrant:
-        if to == "user":
-            self.get_user(principal_id)
-        elif to == "group":
-            self.get_group(principal_id)
+        if _principal_kind(to) == "user":
+            self._user(principal_id, "principal_id")
         else:
-            raise InvalidValue(to, 'an inventory role is granted to a "user" or a "group"')
-        self.get_group(group)
+            self._group(principal_id, "principal_id")
+        self._group(group, "group")
+        _role_name(role)
         return InventoryGrant(
             tenant_id=self.tenant_id, principal_kind=to, principal_id=principal_id,
             role=role, group_id=group,
@@ -234,10 +278,10 @@ class RoleAdmin:
             record = self._inventory_grant(principal_id, role, group, to)
             perms = expand(self._role("inventory", role))
             if to == "user":
-                self._check_ceiling(self.get_user(principal_id), perms, group)
+                self._check_ceiling(self.get_user(principal_id), perms, group, "principal_id")
             else:
                 for member in sorted(self._index.members.get(principal_id, ())):
-                    self._check_ceiling(self._index.users[member], perms, group)
+                    self._check_ceiling(self._index.users[member], perms, group, "principal_id")
             if (role, group) in self._index.access.inventory.get((to, principal_id), ()):
                 return [], record
             return [AccessSet(record=record)], record
@@ -275,14 +319,16 @@ class RoleAdmin:
             self._writable()
             user = self.get_user(user_id)
             if owner_id is not None:
-                self.get_user(owner_id)
+                self._user(owner_id, "owner_id")
                 if user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
                     # An owner would cap it: no tenant can lock itself out (DOMAIN.md 6).
-                    raise InvalidValue(user_id, "the tenant's first admin user has no owner")
+                    raise InvalidValue(
+                        user_id, "the tenant's first admin user has no owner", field="owner_id"
+                    )
                 walk: str | None = owner_id
                 while walk is not None:
                     if walk == user_id:
-                        raise CycleError("user", user_id, owner_id)
+                        raise CycleError("user", user_id, owner_id, field="owner_id")
                     walk = self._index.users[walk].owner_id
             if user.owner_id == owner_id:
                 return [], user
@@ -293,7 +339,8 @@ class RoleAdmin:
 
     def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
         """The users the owner owns directly (or at any depth), sorted by id."""
-        self.get_user(owner_id)
+        self._user(owner_id, "owner_id")
+        check_bool("recursive", recursive)
         found: list[str] = []
         frontier = [owner_id]
         while frontier:
@@ -310,18 +357,22 @@ class RoleAdmin:
 
         def make() -> tuple[list[Change], Delegation]:
             self._writable()
-            self.get_user(owner_id)
-            self.get_user(delegate_id)
+            self._user(owner_id, "owner_id")
+            self._user(delegate_id, "delegate_id")
             if owner_id == delegate_id:
-                raise InvalidValue(delegate_id, "a user does not delegate to itself")
+                raise InvalidValue(
+                    delegate_id, "a user does not delegate to itself", field="delegate_id"
+                )
             if Permission("user_management", "CREATE") not in effective_global(
                 self._index, delegate_id
             ):
                 raise InvalidValue(
-                    delegate_id, "a delegate must hold user_management:CREATE in its tenant"
+                    delegate_id,
+                    "a delegate must hold user_management:CREATE in its tenant",
+                    field="delegate_id",
                 )
             if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
-                raise InvalidValue(until, "until is a timezone-aware datetime")
+                raise InvalidValue(until, "until is a timezone-aware datetime", field="until")
             record = Delegation(
                 tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=until
             )
@@ -334,6 +385,7 @@ class RoleAdmin:
 
         def make() -> tuple[list[Change], None]:
             self._writable()
+            _user_ids(owner_id=owner_id, delegate_id=delegate_id)
             record = self._index.access.delegations.get(owner_id, {}).get(delegate_id)
             if record is None or record.tenant_id != self.tenant_id:
                 return [], None
@@ -351,11 +403,14 @@ class RoleAdmin:
             self._writable()
             self.get_user(user_id)
             length = self._tn.support_duration if duration is None else duration
+            rule = "a support request lasts a positive timedelta that ends before year 10000"
             if not isinstance(length, timedelta) or length <= timedelta(0):
-                raise InvalidValue(duration, "a support request lasts a positive timedelta")
-            record = SupportRequest(
-                tenant_id=self.tenant_id, requested_by=user_id, until=self._tn._clock() + length
-            )
+                raise InvalidValue(duration, rule, field="duration")
+            try:
+                until = self._tn._clock() + length
+            except OverflowError:
+                raise InvalidValue(duration, rule, field="duration") from None
+            record = SupportRequest(tenant_id=self.tenant_id, requested_by=user_id, until=until)
             return [AccessSet(record=record)], record
 
         return self._tn._write(make)

@@ -52,8 +52,10 @@ from tenancy.rules.validate import (
     as_id_tuple,
     check_bool,
     check_email,
+    check_line,
     check_name,
     check_text,
+    named,
     replace,
     unique_id,
 )
@@ -109,33 +111,50 @@ class TenantScope(RoleAdmin):
 
     # ------------------------------------------------------------ look-ups
 
-    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, owner: str) -> None:
-        if not isinstance(record_id, str) or record_id not in table:
-            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}")
-        if owner != self.tenant_id:
-            raise CrossTenantReference(kind, record_id, owner, self.tenant_id)
+    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, field: str) -> Any:
+        """The record of this tenant with this id; NotFound (or CrossTenantReference for
+        another tenant's) naming ``field``."""
+        try:
+            record = table.get(record_id) if isinstance(record_id, str) else None
+        except TypeError:  # pragma: no cover - a str subclass with a broken hash
+            record = None
+        if record is None:
+            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}", field=field)
+        if record.tenant_id != self.tenant_id:
+            raise CrossTenantReference(
+                kind, record_id, record.tenant_id, self.tenant_id, field=field
+            )
+        return record
 
     def get_group(self, group_id: str) -> Group:
         """The group's record; NotFound if it is not a group of this tenant."""
-        info = self._index.groups.get(group_id)
-        self._owned("group", self._index.groups, group_id, info.tenant_id if info else "")
-        return self._index.group_record(group_id)
+        return self._group(group_id, "group_id")
+
+    def _group(self, group_id: object, field: str) -> Group:
+        self._owned("group", self._index.groups, group_id, field)
+        return self._index.group_record(group_id)  # type: ignore[arg-type]
 
     def get_device(self, device_id: str) -> Device:
         """The device's record; NotFound if it is not a device of this tenant."""
-        device = self._index.devices.get(device_id)
-        self._owned("device", self._index.devices, device_id, device.tenant_id if device else "")
-        return device  # type: ignore[return-value]
+        return self._device(device_id, "device_id")
+
+    def _device(self, device_id: object, field: str) -> Device:
+        return self._owned("device", self._index.devices, device_id, field)  # type: ignore[no-any-return]
 
     def get_user(self, user_id: str) -> User:
         """The user's record; NotFound if it is not a user of this tenant."""
-        user = self._index.users.get(user_id)
-        self._owned("user", self._index.users, user_id, user.tenant_id if user else "")
-        return user  # type: ignore[return-value]
+        return self._user(user_id, "user_id")
+
+    def _user(self, user_id: object, field: str) -> User:
+        return self._owned("user", self._index.users, user_id, field)  # type: ignore[no-any-return]
 
     def find_user(self, email: str) -> User | None:
         """The user with this email (case-insensitive), or None."""
-        user_id = self._index.emails.get((self.tenant_id, email.casefold()))
+        try:
+            key = email.casefold()
+        except AttributeError:
+            raise InvalidValue(email, "an email is a string", field="email") from None
+        user_id = self._index.emails.get((self.tenant_id, key))
         return None if user_id is None else self._index.users[user_id]
 
     def groups(self) -> list[Group]:
@@ -169,18 +188,18 @@ class TenantScope(RoleAdmin):
             return unique_id(make, taken)  # type: ignore[no-any-return]
         _ids.check_id(kind, given)
         if given in taken:
-            raise AlreadyExists(kind, given)
+            raise AlreadyExists(kind, given, field="id")
         return given
 
     def _device_ids(self, raw: Iterable[str]) -> frozenset[str]:
-        device_ids = frozenset(as_id_tuple(raw, "device_ids"))
+        device_ids = as_id_tuple(raw, "device_ids")
         for did in device_ids:
-            self.get_device(did)
-        return device_ids
+            self._device(did, "device_ids")
+        return frozenset(device_ids)
 
     def _group_parent(self, parent: str | None) -> str | None:
         if parent is not None:
-            self.get_group(parent)
+            self._group(parent, "parent")
         return parent
 
     # ------------------------------------------------------------ groups
@@ -207,7 +226,7 @@ class TenantScope(RoleAdmin):
                 description=check_text("description", description),
                 parent_id=self._group_parent(parent),
                 device_ids=self._device_ids(device_ids),
-                device_tags=parse_rules(device_tags),
+                device_tags=named("device_tags", parse_rules, device_tags),
             )
             check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
             check_group_rules(self._tn.limits, len(group.device_tags))
@@ -244,7 +263,7 @@ class TenantScope(RoleAdmin):
             old = self.get_group(group_id)
             self._group_parent(parent)
             if self._index.forest.would_cycle(group_id, parent):
-                raise CycleError("group", group_id, parent)
+                raise CycleError("group", group_id, parent, field="parent")
             if old.parent_id == parent:
                 return [], old
             check_group_move(self._tn.limits, self._index, group_id, parent)
@@ -260,10 +279,12 @@ class TenantScope(RoleAdmin):
             self._writable()
             self.get_group(group_id)
             forest = self._index.forest
-            if forest.has_children(group_id) and not cascade:
+            if forest.has_children(group_id) and not check_bool("cascade", cascade):
                 raise InUse(
-                    "group", group_id, "it has subgroups; pass cascade=True to delete them too"
-                )
+                    "group", group_id, "it has subgroups; pass cascade=True to delete them too",
+                    field="group_id",
+                )  # fmt: skip
+            check_bool("cascade", cascade)  # also when it has none: a bad value is refused
             subtree = list(forest.descendants(group_id, include_self=True))
             access = self._index.access
             changes: list[Change] = [
@@ -286,7 +307,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             old = self.get_group(group_id)
             ids = self._device_ids(device_ids) - old.device_ids
-            rules = parse_rules(device_tags) - old.device_tags
+            rules = named("device_tags", parse_rules, device_tags) - old.device_tags
             new = replace(old, device_ids=old.device_ids | ids, device_tags=old.device_tags | rules)
             if not ids and not rules:
                 return [], old
@@ -306,7 +327,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             old = self.get_group(group_id)
             ids = self._device_ids(device_ids) & old.device_ids
-            rules = parse_rules(device_tags) & old.device_tags
+            rules = named("device_tags", parse_rules, device_tags) & old.device_tags
             new = replace(old, device_ids=old.device_ids - ids, device_tags=old.device_tags - rules)
             if not ids and not rules:
                 return [], old
@@ -319,11 +340,11 @@ class TenantScope(RoleAdmin):
     def _device_parent(self, device_id: str | None, parent: str | None) -> str | None:
         if parent is None:
             return None
-        self.get_device(parent)
+        self._device(parent, "parent")
         walk: str | None = parent
         while walk is not None:
             if walk == device_id:
-                raise CycleError("device", device_id, parent)
+                raise CycleError("device", device_id, parent, field="parent")
             walk = self._index.devices[walk].parent_id
         return parent
 
@@ -335,14 +356,22 @@ class TenantScope(RoleAdmin):
     ) -> Device:
         """Validate one device spec of a (bulk) create. Written for speed: a bulk create
         runs it a hundred thousand times, so equal tag lists are parsed once."""
-        if spec.keys() - _DEVICE_FIELDS:
-            unknown = sorted(spec.keys() - _DEVICE_FIELDS)
-            raise InvalidValue(unknown, "a device has only name, tags, id and parent")
+        try:
+            unknown_fields = spec.keys() - _DEVICE_FIELDS
+        except (AttributeError, TypeError):
+            raise InvalidValue(
+                spec, "a device spec is a mapping with name, tags, id and parent", field="specs"
+            ) from None
+        if unknown_fields:
+            unknown = sorted(map(str, unknown_fields))
+            raise InvalidValue(
+                unknown, "a device has only name, tags, id and parent", field="specs"
+            )
         if "name" not in spec:
-            raise InvalidValue(dict(spec), "a device needs a name")
+            raise InvalidValue(dict(spec), "a device needs a name", field="name")
         parent = spec.get("parent")
-        if parent is not None and parent not in pending:
-            self.get_device(parent)  # a new device cannot be its own ancestor: no cycle check
+        if parent is not None and (type(parent) is not str or parent not in pending):
+            self._device(parent, "parent")  # a new device cannot be its own ancestor
         existing = self._index.devices
         device_id = spec.get("id")
         if device_id is None:
@@ -352,7 +381,7 @@ class TenantScope(RoleAdmin):
         else:
             _ids.check_id("device", device_id)
             if device_id in existing or device_id in pending:
-                raise AlreadyExists("device", device_id)
+                raise AlreadyExists("device", device_id, field="id")
         raw_tags = spec.get("tags") or ()
         try:
             key: object = tuple(raw_tags) if isinstance(raw_tags, list) else raw_tags
@@ -360,7 +389,7 @@ class TenantScope(RoleAdmin):
         except TypeError:  # unhashable: parse it every time
             key, tags = None, None
         if tags is None:
-            tags = parse_tags(raw_tags)
+            tags = named("tags", parse_tags, raw_tags)
             if key is not None:
                 tag_memo[key] = tags
         return Device(
@@ -447,7 +476,7 @@ class TenantScope(RoleAdmin):
         def make() -> tuple[list[Change], Device]:
             self._writable()
             old = self.get_device(device_id)
-            added = parse_tags(tags) - old.tags
+            added = named("tags", parse_tags, tags) - old.tags
             new = replace(old, tags=old.tags | added)
             return ([DeviceTagged(device_id=device_id, tags=added)] if added else []), new
 
@@ -461,7 +490,7 @@ class TenantScope(RoleAdmin):
         def make() -> tuple[list[Change], Device]:
             self._writable()
             old = self.get_device(device_id)
-            removed = parse_tags(tags) & old.tags
+            removed = named("tags", parse_tags, tags) & old.tags
             new = replace(old, tags=old.tags - removed)
             return ([DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
 
@@ -475,10 +504,12 @@ class TenantScope(RoleAdmin):
             self._writable()
             self.get_device(device_id)
             children = self._index.device_children
-            if children.get(device_id) and not cascade:
+            if children.get(device_id) and not check_bool("cascade", cascade):
                 raise InUse(
-                    "device", device_id, "it is the gateway of child devices; pass cascade=True"
-                )
+                    "device", device_id, "it is the gateway of child devices; pass cascade=True",
+                    field="device_id",
+                )  # fmt: skip
+            check_bool("cascade", cascade)
             order = [device_id]
             for did in order:
                 order.extend(sorted(children.get(did, ())))
@@ -492,8 +523,9 @@ class TenantScope(RoleAdmin):
         holder = self._index.emails.get((self.tenant_id, email.casefold()))
         if holder is not None and holder != user_id:
             raise AlreadyExists(
-                "user email", email, rule="emails are unique per tenant, ignoring case"
-            )
+                "user email", email, rule="emails are unique per tenant, ignoring case",
+                field="email",
+            )  # fmt: skip
 
     def create_user(
         self,
@@ -520,12 +552,12 @@ class TenantScope(RoleAdmin):
                 id=self._new_id("user", id, self._index.users, _ids.new_user_id),
                 tenant_id=self.tenant_id,
                 email=email,
-                username=check_text("username", username),
-                first_name=check_text("first_name", first_name),
-                last_name=check_text("last_name", last_name),
-                tags=parse_tags(tags),
+                username=check_line("username", username),
+                first_name=check_line("first_name", first_name),
+                last_name=check_line("last_name", last_name),
+                tags=named("tags", parse_tags, tags),
                 enabled=check_bool("enabled", enabled),
-                owner_id=None if owner is None else self.get_user(owner).id,
+                owner_id=None if owner is None else self._user(owner, "owner").id,
             )
             return [UserCreated(user=user)], user
 
@@ -557,17 +589,21 @@ class TenantScope(RoleAdmin):
                 ("last_name", last_name),
             ):
                 if value is not UNSET:
-                    fields[field] = check_text(field, value)
+                    fields[field] = check_line(field, value)
             if fields.get("username", old.username) != old.username and (
                 old.id == self.record.admin_user_id
             ):
-                raise InvalidValue(username, "the tenant's first admin user keeps its username")
+                raise InvalidValue(
+                    username, "the tenant's first admin user keeps its username", field="username"
+                )
             if tags is not UNSET:
-                fields["tags"] = parse_tags(tags)
+                fields["tags"] = named("tags", parse_tags, tags)
             if enabled is not UNSET:
                 fields["enabled"] = check_bool("enabled", enabled)
                 if not enabled and old.id == self.record.admin_user_id:
-                    raise InvalidValue(user_id, "the tenant's first admin user cannot be disabled")
+                    raise InvalidValue(
+                        user_id, "the tenant's first admin user cannot be disabled", field="enabled"
+                    )
             new = replace(old, **fields)
             return ([] if new == old else [UserUpdated(user=new)]), new
 
@@ -581,10 +617,13 @@ class TenantScope(RoleAdmin):
             self._writable()
             self.get_user(user_id)
             if user_id == self.record.admin_user_id:
-                raise InUse("user", user_id, "it is the tenant's first admin user")
+                raise InUse("user", user_id, "it is the tenant's first admin user", field="user_id")
             access = self._index.access
             if access.sub_users.get(user_id):
-                raise InUse("user", user_id, "it owns sub-users; give them another owner first")
+                raise InUse(
+                    "user", user_id, "it owns sub-users; give them another owner first",
+                    field="user_id",
+                )  # fmt: skip
             removed = [AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
             return [*removed, UserDeleted(user_id=user_id)], None
 

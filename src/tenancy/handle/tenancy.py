@@ -240,6 +240,13 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
     # ------------------------------------------------------------ consistency
 
     def _sync(self, at_least: int | None, fresh: bool) -> None:
+        if fresh is False and at_least is None:
+            return  # the default: as fresh as the staleness window
+        if fresh is not True and fresh is not False:
+            raise InvalidValue(fresh, "fresh is True or False", field="fresh")
+        if at_least is not None and type(at_least) is not int:
+            raise InvalidValue(at_least, "at_least is a revision (an int), or None",
+                               field="at_least")  # fmt: skip
         if fresh or (at_least is not None and at_least > self._index.revision):
             self.catch_up()
             if at_least is not None and at_least > self._index.revision:
@@ -247,6 +254,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
                     at_least,
                     f"at_least names a revision the store has not reached "
                     f"(its head is {self._index.revision})",
+                    field="at_least",
                 )
 
     def _writer_lock(self) -> AbstractContextManager[object]:
@@ -388,14 +396,17 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
             raise PermissionDenied(f"{user_id} may not act: {rule}", value=user_id, rule=rule)
         return self._actor_user(user_id, "user")
 
-    def _actor_user(self, user_id: str, role: str) -> User:
-        user = self._index.users.get(user_id)
+    def _actor_user(self, user_id: str, role: str, field: str = "user_id") -> User:
+        try:
+            user = self._index.users.get(user_id)
+        except TypeError:  # a list or a dict where the id goes
+            user = None
         if user is None:
-            raise NotFound(role, user_id)
+            raise NotFound(role, user_id, field=field)
         if not user.enabled or user.tenant_id in self._index.blocked:
             rule = "a disabled user, or a user of a suspended tenant, cannot act"
             raise PermissionDenied(
-                f"{role} {user_id!r} cannot act: {rule}", value=user_id, rule=rule
+                f"{role} {user_id!r} cannot act: {rule}", value=user_id, rule=rule, field=field
             )
         return user
 
@@ -412,7 +423,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         if tenant not in (None, own):
             rule = "a user reads the audit log of its own tenant only"
             raise PermissionDenied(f"{self._identity.name} may not read tenant {tenant!r}: {rule}",
-                                   value=tenant, rule=rule)  # fmt: skip
+                                   value=tenant, rule=rule, field="tenant")  # fmt: skip
         return own
 
     def as_user(self, user_id: str) -> Tenancy:
@@ -441,26 +452,28 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         tenant, audited as ``"support_user$user"``. Allowed while support access is open
         for the user's tenant (for all tenants, or by the tenant's own request, which lasts
         ``support_duration``); each write re-checks it, so an ended session is refused."""
-        support = self._actor_user(support_user_id, "support user")
+        support = self._actor_user(support_user_id, "support user", "support_user_id")
         user = self._actor_user(user_id, "user")
         management = self.management_tenant
         if support.tenant_id != management.id:
             rule = "support users are users of the management tenant"
             raise PermissionDenied(f"{support_user_id!r} is not a support user: {rule}",
-                                   value=support_user_id, rule=rule)  # fmt: skip
+                                   value=support_user_id, rule=rule,
+                                   field="support_user_id")  # fmt: skip
         if Permission("support", "READ") not in effective_global(self._index, support_user_id):
             rule = "acting as another tenant's user needs the support permission"
             raise PermissionDenied(f"{support_user_id!r} may not give support: {rule}",
-                                   value=support_user_id, rule=rule)  # fmt: skip
+                                   value=support_user_id, rule=rule,
+                                   field="support_user_id")  # fmt: skip
         if user.tenant_id == management.id:
             rule = "support acts in customer tenants, not in the management tenant"
             raise PermissionDenied(f"support may not act as {user_id!r}: {rule}",
-                                   value=user_id, rule=rule)  # fmt: skip
+                                   value=user_id, rule=rule, field="user_id")  # fmt: skip
         if not support_open(self._index, user.tenant_id, self._clock()):
             rule = "support access is open only for all tenants or on the tenant's request"
             raise PermissionDenied(
                 f"support access to tenant {user.tenant_id!r} is not open: {rule}",
-                value=user.tenant_id, rule=rule,
+                value=user.tenant_id, rule=rule, field="user_id",
             )  # fmt: skip
         acting = _Acting(self, Identity(user_id, support_user_id))
         started = SupportSessionStarted(

@@ -57,11 +57,15 @@ from tenancy.rules.limits import check_new_tenant
 from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
     UNSET,
+    as_tuple,
     check_bool,
     check_domain,
     check_email,
+    check_int,
+    check_line,
     check_name,
     check_text,
+    lookup,
     replace,
     unique_id,
 )
@@ -92,69 +96,75 @@ PropertiesInput = Mapping[str, str] | Iterable[tuple[str, str]]
 # ---------------------------------------------------------------- input checks
 
 
-def _key(what: str, value: object) -> str:
+def _key(what: str, value: object, field: str) -> str:
     if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidValue(value, f"a {what} is a non-empty string without surrounding spaces")
-    return value
+        raise InvalidValue(
+            value, f"a {what} is a non-empty string without surrounding spaces", field=field
+        )
+    return check_line(field, value, what=f"a {what}")
 
 
-def parse_properties(raw: PropertiesInput) -> tuple[tuple[str, str], ...]:
-    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs."""
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "properties are a mapping or (key, value) pairs")
-    pairs = raw.items() if isinstance(raw, Mapping) else raw
+def parse_properties(
+    raw: PropertiesInput, field: str = "properties"
+) -> tuple[tuple[str, str], ...]:
+    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs.
+    Keys are names (at most 255 characters, no control characters), values texts of at
+    most 4,096 characters."""
+    pairs = (
+        raw.items()
+        if isinstance(raw, Mapping)
+        else as_tuple(raw, field, "properties are a mapping or (key, value) pairs")
+    )
     out: dict[str, str] = {}
     for pair in pairs:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidValue(pair, "a custom property is a (key, value) pair")
-        out[_key("property key", pair[0])] = check_text("a property value", pair[1])
+            raise InvalidValue(pair, "a custom property is a (key, value) pair", field=field)
+        out[_key("property key", pair[0], field)] = check_text(
+            field, pair[1], what="a property value"
+        )
     return tuple(sorted(out.items()))
 
 
-def parse_options(raw: OptionsInput) -> tuple[TenantOption, ...]:
+def parse_options(raw: OptionsInput, field: str = "options") -> tuple[TenantOption, ...]:
     """Tenant options, given as ``{(category, key): value}`` or as (category, key, value)
     triples, as sorted triples; a later value for the same (category, key) wins."""
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "options are {(category, key): value} or (category, key, value)")
     items: Iterable[object] = (
         ((*k, v) if isinstance(k, tuple) else (k, v) for k, v in raw.items())
         if isinstance(raw, Mapping)
-        else raw
+        else as_tuple(raw, field, "options are {(category, key): value} or (category, key, value)")
     )
     out: dict[tuple[str, str], str] = {}
     for item in items:
         if not isinstance(item, tuple | list) or len(item) != 3:
-            raise InvalidValue(item, "a tenant option is (category, key, value)")
+            raise InvalidValue(item, "a tenant option is (category, key, value)", field=field)
         category, key, value = item
-        out[(_key("option category", category), _key("option key", key))] = check_text(
-            "an option value", value
+        out[(_key("option category", category, field), _key("option key", key, field))] = (
+            check_text(field, value, what="an option value")
         )
     return tuple((c, k, v) for (c, k), v in sorted(out.items()))
 
 
-def parse_applications(raw: Iterable[str]) -> frozenset[str]:
+def parse_applications(raw: Iterable[str], field: str = "applications") -> frozenset[str]:
     """Application names: non-empty, no surrounding spaces, no commas."""
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "applications are a collection of names, not one string")
-    apps = frozenset(raw)
-    for app in apps:
-        if _key("application name", app) and "," in app:
-            raise InvalidValue(app, "an application name has no comma")
-    return apps
+    names = as_tuple(raw, field, "applications are a collection of names")
+    for app in names:
+        if _key("application name", app, field) and "," in app:
+            raise InvalidValue(app, "an application name has no comma", field=field)
+    return frozenset(names)
 
 
-def parse_retention_rules(raw: Iterable[RetentionRule]) -> tuple[RetentionRule, ...]:
-    if isinstance(raw, str | bytes):
-        raise InvalidValue(raw, "retention rules are a collection of RetentionRule")
-    rules = tuple(raw)
+def parse_retention_rules(
+    raw: Iterable[RetentionRule], field: str = "retention_rules"
+) -> tuple[RetentionRule, ...]:
+    rules = as_tuple(raw, field, "retention rules are a collection of RetentionRule")
     for rule in rules:
         if not isinstance(rule, RetentionRule):
-            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule")
-        age = rule.maximum_age_days
-        if type(age) is not int or age < 1:
-            raise InvalidValue(age, "a retention rule's maximum_age_days is a positive int")
-        for field in ("data_type", "fragment_type", "type", "source"):
-            _key(f"retention rule {field}", getattr(rule, field))
+            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule", field=field)
+        check_int(
+            field, rule.maximum_age_days, minimum=1, what="a retention rule's maximum_age_days"
+        )
+        for part in ("data_type", "fragment_type", "type", "source"):
+            _key(f"retention rule {part}", getattr(rule, part), field)
     return rules
 
 
@@ -170,13 +180,14 @@ def _subscriptions_from_options(options: tuple[TenantOption, ...]) -> frozenset[
     lists = [v for c, k, v in options if (c, k) in DEFAULT_APPLICATIONS_OPTIONS]
     if not lists:
         return None
-    return parse_applications(a.strip() for v in lists for a in v.split(",") if a.strip())
+    names = [a.strip() for v in lists for a in v.split(",") if a.strip()]
+    return parse_applications(names, "options")
 
 
-def _deny(actor: str, action: str, who: str, *, target: str = "") -> None:
+def _deny(actor: str, action: str, who: str, *, target: str = "", field: str = "by") -> None:
     rule = f"only {who} may {action}"
     raise PermissionDenied(
-        f"tenant {actor!r} may not {action}{target}: {rule}", value=actor, rule=rule
+        f"tenant {actor!r} may not {action}{target}: {rule}", value=actor, rule=rule, field=field
     )
 
 
@@ -211,20 +222,24 @@ class TenantLifecycle:
 
     def get_tenant(self, tenant_id: str) -> Tenant:
         """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
-        tenant = self._index.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound("tenant", tenant_id)
-        return tenant
+        return self._tenant(tenant_id, "tenant_id")
+
+    def _tenant(self, tenant_id: object, field: str) -> Tenant:
+        return lookup(self._index.tenants, tenant_id, "tenant", field)
 
     def find_tenant(self, domain: str) -> Tenant | None:
         """The tenant with this domain, or None. Runtime complexity: O(1)."""
-        tenant_id = self._index.domains.get(domain)
+        try:
+            tenant_id = self._index.domains.get(domain)
+        except TypeError:
+            check_domain(domain)  # an unhashable domain: say why it is not one
+            raise
         return None if tenant_id is None else self._index.tenants[tenant_id]
 
     def subtenants(self, tenant_id: str, *, recursive: bool = False) -> list[Tenant]:
         """Direct (or all) tenants below ``tenant_id``, sorted by id."""
         self.get_tenant(tenant_id)
-        if recursive:
+        if check_bool("recursive", recursive):
             ids = [t for t in self._index.tenant_subtree(tenant_id) if t != tenant_id]
         else:
             ids = list(self._index.tenant_children.get(tenant_id, ()))
@@ -258,19 +273,23 @@ class TenantLifecycle:
     def is_subscribed(self, tenant_id: str, application: str) -> bool:
         """Is the tenant subscribed to the application, and able to use it? False while it
         is suspended (its applications are stopped; the subscription itself is kept) and
-        for an unknown tenant. Runtime complexity: O(1)."""
-        tenant = self._index.tenants.get(tenant_id)
-        return (
-            tenant is not None
-            and tenant_id not in self._index.blocked
-            and application in tenant.subscriptions
-        )
+        for an unknown tenant (or application). Runtime complexity: O(1)."""
+        try:
+            tenant = self._index.tenants.get(tenant_id)
+            return (
+                tenant is not None
+                and tenant_id not in self._index.blocked
+                and application in tenant.subscriptions
+            )
+        except TypeError:  # an unhashable id or name is none of them
+            return False
 
     def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
         """The policies the tenant defines, sorted by name; with ``inherited``, every policy
         usable when creating a subtenant of it: its own, then its ancestors' (the nearest
         definition of a name wins)."""
         tenant: Tenant | None = self.get_tenant(tenant_id)
+        check_bool("inherited", inherited)
         found: dict[str, TenantPolicy] = {}
         while tenant is not None:
             for policy in tenant.policies:
@@ -290,23 +309,37 @@ class TenantLifecycle:
     def _actor(self, by: str | None) -> str:
         """The acting tenant's id: ``by``, else the acting user's tenant, else the management
         tenant (the application itself)."""
+        acting = self._acting_tenant()
         if by is None:
-            return self._acting_tenant() or self.management_tenant.id
-        self.get_tenant(by)
+            return acting or self.management_tenant.id
+        self._tenant(by, "by")
         self._check_active(by)
+        if acting is not None and by != acting:
+            rule = "a handle acting as a user acts for the user's own tenant only"
+            raise PermissionDenied(
+                f"a user of tenant {acting!r} may not act as tenant {by!r}: {rule}",
+                value=by, rule=rule, field="by",
+            )  # fmt: skip
         return by
 
-    def _allow(self, actor: str, target: Tenant, field: str, what: str = "") -> None:
+    def _allow(
+        self, actor: str, target: Tenant, field: str, what: str = "", *, arg: str = ""
+    ) -> None:
         """PermissionDenied unless tenant ``actor`` may change ``field`` of ``target``
-        (tenancy.rules.tenant_rules); ``what`` names the action, by default the change."""
+        (tenancy.rules.tenant_rules); ``what`` names the action, by default the change. The
+        refusal names the argument ``arg``: by default ``by`` when the actor was named by
+        it, else ``tenant_id`` (the target it may not touch)."""
         if may_edit(actor, target, field, management=(self.management_tenant.id,)):
             return
         what = what or f"change the {field}"
-        _deny(actor, what, editors(field), target=f" of tenant {target.id!r}")
+        if not arg:
+            default_actor = self._acting_tenant() or self.management_tenant.id
+            arg = "tenant_id" if actor == default_actor else "by"
+        _deny(actor, what, editors(field), target=f" of tenant {target.id!r}", field=arg)
 
-    def _management_only(self, actor: str, what: str) -> None:
+    def _management_only(self, actor: str, what: str, field: str = "by") -> None:
         if actor != self.management_tenant.id:
-            _deny(actor, what, "the management tenant")
+            _deny(actor, what, "the management tenant", field=field)
 
     # ------------------------------------------------------------ creating
 
@@ -314,7 +347,9 @@ class TenantLifecycle:
         for policy in self.policies(parent_id, inherited=True):
             if policy.name == name:
                 return policy
-        raise NotFound("tenant policy", name, where=f"tenant {parent_id!r} or above")
+        raise NotFound(
+            "tenant policy", name, where=f"tenant {parent_id!r} or above", field="policy"
+        )
 
     def create_tenant(
         self,
@@ -354,30 +389,41 @@ class TenantLifecycle:
             index = self._index
             actor = self._actor(by)
             parent_id = actor if parent is None else parent
-            parent_tenant = self.get_tenant(parent_id)
+            parent_field = "by" if parent is None else "parent"
+            actor_field = "parent" if by is None else "by"  # whose choice was refused
+            parent_tenant = self._tenant(parent_id, parent_field)
             if actor not in (self.management_tenant.id, parent_id):
                 _deny(
                     actor,
                     "create subtenants",
                     "the parent itself or the management tenant",
                     target=f" below tenant {parent_id!r}",
+                    field=actor_field,
                 )
             self._check_active(parent_id)
             if parent_tenant.parent_id is not None and not parent_tenant.allow_subtenants:
                 raise InvalidValue(
-                    parent_id, "a tenant gets subtenants only when allow_subtenants is set"
+                    parent_id,
+                    "a tenant gets subtenants only when allow_subtenants is set",
+                    field=parent_field,
                 )
             if check_bool("allow_subtenants", allow_subtenants):
-                self._management_only(actor, "allow a tenant to create subtenants")
+                self._management_only(
+                    actor, "allow a tenant to create subtenants", "allow_subtenants"
+                )
             check_domain(domain)
             if domain in index.domains:
-                raise AlreadyExists("tenant domain", domain, rule="tenant domains are unique")
+                raise AlreadyExists(
+                    "tenant domain", domain, rule="tenant domains are unique", field="domain"
+                )
             if id is not None:
                 _ids.check_id("tenant", id)
                 if id in index.tenants:
-                    raise AlreadyExists("tenant", id)
-            check_email(admin_email)
-            check_name("admin user", admin_username)
+                    raise AlreadyExists("tenant", id, field="id")
+            check_email(admin_email, "admin_email")
+            check_name("admin user", admin_username, "admin_username")
+            if policy is not None and not isinstance(policy, str):
+                raise InvalidValue(policy, "a policy is named by a string", field="policy")
             applied = None if policy is None else self._find_policy(parent_id, policy)
             merged = {(c, k): v for c, k, v in applied.options} if applied else {}
             merged.update(((c, k), v) for c, k, v in parse_options(options))
@@ -389,12 +435,12 @@ class TenantLifecycle:
             defaults = (
                 _subscriptions_from_options(all_options)
                 if default_subscriptions is None
-                else parse_applications(default_subscriptions)
+                else parse_applications(default_subscriptions, "default_subscriptions")
             )
             subscribed = (
                 self.default_subscriptions(parent_id)
                 if subscriptions is None
-                else parse_applications(subscriptions)
+                else parse_applications(subscriptions, "subscriptions")
             )
             check_new_tenant(self._limits, index, parent_id)
             tenant_id = id or unique_id(_ids.new_tenant_id, index.tenants)
@@ -410,8 +456,8 @@ class TenantLifecycle:
                 allow_subtenants=allow_subtenants,
                 status=ACTIVE,
                 created_at=self._clock(),
-                contact_name=check_text("contact_name", contact_name),
-                contact_phone=check_text("contact_phone", contact_phone),
+                contact_name=check_line("contact_name", contact_name),
+                contact_phone=check_line("contact_phone", contact_phone),
                 admin_email=admin_email,
                 admin_username=admin_username,
                 admin_user_id=admin.id,
@@ -481,14 +527,14 @@ class TenantLifecycle:
             fields: dict[str, Any] = {}
             own: dict[str, tuple[Any, Callable[[Any], Any]]] = {
                 "name": (name, lambda v: check_name("tenant", v)),
-                "contact_name": (contact_name, lambda v: check_text("contact_name", v)),
-                "contact_phone": (contact_phone, lambda v: check_text("contact_phone", v)),
-                "admin_email": (admin_email, check_email),
+                "contact_name": (contact_name, lambda v: check_line("contact_name", v)),
+                "contact_phone": (contact_phone, lambda v: check_line("contact_phone", v)),
+                "admin_email": (admin_email, lambda v: check_email(v, "admin_email")),
                 "options": (options, parse_options),
                 "retention_rules": (retention_rules, parse_retention_rules),
                 "default_subscriptions": (
                     default_subscriptions,
-                    lambda v: None if v is None else parse_applications(v),
+                    lambda v: None if v is None else parse_applications(v, "default_subscriptions"),
                 ),
             }
             managed: dict[str, tuple[Any, Callable[[Any], Any]]] = {
@@ -498,18 +544,22 @@ class TenantLifecycle:
                     max_root_devices,
                     lambda v: _check_limit("max_root_devices", v),
                 ),
-                "subscriptions": (subscriptions, parse_applications),
+                "subscriptions": (subscriptions, lambda v: parse_applications(v, "subscriptions")),
             }
             for table in (own, managed):
                 for field, (value, check) in table.items():
                     if value is not UNSET:
-                        self._allow(actor, old, field)
+                        self._allow(actor, old, field, arg=field)
                         fields[field] = check(value)
             if allow_subtenants is not UNSET:
                 value = check_bool("allow_subtenants", allow_subtenants)
-                self._allow(actor, old, "allow_subtenants")
+                self._allow(actor, old, "allow_subtenants", arg="allow_subtenants")
                 if old.parent_id is None and not value:
-                    raise InvalidValue(value, "the management tenant always allows subtenants")
+                    raise InvalidValue(
+                        value,
+                        "the management tenant always allows subtenants",
+                        field="allow_subtenants",
+                    )
                 fields["allow_subtenants"] = value
             return fields
 
@@ -521,15 +571,18 @@ class TenantLifecycle:
         """Set custom properties (a None value removes that key); the others stay. For the
         parent or the management tenant."""
 
+        if not isinstance(values, Mapping):
+            raise InvalidValue(values, "properties to set are a mapping", field="values")
+
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "properties")
             current = dict(old.properties)
             for key, value in dict(values).items():
                 if value is None:
-                    current.pop(_key("property key", key), None)
+                    current.pop(_key("property key", key, "values"), None)
                 else:
-                    current[key] = value
-            return {"properties": parse_properties(current)}
+                    current[_key("property key", key, "values")] = value
+            return {"properties": parse_properties(current, "values")}
 
         return self._edit(tenant_id, by, edit)
 
@@ -543,17 +596,24 @@ class TenantLifecycle:
         """Set tenant options ``{(category, key): value}`` (None removes one); the others
         stay."""
 
+        if not isinstance(values, Mapping):
+            raise InvalidValue(
+                values, "options to set are {(category, key): value}", field="values"
+            )
+
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "options")
             current = {(c, k): v for c, k, v in old.options}
             for pair, value in dict(values).items():
                 if not isinstance(pair, tuple) or len(pair) != 2:
-                    raise InvalidValue(pair, "an option is named by (category, key)")
+                    raise InvalidValue(
+                        pair, "an option is named by (category, key)", field="values"
+                    )
                 if value is None:
                     current.pop(pair, None)
                 else:
                     current[pair] = value
-            return {"options": parse_options(current)}
+            return {"options": parse_options(current, "values")}
 
         return self._edit(tenant_id, by, edit)
 
@@ -600,7 +660,9 @@ class TenantLifecycle:
             retention_rules=parse_retention_rules(retention_rules),
         )
         if not policy.options and not policy.retention_rules:
-            raise InvalidValue(name, "a policy bundles at least one option or retention rule")
+            raise InvalidValue(
+                name, "a policy bundles at least one option or retention rule", field="options"
+            )
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "policies")
@@ -615,8 +677,8 @@ class TenantLifecycle:
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "policies")
-            if old.get_policy(name) is None:
-                raise NotFound("tenant policy", name, where=f"tenant {tenant_id!r}")
+            if not isinstance(name, str) or old.get_policy(name) is None:
+                raise NotFound("tenant policy", name, where=f"tenant {tenant_id!r}", field="name")
             return {"policies": tuple(p for p in old.policies if p.name != name)}
 
         self._edit(tenant_id, by, edit)
@@ -634,7 +696,9 @@ class TenantLifecycle:
             actor = self._actor(by)
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is None:
-                raise InvalidValue(tenant_id, "the management tenant cannot be suspended")
+                raise InvalidValue(
+                    tenant_id, "the management tenant cannot be suspended", field="tenant_id"
+                )
             self._allow(actor, tenant, "status", "suspend")
             blocker = self._index.blocked.get(tenant.parent_id)
             if blocker is not None:
@@ -676,12 +740,15 @@ class TenantLifecycle:
             self._management_only(actor, "delete tenants")
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is None:
-                raise InvalidValue(tenant_id, "the management tenant cannot be deleted")
+                raise InvalidValue(
+                    tenant_id, "the management tenant cannot be deleted", field="tenant_id"
+                )
             subtree = list(self._index.tenant_subtree(tenant_id))
             if len(subtree) > 1 and not check_bool("cascade", cascade):
                 raise InUse(
-                    "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too"
-                )
+                    "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too",
+                    field="tenant_id",
+                )  # fmt: skip
             return [TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
 
         self._write(make)

@@ -50,6 +50,7 @@ from tenancy.records.changes import (
     UserDeleted,
 )
 from tenancy.records.model import Tenant, UsageCounts, UsageDay
+from tenancy.rules.validate import MAX_INT, check_bool, check_line, lookup
 
 __all__ = [
     "CSV_COLUMNS",
@@ -88,7 +89,7 @@ columns follow, one per request kind and custom property present, sorted."""
 _DEVICES, _ROOTS, _USERS, _GROUPS = range(4)
 
 
-def utc_day(moment: datetime | date) -> date:
+def utc_day(moment: datetime | date, field: str = "day") -> date:
     """The UTC day of a moment (a naive datetime is taken as UTC); a date is itself."""
     if isinstance(moment, datetime):
         if moment.tzinfo is not None and moment.tzinfo is not UTC:
@@ -96,7 +97,7 @@ def utc_day(moment: datetime | date) -> date:
         return moment.date()
     if isinstance(moment, date):
         return moment
-    raise InvalidValue(moment, "a day is a datetime.date or a datetime.datetime")
+    raise InvalidValue(moment, "a day is a datetime.date or a datetime.datetime", field=field)
 
 
 def current_counts(index: Index, tenant_id: str) -> UsageCounts:
@@ -463,7 +464,9 @@ def usage_csv(rows: Sequence[UsageDay], tenants: dict[str, Tenant], sep: str = "
     column per request kind and one ``property:<key>`` column per custom property of the
     tenants, sorted. Lines end with ``\\n``; fields are quoted only when they must be."""
     if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
-        raise InvalidValue(sep, "a CSV separator is one character, not a quote or a newline")
+        raise InvalidValue(
+            sep, "a CSV separator is one character, not a quote or a newline", field="sep"
+        )
     kinds = sorted({k for row in rows for k, _ in row.requests})
     keys = sorted({k for t in tenants.values() for k, _ in t.properties})
     sink = _Sink()
@@ -529,13 +532,19 @@ class UsageReports:
         ((('api', 3), ('device', 1)), 1, 0)
         >>> tn.close()
         """
-        tenant = self._index.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound("tenant", tenant_id)
+        try:
+            known = tenant_id in self._index.tenants
+        except TypeError:  # a list or a dict where the id goes
+            known = False
+        if not known:
+            raise NotFound("tenant", tenant_id, field="tenant_id")
         if type(kind) is not str or not kind:
-            raise InvalidValue(kind, "a request kind is a non-empty string")
-        if type(count) is not int or count < 1:
-            raise InvalidValue(count, "a request count is a positive int")
+            raise InvalidValue(kind, "a request kind is a non-empty string", field="kind")
+        check_line("kind", kind, what="a request kind")
+        if type(count) is not int or not 1 <= count <= MAX_INT:
+            raise InvalidValue(
+                count, "a request count is an int from 1 to 2**63 - 1", field="count"
+            )
         if tenant_id in self._index.blocked:
             return False
         self._usage.count(tenant_id, utc_day(self._clock()), kind, count, self)
@@ -593,12 +602,12 @@ class UsageReports:
         subtenants: bool,
     ) -> tuple[list[UsageDay], dict[str, Tenant]]:
         index = self._index
-        if tenant_id not in index.tenants:
-            raise NotFound("tenant", tenant_id)
-        first = None if start is None else utc_day(start)
-        last = None if end is None else utc_day(end)
+        lookup(index.tenants, tenant_id, "tenant", "tenant_id")
+        first = None if start is None else utc_day(start, "start")
+        last = None if end is None else utc_day(end, "end")
         today = utc_day(self._clock())
-        ids = sorted(index.tenant_subtree(tenant_id)) if subtenants else [tenant_id]
+        subtree = check_bool("subtenants", subtenants)
+        ids = sorted(index.tenant_subtree(tenant_id)) if subtree else [tenant_id]
         rows: list[UsageDay] = []
         for tid in ids:
             rows.extend(

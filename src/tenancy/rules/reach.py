@@ -14,6 +14,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from tenancy.errors import InvalidValue
 from tenancy.index.index import EMPTY, Index
 from tenancy.records.model import (
     Association,
@@ -76,6 +77,8 @@ def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
     """Tag filters are matchers that must all match, like one all-of rule."""
     if tags is None:
         return None
+    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
+        raise InvalidValue(tags, "tag filters are a collection of rules", field="tags")
     matchers = [m for raw in tags for m in parse_rule(raw, "tags")]
     if not matchers:
         return None
@@ -445,6 +448,28 @@ def _association(index: Index, group_id: str, device: Device, via: tuple[str, ..
     )
 
 
+_ID_ARGUMENTS = {
+    "devices_for": ("user_id",),
+    "devices_in": ("group_id",),
+    "users_for": ("device_id",),
+    "explain": ("user_id", "device_id"),
+    "explain_permission": ("user_id", "device_id"),
+    "groups_for": ("user_id",),
+    "in_group": ("user_id", "group_id"),
+}
+"""The positional id arguments of each query, by name, for :func:`_check_ids`."""
+
+
+def _check_ids(query: Callable[..., object], args: tuple[Any, ...], kwargs: Any) -> None:
+    """After a query raised TypeError: InvalidValue naming the first id argument that is
+    not a string, if any (a list or a dict where an id goes). Runs only on that failure
+    path, so valid queries pay nothing for it."""
+    named_args = zip(_ID_ARGUMENTS.get(query.__name__, ()), args, strict=False)
+    for field, value in (*named_args, ("group", kwargs.get("group"))):
+        if value is not None and not isinstance(value, str):
+            raise InvalidValue(value, f"{field} is an id (a string)", field=field)
+
+
 class Queries:
     """The query methods of a :class:`~tenancy.Tenancy` handle.
 
@@ -484,6 +509,9 @@ class Queries:
         except (RuntimeError, IndexError, KeyError):
             with self._writer_lock():
                 return query(self._index, *args, **kwargs)
+        except TypeError:
+            _check_ids(query, args, kwargs)  # a list where an id goes: say which argument
+            raise
 
     def verify(
         self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False

@@ -8,73 +8,177 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tenancy.errors import InvalidValue
+from tenancy.errors import InvalidValue, NotFound, named, with_field
 
 __all__ = [
+    "MAX_EMAIL_LENGTH",
+    "MAX_INT",
     "MAX_NAME_LENGTH",
+    "MAX_TEXT_LENGTH",
     "UNSET",
     "as_id_tuple",
+    "as_tuple",
     "check_bool",
     "check_domain",
     "check_email",
+    "check_int",
+    "check_iterable",
+    "check_line",
     "check_name",
     "check_text",
+    "lookup",
+    "named",
     "replace",
     "unique_id",
+    "with_field",
 ]
 
 R = TypeVar("R")
 
 MAX_NAME_LENGTH = 255
+"""Names (tenants, groups, devices, policies, users' names, contact fields, keys)."""
+MAX_EMAIL_LENGTH = 254
+"""Emails (RFC 5321's limit on a path)."""
+MAX_TEXT_LENGTH = 4096
+"""Free texts: descriptions, custom property values, option values."""
+MAX_INT = 2**63 - 1
+"""The largest count or limit a store keeps (a signed 64-bit integer)."""
 UNSET: Any = object()
 """Default of optional keyword arguments: tells "not given" from None."""
 
 _DOMAIN_CHARS = re.compile(r"[a-z0-9-]*")
 
 
-def check_domain(domain: object) -> str:
+def check_domain(domain: object, field: str = "domain") -> str:
     """Return ``domain`` if it is a valid tenant domain, else raise InvalidValue saying
     which part of the rule failed."""
     if not isinstance(domain, str):
-        raise InvalidValue(domain, "a tenant domain is a string")
+        raise InvalidValue(domain, "a tenant domain is a string", field=field)
     if not 2 <= len(domain) <= 63:
-        raise InvalidValue(domain, "a tenant domain has 2 to 63 characters")
+        raise InvalidValue(domain, "a tenant domain has 2 to 63 characters", field=field)
     if not _DOMAIN_CHARS.fullmatch(domain):
-        raise InvalidValue(domain, "a tenant domain has only lowercase letters, digits and hyphens")
+        raise InvalidValue(
+            domain, "a tenant domain has only lowercase letters, digits and hyphens", field=field
+        )
     if not domain[0].isalpha():
-        raise InvalidValue(domain, "a tenant domain starts with a letter")
+        raise InvalidValue(domain, "a tenant domain starts with a letter", field=field)
     if domain.endswith("-"):
-        raise InvalidValue(domain, "a tenant domain does not end with a hyphen")
+        raise InvalidValue(domain, "a tenant domain does not end with a hyphen", field=field)
     return domain
 
 
-def check_name(kind: str, name: object) -> str:
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters (C0, DEL, C1) and the Unicode line and paragraph separators."""
+
+
+def check_name(kind: str, name: object, field: str = "name") -> str:
+    """A name: a non-blank string of at most :data:`MAX_NAME_LENGTH` characters, without
+    control characters (no tab, newline or NUL)."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidValue(name, f"a {kind} name is a non-empty string")
+        raise InvalidValue(name, f"a {kind} name is a non-empty string", field=field)
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidValue(name, f"a {kind} name has at most {MAX_NAME_LENGTH} characters")
+        raise InvalidValue(
+            name, f"a {kind} name has at most {MAX_NAME_LENGTH} characters", field=field
+        )
+    if _CONTROL.search(name):
+        raise InvalidValue(
+            name, f"a {kind} name has no control characters (tab, newline, NUL)", field=field
+        )
     return name
 
 
-def check_text(field: str, value: object) -> str:
+def check_line(field: str, value: object, *, what: str = "") -> str:
+    """A short single-line text that may be empty (a username, a contact's phone): at most
+    :data:`MAX_NAME_LENGTH` characters, no control characters."""
+    what = what or field
     if not isinstance(value, str):
-        raise InvalidValue(value, f"{field} is a string")
+        raise InvalidValue(value, f"{what} is a string", field=field)
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidValue(value, f"{what} has at most {MAX_NAME_LENGTH} characters", field=field)
+    if _CONTROL.search(value):
+        raise InvalidValue(
+            value, f"{what} has no control characters (tab, newline, NUL)", field=field
+        )
     return value
 
 
-def check_email(email: object) -> str:
+def check_text(field: str, value: object, *, what: str = "") -> str:
+    """A free text (a description, a property value): a string of at most
+    :data:`MAX_TEXT_LENGTH` characters; newlines and tabs are allowed."""
+    what = what or field
+    if not isinstance(value, str):
+        raise InvalidValue(value, f"{what} is a string", field=field)
+    if len(value) > MAX_TEXT_LENGTH:
+        raise InvalidValue(value, f"{what} has at most {MAX_TEXT_LENGTH} characters", field=field)
+    return value
+
+
+def check_email(email: object, field: str = "email") -> str:
+    """An email: exactly one @ with text on both sides, at most :data:`MAX_EMAIL_LENGTH`
+    characters, no surrounding spaces and no control characters."""
     if not isinstance(email, str) or email.count("@") != 1 or email != email.strip():
-        raise InvalidValue(email, "an email has exactly one @ and no surrounding spaces")
+        raise InvalidValue(
+            email, "an email has exactly one @ and no surrounding spaces", field=field
+        )
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise InvalidValue(
+            email, f"an email has at most {MAX_EMAIL_LENGTH} characters", field=field
+        )
     local, _, host = email.partition("@")
     if not local or not host:
-        raise InvalidValue(email, "an email has text on both sides of the @")
+        raise InvalidValue(email, "an email has text on both sides of the @", field=field)
+    if _CONTROL.search(email):
+        raise InvalidValue(email, "an email has no control characters", field=field)
     return email
 
 
 def check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise InvalidValue(value, f"{field} is True or False")
+        raise InvalidValue(value, f"{field} is True or False", field=field)
     return value
+
+
+def check_int(
+    field: str, value: object, *, minimum: int = 0, maximum: int = MAX_INT, what: str = ""
+) -> int:
+    """An int (not a bool) from ``minimum`` to ``maximum`` (by default 2**63 - 1, the
+    largest a store keeps)."""
+    if type(value) is not int or not minimum <= value <= maximum:
+        top = "2**63 - 1" if maximum == MAX_INT else str(maximum)
+        raise InvalidValue(value, f"{what or field} is an int from {minimum} to {top}", field=field)
+    return value
+
+
+def check_iterable(value: object, field: str, rule: str) -> None:
+    """Refuse what is not a collection (None, a number, one string, a mapping, a record)
+    before it is read, with InvalidValue(value, rule, field=field). Reads nothing, so a
+    generator is left as it was."""
+    if isinstance(value, str | bytes | Mapping):
+        raise InvalidValue(value, rule, field=field)
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidValue(value, rule, field=field) from None
+
+
+def as_tuple(value: object, field: str, rule: str) -> tuple[Any, ...]:
+    """The collection as a tuple; InvalidValue(value, rule, field=field) for anything else."""
+    check_iterable(value, field, rule)
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError:  # a generator that fails while it is read
+        raise InvalidValue(value, rule, field=field) from None
+
+
+def lookup(table: Mapping[Any, R], key: object, kind: str, field: str, where: str = "") -> R:
+    """``table[key]``, or NotFound naming ``field`` for an unknown or unhashable key."""
+    try:
+        found = table.get(key)
+    except TypeError:  # a list or a dict where an id goes
+        found = None
+    if found is None:
+        raise NotFound(kind, key, where=where, field=field)
+    return found
 
 
 def replace(record: R, **fields: Any) -> R:
@@ -89,6 +193,4 @@ def unique_id(make: Callable[[], str], taken: Mapping[str, object]) -> Any:
 
 
 def as_id_tuple(raw: Iterable[str] | str, what: str) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        raise InvalidValue(raw, f"{what} is a collection of ids, not one string")
-    return tuple(raw)
+    return as_tuple(raw, what, f"{what} is a collection of ids (a list, a tuple, a set)")

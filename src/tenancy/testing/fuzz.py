@@ -1,0 +1,887 @@
+"""A seeded fuzzer over every public method of a handle, its tenant scopes and its acting
+handles (:meth:`~tenancy.Tenancy.as_user`, :meth:`~tenancy.Tenancy.as_support`).
+
+The rule it checks (DESIGN.md, Errors): a public call given a bad value either succeeds
+(the value was odd but valid) or raises a :class:`~tenancy.TenancyError` whose ``field``
+names the argument that held the value and whose ``rule`` says what was broken; a call
+that raised changed nothing (the store's snapshot, the index, the audit log and the
+revision are as they were). No builtin exception escapes. A write that was accepted must
+read back: every audit page, and an index built from the store's snapshot that agrees
+with the live one.
+
+How it works: :func:`build_world` makes a small store with two customer tenants. Each
+public method has a *recipe* in :data:`RECIPES`, one :class:`Param` per parameter: the
+kind of value it takes and a valid value in the world. The fuzzer makes one call per
+(method, parameter, bad value): every argument valid but one, substituted from the pools
+of :func:`bad_values` (wrong types, None, empty, 1 MB and control-character strings,
+unknown ids, another tenant's ids, records instead of ids, hand-built rule records, huge,
+negative and float numbers, bools, ``timedelta.max``, generators). Methods are found by
+introspection, so a method added later without a recipe is reported by
+:func:`missing_recipes` (the test fails on it).
+
+Deterministic: the same seed makes the same calls in the same order.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import os
+import random
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+import tenancy
+from tenancy.errors import TenancyError
+from tenancy.handle.scope import TenantScope
+from tenancy.handle.tenancy import Tenancy
+from tenancy.index.index import Index
+from tenancy.index.sorted_ids import SortedIds
+from tenancy.records.model import AllOf, Device, Group, RetentionRule, TagMatcher, User
+
+__all__ = [
+    "RECIPES",
+    "Call",
+    "Outcome",
+    "Param",
+    "World",
+    "bad_values",
+    "build_world",
+    "calls",
+    "index_state",
+    "missing_recipes",
+    "public_methods",
+    "run",
+]
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+_WORLDS = itertools.count()
+ONE_MB = "x" * 1_000_000
+OMIT: Any = object()
+"""A valid value meaning "leave the argument out" (keyword arguments with a default)."""
+
+
+# ---------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    """Two customer tenants, A (acme) and B (beta), each with groups, devices and users;
+    a support user of the management tenant; handles acting as A's admin and as support."""
+
+    tn: Tenancy
+    ids: dict[str, str]
+    records: dict[str, Any]
+    surfaces: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> str:
+        return self.ids[name]
+
+
+def build_world(directory: str | None = None) -> World:
+    """The world on a new in-memory store, or on a new SQLite file in ``directory``."""
+    options: dict[str, Any] = {"clock": lambda: START, "usage_flush_interval": None}
+    if directory is None:
+        tn = tenancy.open(**options)
+    else:
+        path = os.path.join(directory, f"world-{next(_WORLDS)}.db")
+        tn = tenancy.open(path, staleness=None, **options)  # one handle: nothing to follow
+    mgmt = tn.management_tenant
+    m = tn.tenant(mgmt.id)
+    sup = m.create_user("sup@maker.example", id="sup")
+    m.grant_role(sup.id, "admin")
+    acme = tn.create_tenant(
+        domain="acme", name="Acme", admin_email="admin@acme.example", allow_subtenants=True,
+        properties={"p": "1"}, options=[("c", "k", "v")],
+    )  # fmt: skip
+    beta = tn.create_tenant(domain="beta", name="Beta", admin_email="admin@beta.example")
+    admin = acme.admin_user_id
+    assert admin is not None
+    sub = tn.create_tenant(domain="acme-sub", name="Acme Sub", admin_email="a@sub.example",
+                           parent=acme.id)  # fmt: skip
+    tn.define_policy(acme.id, "pol", options=[("c", "k", "v")])
+    a, b = tn.tenant(acme.id), tn.tenant(beta.id)
+    g1 = a.create_group("Region", device_tags=[("site", "x")])
+    g2 = a.create_group("Site", parent=g1.id, device_ids=())
+    g3 = a.create_group("Spare")
+    d1 = a.create_device("Gateway", tags=[("site", "x")])
+    d2 = a.create_device("Sensor", parent=d1.id)
+    d3 = a.create_device("Loose")
+    g2 = a.associate(g2.id, device_ids=[d3.id])
+    u1 = a.create_user("ana@acme.example", username="ana")
+    u2 = a.create_user("raj@acme.example", owner=u1.id)
+    a.add_member(g1.id, u1.id)
+    a.add_member(g3.id, u2.id)
+    a.define_role("auditor", ["audit:READ"])
+    a.define_role("spare", ["group:READ"])
+    a.define_role("fixer", ["device:UPDATE"], kind="inventory")
+    a.grant_role(u1.id, "auditor")
+    a.grant_inventory_role(u1.id, "operator", group=g1.id)
+    a.request_support(u1.id)
+    gb = b.create_group("Beta Sites")
+    db = b.create_device("Beta Gen")
+    ub = b.create_user("bob@beta.example")
+    b.add_member(gb.id, ub.id)
+    ids = {
+        "mgmt": mgmt.id, "tenant": acme.id, "sub": sub.id, "b_tenant": beta.id,
+        "group": g1.id, "group2": g2.id, "group3": g3.id, "device": d1.id, "device2": d2.id,
+        "device3": d3.id, "user": u1.id, "user2": u2.id, "admin": admin,
+        "b_group": gb.id, "b_device": db.id, "b_user": ub.id, "sup": sup.id,
+    }  # fmt: skip
+    records = {"tenant": acme, "group": g2, "device": d1, "user": u1}
+    w = World(tn=tn, ids=ids, records=records)
+    w.surfaces = {
+        "Tenancy": tn,
+        "TenantScope": a,
+        "Tenancy@user": tn.as_user(admin),
+        "Tenancy@support": tn.as_support(sup.id, admin),
+    }
+    w.surfaces["TenantScope@user"] = w.surfaces["Tenancy@user"].tenant(acme.id)
+    w.surfaces["TenantScope@support"] = w.surfaces["Tenancy@support"].tenant(acme.id)
+    return w
+
+
+# ---------------------------------------------------------------- recipes
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a public method: the kind of value it takes (which picks the bad
+    values tried), a valid value in the world, and the error fields that may name it
+    (the parameter's own name always may)."""
+
+    kind: str
+    valid: Callable[[World], object]
+    fields: tuple[str, ...] = ()
+
+
+def _id(name: str) -> Callable[[World], object]:
+    return lambda w: w[name]
+
+
+def _const(value: object) -> Callable[[World], object]:
+    return lambda w: value
+
+
+def _p(kind: str, valid: Callable[[World], object] | object, *fields: str) -> Param:
+    return Param(kind, valid if callable(valid) else _const(valid), fields)
+
+
+_OMIT = _p("omit", OMIT)
+TENANT = _p("tenant_id", _id("tenant"))
+GROUP = _p("group_id", _id("group"))
+DEVICE = _p("device_id", _id("device"))
+USER = _p("user_id", _id("user"))
+BY = _p("tenant_id?", None)
+REV = _p("revision?", None)
+FRESH = _p("bool", False)
+LIMIT = _p("limit", 100)
+AFTER = _p("cursor?", None)
+TAGS_FILTER = _p("rules?", None)
+
+_QUERY = {"at_least": REV, "fresh": FRESH}
+_TEXT = _p("text?", OMIT)
+
+RECIPES: dict[str, dict[str, Param]] = {
+    # ------------------------------------------------------------ Tenancy: queries
+    "verify": {"user_id": USER, "device_id": DEVICE, **_QUERY},
+    "check": {
+        "user_id": USER,
+        "permission": _p("permission", "device:READ"),
+        "device_id": DEVICE,
+        **_QUERY,
+    },
+    "devices_for": {
+        "user_id": USER,
+        "limit": LIMIT,
+        "after": AFTER,
+        "tags": TAGS_FILTER,
+        "group": _p("group_id?", None),
+        "permission": _p("permission?", None),
+        **_QUERY,
+    },
+    "devices_in": {
+        "group_id": GROUP,
+        "descendants": _p("bool", True),
+        "limit": LIMIT,
+        "after": AFTER,
+        **_QUERY,
+    },
+    "users_for": {"device_id": DEVICE, "tags": TAGS_FILTER, **_QUERY},
+    "explain": {
+        "user_id": USER,
+        "device_id": DEVICE,
+        "permission": _p("permission?", None),
+        **_QUERY,
+    },
+    "groups_for": {"user_id": USER, "inherited": _p("bool", True), **_QUERY},
+    "in_group": {"user_id": USER, "group_id": GROUP, **_QUERY},
+    "get_tenant": {"tenant_id": TENANT},
+    "find_tenant": {"domain": _p("domain", "acme")},
+    "subtenants": {"tenant_id": TENANT, "recursive": _p("bool", False)},
+    "default_subscriptions": {"tenant_id": TENANT},
+    "is_subscribed": {"tenant_id": TENANT, "application": _p("name", "cockpit")},
+    "policies": {"tenant_id": TENANT, "inherited": _p("bool", False)},
+    "tenant": {"tenant_id": TENANT},
+    "audit_log": {
+        "tenant": _p("tenant_id?", None),
+        "actor": _p("text?", None),
+        "target": _p("text?", None),
+        "start": _p("datetime?", None),
+        "end": _p("datetime?", None),
+        "limit": LIMIT,
+        "after": AFTER,
+        "after_seq": _p("revision?", None),
+    },
+    "usage": {
+        "tenant_id": TENANT,
+        "start": _p("date?", None),
+        "end": _p("date?", None),
+        "subtenants": _p("bool", False),
+    },
+    "usage_csv": {
+        "tenant_id": TENANT,
+        "start": _p("date?", None),
+        "end": _p("date?", None),
+        "subtenants": _p("bool", False),
+        "sep": _p("sep", ","),
+    },
+    "catch_up": {},
+    "flush_usage": {},
+    "record_request": {"tenant_id": TENANT, "kind": _p("name", "api"), "count": _p("count", 1)},
+    "as_user": {"user_id": _p("user_id", _id("admin"))},
+    "as_support": {
+        "support_user_id": _p("user_id", _id("sup")),
+        "user_id": _p("user_id", _id("user")),
+    },
+    # ------------------------------------------------------------ Tenancy: tenant writes
+    "create_tenant": {
+        "domain": _p("domain", "gamma"),
+        "name": _p("name", "Gamma"),
+        "admin_email": _p("email", "it@gamma.example"),
+        "admin_username": _p("name", "admin"),
+        "parent": _p("tenant_id?", _id("tenant")),
+        "allow_subtenants": _p("bool", False),
+        "contact_name": _p("text", ""),
+        "contact_phone": _p("text", ""),
+        "properties": _p("properties", ()),
+        "options": _p("options", ()),
+        "retention_rules": _p("retention?", None),
+        "policy": _p("name?", None),
+        "max_devices": _p("limit?", None),
+        "max_root_devices": _p("limit?", None),
+        "subscriptions": _p("names?", None),
+        "default_subscriptions": _p("names?", None),
+        "id": _p("new_id?", None),
+        "by": BY,
+    },
+    "update_tenant": {
+        "tenant_id": TENANT,
+        "name": _TEXT,
+        "contact_name": _TEXT,
+        "contact_phone": _TEXT,
+        "admin_email": _p("email?", OMIT),
+        "allow_subtenants": _p("bool?", OMIT),
+        "properties": _p("properties?", OMIT),
+        "options": _p("options?", OMIT),
+        "retention_rules": _p("retention?", OMIT),
+        "max_devices": _p("limit?", OMIT),
+        "max_root_devices": _p("limit?", OMIT),
+        "subscriptions": _p("names?", OMIT),
+        "default_subscriptions": _p("names?", OMIT),
+        "by": BY,
+    },
+    "set_properties": {"tenant_id": TENANT, "values": _p("properties", {"q": "2"}), "by": BY},
+    "set_options": {
+        "tenant_id": TENANT,
+        "values": _p("option_map", {("c", "k"): "w"}),
+        "by": BY,
+    },
+    "subscribe": {"tenant_id": TENANT, "applications": _p("names", ["cockpit"]), "by": BY},
+    "unsubscribe": {"tenant_id": TENANT, "applications": _p("names", ["cockpit"]), "by": BY},
+    "define_policy": {
+        "tenant_id": TENANT,
+        "name": _p("name", "pol2"),
+        "description": _p("text", ""),
+        "options": _p("options", [("c", "k", "v")]),
+        "retention_rules": _p("retention", ()),
+        "by": BY,
+    },
+    "delete_policy": {
+        "tenant_id": _p("tenant_id", _id("tenant"), "name"),
+        "name": _p("name", "pol"),
+        "by": BY,
+    },
+    "suspend_tenant": {"tenant_id": TENANT, "by": BY},
+    "activate_tenant": {"tenant_id": TENANT, "by": BY},
+    "delete_tenant": {
+        "tenant_id": _p("tenant_id", _id("b_tenant")),
+        "cascade": _p("bool", False),
+        "by": BY,
+    },
+    # ------------------------------------------------------------ TenantScope
+    "get_group": {"group_id": GROUP},
+    "get_device": {"device_id": DEVICE},
+    "get_user": {"user_id": USER},
+    "find_user": {"email": _p("email", "ana@acme.example")},
+    "groups": {},
+    "users": {},
+    "devices": {"limit": LIMIT, "after": AFTER},
+    "create_group": {
+        "name": _p("name", "New"),
+        "parent": _p("group_id?", None),
+        "description": _p("text", ""),
+        "device_ids": _p("device_ids", ()),
+        "device_tags": _p("rules", ()),
+        "id": _p("new_id?", None),
+    },
+    "update_group": {
+        "group_id": GROUP,
+        "name": _p("name?", OMIT),
+        "description": _p("text?", OMIT),
+    },
+    "move_group": {"group_id": _p("group_id", _id("group3")), "parent": _p("group_id?", None)},
+    "delete_group": {"group_id": _p("group_id", _id("group3")), "cascade": _p("bool", False)},
+    "associate": {
+        "group_id": GROUP,
+        "device_ids": _p("device_ids", ()),
+        "device_tags": _p("rules", ()),
+    },
+    "dissociate": {
+        "group_id": GROUP,
+        "device_ids": _p("device_ids", ()),
+        "device_tags": _p("rules", ()),
+    },
+    "create_device": {
+        "name": _p("name", "New"),
+        "tags": _p("tags", ()),
+        "id": _p("new_id?", None),
+        "parent": _p("device_id?", None),
+    },
+    "create_devices": {
+        "specs": _p("specs", lambda w: [{"name": "New"}], "name", "tags", "id", "parent")
+    },
+    "update_device": {
+        "device_id": DEVICE,
+        "name": _p("name?", OMIT),
+        "parent": _p("device_id?", OMIT),
+    },
+    "tag_device": {"device_id": DEVICE, "tags": _p("tags", [("k", "v")])},
+    "untag_device": {"device_id": DEVICE, "tags": _p("tags", [("site", "x")])},
+    "delete_device": {"device_id": _p("device_id", _id("device3")), "cascade": _p("bool", False)},
+    "create_user": {
+        "email": _p("email", "new@acme.example"),
+        "username": _p("text", ""),
+        "first_name": _p("text", ""),
+        "last_name": _p("text", ""),
+        "tags": _p("tags", ()),
+        "enabled": _p("bool", True),
+        "id": _p("new_id?", None),
+        "owner": _p("user_id?", None),
+    },
+    "update_user": {
+        "user_id": _p("user_id", _id("user2")),
+        "email": _p("email?", OMIT),
+        "username": _TEXT,
+        "first_name": _TEXT,
+        "last_name": _TEXT,
+        "tags": _p("tags?", OMIT),
+        "enabled": _p("bool?", OMIT),
+    },
+    "delete_user": {"user_id": _p("user_id", _id("user2"))},
+    "add_member": {"group_id": GROUP, "user_id": _p("user_id", _id("user2"))},
+    "remove_member": {"group_id": GROUP, "user_id": USER},
+    "default_member_role": {},
+    "define_role": {
+        "name": _p("role", "reader"),
+        "permissions": _p("permissions", ["device:READ"]),
+        "kind": _p("role_kind", "global"),
+    },
+    "delete_role": {"name": _p("role", "spare"), "kind": _p("role_kind", "global")},
+    "roles_of": {"user_id": USER},
+    "inventory_grants_of": {"principal_id": USER, "to": _p("principal_kind", "user")},
+    "grant_role": {"user_id": _p("user_id", _id("user2")), "role": _p("role", "auditor")},
+    "revoke_role": {"user_id": USER, "role": _p("role", "auditor")},
+    "grant_inventory_role": {
+        "principal_id": _p("user_id", _id("user2")),
+        "role": _p("role", "viewer"),
+        "group": GROUP,
+        "to": _p("principal_kind", "user"),
+    },
+    "revoke_inventory_role": {
+        "principal_id": USER,
+        "role": _p("role", "operator"),
+        "group": GROUP,
+        "to": _p("principal_kind", "user"),
+    },
+    "set_default_member_role": {"role": _p("role?", "operator")},
+    "set_owner": {"user_id": _p("user_id", _id("user2")), "owner_id": _p("user_id?", None)},
+    "sub_users": {"owner_id": USER, "recursive": _p("bool", False)},
+    "delegate": {
+        "owner_id": USER,
+        "delegate_id": _p("user_id", _id("admin")),
+        "until": _p("datetime?", None),
+    },
+    "revoke_delegation": {"owner_id": USER, "delegate_id": _p("user_id", _id("admin"))},
+    "request_support": {"user_id": USER, "duration": _p("duration?", None)},
+    "end_support": {},
+    "support_until": {},
+}
+
+NOT_FUZZED = {"close": "ends the handle; it takes no argument"}
+"""Public methods deliberately left out, with the reason."""
+
+SURFACES: dict[str, type] = {
+    "Tenancy": Tenancy,
+    "TenantScope": TenantScope,
+    "Tenancy@user": Tenancy,
+    "TenantScope@user": TenantScope,
+    "Tenancy@support": Tenancy,
+    "TenantScope@support": TenantScope,
+}
+
+
+def public_methods(cls: type) -> list[str]:
+    """Every public method of the class (properties excluded), by introspection."""
+    names = []
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, property) or not callable(getattr(cls, name)):
+            continue
+        names.append(name)
+    return sorted(names)
+
+
+def missing_recipes() -> list[str]:
+    """Public methods, or parameters of them, that no recipe covers."""
+    missing = []
+    for cls in (Tenancy, TenantScope):
+        for name in public_methods(cls):
+            if name in NOT_FUZZED:
+                continue
+            recipe = RECIPES.get(name)
+            if recipe is None:
+                missing.append(f"{cls.__name__}.{name}")
+                continue
+            params = [p for p in inspect.signature(getattr(cls, name)).parameters if p != "self"]
+            missing.extend(f"{cls.__name__}.{name}({p}=)" for p in params if p not in recipe)
+            missing.extend(f"{cls.__name__}.{name}: no parameter {p}" for p in recipe
+                           if p not in params)  # fmt: skip
+    return missing
+
+
+# ---------------------------------------------------------------- bad values
+
+Value = Callable[[World], object]
+
+
+def _gen(*items: object) -> Value:
+    def make(w: World) -> object:
+        return (i for i in items)
+
+    return make
+
+
+# Hand-built records are made when a call is made, not at import: a record class that
+# checks its fields when built refuses them there (run() then skips the call). The forged
+# ones below get past any such check, as a caller who alters a frozen record would.
+
+
+def _forged_all_of(matchers: tuple[object, ...]) -> AllOf:
+    rule = AllOf((TagMatcher("k", "v"),))
+    object.__setattr__(rule, "matchers", matchers)  # past attrs' frozen check
+    return rule
+
+
+def _forged_matcher(key: object, value: object) -> TagMatcher:
+    return tuple.__new__(TagMatcher, (key, value))  # past any check of TagMatcher's own
+
+
+def _naive() -> datetime:
+    return datetime(2026, 1, 1)  # a naive datetime: the bad value
+
+
+_GENERIC: list[tuple[str, Value]] = [
+    ("None", _const(None)),
+    ("empty str", _const("")),
+    ("blank str", _const("   ")),
+    ("1 MB str", _const(ONE_MB)),
+    ("NUL str", _const("a\x00b")),
+    ("newline str", _const("a\nb")),
+    ("escape str", _const("\x1b[2J")),
+    ("zero", _const(0)),
+    ("negative int", _const(-1)),
+    ("huge int", _const(10**30)),
+    ("float", _const(1.5)),
+    ("nan", _const(math.nan)),
+    ("True", _const(True)),
+    ("False", _const(False)),
+    ("empty list", _const([])),
+    ("empty dict", _const({})),
+    ("list of int", _const([1])),
+    ("dict", _const({"k": 1})),
+    ("object", _const(object())),
+    ("bytes", _const(b"bytes")),
+    ("timedelta.max", _const(timedelta.max)),
+    ("datetime.max", _const(datetime.max.replace(tzinfo=UTC))),
+    ("naive datetime", lambda w: _naive()),
+    ("generator", _gen("x")),
+    ("device record", lambda w: w.records["device"]),
+    ("AllOf(())", lambda w: AllOf(())),
+    ("TagMatcher(None, None)", lambda w: TagMatcher(None, None)),
+    ("TagMatcher(5, 6)", lambda w: TagMatcher(5, 6)),  # type: ignore[arg-type]
+    ("frozenset", _const(frozenset({1}))),
+]
+
+_ID_VALUES: list[tuple[str, Value]] = [
+    ("unknown id", _const("no-such-id")),
+    ("foreign tenant", _id("b_tenant")),
+    ("foreign group", _id("b_group")),
+    ("foreign device", _id("b_device")),
+    ("foreign user", _id("b_user")),
+    ("own group", _id("group2")),
+    ("own device", _id("device2")),
+    ("own user", _id("user2")),
+    ("management tenant", _id("mgmt")),
+    ("subtenant", _id("sub")),
+    ("tenant record", lambda w: w.records["tenant"]),
+    ("group record", lambda w: w.records["group"]),
+    ("user record", lambda w: w.records["user"]),
+    ("hand-built device", lambda w: Device(id="hand", tenant_id=w["tenant"], name="Hand")),
+    ("hand-built group", lambda w: Group(id="hand", tenant_id=w["tenant"], name="Hand")),
+    ("hand-built user", lambda w: User(id="hand", tenant_id=w["tenant"], email="h@h.example")),
+    ("list of ids", lambda w: [w["device"]]),
+]
+
+_TEXT_VALUES: list[tuple[str, Value]] = [
+    ("256 chars", _const("n" * 256)),
+    ("4097 chars", _const("n" * 4097)),
+    ("bell", _const("a\x07b")),
+    ("tab", _const("a\tb")),
+    ("unicode", _const("Zürich ☃")),
+    ("surrounding spaces", _const(" x ")),
+    ("at signs", _const("a@@b")),
+    ("bare at", _const("@")),
+    ("long email", _const("e" * 250 + "@x.example")),
+]
+
+_COLLECTION_VALUES: list[tuple[str, Value]] = [
+    ("list of None", _const([None])),
+    ("list of str", _const(["nope"])),
+    ("list of empty list", _const([[]])),
+    ("list of empty dict", _const([{}])),
+    ("list of foreign device", lambda w: [w["b_device"]]),
+    ("list of own device", lambda w: [w["device2"]]),
+    ("list of record", lambda w: [w.records["device"]]),
+    ("generator of ids", lambda w: (d for d in [w["device3"]])),
+    ("dict of 1 MB", _const({"k": ONE_MB})),
+    ("pair of 1 MB value", _const([("k", ONE_MB)])),
+    ("pair of 1 MB key", _const([(ONE_MB, "v")])),
+    ("pair of control chars", _const([("k\x00", "v\n")])),
+    ("pair of None", _const([(None, None)])),
+    ("pair of ints", _const([(5, 6)])),
+    ("list of AllOf(())", lambda w: [AllOf(())]),
+    ("list of TagMatcher(5, 6)", lambda w: [TagMatcher(5, 6)]),  # type: ignore[arg-type]
+    ("list of TagMatcher(None, None)", lambda w: [TagMatcher(None, None)]),
+    ("list of AllOf of bad matcher", lambda w: [AllOf((TagMatcher(5, 6),))]),  # type: ignore[arg-type]
+    ("triple", _const([("a", "b", "c")])),
+    ("list of forged AllOf(())", lambda w: [_forged_all_of(())]),
+    ("list of forged AllOf of ints", lambda w: [_forged_all_of((_forged_matcher(5, 6),))]),
+    ("list of forged TagMatcher(None, None)", lambda w: [_forged_matcher(None, None)]),
+    ("list of forged TagMatcher of 1 MB", lambda w: [_forged_matcher(ONE_MB, "v")]),
+    ("list of RetentionRule(0)", lambda w: [RetentionRule(maximum_age_days=0)]),
+    ("list of spec 1 MB", _const([{"name": ONE_MB}])),
+    ("list of spec unknown field", _const([{"name": "n", "colour": "red"}])),
+    ("list of spec bad tags", _const([{"name": "n", "tags": 5}])),
+    ("list of spec bad parent", lambda w: [{"name": "n", "parent": w["b_device"]}]),
+    ("list of int spec", _const([1])),
+    ("option map 1 MB", _const({("c", "k"): ONE_MB})),
+    ("option map bad key", _const({"ck": "v"})),
+    ("two specs one id", _const([{"name": "a", "id": "dup"}, {"name": "b", "id": "dup"}])),
+]
+
+_NUMBER_VALUES: list[tuple[str, Value]] = [
+    ("page too big", _const(10_001)),
+    ("numeric str", _const("5")),
+    ("large revision", _const(10**6)),
+]
+
+_TIME_VALUES: list[tuple[str, Value]] = [
+    ("zero timedelta", _const(timedelta(0))),
+    ("negative timedelta", _const(timedelta(days=-1))),
+    ("date", _const(date(2026, 1, 1))),
+    ("datetime.min", _const(datetime.min.replace(tzinfo=UTC))),
+    ("int seconds", _const(3600)),
+]
+
+_KIND_EXTRAS: dict[str, list[tuple[str, Value]]] = {
+    "id": _ID_VALUES,
+    "text": _TEXT_VALUES,
+    "collection": _COLLECTION_VALUES,
+    "number": _NUMBER_VALUES,
+    "time": _TIME_VALUES,
+}
+
+
+def _family(kind: str) -> str:
+    base = kind.rstrip("?")
+    if base.endswith("_id") or base in ("new_id", "cursor"):
+        return "id"
+    if base in ("name", "text", "email", "domain", "role", "sep", "role_kind", "principal_kind",
+                "permission"):  # fmt: skip
+        return "text"
+    if base in ("limit", "count", "revision"):
+        return "number"
+    if base in ("duration", "datetime", "date"):
+        return "time"
+    if base in ("bool", "omit"):
+        return "bool"
+    return "collection"
+
+
+def bad_values(kind: str) -> list[tuple[str, Value]]:
+    """The values tried for a parameter of this kind: the generic pool and its family's."""
+    return _GENERIC + _KIND_EXTRAS.get(_family(kind), [])
+
+
+# ---------------------------------------------------------------- state
+
+
+def _plain(value: object, depth: int = 0) -> object:
+    """A comparable, order-free image of an index value (empty containers dropped from
+    mappings, so a defaultdict entry made by a look-up is no change)."""
+    if depth > 12:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return sorted(
+            ((repr(k), _plain(v, depth + 1)) for k, v in value.items() if not _empty(v)),
+            key=lambda kv: kv[0],
+        )
+    if isinstance(value, set | frozenset):
+        return sorted(repr(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, msgspec.Struct):
+        return repr(value)
+    if isinstance(value, SortedIds):
+        return list(value)
+    slots = getattr(type(value), "__slots__", None)
+    if slots:
+        return [(s, _plain(getattr(value, s, None), depth + 1)) for s in slots]
+    try:
+        fields = vars(value)
+    except TypeError:  # no __dict__: a plain value
+        return repr(value)
+    return _plain({k: v for k, v in fields.items() if k not in _NOT_STATE}, depth + 1)
+
+
+def _empty(value: object) -> bool:
+    try:
+        return len(value) == 0  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+_NOT_STATE = frozenset({"cache", "_sets", "_counts"})
+"""Memo tables a query may fill (the access cache, the interner): not state."""
+
+
+def index_state(index: Index) -> object:
+    """Everything the index answers from, comparable with ``==``."""
+    return _plain({k: v for k, v in vars(index).items() if k not in _NOT_STATE})
+
+
+def _state(w: World) -> tuple[object, ...]:
+    store = w.tn.store
+    return (
+        w.tn.revision,
+        store.head(),
+        store.snapshot(),
+        store.audit_log(limit=1_000_000),
+        index_state(w.tn.index),
+    )
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class Call:
+    surface: str
+    method: str
+    param: str
+    label: str
+
+    def __str__(self) -> str:
+        return f"{self.surface}.{self.method}({self.param}=<{self.label}>)"
+
+
+@dataclass
+class Outcome:
+    """What a run found: the number of calls, how many succeeded, and each failure (a
+    builtin exception, an error not naming the field, a rejected call that changed state)."""
+
+    calls: int = 0
+    succeeded: int = 0
+    refused: int = 0
+    failures: list[tuple[Call, str]] = field(default_factory=list)
+
+
+def _arguments(recipe: Mapping[str, Param], w: World) -> dict[str, object]:
+    args = {}
+    for name, param in recipe.items():
+        value = param.valid(w)
+        if value is not OMIT:
+            args[name] = value
+    return args
+
+
+def _invoke(surface: object, method: str, args: dict[str, object]) -> object:
+    function = getattr(surface, method)
+    params = inspect.signature(function).parameters
+    positional = [
+        args.pop(n)
+        for n, p in params.items()
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and n in args
+    ]
+    return function(*positional, **args)
+
+
+def _judge(error: BaseException, param: str, recipe: Mapping[str, Param],
+           baseline: BaseException | None) -> str | None:  # fmt: skip
+    if not isinstance(error, TenancyError):
+        return f"untyped {type(error).__name__}: {str(error)[:200]}"
+    if not error.rule:
+        return f"{type(error).__name__} without a rule: {str(error)[:200]}"
+    if error.field in (param, *recipe[param].fields):
+        return None
+    if (
+        baseline is not None
+        and isinstance(baseline, TenancyError)
+        and type(error) is type(baseline)
+        and error.rule == baseline.rule
+        and error.field == baseline.field
+    ):
+        return None  # refused for the same reason with a valid value: not about this one
+    return f"{type(error).__name__} names field {error.field!r}: {str(error)[:200]}"
+
+
+def calls(
+    seed: int,
+    acting_sample: int | None,
+    methods: Collection[str] | None = None,
+    sample: int | None = None,
+) -> Iterator[tuple[str, str, str, str, Value]]:
+    """The calls of a run, in order: (surface, method, parameter, label, value). With
+    ``sample``, that many bad values per parameter are drawn on every surface; else
+    ``acting_sample`` on the acting handles and all of them on the others."""
+    rng = random.Random(seed)  # noqa: S311 - a seeded sample, not a secret
+    for surface in sorted(SURFACES):
+        for method in public_methods(SURFACES[surface]):
+            recipe = RECIPES.get(method)
+            if recipe is None or method in NOT_FUZZED:
+                continue
+            if methods is not None and method not in methods:
+                continue
+            for param in recipe:
+                values = bad_values(recipe[param].kind)
+                size = sample if sample is not None else acting_sample if "@" in surface else None
+                if size is not None:
+                    values = rng.sample(values, min(size, len(values)))
+                for label, value in values:
+                    yield surface, method, param, label, value
+
+
+def run(
+    seed: int = 0,
+    *,
+    acting_sample: int | None = 12,
+    methods: Collection[str] | None = None,
+    sample: int | None = None,
+    directory: str | None = None,
+) -> Outcome:
+    """Make every call once; ``acting_sample`` bad values per parameter on the acting
+    handles, drawn with ``seed`` (None: all of them, as on the bare handle and its scope;
+    ``sample``: that many on every surface). ``methods`` restricts the run to those method
+    names. With ``directory``, each world is a new SQLite file there, else in memory."""
+    out = Outcome()
+    w = build_world(directory)
+    before = _state(w)
+    baselines: dict[tuple[str, str], BaseException | None] = {}
+    for surface, method, param, label, value in calls(seed, acting_sample, methods, sample):
+        recipe = RECIPES[method]
+        key = (surface, method)
+        if key not in baselines:
+            try:
+                _invoke(w.surfaces[surface], method, _arguments(recipe, w))
+                baselines[key] = None
+            except Exception as error:  # recorded, judged below
+                baselines[key] = error
+            w = _rebuild(w, directory)
+            before = _state(w)
+        call = Call(surface, method, param, label)
+        try:
+            args = _arguments(recipe, w)
+            args[param] = value(w)
+        except TenancyError:
+            continue  # the record refused to be built: what construction checks are for
+        out.calls += 1
+        try:
+            _invoke(w.surfaces[surface], method, args)
+        except Exception as error:  # judging it is the point
+            out.refused += 1
+            problem = _judge(error, param, recipe, baselines[key])
+            after = _state(w) if problem is None else None
+            if problem is None and after != before:
+                problem = f"{type(error).__name__} raised but the state changed"
+            if problem is not None:
+                out.failures.append((call, problem))
+                w = _rebuild(w, directory)
+                before = _state(w)
+            continue
+        out.succeeded += 1
+        if w.tn.revision != before[0]:
+            problem = _readable(w)
+            if problem is not None:
+                out.failures.append((call, problem))
+            w = _rebuild(w, directory)
+            before = _state(w)
+    return out
+
+
+def _rebuild(old: World, directory: str | None) -> World:
+    old.tn.close()  # a SQLite world holds a connection (and a follower thread)
+    return build_world(directory)
+
+
+def _readable(w: World) -> str | None:
+    """After an accepted write: the store still reads back (every audit page, a fresh
+    index from its snapshot) and the live index agrees with one built from the store. A
+    value accepted here but poisonous later (an int too large for a page of the audit log,
+    a rule the index cannot apply) is reported against the call that let it in."""
+    try:
+        after: str | None = None
+        while True:
+            page = w.tn.audit_log(limit=1_000, after=after)
+            if page.next is None:
+                break
+            after = page.next
+        rebuilt = Index.build(w.tn.store.snapshot())
+    except Exception as error:  # judging it is the point
+        return f"accepted, then the store fails to read it back: {type(error).__name__}: {error}"
+    live = w.tn.index
+    for name in _COMPARED:
+        if _plain(getattr(rebuilt, name)) != _plain(getattr(live, name)):
+            return f"accepted, but the index differs from one built from the store ({name})"
+    return None
+
+
+_COMPARED = ("tenants", "devices", "users", "reach", "cover", "members", "emails", "blocked")
+"""Index tables compared with a rebuilt index: what every answer is read from."""
