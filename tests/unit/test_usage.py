@@ -26,7 +26,7 @@ from tenancy import (
     UsageCounts,
     UsageDay,
 )
-from tenancy.handle.usage import CSV_COLUMNS, current_counts
+from tenancy.rules.usage import CSV_COLUMNS, current_counts
 
 DAY = date(2026, 3, 1)
 
