@@ -11,18 +11,13 @@ from collections.abc import Iterable
 import attrs
 
 from tenancy.errors import InvalidValue, named, with_field
+from tenancy.handle.queries import Queries
 from tenancy.index.index import Index
 from tenancy.records.grants import parse_permission
 from tenancy.records.model import Device, Explanation, Page
 from tenancy.rules.access import check, effective_global, find_role_source, own_global
 from tenancy.rules.paging import DEVICES_FOR
-from tenancy.rules.reach import (
-    DEFAULT_PAGE_SIZE,
-    Queries,
-    devices_for,
-    devices_of_tenant,
-    explain,
-)
+from tenancy.rules.reach import DEFAULT_PAGE_SIZE, devices_for, devices_of_tenant, explain
 
 __all__ = ["AccessQueries", "explain_permission"]
 
