@@ -34,7 +34,6 @@ from tenancy import (
     TenancyError,
     TenantSuspended,
 )
-from tenancy.handle.audit import audit_records
 from tenancy.records.changes import (
     Change,
     Commit,
@@ -51,6 +50,7 @@ from tenancy.records.changes import (
 )
 from tenancy.records.model import Device, User
 from tenancy.records.snapshot import Snapshot
+from tenancy.rules.audit import audit_records
 from tenancy.store import migrations
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore

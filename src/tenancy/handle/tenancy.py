@@ -56,7 +56,7 @@ from tenancy.errors import (
     TenancyError,
 )
 from tenancy.handle.access import AccessQueries
-from tenancy.handle.audit import SYSTEM, AuditLog, audit_records
+from tenancy.handle.audit import AuditLog
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
 from tenancy.handle.usage import UsageRecorder, UsageReports
@@ -74,6 +74,7 @@ from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant
 from tenancy.records.model import SafetyLimits, Tenant, User, check_duration
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, authorize, effective_global, support_open
+from tenancy.rules.audit import SYSTEM, audit_records
 from tenancy.rules.limits import DEFAULT_LIMITS
 from tenancy.store.protocol import Store
 
