@@ -57,15 +57,20 @@ from tenancy.rules.limits import check_new_tenant
 from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
     UNSET,
-    as_tuple,
+    OptionsInput,
+    PropertiesInput,
     check_bool,
     check_domain,
     check_email,
-    check_int,
     check_line,
     check_name,
     check_text,
     lookup,
+    parse_applications,
+    parse_key,
+    parse_options,
+    parse_properties,
+    parse_retention_rules,
     replace,
     unique_id,
 )
@@ -74,10 +79,6 @@ __all__ = [
     "DEFAULT_APPLICATIONS_OPTIONS",
     "MANAGEMENT_DOMAIN",
     "TenantLifecycle",
-    "parse_applications",
-    "parse_options",
-    "parse_properties",
-    "parse_retention_rules",
 ]
 
 MANAGEMENT_DOMAIN = "management"
@@ -90,82 +91,8 @@ DEFAULT_APPLICATIONS_OPTIONS = (
 """Options that, applied at creation (by a policy or given), set the new tenant's default
 subscriptions: the comma-separated applications of both, as in the source platform."""
 
-OptionsInput = Mapping[tuple[str, str], str] | Iterable[tuple[str, str, str]]
-PropertiesInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
 # ---------------------------------------------------------------- input checks
-
-
-def _key(what: str, value: object, field: str) -> str:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidValue(
-            value, f"a {what} is a non-empty string without surrounding spaces", field=field
-        )
-    return check_line(field, value, what=f"a {what}")
-
-
-def parse_properties(
-    raw: PropertiesInput, field: str = "properties"
-) -> tuple[tuple[str, str], ...]:
-    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs.
-    Keys are names (at most 255 characters, no control characters), values texts of at
-    most 4,096 characters."""
-    pairs = (
-        raw.items()
-        if isinstance(raw, Mapping)
-        else as_tuple(raw, field, "properties are a mapping or (key, value) pairs")
-    )
-    out: dict[str, str] = {}
-    for pair in pairs:
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidValue(pair, "a custom property is a (key, value) pair", field=field)
-        out[_key("property key", pair[0], field)] = check_text(
-            field, pair[1], what="a property value"
-        )
-    return tuple(sorted(out.items()))
-
-
-def parse_options(raw: OptionsInput, field: str = "options") -> tuple[TenantOption, ...]:
-    """Tenant options, given as ``{(category, key): value}`` or as (category, key, value)
-    triples, as sorted triples; a later value for the same (category, key) wins."""
-    items: Iterable[object] = (
-        ((*k, v) if isinstance(k, tuple) else (k, v) for k, v in raw.items())
-        if isinstance(raw, Mapping)
-        else as_tuple(raw, field, "options are {(category, key): value} or (category, key, value)")
-    )
-    out: dict[tuple[str, str], str] = {}
-    for item in items:
-        if not isinstance(item, tuple | list) or len(item) != 3:
-            raise InvalidValue(item, "a tenant option is (category, key, value)", field=field)
-        category, key, value = item
-        out[(_key("option category", category, field), _key("option key", key, field))] = (
-            check_text(field, value, what="an option value")
-        )
-    return tuple((c, k, v) for (c, k), v in sorted(out.items()))
-
-
-def parse_applications(raw: Iterable[str], field: str = "applications") -> frozenset[str]:
-    """Application names: non-empty, no surrounding spaces, no commas."""
-    names = as_tuple(raw, field, "applications are a collection of names")
-    for app in names:
-        if _key("application name", app, field) and "," in app:
-            raise InvalidValue(app, "an application name has no comma", field=field)
-    return frozenset(names)
-
-
-def parse_retention_rules(
-    raw: Iterable[RetentionRule], field: str = "retention_rules"
-) -> tuple[RetentionRule, ...]:
-    rules = as_tuple(raw, field, "retention rules are a collection of RetentionRule")
-    for rule in rules:
-        if not isinstance(rule, RetentionRule):
-            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule", field=field)
-        check_int(
-            field, rule.maximum_age_days, minimum=1, what="a retention rule's maximum_age_days"
-        )
-        for part in ("data_type", "fragment_type", "type", "source"):
-            _key(f"retention rule {part}", getattr(rule, part), field)
-    return rules
 
 
 def _check_limit(field: str, value: object) -> int | None:
@@ -579,9 +506,9 @@ class TenantLifecycle:
             current = dict(old.properties)
             for key, value in dict(values).items():
                 if value is None:
-                    current.pop(_key("property key", key, "values"), None)
+                    current.pop(parse_key("property key", key, "values"), None)
                 else:
-                    current[_key("property key", key, "values")] = value
+                    current[parse_key("property key", key, "values")] = value
             return {"properties": parse_properties(current, "values")}
 
         return self._edit(tenant_id, by, edit)
