@@ -1,2 +1,2 @@
-"""The facade (:class:`~tenancy.Tenancy`) and the tenant scope: the only layer that ties the
-index and the rules to a store."""
+"""The facade (:class:`~tenancy.Tenancy`, ``tenancy.open``) and the tenant scope: the only
+layer that ties the index and the rules to a store."""

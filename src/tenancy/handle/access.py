@@ -1,6 +1,6 @@
 """The permission-aware queries of a handle: check, and devices_for and explain that take a
 permission. A listing with a permission is the reach listing (or, for a tenant-wide role,
-the tenant's devices) filtered by :func:`tenancy.access.check` itself, so a listing never
+the tenant's devices) filtered by :func:`tenancy.rules.access.check` itself, so a listing never
 disagrees with a check.
 """
 
@@ -109,7 +109,7 @@ class AccessQueries(Queries):
     ) -> Page[Device]:
         """One page of the devices the user reaches, sorted by id; with ``permission``, of
         exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
-        tenant). See :func:`tenancy.query.devices_for` for the filters and the cost; a
+        tenant). See :func:`tenancy.rules.reach.devices_for` for the filters and the cost; a
         permission filter adds one check per device it looks at."""
         self._sync(at_least, fresh)
         if permission is None:

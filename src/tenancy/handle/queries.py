@@ -144,7 +144,7 @@ class Queries:
         fresh: bool = False,
     ) -> Page[Device]:
         """One page of the devices the user reaches, sorted by id; see
-        :func:`tenancy.query.devices_for` for the filters and the cost."""
+        :func:`tenancy.rules.reach.devices_for` for the filters and the cost."""
         self._sync(at_least, fresh)
         return self._read(devices_for, user_id, limit=limit, after=after, tags=tags, group=group)
 

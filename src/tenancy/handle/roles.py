@@ -2,7 +2,7 @@
 
 Every write here validates against the index, refuses what would let a sub-user exceed its
 owner (the ceiling of DOMAIN.md section 5), and commits through the handle, which also
-authorises it for the acting user (see :mod:`tenancy.access`).
+authorises it for the acting user (see :mod:`tenancy.rules.access`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tenant lifecycle and settings: create, edit, suspend, activate and delete tenants; their
 custom properties, options, policies, subscriptions and limits (DOMAIN.md section 6).
 
-A mixin of :class:`~tenancy.service.Tenancy`: it validates against the handle's index and
+A mixin of :class:`~tenancy.handle.tenancy.Tenancy`: it validates against the handle's index and
 writes through the handle's single write path. Every edit of a tenant's fields is one
 ``TenantUpdated`` change carrying the whole new record.
 

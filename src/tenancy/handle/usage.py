@@ -6,7 +6,7 @@ What is counted, and how it reaches the store:
   commit that changes them: before a write commits, :meth:`UsageRecorder.stamp` works out
   each touched tenant's counts before and after the write (from the index it was validated
   against, plus what the changes add and remove) and appends one
-  :class:`~tenancy.changes.UsageRecorded` per tenant. So the counts are exact even with
+  :class:`~tenancy.records.changes.UsageRecorded` per tenant. So the counts are exact even with
   several writers (the write was validated at the head revision), they survive a crash with
   the write itself, and they cost no extra revision.
 - **Requests** are what the application records with ``record_request(tenant, kind)``: no
@@ -18,7 +18,7 @@ What is counted, and how it reaches the store:
 - **Days** are UTC days of the handle's clock. A day that recorded nothing carries the
   previous day's closing counts forward, with no requests.
 
-A row merges by :func:`~tenancy.snapshot.merge_usage`: counts replaced, peaks by max,
+A row merges by :func:`~tenancy.records.state.merge_usage`: counts replaced, peaks by max,
 requests summed. Suspended tenants record no requests (the source platform bills them none);
 deleting a tenant deletes its statistics.
 """
@@ -338,7 +338,7 @@ class UsageReports:
         sep: str = ",",
     ) -> str:
         """:meth:`usage` as CSV text, ``sep`` between fields (``";"`` for spreadsheets that
-        use a decimal comma). Columns: :data:`tenancy.usage.CSV_COLUMNS`, then one
+        use a decimal comma). Columns: :data:`tenancy.rules.usage.CSV_COLUMNS`, then one
         ``requests:<kind>`` column per request kind and one ``property:<key>`` column per
         custom property."""
         rows, tenants = self._usage_rows(tenant_id, start, end, subtenants)

@@ -195,7 +195,7 @@ class Index:
         """Users who are members of a group but reach nothing (disabled, or their tenant is
         suspended): users_for filters them out, and skips the filter while there are none."""
         self._sets = _Interner()
-        # access control (roles, grants, owners): data only, read by tenancy.access
+        # access control (roles, grants, owners): data only, read by tenancy.rules.access
         self.access = AccessState()
 
     # ----------------------------------------------------------------- building

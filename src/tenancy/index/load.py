@@ -1,7 +1,7 @@
 """Loading a snapshot's devices into a new index in one pass: what a cold open spends its
 time on, kept apart from the index's incremental upkeep.
 
-The index's rules 1 and 2 (module ``tenancy.index``) are computed here for every device at
+The index's rules 1 and 2 (module ``tenancy.index.index``) are computed here for every device at
 once, with the work shared wherever devices are alike:
 
 - each tag of a tenant is looked up once (:class:`_PairEntry`): its tag-index list, and the

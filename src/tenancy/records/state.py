@@ -62,7 +62,7 @@ def access_key(record: AccessRecord) -> tuple[str, str]:
 
 
 def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
-    """The meaning of :class:`~tenancy.changes.UsageRecorded` on a tenant's row of that
+    """The meaning of :class:`~tenancy.records.changes.UsageRecorded` on a tenant's row of that
     day (None when the day has none yet): counts replaced, peaks by max, requests summed.
 
     Every store applies it with this function, so they all agree. It runs with every

@@ -455,7 +455,7 @@ class _Authorizer:
 
     def tenant_above(self, tenant_id: str | None, action: str) -> None:
         """The actor's tenant is ``tenant_id`` (the parent of what is written) or the
-        management tenant: the rules of tenancy.tenants, for the actor's own tenant
+        management tenant: the rules of tenancy.handle.tenants, for the actor's own tenant
         whatever ``by=`` said."""
         if self.tenant_id not in self.management and self.tenant_id != tenant_id:
             raise _deny(self.identity, action, "only its parent tenant or the management tenant")

@@ -2,7 +2,7 @@
 
 :func:`audit_records` is pure: it reads the index as it stands *before* the changes apply
 (so a change's ``before`` is read from it) and returns one
-:class:`~tenancy.model.AuditRecord` per change; the facade hands them to the store with the
+:class:`~tenancy.records.model.AuditRecord` per change; the facade hands them to the store with the
 changes, in one transaction, so both land or neither. :class:`~tenancy.handle.audit.AuditLog`
 gives the facade its ``audit_log`` query, which reads the store's log (a page at a time).
 

@@ -5,7 +5,7 @@ Two kinds, checked the same way:
 - a tenant's own limits, fields of its record: ``max_devices`` (every device, child devices
   included) and ``max_root_devices`` (devices without a gateway), set by its parent or the
   management tenant;
-- the store's :class:`~tenancy.model.SafetyLimits`, given to :func:`tenancy.open`, which
+- the store's :class:`~tenancy.records.model.SafetyLimits`, given to :func:`tenancy.open`, which
   stop an accidental run from creating millions of records: tenants, tenant depth, per
   tenant groups, group depth, users, devices and gateway depth, and tag rules per group.
 

@@ -1,6 +1,6 @@
 """The read side: verify, devices_for, users_for, explain and friends, over an index.
 
-Pure: these functions read an :class:`~tenancy.index.Index` and never do I/O, never write,
+Pure: these functions read an :class:`~tenancy.index.index.Index` and never do I/O, never write,
 never create anything, and never raise for an unknown id (deny by default). The facade
 exposes them as methods through :class:`~tenancy.handle.queries.Queries`, adding only the
 freshness options.
@@ -161,7 +161,7 @@ def devices_for(
     """One page of the devices the user reaches, sorted by device id.
 
     ``after`` is the ``next`` of the previous page of the same listing (an opaque cursor,
-    see :mod:`tenancy._paging`: it stays valid whatever is written in between, and is
+    see :mod:`tenancy.rules.paging`: it stays valid whatever is written in between, and is
     refused by another listing). ``tags`` keeps devices matching every given matcher;
     ``group`` keeps devices that group covers; ``where`` is any further predicate (access
     control passes its check here, so a listing never disagrees with a check, and names

@@ -135,7 +135,7 @@ def _array_of(blobs: Sequence[bytes]) -> bytes:
 class _DeviceRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A device blob as a snapshot first decodes it: the tags still encoded.
 
-    The same fields as :class:`~tenancy.model.Device` (a test holds them equal)."""
+    The same fields as :class:`~tenancy.records.model.Device` (a test holds them equal)."""
 
     id: str
     tenant_id: str
