@@ -12,7 +12,6 @@ each); ``TENANCY_FUZZ_SEED`` picks the seed of the samples.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,6 @@ from tenancy.testing import fuzz
 
 SEED = int(os.environ.get("TENANCY_FUZZ_SEED", "0"))
 FULL = os.environ.get("TENANCY_FUZZ") == "full"
-
-PENDING_OTHER_PARTS: dict[tuple[str, str], str] = {}
-"""(method, argument) pairs whose failures belong to another part of issue 11 and are
-fixed on its branch: tolerated here until the branches are merged, then this set is
-emptied. An entry that no longer fails is an error, so the set never hides anything."""
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +51,7 @@ def test_thousands_of_calls_and_no_untyped_error_no_unnamed_field_no_state_chang
     assert outcome.calls >= (20_000 if FULL else 12_000)
     assert outcome.succeeded > 1_000  # valid-but-odd values are accepted too
     assert outcome.refused > 10_000
-    unexpected = [
-        f"{call}: {problem}"
-        for call, problem in outcome.failures
-        if (call.method, call.param) not in PENDING_OTHER_PARTS
-    ]
+    unexpected = [f"{call}: {problem}" for call, problem in outcome.failures]
     assert not unexpected, f"{len(unexpected)} failures:\n" + "\n".join(unexpected[:40])
 
 
@@ -70,19 +60,8 @@ def test_on_sqlite_too(tmp_path: Path) -> None:
     SQLite file: the codec and the SQL layer hold the same rule (about 1,350 calls)."""
     found = fuzz.run(SEED, sample=None if FULL else 2, acting_sample=None, directory=str(tmp_path))
     assert found.calls >= (20_000 if FULL else 1_000)
-    unexpected = [
-        f"{call}: {problem}"
-        for call, problem in found.failures
-        if (call.method, call.param) not in PENDING_OTHER_PARTS
-    ]
+    unexpected = [f"{call}: {problem}" for call, problem in found.failures]
     assert not unexpected, f"{len(unexpected)} failures:\n" + "\n".join(unexpected[:40])
-
-
-def test_every_pending_entry_still_fails(outcome: fuzz.Outcome) -> None:
-    """Once another part's fix is merged, its entries must leave PENDING_OTHER_PARTS."""
-    failing = Counter((call.method, call.param) for call, _ in outcome.failures)
-    fixed = sorted(key for key in PENDING_OTHER_PARTS if not failing[key])
-    assert not fixed, f"fixed now, remove from PENDING_OTHER_PARTS: {fixed}"
 
 
 def test_the_calls_are_deterministic() -> None:
