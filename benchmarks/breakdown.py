@@ -27,8 +27,8 @@ import msgspec
 from sortedcontainers import SortedList
 
 from benchmarks.cache import ensure
-from tenancy.index import Index
-from tenancy.service import _gc_paused
+from tenancy.handle.tenancy import _gc_paused
+from tenancy.index.index import Index
 from tenancy.store.sqlite import SQLiteStore
 from tenancy.testing.workload import DEFAULT_SEED, SCALES, plan
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tenancy
-from tenancy.changes import Change
+from tenancy.records.changes import Change
 from tenancy.store import MemoryStore
 from tenancy.store.migrations import LATEST
 from tenancy.store.protocol import Store

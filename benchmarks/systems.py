@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import tenancy
 from benchmarks.naive_sql import NaiveSQL
-from tenancy.query import MAX_PAGE_SIZE
-from tenancy.service import Tenancy
+from tenancy.handle.tenancy import Tenancy
+from tenancy.rules.reach import MAX_PAGE_SIZE
 from tenancy.testing.workload import PhysicalLimit, Workload, apply
 
 __all__ = [

@@ -17,10 +17,6 @@ True
 
 from __future__ import annotations
 
-from os import PathLike
-
-from tenancy.access import Identity
-from tenancy.changes import Change, Commit, Revision
 from tenancy.errors import (
     AlreadyExists,
     CrossTenantReference,
@@ -35,7 +31,11 @@ from tenancy.errors import (
     TenancyError,
     TenantSuspended,
 )
-from tenancy.grants import (
+from tenancy.handle.open import open
+from tenancy.handle.scope import TenantScope
+from tenancy.handle.tenancy import Tenancy
+from tenancy.records.changes import Change, Commit, Revision
+from tenancy.records.grants import (
     Delegation,
     InventoryGrant,
     Permission,
@@ -43,7 +43,7 @@ from tenancy.grants import (
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     AllOf,
     Association,
     AuditRecord,
@@ -61,9 +61,8 @@ from tenancy.model import (
     User,
     all_of,
 )
-from tenancy.scope import TenantScope
-from tenancy.service import Tenancy
-from tenancy.snapshot import Snapshot
+from tenancy.records.snapshot import Snapshot
+from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
 
 __version__ = "0.1.0"
@@ -116,39 +115,3 @@ __all__ = [
     "all_of",
     "open",
 ]
-
-
-def open(
-    target: str | PathLike[str] | Store | None = None,
-    **options: object,
-) -> Tenancy:
-    """Open a handle on a store.
-
-    ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
-    used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
-    ``limits=``, ``usage_flush_interval=``, ``write_timeout=``), except the options of a
-    SQLite file: ``integrity=`` (``"rows"``, ``"quick"``, ``"full"``: what the open checks)
-    and ``create=`` (None: a missing file becomes a new store; True: an empty file does
-    too; False: only an existing store opens), see :class:`~tenancy.store.sqlite.SQLiteStore`.
-    """
-    file_options = {key: options.pop(key) for key in _FILE_OPTIONS if key in options}
-    if target is None or target == ":memory:" or isinstance(target, Store):
-        if file_options:
-            key = min(file_options)
-            raise InvalidValue(
-                file_options[key], f"{key}= is an option of a SQLite file", field=key
-            )
-        store: Store = MemoryStore() if not isinstance(target, Store) else target
-    else:
-        from tenancy.store.sqlite import SQLiteStore  # noqa: PLC0415 - only loaded when used
-
-        store = SQLiteStore.from_url(target, **file_options)
-    try:
-        return Tenancy(store, **options)  # type: ignore[arg-type]
-    except BaseException:
-        if store is not target:
-            store.close()  # a handle that did not open leaves no connection behind
-        raise
-
-
-_FILE_OPTIONS = ("create", "integrity")

@@ -19,9 +19,9 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, MemoryStore, StaleRevision, Tenancy, TenancyError
-from tenancy.changes import Change, Revision
-from tenancy.model import AuditRecord
-from tenancy.service import BACKOFF_CAP, BACKOFF_FIRST, DEFAULT_WRITE_TIMEOUT, backoff
+from tenancy.handle.tenancy import BACKOFF_CAP, BACKOFF_FIRST, DEFAULT_WRITE_TIMEOUT, backoff
+from tenancy.records.changes import Change, Revision
+from tenancy.records.model import AuditRecord
 from tenancy.store.sqlite import SQLiteStore
 
 CTX = multiprocessing.get_context("spawn")  # no fork: these processes open the file anew

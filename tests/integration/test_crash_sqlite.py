@@ -17,9 +17,9 @@ import pytest
 
 import tenancy
 from tenancy import Tenancy, TenancyError
-from tenancy.changes import Change, Commit, Revision
-from tenancy.model import AuditRecord
-from tenancy.snapshot import Snapshot
+from tenancy.records.changes import Change, Commit, Revision
+from tenancy.records.model import AuditRecord
+from tenancy.records.snapshot import Snapshot
 from tenancy.store import _codec
 from tenancy.store.protocol import Capabilities
 from tenancy.store.sqlite import SQLiteStore

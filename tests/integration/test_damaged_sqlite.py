@@ -25,8 +25,8 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, StoreError, Tenancy, TenantScope
-from tenancy.changes import Associated, Change, DeviceCreated, MemberAdded, UserCreated
-from tenancy.model import Device, Group, Page, Tenant, User
+from tenancy.records.changes import Associated, Change, DeviceCreated, MemberAdded, UserCreated
+from tenancy.records.model import Device, Group, Page, Tenant, User
 from tenancy.store import _codec
 from tenancy.store.migrations import CHECKED
 from tenancy.store.sqlite import SQLiteStore

@@ -33,7 +33,7 @@ import pytest
 
 import tenancy
 from tenancy import StoreError, Tenancy
-from tenancy import service as service_module
+from tenancy.handle import tenancy as service_module
 from tenancy.store import _codec
 from tenancy.store import sqlite as sqlite_module
 

@@ -22,10 +22,10 @@ import pytest
 
 import tenancy
 from tenancy import CycleError, StaleRevision, Tenancy, TenancyError
-from tenancy.changes import Change, Commit, Revision
-from tenancy.index import Index
-from tenancy.model import AuditRecord
-from tenancy.snapshot import Snapshot
+from tenancy.index.index import Index
+from tenancy.records.changes import Change, Commit, Revision
+from tenancy.records.model import AuditRecord
+from tenancy.records.snapshot import Snapshot
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore
 from tenancy.testing.contract import (

@@ -13,8 +13,8 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, StaleRevision, StoreError, Tenancy
-from tenancy.changes import DeviceCreated, MemberAdded
-from tenancy.model import Device, Group, TagMatcher, Tenant
+from tenancy.records.changes import DeviceCreated, MemberAdded
+from tenancy.records.model import Device, Group, TagMatcher, Tenant
 from tenancy.store import _codec, migrations
 from tenancy.store.memory import MemoryStore
 from tenancy.store.sqlite import SQLiteStore

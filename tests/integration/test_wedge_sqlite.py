@@ -20,8 +20,8 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, Tenancy, all_of
-from tenancy.changes import Change, TenantUpdated
-from tenancy.model import MAX_INT
+from tenancy.records.changes import Change, TenantUpdated
+from tenancy.records.model import MAX_INT
 from tenancy.store.sqlite import SQLiteStore
 from tests.unit._world import new_tenant
 from tests.unit.test_wedge import BAD_RULES, _impossible

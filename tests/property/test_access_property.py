@@ -57,7 +57,7 @@ from tenancy import (
     TenantSuspended,
     User,
 )
-from tenancy.grants import Delegation, InventoryGrant, PrincipalKind, RoleKind
+from tenancy.records.grants import Delegation, InventoryGrant, PrincipalKind, RoleKind
 from tenancy.testing import strategies as ts
 from tenancy.testing.access_oracle import BUILTIN_GLOBAL, BUILTIN_INVENTORY, AccessOracle, implied
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tenancy import InvalidValue, TenantScope
-from tenancy.index import Index
-from tenancy.snapshot import Snapshot
+from tenancy.index.index import Index
+from tenancy.records.snapshot import Snapshot
 from tenancy.testing import fuzz
 
 SEED = int(os.environ.get("TENANCY_FUZZ_SEED", "0"))

@@ -44,7 +44,7 @@ from tenancy import (
     TenancyError,
     TenantSuspended,
 )
-from tenancy.model import parse_rules
+from tenancy.records.model import parse_rules
 from tenancy.testing import strategies as ts
 from tenancy.testing.oracle import Oracle
 

@@ -12,7 +12,7 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, PermissionDenied
-from tenancy.grants import Permission, expand, parse_permission
+from tenancy.records.grants import Permission, expand, parse_permission
 from tenancy.testing.access_oracle import AccessOracle
 
 from ._world import Hospital, hospital, listed, new_tenant

@@ -27,7 +27,7 @@ from tenancy import (
     TenancyError,
     TenantScope,
 )
-from tenancy.grants import LEVELS, PERMISSION_TYPES, expand, parse_permission
+from tenancy.records.grants import LEVELS, PERMISSION_TYPES, expand, parse_permission
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PERMISSIONS = sorted(

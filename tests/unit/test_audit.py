@@ -34,8 +34,7 @@ from tenancy import (
     TenancyError,
     TenantSuspended,
 )
-from tenancy.audit import audit_records
-from tenancy.changes import (
+from tenancy.records.changes import (
     Change,
     Commit,
     DeviceCreated,
@@ -46,11 +45,12 @@ from tenancy.changes import (
     UsageRecorded,
     UserCreated,
 )
-from tenancy.changes import (
+from tenancy.records.changes import (
     TenantSuspended as Suspended,
 )
-from tenancy.model import Device, User
-from tenancy.snapshot import Snapshot
+from tenancy.records.model import Device, User
+from tenancy.records.snapshot import Snapshot
+from tenancy.rules.audit import audit_records
 from tenancy.store import migrations
 from tenancy.store.protocol import Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore

@@ -6,7 +6,7 @@ import random
 
 import msgspec
 
-from tenancy.index import Index
+from tenancy.index.index import Index
 from tests.unit._world import hospital
 
 _LISTS = ("covered", "direct", "devices_by_tag", "tenant_devices")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenancy.model import Device
+from tenancy.records.model import Device
 from tenancy.store import _codec
 
 _text = st.text(alphabet="abcdé-0123", min_size=1, max_size=6)

@@ -150,7 +150,7 @@ def test_docstring_examples_pass(name: str) -> None:
 def test_docstring_examples_are_found() -> None:
     """The modules that promise examples have some (a guard against a finder that finds
     nothing and passes)."""
-    for name in ("tenancy", "tenancy.query"):
+    for name in ("tenancy", "tenancy.handle.queries"):
         tests = doctest.DocTestFinder().find(importlib.import_module(name), name)
         assert sum(len(t.examples) for t in tests) > 0, name
 

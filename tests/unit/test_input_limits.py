@@ -16,7 +16,7 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, NotFound, Tenancy, TenancyError, TenantScope
-from tenancy._validate import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from tenancy.rules.validate import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 from tenancy.testing.fuzz import index_state
 
 

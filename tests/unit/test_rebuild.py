@@ -11,8 +11,8 @@ import pytest
 
 import tenancy
 from tenancy import StoreError, Tenancy
-from tenancy.changes import Commit
-from tenancy.index import Index
+from tenancy.index.index import Index
+from tenancy.records.changes import Commit
 
 REAL_APPLY = Index.apply_commit
 

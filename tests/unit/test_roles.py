@@ -21,7 +21,7 @@ from tenancy import (
     NotFound,
     TenancyError,
 )
-from tenancy.grants import Delegation, InventoryGrant, RoleGrant
+from tenancy.records.grants import Delegation, InventoryGrant, RoleGrant
 
 from ._world import Hospital, hospital, new_tenant
 

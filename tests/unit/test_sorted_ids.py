@@ -7,8 +7,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tenancy import _sorted_ids
-from tenancy._sorted_ids import SortedIds
+from tenancy.index import sorted_ids as _sorted_ids
+from tenancy.index.sorted_ids import SortedIds
 
 ids = st.integers(min_value=0, max_value=60).map(lambda i: f"d-{i:03d}")
 

@@ -7,7 +7,7 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, TagMatcher, all_of
-from tenancy.model import parse_rule, parse_rules, parse_tags, rule_matches
+from tenancy.records.model import parse_rule, parse_rules, parse_tags, rule_matches
 
 from ._world import new_tenant
 

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tenancy
+import tenancy.records.changes
 from tenancy import (
     InvalidValue,
     MemoryStore,
@@ -25,7 +26,7 @@ from tenancy import (
     UsageCounts,
     UsageDay,
 )
-from tenancy.usage import CSV_COLUMNS, current_counts
+from tenancy.rules.usage import CSV_COLUMNS, current_counts
 
 DAY = date(2026, 3, 1)
 
@@ -151,7 +152,7 @@ def test_the_counts_are_recorded_in_the_write_itself(tn: Tenancy) -> None:
     tn.tenant(acme.id).create_devices({"name": f"d{i}"} for i in range(3))
     assert tn.revision == before + 1
     [commit] = tn.store.changes_since(before)
-    usage = [c for c in commit.changes if isinstance(c, tenancy.changes.UsageRecorded)]
+    usage = [c for c in commit.changes if isinstance(c, tenancy.records.changes.UsageRecorded)]
     assert [(u.tenant_id, u.day, u.counts) for u in usage] == [
         (acme.id, DAY, UsageCounts(3, 3, 1, 0))
     ]
@@ -166,7 +167,7 @@ def test_writes_that_change_no_count_record_nothing(tn: Tenancy) -> None:
     scope.update_device(device.id, name="renamed")
     tn.update_tenant(acme.id, name="Acme Inc")
     for commit in tn.store.changes_since(before):
-        assert not any(isinstance(c, tenancy.changes.UsageRecorded) for c in commit.changes)
+        assert not any(isinstance(c, tenancy.records.changes.UsageRecorded) for c in commit.changes)
 
 
 # ---------------------------------------------------------------- requests

@@ -32,7 +32,7 @@ from tenancy import (
     TenantScope,
     all_of,
 )
-from tenancy.changes import (
+from tenancy.records.changes import (
     Associated,
     Change,
     DeviceCreated,
@@ -40,7 +40,7 @@ from tenancy.changes import (
     TenantUpdated,
     check_changes,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     MAX_INT,
     MAX_TAG_LENGTH,
     Device,
@@ -439,7 +439,7 @@ def test_the_store_refuses_an_impossible_change_from_the_facade(
 
 def test_check_changes_knows_every_field_of_every_change() -> None:
     """A field added to a change type without a check would go through unchecked."""
-    from tenancy import changes
+    from tenancy.records import changes
 
     kinds = Change.__args__
     assert set(changes._FIELDS) == set(kinds)

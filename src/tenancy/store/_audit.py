@@ -1,6 +1,6 @@
 """The audit log's storage form, shared by every adapter so they all give the same answers.
 
-The facade hands a store :class:`~tenancy.model.AuditRecord` values whose ``before`` and
+The facade hands a store :class:`~tenancy.records.model.AuditRecord` values whose ``before`` and
 ``after`` may hold records, sets and tuples as they are (building them costs nothing). A
 store keeps them encoded (:func:`encode_value`: MessagePack, sets sorted, the same bytes as
 a record row, so a created record's row blob serves as its ``after`` as it is) and gives
@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tenancy.model import AuditRecord
+from tenancy.records.model import AuditRecord
 
 __all__ = [
     "EPOCH",

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tenancy.changes import Change
-from tenancy.grants import AccessRecord
-from tenancy.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
+from tenancy.records.changes import Change
+from tenancy.records.grants import AccessRecord
+from tenancy.records.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
 
 __all__ = [
     "DECODE_ERRORS",
@@ -135,7 +135,7 @@ def _array_of(blobs: Sequence[bytes]) -> bytes:
 class _DeviceRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A device blob as a snapshot first decodes it: the tags still encoded.
 
-    The same fields as :class:`~tenancy.model.Device` (a test holds them equal)."""
+    The same fields as :class:`~tenancy.records.model.Device` (a test holds them equal)."""
 
     id: str
     tenant_id: str

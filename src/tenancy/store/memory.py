@@ -10,10 +10,11 @@ import weakref
 from collections.abc import Sequence
 from datetime import datetime
 
-from tenancy.changes import Change, Commit, Revision, check_changes
 from tenancy.errors import StaleRevision, StoreError
-from tenancy.model import AuditRecord
-from tenancy.snapshot import RecordState, Snapshot
+from tenancy.records.changes import Change, Commit, Revision, check_changes
+from tenancy.records.model import AuditRecord
+from tenancy.records.snapshot import Snapshot
+from tenancy.records.state import RecordState
 from tenancy.store._audit import filter_records, times
 from tenancy.store.protocol import Capabilities
 

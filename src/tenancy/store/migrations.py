@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from tenancy.errors import StoreError
-from tenancy.model import Group
+from tenancy.records.model import Group
 from tenancy.store import _codec
 
 __all__ = ["LATEST", "MIGRATIONS", "Migration", "applied_versions", "migrate"]

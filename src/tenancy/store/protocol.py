@@ -23,9 +23,9 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from tenancy.changes import Change, Commit, Revision
-from tenancy.model import AuditRecord
-from tenancy.snapshot import Snapshot
+from tenancy.records.changes import Change, Commit, Revision
+from tenancy.records.model import AuditRecord
+from tenancy.records.snapshot import Snapshot
 
 __all__ = ["Capabilities", "Store"]
 

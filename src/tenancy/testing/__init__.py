@@ -1,6 +1,7 @@
 """Helpers for testing applications and store adapters built on tenancy.
 
 - :mod:`tenancy.testing.contract`: the store conformance suite every adapter must pass.
+- :mod:`tenancy.testing.fixtures`: what the suites share (store factories, sample history).
 - :mod:`tenancy.testing.oracle`: a naive, from-scratch definition of reach to check against.
 - :mod:`tenancy.testing.strategies`: Hypothesis strategies for records and operations.
 - :mod:`tenancy.testing.workload`: seeded synthetic hierarchies (tests, demos, benchmarks).

@@ -1,11 +1,11 @@
-"""A naive, from-scratch definition of access control to check :func:`tenancy.access.check`
+"""A naive, from-scratch definition of access control to check :func:`tenancy.rules.access.check`
 against.
 
 Everything here follows DOMAIN.md section 5 over the plain records of a
 :class:`~tenancy.Snapshot` (its users, groups, tenants and access records), with reach taken
 from the naive reach oracle (:class:`tenancy.testing.oracle.Oracle`). Nothing here uses
-the index, the access state, its caches, or :mod:`tenancy.access` and
-:func:`tenancy.grants.expand`: every answer is recomputed by walking the records. It is slow
+the index, the access state, its caches, or :mod:`tenancy.rules.access` and
+:func:`tenancy.records.grants.expand`: every answer is recomputed by walking the records. It is slow
 on purpose and short enough to check by reading.
 
 - A permission is ``(type, level)``, written ``"type:LEVEL"``. A held permission implies
@@ -51,13 +51,13 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 
-from tenancy.grants import (
+from tenancy.records.grants import (
     InventoryGrant,
     RoleDefinition,
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import ACTIVE
+from tenancy.records.model import ACTIVE
 from tenancy.testing.oracle import Oracle, Source
 
 __all__ = ["BUILTIN_GLOBAL", "BUILTIN_INVENTORY", "AccessOracle", "implied"]

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tenancy.changes import (
+from tenancy.errors import StaleRevision, StoreError
+from tenancy.records.changes import (
     Change,
     DeviceCreated,
     DeviceDeleted,
@@ -30,13 +31,12 @@ from tenancy.changes import (
     TenantSuspended,
     UserCreated,
 )
-from tenancy.errors import StaleRevision, StoreError
-from tenancy.model import AuditRecord, Device, Group, TagMatcher, Tenant, User
+from tenancy.records.model import AuditRecord, Device, Group, TagMatcher, Tenant, User
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Store
 
 if TYPE_CHECKING:
-    from tenancy.testing.contract import StoreFactory
+    from tenancy.testing.fixtures import StoreFactory
 
 __all__ = ["AuditContract", "audit_history", "naive_audit_query"]
 

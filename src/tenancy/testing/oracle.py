@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeAlias
 
-from tenancy.model import (
+from tenancy.records.model import (
     ACTIVE,
     Device,
     Explanation,
@@ -48,10 +48,10 @@ from tenancy.model import (
     User,
     parse_rule,
 )
-from tenancy.snapshot import Snapshot
+from tenancy.records.snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from tenancy.service import Tenancy
+    from tenancy.handle.tenancy import Tenancy
 
 __all__ = [
     "Oracle",

@@ -25,8 +25,8 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
-from tenancy.model import AllOf, Tag, all_of
-from tenancy.service import Tenancy
+from tenancy.handle.tenancy import Tenancy
+from tenancy.records.model import AllOf, Tag, all_of
 
 __all__ = [
     "TAG_KEYS",

@@ -47,7 +47,7 @@ from heapq import merge
 from typing import Literal, NamedTuple
 
 import tenancy
-from tenancy.service import Tenancy
+from tenancy.handle.tenancy import Tenancy
 
 __all__ = [
     "DEFAULT_SEED",

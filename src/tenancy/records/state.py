@@ -1,9 +1,9 @@
-"""Snapshots, and the plain record state that the reference store keeps.
+"""The plain record state that the reference store keeps: the meaning of every change.
 
-A :class:`Snapshot` is every current record at one revision: what a store hands an index to
-build from, what export writes. :class:`RecordState` is the executable meaning of each
-change on records alone, with no closure and no index: the memory store keeps one, and the
-store contract suite compares every adapter against it.
+:class:`RecordState` is the executable meaning of each change on records alone, with no
+closure and no index: the memory store keeps one, and the store contract suite compares
+every adapter against it. It starts from, and gives back, a
+:class:`~tenancy.records.snapshot.Snapshot`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date
 import msgspec
 from sortedcontainers import SortedDict
 
-from tenancy.changes import (
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -44,34 +44,16 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.grants import AccessRecord
-from tenancy.model import ACTIVE, SUSPENDED, Device, Group, TagRule, Tenant, UsageDay, User
+from tenancy.records.grants import AccessRecord
+from tenancy.records.model import ACTIVE, SUSPENDED, Group, TagRule, UsageDay
+from tenancy.records.snapshot import Snapshot
 
 __all__ = [
     "RecordState",
-    "Snapshot",
     "UsageTable",
     "access_key",
     "merge_usage",
 ]
-
-
-class Snapshot(msgspec.Struct, kw_only=True):
-    """Every current record at ``revision``, in a canonical order (sorted by id)."""
-
-    revision: Revision = 0
-    tenants: list[Tenant] = msgspec.field(default_factory=list)
-    groups: list[Group] = msgspec.field(default_factory=list)
-    devices: list[Device] = msgspec.field(default_factory=list)
-    users: list[User] = msgspec.field(default_factory=list)
-    memberships: list[tuple[str, str]] = msgspec.field(default_factory=list)
-    """(group_id, user_id) pairs."""
-    usage: list[UsageDay] = msgspec.field(default_factory=list)
-    """Usage statistics, one row per tenant and UTC day that recorded any, sorted by
-    (tenant_id, day)."""
-    access: list[AccessRecord] = msgspec.field(default_factory=list)
-    """Access-control records (roles, grants, delegations, support requests), sorted by
-    (kind, key); see :func:`access_key`."""
 
 
 def access_key(record: AccessRecord) -> tuple[str, str]:
@@ -80,7 +62,7 @@ def access_key(record: AccessRecord) -> tuple[str, str]:
 
 
 def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
-    """The meaning of :class:`~tenancy.changes.UsageRecorded` on a tenant's row of that
+    """The meaning of :class:`~tenancy.records.changes.UsageRecorded` on a tenant's row of that
     day (None when the day has none yet): counts replaced, peaks by max, requests summed.
 
     Every store applies it with this function, so they all agree. It runs with every

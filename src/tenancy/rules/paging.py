@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Iterable
 
 from tenancy.errors import InvalidValue
-from tenancy.model import TagMatcher
+from tenancy.records.model import TagMatcher
 
 __all__ = [
     "AUDIT_LOG",

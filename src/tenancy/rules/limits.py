@@ -5,7 +5,7 @@ Two kinds, checked the same way:
 - a tenant's own limits, fields of its record: ``max_devices`` (every device, child devices
   included) and ``max_root_devices`` (devices without a gateway), set by its parent or the
   management tenant;
-- the store's :class:`~tenancy.model.SafetyLimits`, given to :func:`tenancy.open`, which
+- the store's :class:`~tenancy.records.model.SafetyLimits`, given to :func:`tenancy.open`, which
   stop an accidental run from creating millions of records: tenants, tenant depth, per
   tenant groups, group depth, users, devices and gateway depth, and tag rules per group.
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tenancy.errors import LimitExceeded
-from tenancy.index import Index
-from tenancy.model import Device, SafetyLimits, Tenant
+from tenancy.index.index import Index
+from tenancy.records.model import Device, SafetyLimits, Tenant
 
 __all__ = [
     "DEFAULT_LIMITS",

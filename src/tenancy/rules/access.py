@@ -32,9 +32,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import attrs
-import msgspec
 
-from tenancy.changes import (
+from tenancy.errors import PermissionDenied
+from tenancy.index.index import EMPTY, Index
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -63,8 +64,7 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import PermissionDenied
-from tenancy.grants import (
+from tenancy.records.grants import (
     BUILTIN_GLOBAL_ROLES,
     BUILTIN_INVENTORY_ROLES,
     LEVELS,
@@ -78,8 +78,8 @@ from tenancy.grants import (
     expand,
     parse_permission,
 )
-from tenancy.index import EMPTY, Index
-from tenancy.model import Device, Tenant, User
+from tenancy.records.model import Device, Tenant, User
+from tenancy.rules.tenant_rules import edit_refusal
 
 __all__ = [
     "DEFAULT_MEMBER_ROLE",
@@ -455,27 +455,17 @@ class _Authorizer:
 
     def tenant_above(self, tenant_id: str | None, action: str) -> None:
         """The actor's tenant is ``tenant_id`` (the parent of what is written) or the
-        management tenant: the rules of tenancy.tenants, for the actor's own tenant
+        management tenant: the rules of tenancy.handle.tenants, for the actor's own tenant
         whatever ``by=`` said."""
         if self.tenant_id not in self.management and self.tenant_id != tenant_id:
             raise _deny(self.identity, action, "only its parent tenant or the management tenant")
 
     def tenant_edit(self, old: Tenant, new: Tenant) -> None:
-        """What a tenant's fields may change by whom (DOMAIN.md section 6): only the
-        management tenant sets allow_subtenants; the parent edits the rest; the tenant
-        itself only its own settings."""
-        if new.allow_subtenants != old.allow_subtenants and self.tenant_id not in self.management:
-            raise _deny(self.identity, f"edit tenant {old.id!r}", _MANAGEMENT_ONLY)
-        if self.tenant_id in self.management or self.tenant_id == old.parent_id:
-            return
-        own = {f: getattr(old, f) for f in _OWN_TENANT_FIELDS}
-        if self.tenant_id != old.id or msgspec.structs.replace(new, **own) != old:
-            raise _deny(
-                self.identity,
-                f"edit tenant {old.id!r}",
-                "a tenant edits only its own descriptive fields and settings; the rest is for "
-                "its parent tenant or the management tenant",
-            )
+        """What a tenant's fields may change by whom: the rules of tenancy.rules.tenant_rules,
+        for the actor's own tenant."""
+        rule = edit_refusal(self.tenant_id, old, new, management=self.management)
+        if rule is not None:
+            raise _deny(self.identity, f"edit tenant {old.id!r}", rule)
 
     def in_tenant(self, tenant_id: str, action: str) -> None:
         if tenant_id != self.tenant_id:
@@ -638,17 +628,6 @@ class _Authorizer:
 
 
 _MANAGEMENT_ONLY = "only the management tenant"
-_OWN_TENANT_FIELDS = (
-    "name",
-    "contact_name",
-    "contact_phone",
-    "admin_email",
-    "options",
-    "retention_rules",
-    "default_subscriptions",
-    "policies",
-)
-"""The fields of a tenant the tenant itself may edit (tenancy.tenants: ``own=True``)."""
 
 
 def _self_edit(old: User, new: User) -> bool:

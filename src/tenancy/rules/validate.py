@@ -8,7 +8,16 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tenancy.errors import InvalidValue, NotFound, named, with_field
+from tenancy.errors import (
+    InvalidValue,
+    NotFound,
+    named,
+    with_field,
+)
+from tenancy.records.model import (
+    RetentionRule,
+    TenantOption,
+)
 
 __all__ = [
     "MAX_EMAIL_LENGTH",
@@ -16,6 +25,8 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_TEXT_LENGTH",
     "UNSET",
+    "OptionsInput",
+    "PropertiesInput",
     "as_id_tuple",
     "as_tuple",
     "check_bool",
@@ -28,6 +39,10 @@ __all__ = [
     "check_text",
     "lookup",
     "named",
+    "parse_applications",
+    "parse_options",
+    "parse_properties",
+    "parse_retention_rules",
     "replace",
     "unique_id",
     "with_field",
@@ -194,3 +209,80 @@ def unique_id(make: Callable[[], str], taken: Mapping[str, object]) -> Any:
 
 def as_id_tuple(raw: Iterable[str] | str, what: str) -> tuple[str, ...]:
     return as_tuple(raw, what, f"{what} is a collection of ids (a list, a tuple, a set)")
+
+
+OptionsInput = Mapping[tuple[str, str], str] | Iterable[tuple[str, str, str]]
+
+
+PropertiesInput = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def parse_key(what: str, value: object, field: str) -> str:
+    if not isinstance(value, str) or not value or value != value.strip():
+        raise InvalidValue(
+            value, f"a {what} is a non-empty string without surrounding spaces", field=field
+        )
+    return check_line(field, value, what=f"a {what}")
+
+
+def parse_properties(
+    raw: PropertiesInput, field: str = "properties"
+) -> tuple[tuple[str, str], ...]:
+    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs.
+    Keys are names (at most 255 characters, no control characters), values texts of at
+    most 4,096 characters."""
+    pairs = (
+        raw.items()
+        if isinstance(raw, Mapping)
+        else as_tuple(raw, field, "properties are a mapping or (key, value) pairs")
+    )
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise InvalidValue(pair, "a custom property is a (key, value) pair", field=field)
+        out[parse_key("property key", pair[0], field)] = check_text(
+            field, pair[1], what="a property value"
+        )
+    return tuple(sorted(out.items()))
+
+
+def parse_options(raw: OptionsInput, field: str = "options") -> tuple[TenantOption, ...]:
+    """Tenant options, given as ``{(category, key): value}`` or as (category, key, value)
+    triples, as sorted triples; a later value for the same (category, key) wins."""
+    items: Iterable[object] = (
+        ((*k, v) if isinstance(k, tuple) else (k, v) for k, v in raw.items())
+        if isinstance(raw, Mapping)
+        else as_tuple(raw, field, "options are {(category, key): value} or (category, key, value)")
+    )
+    out: dict[tuple[str, str], str] = {}
+    for item in items:
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise InvalidValue(item, "a tenant option is (category, key, value)", field=field)
+        category, key, value = item
+        name = (parse_key("option category", category, field), parse_key("option key", key, field))
+        out[name] = check_text(field, value, what="an option value")
+    return tuple((c, k, v) for (c, k), v in sorted(out.items()))
+
+
+def parse_applications(raw: Iterable[str], field: str = "applications") -> frozenset[str]:
+    """Application names: non-empty, no surrounding spaces, no commas."""
+    names = as_tuple(raw, field, "applications are a collection of names")
+    for app in names:
+        if parse_key("application name", app, field) and "," in app:
+            raise InvalidValue(app, "an application name has no comma", field=field)
+    return frozenset(names)
+
+
+def parse_retention_rules(
+    raw: Iterable[RetentionRule], field: str = "retention_rules"
+) -> tuple[RetentionRule, ...]:
+    rules = as_tuple(raw, field, "retention rules are a collection of RetentionRule")
+    for rule in rules:
+        if not isinstance(rule, RetentionRule):
+            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule", field=field)
+        check_int(
+            field, rule.maximum_age_days, minimum=1, what="a retention rule's maximum_age_days"
+        )
+        for part in ("data_type", "fragment_type", "type", "source"):
+            parse_key(f"retention rule {part}", getattr(rule, part), field)
+    return rules

@@ -1,7 +1,7 @@
 """Tenant lifecycle and settings: create, edit, suspend, activate and delete tenants; their
 custom properties, options, policies, subscriptions and limits (DOMAIN.md section 6).
 
-A mixin of :class:`~tenancy.service.Tenancy`: it validates against the handle's index and
+A mixin of :class:`~tenancy.handle.tenancy.Tenancy`: it validates against the handle's index and
 writes through the handle's single write path. Every edit of a tenant's fields is one
 ``TenantUpdated`` change carrying the whole new record.
 
@@ -28,21 +28,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tenancy import ids as _ids
-from tenancy._validate import (
-    UNSET,
-    as_tuple,
-    check_bool,
-    check_domain,
-    check_email,
-    check_int,
-    check_line,
-    check_name,
-    check_text,
-    lookup,
-    replace,
-    unique_id,
-)
-from tenancy.changes import (
+from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
+from tenancy.errors import TenantSuspended as TenantSuspendedError
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     AccessSet,
     Change,
     TenantActivated,
@@ -52,12 +41,8 @@ from tenancy.changes import (
     TenantUpdated,
     UserCreated,
 )
-from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
-from tenancy.errors import TenantSuspended as TenantSuspendedError
-from tenancy.grants import ADMIN_ROLE, RoleGrant
-from tenancy.index import Index
-from tenancy.limits import check_new_tenant
-from tenancy.model import (
+from tenancy.records.grants import ADMIN_ROLE, RoleGrant
+from tenancy.records.model import (
     ACTIVE,
     MAX_INT,
     SUSPENDED,
@@ -68,15 +53,32 @@ from tenancy.model import (
     TenantPolicy,
     User,
 )
+from tenancy.rules.limits import check_new_tenant
+from tenancy.rules.tenant_rules import editors, may_edit
+from tenancy.rules.validate import (
+    UNSET,
+    OptionsInput,
+    PropertiesInput,
+    check_bool,
+    check_domain,
+    check_email,
+    check_line,
+    check_name,
+    check_text,
+    lookup,
+    parse_applications,
+    parse_key,
+    parse_options,
+    parse_properties,
+    parse_retention_rules,
+    replace,
+    unique_id,
+)
 
 __all__ = [
     "DEFAULT_APPLICATIONS_OPTIONS",
     "MANAGEMENT_DOMAIN",
     "TenantLifecycle",
-    "parse_applications",
-    "parse_options",
-    "parse_properties",
-    "parse_retention_rules",
 ]
 
 MANAGEMENT_DOMAIN = "management"
@@ -89,82 +91,8 @@ DEFAULT_APPLICATIONS_OPTIONS = (
 """Options that, applied at creation (by a policy or given), set the new tenant's default
 subscriptions: the comma-separated applications of both, as in the source platform."""
 
-OptionsInput = Mapping[tuple[str, str], str] | Iterable[tuple[str, str, str]]
-PropertiesInput = Mapping[str, str] | Iterable[tuple[str, str]]
 
 # ---------------------------------------------------------------- input checks
-
-
-def _key(what: str, value: object, field: str) -> str:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidValue(
-            value, f"a {what} is a non-empty string without surrounding spaces", field=field
-        )
-    return check_line(field, value, what=f"a {what}")
-
-
-def parse_properties(
-    raw: PropertiesInput, field: str = "properties"
-) -> tuple[tuple[str, str], ...]:
-    """Custom properties, given as a mapping or as (key, value) pairs, as sorted pairs.
-    Keys are names (at most 255 characters, no control characters), values texts of at
-    most 4,096 characters."""
-    pairs = (
-        raw.items()
-        if isinstance(raw, Mapping)
-        else as_tuple(raw, field, "properties are a mapping or (key, value) pairs")
-    )
-    out: dict[str, str] = {}
-    for pair in pairs:
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidValue(pair, "a custom property is a (key, value) pair", field=field)
-        out[_key("property key", pair[0], field)] = check_text(
-            field, pair[1], what="a property value"
-        )
-    return tuple(sorted(out.items()))
-
-
-def parse_options(raw: OptionsInput, field: str = "options") -> tuple[TenantOption, ...]:
-    """Tenant options, given as ``{(category, key): value}`` or as (category, key, value)
-    triples, as sorted triples; a later value for the same (category, key) wins."""
-    items: Iterable[object] = (
-        ((*k, v) if isinstance(k, tuple) else (k, v) for k, v in raw.items())
-        if isinstance(raw, Mapping)
-        else as_tuple(raw, field, "options are {(category, key): value} or (category, key, value)")
-    )
-    out: dict[tuple[str, str], str] = {}
-    for item in items:
-        if not isinstance(item, tuple | list) or len(item) != 3:
-            raise InvalidValue(item, "a tenant option is (category, key, value)", field=field)
-        category, key, value = item
-        out[(_key("option category", category, field), _key("option key", key, field))] = (
-            check_text(field, value, what="an option value")
-        )
-    return tuple((c, k, v) for (c, k), v in sorted(out.items()))
-
-
-def parse_applications(raw: Iterable[str], field: str = "applications") -> frozenset[str]:
-    """Application names: non-empty, no surrounding spaces, no commas."""
-    names = as_tuple(raw, field, "applications are a collection of names")
-    for app in names:
-        if _key("application name", app, field) and "," in app:
-            raise InvalidValue(app, "an application name has no comma", field=field)
-    return frozenset(names)
-
-
-def parse_retention_rules(
-    raw: Iterable[RetentionRule], field: str = "retention_rules"
-) -> tuple[RetentionRule, ...]:
-    rules = as_tuple(raw, field, "retention rules are a collection of RetentionRule")
-    for rule in rules:
-        if not isinstance(rule, RetentionRule):
-            raise InvalidValue(rule, "a retention rule is a tenancy.RetentionRule", field=field)
-        check_int(
-            field, rule.maximum_age_days, minimum=1, what="a retention rule's maximum_age_days"
-        )
-        for part in ("data_type", "fragment_type", "type", "source"):
-            _key(f"retention rule {part}", getattr(rule, part), field)
-    return rules
 
 
 def _check_limit(field: str, value: object) -> int | None:
@@ -321,22 +249,20 @@ class TenantLifecycle:
             )  # fmt: skip
         return by
 
-    def _allow(self, actor: str, target: Tenant, what: str, *, own: bool, field: str = "") -> None:
-        """The management tenant may; so may the target's parent, and with ``own`` the
-        target itself. Otherwise PermissionDenied naming ``field``: by default ``by`` when
-        the actor was named by it, else ``tenant_id`` (the target it may not touch)."""
-        if actor in (self.management_tenant.id, target.parent_id):
+    def _allow(
+        self, actor: str, target: Tenant, field: str, what: str = "", *, arg: str = ""
+    ) -> None:
+        """PermissionDenied unless tenant ``actor`` may change ``field`` of ``target``
+        (tenancy.rules.tenant_rules); ``what`` names the action, by default the change. The
+        refusal names the argument ``arg``: by default ``by`` when the actor was named by
+        it, else ``tenant_id`` (the target it may not touch)."""
+        if may_edit(actor, target, field, management=(self.management_tenant.id,)):
             return
-        if own and actor == target.id:
-            return
-        who = "the tenant itself, its parent" if own else "its parent"
-        if not field:
+        what = what or f"change the {field}"
+        if not arg:
             default_actor = self._acting_tenant() or self.management_tenant.id
-            field = "tenant_id" if actor == default_actor else "by"
-        _deny(
-            actor, what, f"{who} or the management tenant", target=f" of tenant {target.id!r}",
-            field=field,
-        )  # fmt: skip
+            arg = "tenant_id" if actor == default_actor else "by"
+        _deny(actor, what, editors(field), target=f" of tenant {target.id!r}", field=arg)
 
     def _management_only(self, actor: str, what: str, field: str = "by") -> None:
         if actor != self.management_tenant.id:
@@ -547,14 +473,14 @@ class TenantLifecycle:
                 ),
                 "subscriptions": (subscriptions, lambda v: parse_applications(v, "subscriptions")),
             }
-            for table, is_own in ((own, True), (managed, False)):
+            for table in (own, managed):
                 for field, (value, check) in table.items():
                     if value is not UNSET:
-                        self._allow(actor, old, f"change the {field}", own=is_own, field=field)
+                        self._allow(actor, old, field, arg=field)
                         fields[field] = check(value)
             if allow_subtenants is not UNSET:
                 value = check_bool("allow_subtenants", allow_subtenants)
-                self._management_only(actor, "change allow_subtenants", "allow_subtenants")
+                self._allow(actor, old, "allow_subtenants", arg="allow_subtenants")
                 if old.parent_id is None and not value:
                     raise InvalidValue(
                         value,
@@ -576,13 +502,13 @@ class TenantLifecycle:
             raise InvalidValue(values, "properties to set are a mapping", field="values")
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the properties", own=False)
+            self._allow(actor, old, "properties")
             current = dict(old.properties)
             for key, value in dict(values).items():
                 if value is None:
-                    current.pop(_key("property key", key, "values"), None)
+                    current.pop(parse_key("property key", key, "values"), None)
                 else:
-                    current[_key("property key", key, "values")] = value
+                    current[parse_key("property key", key, "values")] = value
             return {"properties": parse_properties(current, "values")}
 
         return self._edit(tenant_id, by, edit)
@@ -603,7 +529,7 @@ class TenantLifecycle:
             )
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the options", own=True)
+            self._allow(actor, old, "options")
             current = {(c, k): v for c, k, v in old.options}
             for pair, value in dict(values).items():
                 if not isinstance(pair, tuple) or len(pair) != 2:
@@ -625,7 +551,7 @@ class TenantLifecycle:
         or the management tenant."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the subscriptions", own=False)
+            self._allow(actor, old, "subscriptions")
             return {"subscriptions": old.subscriptions | parse_applications(applications)}
 
         return self._edit(tenant_id, by, edit)
@@ -636,7 +562,7 @@ class TenantLifecycle:
         """Remove subscriptions (ones it lacks are ignored)."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the subscriptions", own=False)
+            self._allow(actor, old, "subscriptions")
             return {"subscriptions": old.subscriptions - parse_applications(applications)}
 
         return self._edit(tenant_id, by, edit)
@@ -666,7 +592,7 @@ class TenantLifecycle:
             )
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the policies", own=True)
+            self._allow(actor, old, "policies")
             others = [p for p in old.policies if p.name != name]
             return {"policies": tuple(sorted([*others, policy], key=lambda p: p.name))}
 
@@ -677,7 +603,7 @@ class TenantLifecycle:
         """Delete one of the tenant's policies; NotFound if it has none of that name."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
-            self._allow(actor, old, "change the policies", own=True)
+            self._allow(actor, old, "policies")
             if not isinstance(name, str) or old.get_policy(name) is None:
                 raise NotFound("tenant policy", name, where=f"tenant {tenant_id!r}", field="name")
             return {"policies": tuple(p for p in old.policies if p.name != name)}
@@ -700,7 +626,7 @@ class TenantLifecycle:
                 raise InvalidValue(
                     tenant_id, "the management tenant cannot be suspended", field="tenant_id"
                 )
-            self._allow(actor, tenant, "suspend", own=False)
+            self._allow(actor, tenant, "status", "suspend")
             blocker = self._index.blocked.get(tenant.parent_id)
             if blocker is not None:
                 raise TenantSuspendedError(tenant_id, blocker)
@@ -720,7 +646,7 @@ class TenantLifecycle:
             actor = self._actor(by)
             tenant = self.get_tenant(tenant_id)
             if tenant.parent_id is not None:
-                self._allow(actor, tenant, "activate", own=False)
+                self._allow(actor, tenant, "status", "activate")
             if tenant.status == ACTIVE:
                 return [], tenant
             return [TenantActivated(tenant_id=tenant_id)], replace(tenant, status=ACTIVE)

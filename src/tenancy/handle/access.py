@@ -1,6 +1,6 @@
 """The permission-aware queries of a handle: check, and devices_for and explain that take a
 permission. A listing with a permission is the reach listing (or, for a tenant-wide role,
-the tenant's devices) filtered by :func:`tenancy.access.check` itself, so a listing never
+the tenant's devices) filtered by :func:`tenancy.rules.access.check` itself, so a listing never
 disagrees with a check.
 """
 
@@ -8,87 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
-
-from tenancy._paging import DEVICES_FOR
-from tenancy.access import check, effective_global, find_role_source, own_global
 from tenancy.errors import InvalidValue, named, with_field
-from tenancy.grants import parse_permission
-from tenancy.index import Index
-from tenancy.model import Device, Explanation, Page
-from tenancy.query import (
-    DEFAULT_PAGE_SIZE,
-    Queries,
-    devices_for,
-    devices_of_tenant,
-    explain,
+from tenancy.handle.queries import Queries
+from tenancy.records.grants import parse_permission
+from tenancy.records.model import Device, Explanation, Page
+from tenancy.rules.access import check, effective_global, own_global
+from tenancy.rules.access_queries import (
+    explain_permission,
 )
+from tenancy.rules.paging import DEVICES_FOR
+from tenancy.rules.reach import DEFAULT_PAGE_SIZE, devices_for, devices_of_tenant, explain
 
-__all__ = ["AccessQueries", "explain_permission"]
-
-
-def explain_permission(
-    index: Index, user_id: str, device_id: str, permission: object
-) -> Explanation:
-    """Why the user may (or may not) do ``permission`` to the device: the reach explanation
-    plus the role that grants it, or the first missing link (no role; an owner lacking it).
-
-    Runtime complexity: O(depth x grants x owners).
-    """
-    perm = parse_permission(permission)
-    reach = explain(index, user_id, device_id)
-    user = index.users.get(user_id)
-    device = index.devices.get(device_id)
-    if (
-        user is None
-        or device is None
-        or reach.code
-        in (
-            "other-tenant",
-            "tenant-suspended",
-            "user-disabled",
-        )
-    ):
-        return attrs.evolve(reach, permission=str(perm))
-    source = find_role_source(index, user, perm, device)
-    if source is None:
-        why = (
-            f"user {user_id!r} reaches device {device_id!r}, but no role of it grants {perm}"
-            if reach.allowed
-            else f"no global role of user {user_id!r} grants {perm}, and it does not reach "
-            f"device {device_id!r} ({reach.reason})"
-        )
-        return attrs.evolve(reach, allowed=False, code="no-role", reason=why, permission=str(perm))
-    owner_id = user.owner_id
-    seen = {user.id}
-    while owner_id is not None and owner_id not in seen:
-        seen.add(owner_id)
-        owner = index.users.get(owner_id)
-        if owner is None or find_role_source(index, owner, perm, device) is None:
-            return attrs.evolve(
-                reach,
-                allowed=False,
-                code="capped-by-owner",
-                reason=f"user {user_id!r} holds {perm} through {source.kind} role "
-                f"{source.role!r}, but its owner {owner_id!r} does not, and a sub-user never "
-                "exceeds its owner",
-                permission=str(perm),
-                role=f"{source.kind}:{source.role}",
-                role_group=source.group_id,
-                capped_by=owner_id,
-            )
-        owner_id = owner.owner_id
-    where = "tenant-wide" if source.group_id is None else f"on group {source.group_id!r}"
-    return attrs.evolve(
-        reach,
-        allowed=True,
-        code="allowed",
-        reason=f"{source.kind} role {source.role!r} of user {user_id!r} grants {perm} {where}"
-        + (f"; {reach.reason}" if reach.allowed else ""),
-        permission=str(perm),
-        role=f"{source.kind}:{source.role}",
-        role_group=source.group_id,
-    )
+__all__ = [
+    "AccessQueries",
+]
 
 
 def _check_arguments(user_id: object, permission: object) -> None:
@@ -176,7 +109,7 @@ class AccessQueries(Queries):
     ) -> Page[Device]:
         """One page of the devices the user reaches, sorted by id; with ``permission``, of
         exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
-        tenant). See :func:`tenancy.query.devices_for` for the filters and the cost; a
+        tenant). See :func:`tenancy.rules.reach.devices_for` for the filters and the cost; a
         permission filter adds one check per device it looks at."""
         self._sync(at_least, fresh)
         if permission is None:

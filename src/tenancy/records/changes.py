@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 from tenancy.errors import InvalidValue
-from tenancy.grants import (
+from tenancy.records.grants import (
     AccessRecord,
     Delegation,
     InventoryGrant,
@@ -28,7 +28,7 @@ from tenancy.grants import (
     RoleGrant,
     SupportRequest,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     ACTIVE,
     MAX_INT,
     MAX_TAG_LENGTH,
@@ -195,7 +195,7 @@ class MemberRemoved(_Change, frozen=True):
 
 
 class UsageRecorded(_Change, frozen=True):
-    """Usage statistics of one tenant on one UTC day (see :mod:`tenancy.usage`).
+    """Usage statistics of one tenant on one UTC day (see :mod:`tenancy.rules.usage`).
 
     ``counts`` are the tenant's absolute counts at this revision and ``peaks`` the highest
     counts this commit saw (before or after it); ``requests`` are request counts to add, by
@@ -294,7 +294,9 @@ def check_changes(changes: Sequence[object]) -> None:
         fields = _FIELDS.get(type(change))
         if fields is None:
             raise InvalidValue(
-                change, "a change is one of the change types of tenancy.changes", field="changes"
+                change,
+                "a change is one of the change types of tenancy.records.changes",
+                field="changes",
             )
         for name, check in fields:
             check(getattr(change, name), name, seen)
@@ -507,7 +509,7 @@ def _access(record: object, field: str, seen: object = None) -> None:
             _id(record.requested_by, "requested_by")
             _aware(record.until, "until")
         case _:
-            raise _bad(record, "an access record is a tenancy.grants record", field)
+            raise _bad(record, "an access record is a tenancy.records.grants record", field)
 
 
 def _day(value: object, field: str, seen: object = None) -> None:

@@ -6,19 +6,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenancy import ids as _ids
-from tenancy._validate import (
-    UNSET,
-    as_id_tuple,
-    check_bool,
-    check_email,
-    check_line,
-    check_name,
-    check_text,
-    named,
-    replace,
-    unique_id,
+from tenancy.errors import (
+    AlreadyExists,
+    CrossTenantReference,
+    CycleError,
+    InUse,
+    InvalidValue,
+    NotFound,
 )
-from tenancy.changes import (
+from tenancy.handle.roles import RoleAdmin
+from tenancy.index.index import Index
+from tenancy.records.changes import (
     AccessRemoved,
     Associated,
     Change,
@@ -39,16 +37,8 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.errors import (
-    AlreadyExists,
-    CrossTenantReference,
-    CycleError,
-    InUse,
-    InvalidValue,
-    NotFound,
-)
-from tenancy.index import Index
-from tenancy.limits import (
+from tenancy.records.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
+from tenancy.rules.limits import (
     NewDevices,
     check_device_move,
     check_group_move,
@@ -56,12 +46,22 @@ from tenancy.limits import (
     check_new_group,
     check_new_user,
 )
-from tenancy.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
-from tenancy.query import DEFAULT_PAGE_SIZE, devices_of_tenant
-from tenancy.roles import RoleAdmin
+from tenancy.rules.reach import DEFAULT_PAGE_SIZE, devices_of_tenant
+from tenancy.rules.validate import (
+    UNSET,
+    as_id_tuple,
+    check_bool,
+    check_email,
+    check_line,
+    check_name,
+    check_text,
+    named,
+    replace,
+    unique_id,
+)
 
 if TYPE_CHECKING:
-    from tenancy.service import Tenancy
+    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["TenantScope"]
 

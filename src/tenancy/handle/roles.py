@@ -2,7 +2,7 @@
 
 Every write here validates against the index, refuses what would let a sub-user exceed its
 owner (the ceiling of DOMAIN.md section 5), and commits through the handle, which also
-authorises it for the acting user (see :mod:`tenancy.access`).
+authorises it for the acting user (see :mod:`tenancy.rules.access`).
 """
 
 from __future__ import annotations
@@ -11,16 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tenancy._validate import check_bool, check_iterable, check_line, named, replace
-from tenancy.access import (
-    MEMBER_ROLE_OPTION,
-    effective_global,
-    holds_on_group,
-    role_permissions,
-)
-from tenancy.changes import AccessRemoved, AccessSet, Change, UserUpdated
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
-from tenancy.grants import (
+from tenancy.index.index import Index
+from tenancy.records.changes import AccessRemoved, AccessSet, Change, UserUpdated
+from tenancy.records.grants import (
     ADMIN_ROLE,
     BUILTIN_GLOBAL_ROLES,
     BUILTIN_INVENTORY_ROLES,
@@ -35,11 +29,17 @@ from tenancy.grants import (
     expand,
     parse_permissions,
 )
-from tenancy.index import Index
-from tenancy.model import User
+from tenancy.records.model import User
+from tenancy.rules.access import (
+    MEMBER_ROLE_OPTION,
+    effective_global,
+    holds_on_group,
+    role_permissions,
+)
+from tenancy.rules.validate import check_bool, check_iterable, check_line, named, replace
 
 if TYPE_CHECKING:
-    from tenancy.service import Tenancy
+    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["RoleAdmin"]
 

@@ -44,11 +44,12 @@ from typing import Any
 
 import msgspec
 
-from tenancy._access_state import AccessState
-from tenancy._closure import GroupForest
-from tenancy._index_load import load_devices
-from tenancy._sorted_ids import SortedIds
-from tenancy.changes import (
+from tenancy.index.access_tables import AccessState
+from tenancy.index.forest import GroupForest
+from tenancy.index.load import groups_parents_first, load_devices, tenants_parents_first
+from tenancy.index.sorted_ids import SortedIds
+from tenancy.index.tag_rules import TagTables
+from tenancy.records.changes import (
     AccessRemoved,
     AccessSet,
     Associated,
@@ -79,31 +80,22 @@ from tenancy.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.model import (
+from tenancy.records.model import (
     ACTIVE,
     SUSPENDED,
     Device,
     Group,
     Tag,
-    TagMatcher,
     TagRule,
     Tenant,
     User,
-    rule_matches,
 )
-from tenancy.snapshot import Snapshot, UsageTable
+from tenancy.records.snapshot import Snapshot
+from tenancy.records.state import UsageTable
 
 __all__ = ["EMPTY", "GroupInfo", "Index"]
 
 EMPTY: frozenset[str] = frozenset()
-
-# A tag-index key: (tenant_id, key or None, value or None). Devices are indexed under all
-# three shapes of their tags, rules under the shape of their first matcher.
-_TagKey = tuple[str, str | None, str | None]
-_RuleBucket = list[tuple[str, TagRule]] | dict[tuple[str, TagRule], None]
-_SMALL = 8
-"""Up to this many rules a group's rules (and a rule-index bucket) stay a tuple (a list):
-smaller than a set, and as fast to scan. Past it they become a set (a dict)."""
 
 
 class GroupInfo:
@@ -146,19 +138,6 @@ class _Interner:
         return len(self._sets)
 
 
-def _device_tag_keys(tenant_id: str, tags: frozenset[Tag]) -> set[_TagKey]:
-    keys: set[_TagKey] = set()
-    for k, v in tags:
-        keys.add((tenant_id, k, v))
-        keys.add((tenant_id, k, None))
-        keys.add((tenant_id, None, v))
-    return keys
-
-
-def _matcher_key(tenant_id: str, matcher: TagMatcher) -> _TagKey:
-    return (tenant_id, matcher.key, matcher.value)
-
-
 class Index:
     """Every answer tenancy gives, precomputed. See the module docstring for its rules."""
 
@@ -182,12 +161,11 @@ class Index:
         self.groups: dict[str, GroupInfo] = {}
         self.forest = GroupForest()
         self.group_ids: dict[str, set[str]] = defaultdict(set)
-        self.group_rules: dict[str, tuple[TagRule, ...] | set[TagRule]] = {}
-        """group -> its tag rules. Most groups have none or one: a tuple, until it holds
-        more than eight, then a set (adding and removing a rule stay O(1) however many)."""
-        self.rules_by_key: dict[_TagKey, _RuleBucket] = {}
-        """The shape of a rule's first matcher -> the (group, rule) pairs with it: a list,
-        until it holds more than eight, then a dict used as an ordered set (O(1) removal)."""
+        self.tags = TagTables()
+        """The tag rules and the tag index (tenancy.index.tag_rules); their four tables
+        are published here under their own names."""
+        self.group_rules = self.tags.group_rules
+        self.rules_by_key = self.tags.rules_by_key
         self.direct: dict[str, SortedIds] = defaultdict(SortedIds)
         """group -> devices it associates itself (rule 1, reversed). Sorted id lists here
         and in the tag index: 8 bytes a device where a set takes 30 to 60."""
@@ -202,12 +180,8 @@ class Index:
         self.device_children: dict[str, set[str]] = defaultdict(set)
         self.id_groups: dict[str, set[str]] = defaultdict(set)
         """device -> groups that list its id."""
-        self.devices_by_tag: dict[_TagKey, SortedIds] = defaultdict(SortedIds)
-        """(tenant, key, value) -> the devices carrying that exact tag."""
-        self.tag_shapes: dict[_TagKey, tuple[_TagKey, ...] | set[_TagKey]] = {}
-        """(tenant, key, None) and (tenant, None, value) -> the exact tags of that shape that
-        devices carry: a wildcard rule finds its devices through them, so each device is
-        indexed once per tag, not three times."""
+        self.devices_by_tag = self.tags.devices_by_tag
+        self.tag_shapes = self.tags.tag_shapes
         self.cover: dict[str, frozenset[str]] = {}
         # users
         self.users: dict[str, User] = {}
@@ -221,7 +195,7 @@ class Index:
         """Users who are members of a group but reach nothing (disabled, or their tenant is
         suspended): users_for filters them out, and skips the filter while there are none."""
         self._sets = _Interner()
-        # access control (roles, grants, owners): data only, read by tenancy.access
+        # access control (roles, grants, owners): data only, read by tenancy.rules.access
         self.access = AccessState()
 
     # ----------------------------------------------------------------- building
@@ -232,10 +206,10 @@ class Index:
         index = cls()
         index.revision = snapshot.revision
         index.usage = UsageTable(snapshot.usage)
-        parents_first = _tenants_parents_first(snapshot.tenants)
+        parents_first = tenants_parents_first(snapshot.tenants)
         for tenant in parents_first:
             index._add_tenant(tenant)
-        for group in _groups_parents_first(snapshot.groups):
+        for group in groups_parents_first(snapshot.groups):
             index._add_group_node(group)
         for group in snapshot.groups:
             if group.device_ids:
@@ -243,7 +217,7 @@ class Index:
             for did in group.device_ids:
                 index.id_groups[did].add(group.id)
             for rule in group.device_tags:
-                index._add_rule(group.id, rule)
+                index.tags.add_rule(group.id, group.tenant_id, rule)
         load_devices(index, snapshot.devices, EMPTY)
         for user in snapshot.users:
             index._add_user_record(user)
@@ -411,7 +385,7 @@ class Index:
         order = [g for r in roots for g in self.forest.descendants(r, include_self=True)]
         for gid in reversed(order):
             for rule in list(self.group_rules.get(gid, ())):
-                self._remove_rule(gid, rule)
+                self.tags.remove_rule(gid, tenant_id, rule)
             self._drop_group(gid)
 
     # ----------------------------------------------------------------- groups
@@ -422,59 +396,13 @@ class Index:
         self.tenant_groups[group.tenant_id].add(group.id)
         self.covered.setdefault(group.id, SortedIds())
 
-    def _add_rule(self, group_id: str, rule: TagRule) -> None:
-        """O(1), however many rules the group (or the rule's bucket) already holds."""
-        rules = self.group_rules.get(group_id, ())
-        if rule in rules:
-            return
-        if isinstance(rules, set):
-            rules.add(rule)
-        elif len(rules) < _SMALL:
-            self.group_rules[group_id] = (*rules, rule)
-        else:
-            self.group_rules[group_id] = {*rules, rule}
-        key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
-        pair = (group_id, rule)
-        bucket = self.rules_by_key.get(key)
-        if bucket is None:
-            self.rules_by_key[key] = [pair]
-        elif isinstance(bucket, dict):
-            bucket[pair] = None
-        elif len(bucket) < _SMALL:
-            bucket.append(pair)
-        else:
-            self.rules_by_key[key] = dict.fromkeys([*bucket, pair])
-
-    def _remove_rule(self, group_id: str, rule: TagRule) -> None:
-        """O(1), however many rules the group (or the rule's bucket) holds."""
-        rules = self.group_rules.get(group_id, ())
-        if rule not in rules:
-            return
-        if isinstance(rules, set):
-            rules.discard(rule)
-            remaining: tuple[TagRule, ...] | set[TagRule] = rules
-        else:
-            remaining = tuple(r for r in rules if r != rule)
-        if remaining:
-            self.group_rules[group_id] = remaining
-        else:
-            del self.group_rules[group_id]
-        key = _matcher_key(self.groups[group_id].tenant_id, rule[0])
-        bucket = self.rules_by_key[key]
-        if isinstance(bucket, dict):
-            del bucket[(group_id, rule)]
-        else:
-            bucket.remove((group_id, rule))
-        if not bucket:
-            del self.rules_by_key[key]
-
     def _associate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
         before = self._associations_of(self._touched(group_id, ids, rules))
         for did in ids:
             self.group_ids[group_id].add(did)
             self.id_groups[did].add(group_id)
         for rule in rules:
-            self._add_rule(group_id, rule)
+            self.tags.add_rule(group_id, self.groups[group_id].tenant_id, rule)
         self._reassociate(before)
 
     def _touched(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> set[str]:
@@ -482,7 +410,7 @@ class Index:
         tenant_id = self.groups[group_id].tenant_id
         touched = set(ids)
         for rule in rules:
-            touched.update(self._devices_matching(tenant_id, rule))
+            touched.update(self.tags.devices_matching(tenant_id, rule, self.devices))
         return touched
 
     def _dissociate(self, group_id: str, ids: frozenset[str], rules: frozenset[TagRule]) -> None:
@@ -491,7 +419,7 @@ class Index:
             self.group_ids[group_id].discard(did)
             self.id_groups[did].discard(group_id)
         for rule in rules:
-            self._remove_rule(group_id, rule)
+            self.tags.remove_rule(group_id, self.groups[group_id].tenant_id, rule)
         self._reassociate(before)
 
     def _delete_group(self, group_id: str) -> None:
@@ -525,62 +453,12 @@ class Index:
 
     # ----------------------------------------------------------------- devices
 
-    def _index_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
-        by_tag = self.devices_by_tag
-        for key, value in tags:
-            exact = (tenant_id, key, value)
-            bucket = by_tag.get(exact)
-            if bucket is None:
-                bucket = self._new_tag_bucket(exact)
-            bucket.add(device_id)
-
-    def _new_tag_bucket(self, exact: _TagKey) -> SortedIds:
-        bucket = self.devices_by_tag[exact] = SortedIds()
-        self.add_tag_shapes(exact)
-        return bucket
-
-    def add_tag_shapes(self, exact: _TagKey) -> None:
-        """File a new exact tag under its two wildcard shapes. Most shapes hold one tag or a
-        few (a value under one key): a tuple, until it holds more than eight."""
-        tenant_id, key, value = exact
-        shapes = self.tag_shapes
-        for shape in ((tenant_id, key, None), (tenant_id, None, value)):
-            found = shapes.get(shape, ())
-            if isinstance(found, set):
-                found.add(exact)
-            else:
-                shapes[shape] = (*found, exact) if len(found) < 8 else {*found, exact}
-
-    def _unindex_tags(self, device_id: str, tenant_id: str, tags: frozenset[Tag]) -> None:
-        for key, value in tags:
-            exact = (tenant_id, key, value)
-            bucket = self.devices_by_tag[exact]
-            bucket.discard(device_id)
-            if not bucket:
-                del self.devices_by_tag[exact]
-                for shape in ((tenant_id, key, None), (tenant_id, None, value)):
-                    exacts = self.tag_shapes[shape]
-                    if isinstance(exacts, set):
-                        exacts.discard(exact)
-                    else:
-                        exacts = self.tag_shapes[shape] = tuple(e for e in exacts if e != exact)
-                    if not exacts:
-                        del self.tag_shapes[shape]
-
-    def _tag_buckets(self, tenant_id: str, matcher: TagMatcher) -> list[SortedIds]:
-        """The devices a matcher matches, as the exact-tag buckets that hold them."""
-        key = _matcher_key(tenant_id, matcher)
-        if matcher.key is not None and matcher.value is not None:
-            bucket = self.devices_by_tag.get(key)
-            return [] if bucket is None else [bucket]
-        return [self.devices_by_tag[exact] for exact in self.tag_shapes.get(key, ())]
-
     def _add_device_records(self, devices: list[Device]) -> None:
         """Index a batch of device records: one loop with everything it writes at hand (a
         snapshot of a million devices spends most of its build here), and each tenant's
         sorted set grows once."""
         records, children, by_tag = self.devices, self.device_children, self.devices_by_tag
-        new_bucket = self._new_tag_bucket
+        new_bucket = self.tags.new_bucket
         by_tenant: dict[str, list[str]] = defaultdict(list)
         roots: dict[str, int] = defaultdict(int)
         for device in devices:
@@ -631,32 +509,13 @@ class Index:
         for gid, ids in added.items():
             self.covered[gid].update(ids)
 
-    def _devices_matching(self, tenant_id: str, rule: TagRule) -> set[str]:
-        """Devices of ``tenant_id`` that ``rule`` matches: start from the matcher with the
-        fewest devices."""
-        options = [self._tag_buckets(tenant_id, m) for m in rule]
-        smallest = min(options, key=lambda buckets: sum(map(len, buckets)))
-        found: set[str] = set().union(*smallest)
-        if len(rule) == 1:
-            return found
-        return {d for d in found if rule_matches(rule, self.devices[d].tags)}
-
     def groups_associating(self, device: Device) -> frozenset[str]:
         """Rule 1 for one device: the groups that list its id or whose tag rules match its
         tags. Not stored (a million devices would hold a dict entry each): recomputed in
         O(tags x candidate rules)."""
-        by_rule = self.rule_groups(device.tenant_id, device.tags)
+        by_rule = self.tags.rule_groups(device.tenant_id, device.tags)
         listed = self.id_groups.get(device.id)
         return by_rule | listed if listed else by_rule
-
-    def rule_groups(self, tenant_id: str, tags: frozenset[Tag]) -> frozenset[str]:
-        """The groups of ``tenant_id`` whose tag rules match ``tags``."""
-        groups: set[str] = set()
-        for key in _device_tag_keys(tenant_id, tags):
-            for gid, rule in self.rules_by_key.get(key, ()):
-                if gid not in groups and rule_matches(rule, tags):
-                    groups.add(gid)
-        return frozenset(groups)
 
     def _associations_of(self, device_ids: Iterable[str]) -> dict[str, frozenset[str]]:
         """Rule 1 for these devices now: taken before a change, for :meth:`_reassociate`."""
@@ -682,10 +541,10 @@ class Index:
     def _retag(self, device_id: str, tags: frozenset[Tag]) -> None:
         before = self._associations_of([device_id])
         old = self.devices[device_id]
-        self._unindex_tags(device_id, old.tenant_id, old.tags)
+        self.tags.unindex_tags(device_id, old.tenant_id, old.tags)
         new = msgspec.structs.replace(old, tags=tags)
         self.devices[device_id] = new
-        self._index_tags(device_id, new.tenant_id, new.tags)
+        self.tags.index_tags(device_id, new.tenant_id, new.tags)
         self._reassociate(before)
 
     def _move_device(self, device_id: str, parent_id: str | None) -> None:
@@ -705,7 +564,7 @@ class Index:
             self.direct[gid].discard(device_id)
         for gid in self.id_groups.pop(device_id, set()):
             self.group_ids[gid].discard(device_id)
-        self._unindex_tags(device_id, device.tenant_id, device.tags)
+        self.tags.unindex_tags(device_id, device.tenant_id, device.tags)
         for gid in self.cover.get(device_id, EMPTY):
             self.covered[gid].discard(device_id)
         if device_id in self.cover:
@@ -915,27 +774,3 @@ def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
 def _as_sets(table: Mapping[Any, Iterable[Any]]) -> dict[Any, frozenset[Any]]:
     """A table of collections as comparable frozensets, leaving out empty entries."""
     return {k: frozenset(v) for k, v in table.items() if v}
-
-
-def _tenants_parents_first(tenants: list[Tenant]) -> list[Tenant]:
-    by_parent: dict[str | None, list[Tenant]] = defaultdict(list)
-    for t in tenants:
-        by_parent[t.parent_id].append(t)
-    out: list[Tenant] = []
-    frontier = list(by_parent.get(None, ()))
-    while frontier:
-        out.extend(frontier)
-        frontier = [c for t in frontier for c in by_parent.get(t.id, ())]
-    return out
-
-
-def _groups_parents_first(groups: list[Group]) -> list[Group]:
-    by_parent: dict[str | None, list[Group]] = defaultdict(list)
-    for g in groups:
-        by_parent[g.parent_id].append(g)
-    out: list[Group] = []
-    frontier = list(by_parent.get(None, ()))
-    while frontier:
-        out.extend(frontier)
-        frontier = [c for g in frontier for c in by_parent.get(g.id, ())]
-    return out

@@ -1,13 +1,13 @@
 """Loading a snapshot's devices into a new index in one pass: what a cold open spends its
 time on, kept apart from the index's incremental upkeep.
 
-The index's rules 1 and 2 (module ``tenancy.index``) are computed here for every device at
+The index's rules 1 and 2 (module ``tenancy.index.index``) are computed here for every device at
 once, with the work shared wherever devices are alike:
 
 - each tag of a tenant is looked up once (:class:`_PairEntry`): its tag-index list, and the
   rules whose first matcher may match it. A device with one tag that one single-matcher
   rule matches (nearly all of them) takes that rule's group without a further look-up;
-  any other takes the general one, :meth:`Index.rule_groups`;
+  any other takes the general one, :meth:`TagTables.rule_groups`;
 - devices without a gateway that no group lists by id, and that the same groups associate,
   share one :class:`_CoverEntry`: their cover and the lists they go in.
 
@@ -28,18 +28,52 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from itertools import islice
 from operator import attrgetter, le
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
-from tenancy._sorted_ids import SortedIds
-from tenancy.model import Device, Tag, TagRule
+from tenancy.index.forest import GroupForest
+from tenancy.index.sorted_ids import SortedIds
+from tenancy.index.tag_rules import TagTables
+from tenancy.records.model import Device, Group, Tag, TagRule, Tenant
 
-if TYPE_CHECKING:
-    from tenancy.index import Index
-
-__all__ = ["load_devices"]
+__all__ = ["LoadTarget", "groups_parents_first", "load_devices", "tenants_parents_first"]
 
 _Append = Callable[[str], None]
 _K = TypeVar("_K")
+
+
+class LoadTarget(Protocol):
+    """What the loader reads and fills of the index it loads: the Index is one. The loader
+    names this interface, not the Index, so index.py imports the loader and not the other
+    way round."""
+
+    @property
+    def tags(self) -> TagTables: ...
+    @property
+    def forest(self) -> GroupForest: ...
+    @property
+    def devices(self) -> dict[str, Device]: ...
+    @property
+    def device_children(self) -> dict[str, set[str]]: ...
+    @property
+    def id_groups(self) -> dict[str, set[str]]: ...
+    @property
+    def cover(self) -> dict[str, frozenset[str]]: ...
+    @property
+    def covered(self) -> dict[str, SortedIds]: ...
+    @property
+    def direct(self) -> dict[str, SortedIds]: ...
+    @property
+    def tenant_devices(self) -> dict[str, SortedIds]: ...
+    @property
+    def root_devices(self) -> dict[str, int]: ...
+    def compute_cover(self, assoc: frozenset[str], parent_cover: frozenset[str]) -> frozenset[str]:
+        """Rule 2 for one device (its associating groups, their ancestors, its gateway's)."""
+
+    def take_set(self, value: frozenset[str], count: int = 1) -> frozenset[str]:
+        """The one copy of ``value`` (rule 4), now referenced ``count`` more times."""
+
+    def device_depth(self, device_id: str) -> int:
+        """How many gateways are above the device."""
 
 
 class _PairEntry:
@@ -68,7 +102,7 @@ class _CoverEntry:
 
 
 class _Loader:
-    def __init__(self, index: Index, empty: frozenset[str]) -> None:
+    def __init__(self, index: LoadTarget, empty: frozenset[str]) -> None:
         self.index = index
         self.empty = empty
         self.tags: dict[tuple[str, str | None, str | None], list[str]] = {}
@@ -94,9 +128,9 @@ class _Loader:
     def pair_entry(self, tenant_id: str, key: str, value: str) -> _PairEntry:
         index = self.index
         exact = (tenant_id, key, value)
-        index.add_tag_shapes(exact)
+        index.tags.add_shapes(exact)
         ids = self.tags[exact] = []
-        rules_by_key = index.rules_by_key
+        rules_by_key = index.tags.rules_by_key
         rules = [
             found
             for shape in (exact, (tenant_id, key, None), (tenant_id, None, value))
@@ -167,7 +201,7 @@ class _Loader:
                     else:
                         general = True
             if general:
-                assoc = self.canonical(index.rule_groups(tenant_id, tags))
+                assoc = self.canonical(index.tags.rule_groups(tenant_id, tags))
             if device.parent_id is None and did not in id_groups:
                 shared = by_assoc.get(assoc)
                 if shared is None:
@@ -225,7 +259,7 @@ class _Loader:
         for tenant_id, ids in _drain(by_tenant):
             index.tenant_devices[tenant_id] = SortedIds.adopt(ids, ordered=True)
         for exact, ids in _drain(self.tags):
-            index.devices_by_tag[exact] = SortedIds.adopt(ids, ordered=True)
+            index.tags.devices_by_tag[exact] = SortedIds.adopt(ids, ordered=True)
         for gid, ids in self.subtrees():
             index.covered[gid] = _adopt_with(ids, self.covered.pop(gid, None))
         for gid, ids in _drain(self.covered):  # groups that cover no tree device
@@ -275,7 +309,7 @@ def _drain(table: dict[_K, list[str]]) -> Iterator[tuple[_K, list[str]]]:
         yield table.popitem()
 
 
-def load_devices(index: Index, devices: list[Device], empty: frozenset[str]) -> None:
+def load_devices(index: LoadTarget, devices: list[Device], empty: frozenset[str]) -> None:
     """Add every device of a snapshot to ``index``, which holds the snapshot's tenants,
     groups, id lists and tag rules and no device yet. Runtime complexity: O(devices x
     their covers' sizes), with the work per distinct set of tags done once.
@@ -291,3 +325,29 @@ def load_devices(index: Index, devices: list[Device], empty: frozenset[str]) -> 
 
 
 _device_id = attrgetter("id")
+
+
+def tenants_parents_first(tenants: list[Tenant]) -> list[Tenant]:
+    """Tenants in an order where every parent comes before its children."""
+    by_parent: dict[str | None, list[Tenant]] = defaultdict(list)
+    for t in tenants:
+        by_parent[t.parent_id].append(t)
+    out: list[Tenant] = []
+    frontier = list(by_parent.get(None, ()))
+    while frontier:
+        out.extend(frontier)
+        frontier = [c for t in frontier for c in by_parent.get(t.id, ())]
+    return out
+
+
+def groups_parents_first(groups: list[Group]) -> list[Group]:
+    """Groups in an order where every parent comes before its children."""
+    by_parent: dict[str | None, list[Group]] = defaultdict(list)
+    for g in groups:
+        by_parent[g.parent_id].append(g)
+    out: list[Group] = []
+    frontier = list(by_parent.get(None, ()))
+    while frontier:
+        out.extend(frontier)
+        frontier = [c for g in frontier for c in by_parent.get(g.id, ())]
+    return out

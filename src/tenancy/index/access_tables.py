@@ -2,7 +2,7 @@
 
 The index owns one :class:`AccessState` and moves it forward with the same changes as the
 rest (``AccessSet``, ``AccessRemoved``, user records for owners, ``TenantDeleted``). The rules
-that read it (what a role grants, what a check answers) live in :mod:`tenancy.access`.
+that read it (what a role grants, what a check answers) live in :mod:`tenancy.rules.access`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from tenancy.grants import (
+from tenancy.records.grants import (
     AccessRecord,
     Delegation,
     InventoryGrant,
@@ -48,7 +48,7 @@ class AccessState:
         self.sub_users: dict[str, set[str]] = defaultdict(set)
         """owner -> its direct sub-users."""
         self.cache: dict[str, Any] = {}
-        """Per-user answers of tenancy.access, valid until the next commit clears them."""
+        """Per-user answers of tenancy.rules.access, valid until the next commit clears them."""
 
     def put(self, record: AccessRecord) -> None:
         old = self.records.get(_key(record))

@@ -3,8 +3,9 @@
 Tenancy (which devices are in a user's slice) is decided by groups; access control (what
 the user may do to them) is decided by these records, the layer DOMAIN.md section 5 puts on
 top. They are immutable values, stored and logged like every other record: a change
-:class:`~tenancy.changes.AccessSet` puts one, :class:`~tenancy.changes.AccessRemoved` takes
-it away. Each has a ``key``, unique among records of its kind, and the ``tenant_id`` it
+:class:`~tenancy.records.changes.AccessSet` puts one, and
+:class:`~tenancy.records.changes.AccessRemoved` takes it away. Each has a ``key``, unique
+among records of its kind, and the ``tenant_id`` it
 belongs to.
 
 A permission is ``(type, level)``, written ``"device:READ"``. ``ADMIN`` implies every level

@@ -1,33 +1,21 @@
 """The read side: verify, devices_for, users_for, explain and friends, over an index.
 
-Pure: these functions read an :class:`~tenancy.index.Index` and never do I/O, never write,
+Pure: these functions read an :class:`~tenancy.index.index.Index` and never do I/O, never write,
 never create anything, and never raise for an unknown id (deny by default). The facade
-exposes them as methods through :class:`Queries`, adding only the freshness options.
+exposes them as methods through :class:`~tenancy.handle.queries.Queries`, adding only the
+freshness options.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from itertools import islice
 from operator import itemgetter
-from typing import Any, TypeVar
 
-from tenancy._paging import (
-    DEFAULT_PAGE_SIZE,
-    DEVICES_FOR,
-    DEVICES_IN,
-    MAX_PAGE_SIZE,
-    TENANT_DEVICES,
-    Binding,
-    check_page_size,
-    decode,
-    encode,
-)
 from tenancy.errors import InvalidValue
-from tenancy.index import EMPTY, Index
-from tenancy.model import (
+from tenancy.index.index import EMPTY, Index
+from tenancy.records.model import (
     Association,
     Device,
     Explanation,
@@ -39,11 +27,21 @@ from tenancy.model import (
     parse_rule,
     rule_matches,
 )
+from tenancy.rules.paging import (
+    DEFAULT_PAGE_SIZE,
+    DEVICES_FOR,
+    DEVICES_IN,
+    MAX_PAGE_SIZE,
+    TENANT_DEVICES,
+    Binding,
+    check_page_size,
+    decode,
+    encode,
+)
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
-    "Queries",
     "devices_for",
     "devices_in",
     "devices_of_tenant",
@@ -54,7 +52,6 @@ __all__ = [
     "verify",
 ]
 
-T = TypeVar("T")
 
 ListingOf = tuple[int, str, str | None]
 """Whose listing a page is, for its cursor: (kind, subject id, permission text or None)."""
@@ -164,7 +161,7 @@ def devices_for(
     """One page of the devices the user reaches, sorted by device id.
 
     ``after`` is the ``next`` of the previous page of the same listing (an opaque cursor,
-    see :mod:`tenancy._paging`: it stays valid whatever is written in between, and is
+    see :mod:`tenancy.rules.paging`: it stays valid whatever is written in between, and is
     refused by another listing). ``tags`` keeps devices matching every given matcher;
     ``group`` keeps devices that group covers; ``where`` is any further predicate (access
     control passes its check here, so a listing never disagrees with a check, and names
@@ -446,170 +443,3 @@ def _association(index: Index, group_id: str, device: Device, via: tuple[str, ..
     raise AssertionError(
         f"group {group_id!r} is in the associations of {device.id!r} but has no reason"
     )
-
-
-_ID_ARGUMENTS = {
-    "devices_for": ("user_id",),
-    "devices_in": ("group_id",),
-    "users_for": ("device_id",),
-    "explain": ("user_id", "device_id"),
-    "explain_permission": ("user_id", "device_id"),
-    "groups_for": ("user_id",),
-    "in_group": ("user_id", "group_id"),
-}
-"""The positional id arguments of each query, by name, for :func:`_check_ids`."""
-
-
-def _check_ids(query: Callable[..., object], args: tuple[Any, ...], kwargs: Any) -> None:
-    """After a query raised TypeError: InvalidValue naming the first id argument that is
-    not a string, if any (a list or a dict where an id goes). Runs only on that failure
-    path, so valid queries pay nothing for it."""
-    named_args = zip(_ID_ARGUMENTS.get(query.__name__, ()), args, strict=False)
-    for field, value in (*named_args, ("group", kwargs.get("group"))):
-        if value is not None and not isinstance(value, str):
-            raise InvalidValue(value, f"{field} is an id (a string)", field=field)
-
-
-class Queries:
-    """The query methods of a :class:`~tenancy.Tenancy` handle.
-
-    Each method takes the freshness options of DESIGN.md: ``at_least=revision`` waits until
-    this handle has seen that revision, ``fresh=True`` catches up with the store first; by
-    default the answer is as fresh as the handle's staleness window.
-    """
-
-    # verify reads the index's reach and cover dicts straight from the handle: two attribute
-    # loads fewer on the hottest path. They are bound as one tuple, so a verify running while
-    # a reload swaps the index sees both dicts of the old index or both of the new one.
-    _views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]
-
-    @property
-    def _index(self) -> Index:
-        return self._current_index
-
-    @_index.setter
-    def _index(self, index: Index) -> None:
-        self._views = (index.reach, index.cover, index)
-        self._current_index = index
-
-    def _sync(self, at_least: int | None, fresh: bool) -> None:
-        """Catch up with the store; the facade overrides this."""
-
-    def _writer_lock(self) -> AbstractContextManager[object]:
-        """The lock writers hold; the facade overrides this."""
-        return nullcontext()
-
-    def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a listing query without a lock. Readers never block writers, so a write may
-        change a set while a listing walks it, and Python then raises (set changed size,
-        a sorted list shifted, a record gone): run it again under the writer lock, which
-        sees each entity either before or after the write, never half of it."""
-        try:
-            return query(self._index, *args, **kwargs)
-        except (RuntimeError, IndexError, KeyError):
-            with self._writer_lock():
-                return query(self._index, *args, **kwargs)
-        except TypeError:
-            _check_ids(query, args, kwargs)  # a list where an id goes: say which argument
-            raise
-
-    def verify(
-        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
-    ) -> bool:
-        """May this user see this device? Unknown ids give False; never raises for them.
-
-        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint``.
-
-        >>> import tenancy
-        >>> tn = tenancy.open()
-        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
-        >>> t = tn.tenant(acme.id)
-        >>> site = t.create_group("San Bruno", device_tags=[("site", "san-bruno")])
-        >>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
-        >>> ana = t.create_user("ana@acme.example")
-        >>> t.add_member(site.id, ana.id)
-        >>> tn.verify(ana.id, gen.id), tn.verify(ana.id, "no-such-device")
-        (True, False)
-        """
-        if at_least is not None or fresh:
-            self._sync(at_least, fresh)
-        # The same test as the physical limit. A disabled or blocked user's reach is the
-        # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
-        reach, cover, _ = self._views
-        try:
-            return not reach[user_id].isdisjoint(cover[device_id])
-        except (KeyError, TypeError):
-            return False
-
-    def devices_for(
-        self,
-        user_id: str,
-        *,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        tags: Iterable[object] | None = None,
-        group: str | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> Page[Device]:
-        """One page of the devices the user reaches, sorted by id; see
-        :func:`tenancy.query.devices_for` for the filters and the cost."""
-        self._sync(at_least, fresh)
-        return self._read(devices_for, user_id, limit=limit, after=after, tags=tags, group=group)
-
-    def users_for(
-        self,
-        device_id: str,
-        *,
-        tags: Iterable[object] | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> list[User]:
-        """Every user who reaches the device (whom to alert), sorted by id.
-        Runtime complexity: O(covering groups + members)."""
-        self._sync(at_least, fresh)
-        return self._read(users_for, device_id, tags=tags)
-
-    def explain(
-        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
-    ) -> Explanation:
-        """Why the user reaches the device, or the first failing condition.
-        Runtime complexity: O(gateways x (tags x rules per tag + depth x associating
-        groups))."""
-        self._sync(at_least, fresh)
-        return self._read(explain, user_id, device_id)
-
-    def groups_for(
-        self,
-        user_id: str,
-        *,
-        inherited: bool = True,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> list[Group]:
-        """The user's groups, and with ``inherited`` every group below them.
-        Runtime complexity: O(groups returned)."""
-        self._sync(at_least, fresh)
-        return self._read(groups_for, user_id, inherited=inherited)
-
-    def in_group(
-        self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
-    ) -> bool:
-        """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
-        self._sync(at_least, fresh)
-        return self._read(in_group, user_id, group_id)
-
-    def devices_in(
-        self,
-        group_id: str,
-        *,
-        descendants: bool = True,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> Page[Device]:
-        """One page of the devices the group covers (or only associates itself).
-        Runtime complexity: O(log n + limit)."""
-        self._sync(at_least, fresh)
-        return self._read(devices_in, group_id, descendants=descendants, limit=limit, after=after)

@@ -47,19 +47,6 @@ from types import TracebackType
 from typing import TypeVar
 
 from tenancy import ids as _ids
-from tenancy.access import SYSTEM as SYSTEM_IDENTITY
-from tenancy.access import Identity, authorize, effective_global, support_open
-from tenancy.access_queries import AccessQueries
-from tenancy.audit import SYSTEM, AuditLog, audit_records
-from tenancy.changes import (
-    AccessSet,
-    Change,
-    Commit,
-    Revision,
-    SupportSessionStarted,
-    TenantCreated,
-    UserCreated,
-)
 from tenancy.errors import (
     InvalidValue,
     NotFound,
@@ -68,14 +55,28 @@ from tenancy.errors import (
     StoreError,
     TenancyError,
 )
-from tenancy.grants import ADMIN_ROLE, Permission, RoleGrant
-from tenancy.index import Index
-from tenancy.limits import DEFAULT_LIMITS
-from tenancy.model import SafetyLimits, Tenant, User, check_duration
-from tenancy.scope import TenantScope
+from tenancy.handle.access import AccessQueries
+from tenancy.handle.audit import AuditLog
+from tenancy.handle.scope import TenantScope
+from tenancy.handle.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
+from tenancy.handle.usage import UsageRecorder, UsageReports
+from tenancy.index.index import Index
+from tenancy.records.changes import (
+    AccessSet,
+    Change,
+    Commit,
+    Revision,
+    SupportSessionStarted,
+    TenantCreated,
+    UserCreated,
+)
+from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant
+from tenancy.records.model import SafetyLimits, Tenant, User, check_duration
+from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
+from tenancy.rules.access import Identity, authorize, effective_global, support_open
+from tenancy.rules.audit import SYSTEM, audit_records
+from tenancy.rules.limits import DEFAULT_LIMITS
 from tenancy.store.protocol import Store
-from tenancy.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
-from tenancy.usage import UsageRecorder, UsageReports
 
 __all__ = ["Tenancy"]
 

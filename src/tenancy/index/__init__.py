@@ -1,0 +1,2 @@
+"""The closure index: the group forest, the index's tables, its loader and the access
+tables. It imports the records (and the base), nothing above."""

@@ -1,0 +1,282 @@
+"""The arithmetic of usage statistics (DOMAIN.md section 6): pure functions over the index.
+
+The UTC day of a moment, a tenant's current counts, what a list of changes adds to and
+removes from each tenant's counts, the daily rows of a date range (a day that recorded
+nothing carries the previous day's closing counts forward) and their CSV form. The handle
+(tenancy.handle.usage) stamps the counts on its commits and answers the usage queries with
+these functions.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from tenancy.errors import InvalidValue
+from tenancy.index.index import Index
+from tenancy.records.changes import (
+    Change,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceMoved,
+    GroupCreated,
+    GroupDeleted,
+    TenantCreated,
+    TenantDeleted,
+    UserCreated,
+    UserDeleted,
+)
+from tenancy.records.model import Tenant, UsageCounts, UsageDay
+
+__all__ = [
+    "CSV_COLUMNS",
+    "count_deltas",
+    "current_counts",
+    "usage_csv",
+    "usage_days",
+    "utc_day",
+]
+
+
+CSV_COLUMNS = (
+    "tenant_id",
+    "tenant",
+    "day",
+    "devices",
+    "peak_devices",
+    "root_devices",
+    "peak_root_devices",
+    "users",
+    "peak_users",
+    "groups",
+    "peak_groups",
+    "requests",
+)
+"""The fixed columns of :func:`usage_csv`; ``requests:<kind>`` and ``property:<key>``
+columns follow, one per request kind and custom property present, sorted."""
+
+
+_DEVICES, _ROOTS, _USERS, _GROUPS = range(4)
+
+
+def utc_day(moment: datetime | date, field: str = "day") -> date:
+    """The UTC day of a moment (a naive datetime is taken as UTC); a date is itself."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is not None and moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        return moment.date()
+    if isinstance(moment, date):
+        return moment
+    raise InvalidValue(moment, "a day is a datetime.date or a datetime.datetime", field=field)
+
+
+def current_counts(index: Index, tenant_id: str) -> UsageCounts:
+    """The tenant's counts now, from the index. Runtime complexity: O(1)."""
+    return UsageCounts(
+        len(index.tenant_devices.get(tenant_id, ())),
+        index.root_devices.get(tenant_id, 0),
+        len(index.tenant_users.get(tenant_id, ())),
+        len(index.tenant_groups.get(tenant_id, ())),
+    )
+
+
+def count_deltas(changes: Sequence[Change], index: Index) -> tuple[dict[str, list[int]], set[str]]:
+    """What ``changes`` add to each tenant's counts, read against ``index`` as it was
+    before them: ``({tenant: [devices, roots, users, groups]}, deleted tenants)``. A tenant
+    created by the changes gets an entry even if nothing is counted for it.
+    Runtime complexity: O(changes)."""
+    deltas: dict[str, list[int]] = {}
+    deleted: set[str] = set()
+    # Devices, groups and users created or moved earlier in the same commit.
+    device_state: dict[str, tuple[str, str | None]] = {}
+    owner: dict[str, str] = {}
+
+    def bump(tenant_id: str, field: int, n: int) -> None:
+        row = deltas.get(tenant_id)
+        if row is None:
+            row = deltas[tenant_id] = [0, 0, 0, 0]
+        row[field] += n
+
+    def device(device_id: str) -> tuple[str, str | None] | None:
+        state = device_state.get(device_id)
+        if state is None:
+            record = index.devices.get(device_id)
+            if record is None:
+                return None
+            state = (record.tenant_id, record.parent_id)
+        return state
+
+    for change in changes:
+        kind = type(change)
+        if kind is DeviceCreated:
+            d = change.device  # type: ignore[union-attr]
+            bump(d.tenant_id, _DEVICES, 1)
+            if d.parent_id is None:
+                bump(d.tenant_id, _ROOTS, 1)
+            device_state[d.id] = (d.tenant_id, d.parent_id)
+        elif kind is DeviceDeleted:
+            state = device(change.device_id)  # type: ignore[union-attr]
+            if state is not None:
+                bump(state[0], _DEVICES, -1)
+                if state[1] is None:
+                    bump(state[0], _ROOTS, -1)
+        elif kind is DeviceMoved:
+            did, parent = change.device_id, change.parent_id  # type: ignore[union-attr]
+            state = device(did)
+            if state is not None:
+                if (state[1] is None) != (parent is None):
+                    bump(state[0], _ROOTS, 1 if parent is None else -1)
+                device_state[did] = (state[0], parent)
+        elif kind is UserCreated:
+            u = change.user  # type: ignore[union-attr]
+            bump(u.tenant_id, _USERS, 1)
+            owner[u.id] = u.tenant_id
+        elif kind is UserDeleted:
+            uid = change.user_id  # type: ignore[union-attr]
+            user = index.users.get(uid)
+            tid = owner.get(uid) or (user.tenant_id if user is not None else None)
+            if tid is not None:
+                bump(tid, _USERS, -1)
+        elif kind is GroupCreated:
+            g = change.group  # type: ignore[union-attr]
+            bump(g.tenant_id, _GROUPS, 1)
+            owner[g.id] = g.tenant_id
+        elif kind is GroupDeleted:
+            gid = change.group_id  # type: ignore[union-attr]
+            info = index.groups.get(gid)
+            tid = owner.get(gid) or (info.tenant_id if info is not None else None)
+            if tid is not None:
+                bump(tid, _GROUPS, -1)
+        elif kind is TenantCreated:
+            deltas.setdefault(change.tenant.id, [0, 0, 0, 0])  # type: ignore[union-attr]
+        elif kind is TenantDeleted:
+            deleted.add(change.tenant_id)  # type: ignore[union-attr]
+    return deltas, deleted
+
+
+def counts_on(index: Index, tenant_id: str, day: date, today: date) -> UsageCounts:
+    """The tenant's counts at the end of ``day`` (now, for today)."""
+    row = index.usage.get(tenant_id, day)
+    if row is not None:
+        return row.counts
+    if day < today:
+        last = index.usage.last_before(tenant_id, day)
+        if last is not None:
+            return last.counts
+    return current_counts(index, tenant_id)
+
+
+def _day_range(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+def _first_day(index: Index, tenant: Tenant, today: date) -> date:
+    if tenant.created_at is not None:
+        return utc_day(tenant.created_at)
+    first = index.usage.between(tenant.id, date.min, today)
+    return first[0].day if first else today
+
+
+def usage_days(
+    index: Index,
+    tenant_id: str,
+    start: date | None,
+    end: date | None,
+    *,
+    today: date,
+    pending: Callable[[str, date], dict[str, int]] | None = None,
+) -> list[UsageDay]:
+    """One row per UTC day from ``start`` to ``end`` (both included), clipped to the days
+    the tenant existed up to today. ``pending`` adds requests not flushed yet.
+    Runtime complexity: O(log rows + days)."""
+    tenant = index.tenants[tenant_id]
+    first = max(start or date.min, _first_day(index, tenant, today))
+    last = min(end or today, today)
+    if first > last:
+        return []
+    stored = {row.day: row for row in index.usage.between(tenant_id, first, last)}
+    carry = index.usage.last_before(tenant_id, first)
+    counts = carry.counts if carry is not None else current_counts(index, tenant_id)
+    days = []
+    for day in _day_range(first, last):
+        row = stored.get(day)
+        if row is None:
+            row = UsageDay(
+                tenant_id=tenant_id,
+                day=day,
+                devices=counts.devices,
+                root_devices=counts.root_devices,
+                users=counts.users,
+                groups=counts.groups,
+                peak_devices=counts.devices,
+                peak_root_devices=counts.root_devices,
+                peak_users=counts.users,
+                peak_groups=counts.groups,
+            )
+        counts = row.counts
+        extra = pending(tenant_id, day) if pending is not None else None
+        if extra:
+            requests = dict(row.requests)
+            for kind, n in extra.items():
+                requests[kind] = requests.get(kind, 0) + n
+            row = UsageDay(
+                **{f: getattr(row, f) for f in row.__struct_fields__ if f != "requests"},
+                requests=tuple(sorted(requests.items())),
+            )
+        days.append(row)
+    return days
+
+
+class _Sink:
+    """A write() target for csv.writer that keeps the text in memory (no file, no io)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+
+def usage_csv(rows: Sequence[UsageDay], tenants: dict[str, Tenant], sep: str = ",") -> str:
+    """The rows as CSV text with a header: :data:`CSV_COLUMNS`, then one ``requests:<kind>``
+    column per request kind and one ``property:<key>`` column per custom property of the
+    tenants, sorted. Lines end with ``\\n``; fields are quoted only when they must be."""
+    if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n':
+        raise InvalidValue(
+            sep, "a CSV separator is one character, not a quote or a newline", field="sep"
+        )
+    kinds = sorted({k for row in rows for k, _ in row.requests})
+    keys = sorted({k for t in tenants.values() for k, _ in t.properties})
+    sink = _Sink()
+    writer = csv.writer(sink, delimiter=sep, lineterminator="\n")
+    writer.writerow(
+        [*CSV_COLUMNS, *(f"requests:{k}" for k in kinds), *(f"property:{k}" for k in keys)]
+    )
+    for row in rows:
+        tenant = tenants[row.tenant_id]
+        requests = dict(row.requests)
+        properties = dict(tenant.properties)
+        writer.writerow(
+            [
+                row.tenant_id,
+                tenant.name,
+                row.day.isoformat(),
+                row.devices,
+                row.peak_devices,
+                row.root_devices,
+                row.peak_root_devices,
+                row.users,
+                row.peak_users,
+                row.groups,
+                row.peak_groups,
+                row.total_requests,
+                *(requests.get(k, 0) for k in kinds),
+                *(properties.get(k, "") for k in keys),
+            ]
+        )
+    return "".join(sink.parts)
