@@ -90,9 +90,7 @@ class AuditLog:
             after=position, limit=limit + 1,
         )  # fmt: skip
         if len(records) > limit:
-            return Page(
-                items=tuple(records[:limit]), next=encode(bind, str(records[limit - 1].seq))
-            )
+            return Page(tuple(records[:limit]), cursor=(encode, bind, str(records[limit - 1].seq)))
         return Page(items=tuple(records), next=None)
 
 

@@ -11,7 +11,7 @@ associates devices by id or by *tag rules*: a rule is an all-of tuple of :class:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, Literal, NamedTuple, Self, TypeAlias, TypeVar
 
@@ -595,13 +595,61 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 T = TypeVar("T")
 
 
-@attrs.frozen
 class Page(Generic[T]):
     """One page of a listing. Pass ``next`` as ``after=`` to get the following page;
-    ``next`` is None on the last page."""
+    ``next`` is None on the last page.
+
+    A listing that has a next page hands over how to make its cursor, not the cursor:
+    ``next`` is encoded the first time it is read (about a microsecond), so a caller that
+    shows only the first page pays nothing for pagination. Equality and ``repr`` use the
+    cursor as if it had been there from the start.
+    """
+
+    __slots__ = ("_next", "_pending", "items")
 
     items: tuple[T, ...]
-    next: str | None
+    _next: str | None
+    _pending: tuple[Callable[[Any, str], str], Any, str] | None
+
+    def __init__(
+        self,
+        items: tuple[T, ...],
+        next: str | None = None,
+        *,
+        cursor: tuple[Callable[[Any, str], str], Any, str] | None = None,
+    ) -> None:
+        """``cursor``: ``(encode, binding, position)``, called as ``encode(binding,
+        position)`` when ``next`` is first read (instead of ``next``)."""
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "_next", next)
+        object.__setattr__(self, "_pending", cursor)
+
+    @property
+    def next(self) -> str | None:
+        pending = self._pending
+        if pending is not None:
+            encode, binding, position = pending
+            object.__setattr__(self, "_next", encode(binding, position))
+            object.__setattr__(self, "_pending", None)
+        return self._next
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __delattr__(self, name: str) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Page)
+        return self.items == other.items and self.next == other.next
+
+    def __hash__(self) -> int:
+        return hash((self.items, self.next))
+
+    def __repr__(self) -> str:
+        return f"Page(items={self.items!r}, next={self.next!r})"
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.items)

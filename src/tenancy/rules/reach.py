@@ -118,7 +118,7 @@ def _page(
         records = (d for d in records if keep(d))
     items = tuple(islice(records, limit + 1))
     if len(items) > limit:
-        return Page(items=items[:limit], next=encode(bind, items[limit - 1].id))
+        return Page(items[:limit], cursor=(encode, bind, items[limit - 1].id))
     return Page(items=items, next=None)
 
 
