@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy.errors import (
     AlreadyExists,
-    CrossTenantReference,
     CycleError,
     InUse,
     InvalidValue,
-    NotFound,
 )
 from tenancy.handle.roles import RoleAdmin
-from tenancy.index.index import Index
 from tenancy.records.changes import (
     AccessRemoved,
     Associated,
@@ -37,7 +34,7 @@ from tenancy.records.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.records.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
+from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
 from tenancy.rules.limits import (
     NewDevices,
     check_device_move,
@@ -59,9 +56,6 @@ from tenancy.rules.validate import (
     replace,
     unique_id,
 )
-
-if TYPE_CHECKING:
-    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["TenantScope"]
 
@@ -93,60 +87,10 @@ class TenantScope(RoleAdmin):
     it names exists in this tenant, and commits all its changes as one revision.
     """
 
-    def __init__(self, tn: Tenancy, tenant_id: str) -> None:
-        self._tn = tn
-        self.tenant_id = tenant_id
-
     def __repr__(self) -> str:
         return f"TenantScope({self.tenant_id!r})"
 
-    @property
-    def _index(self) -> Index:
-        return self._tn._index
-
-    @property
-    def record(self) -> Tenant:
-        """The tenant's current record."""
-        return self._tn.get_tenant(self.tenant_id)
-
     # ------------------------------------------------------------ look-ups
-
-    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, field: str) -> Any:
-        """The record of this tenant with this id; NotFound (or CrossTenantReference for
-        another tenant's) naming ``field``."""
-        try:
-            record = table.get(record_id) if isinstance(record_id, str) else None
-        except TypeError:  # pragma: no cover - a str subclass with a broken hash
-            record = None
-        if record is None:
-            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}", field=field)
-        if record.tenant_id != self.tenant_id:
-            raise CrossTenantReference(
-                kind, record_id, record.tenant_id, self.tenant_id, field=field
-            )
-        return record
-
-    def get_group(self, group_id: str) -> Group:
-        """The group's record; NotFound if it is not a group of this tenant."""
-        return self._group(group_id, "group_id")
-
-    def _group(self, group_id: object, field: str) -> Group:
-        self._owned("group", self._index.groups, group_id, field)
-        return self._index.group_record(group_id)  # type: ignore[arg-type]
-
-    def get_device(self, device_id: str) -> Device:
-        """The device's record; NotFound if it is not a device of this tenant."""
-        return self._device(device_id, "device_id")
-
-    def _device(self, device_id: object, field: str) -> Device:
-        return self._owned("device", self._index.devices, device_id, field)  # type: ignore[no-any-return]
-
-    def get_user(self, user_id: str) -> User:
-        """The user's record; NotFound if it is not a user of this tenant."""
-        return self._user(user_id, "user_id")
-
-    def _user(self, user_id: object, field: str) -> User:
-        return self._owned("user", self._index.users, user_id, field)  # type: ignore[no-any-return]
 
     def find_user(self, email: str) -> User | None:
         """The user with this email (case-insensitive), or None."""
@@ -173,13 +117,9 @@ class TenantScope(RoleAdmin):
         """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
         ``after`` the ``next`` of the previous page of this tenant's listing. Runtime
         complexity: O(log n + limit)."""
-        return self._tn._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
+        return self._queries._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
-
-    def _writable(self) -> None:
-        self._tn.get_tenant(self.tenant_id)
-        self._tn._check_active(self.tenant_id)
 
     def _new_id(
         self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
@@ -228,11 +168,11 @@ class TenantScope(RoleAdmin):
                 device_ids=self._device_ids(device_ids),
                 device_tags=named("device_tags", parse_rules, device_tags),
             )
-            check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
-            check_group_rules(self._tn.limits, len(group.device_tags))
+            check_new_group(self._writer.limits, self._index, self.tenant_id, group.parent_id)
+            check_group_rules(self._writer.limits, len(group.device_tags))
             return [GroupCreated(group=group)], group
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_group(self, group_id: str, *, name: str = UNSET, description: str = UNSET) -> Group:
         """Rename or re-describe a group; no answer about reach changes."""
@@ -251,7 +191,7 @@ class TenantScope(RoleAdmin):
                 GroupUpdated(group_id=group_id, name=new_name, description=new_description)
             ], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def move_group(self, group_id: str, parent: str | None) -> Group:
         """Put the group (with its whole subtree) under ``parent``, or make it a root with
@@ -266,10 +206,10 @@ class TenantScope(RoleAdmin):
                 raise CycleError("group", group_id, parent, field="parent")
             if old.parent_id == parent:
                 return [], old
-            check_group_move(self._tn.limits, self._index, group_id, parent)
+            check_group_move(self._writer.limits, self._index, group_id, parent)
             return [GroupMoved(group_id=group_id, parent_id=parent)], replace(old, parent_id=parent)
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
         """Delete a group, its memberships and associations; with ``cascade`` its subgroups
@@ -295,7 +235,7 @@ class TenantScope(RoleAdmin):
             changes.extend(GroupDeleted(group_id=g) for g in reversed(subtree))
             return changes, None
 
-        self._tn._write(make)
+        self._write(make)
 
     def associate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
@@ -312,10 +252,10 @@ class TenantScope(RoleAdmin):
             if not ids and not rules:
                 return [], old
             if rules:  # a group over a lowered limit may still lose rules or gain ids
-                check_group_rules(self._tn.limits, len(new.device_tags))
+                check_group_rules(self._writer.limits, len(new.device_tags))
             return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def dissociate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
@@ -333,7 +273,7 @@ class TenantScope(RoleAdmin):
                 return [], old
             return [Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     # ------------------------------------------------------------ devices
 
@@ -435,7 +375,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             pending: dict[str, Device] = {}
             tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
-            counter = NewDevices(self._tn.limits, self._index, self.record)
+            counter = NewDevices(self._writer.limits, self._index, self.record)
             for spec in source:
                 device = self._new_device(spec, pending, tag_memo)
                 pending[device.id] = device
@@ -443,7 +383,7 @@ class TenantScope(RoleAdmin):
             devices = list(pending.values())
             return [DeviceCreated(device=d) for d in devices], devices
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_device(
         self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
@@ -461,11 +401,11 @@ class TenantScope(RoleAdmin):
                 changes.append(DeviceRenamed(device_id=device_id, name=name))
             if parent is not UNSET and parent != old.parent_id:
                 new = replace(new, parent_id=self._device_parent(device_id, parent))
-                check_device_move(self._tn.limits, self._index, self.record, device_id, parent)
+                check_device_move(self._writer.limits, self._index, self.record, device_id, parent)
                 changes.append(DeviceMoved(device_id=device_id, parent_id=parent))
             return changes, new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def tag_device(
         self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
@@ -480,7 +420,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, tags=old.tags | added)
             return ([DeviceTagged(device_id=device_id, tags=added)] if added else []), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def untag_device(
         self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
@@ -494,7 +434,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, tags=old.tags - removed)
             return ([DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
         """Delete a device and its id associations; with ``cascade`` its child devices too
@@ -515,7 +455,7 @@ class TenantScope(RoleAdmin):
                 order.extend(sorted(children.get(did, ())))
             return [DeviceDeleted(device_id=d) for d in reversed(order)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     # ------------------------------------------------------------ users
 
@@ -547,7 +487,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             check_email(email)
             self._check_email_free(email, None)
-            check_new_user(self._tn.limits, self._index, self.tenant_id)
+            check_new_user(self._writer.limits, self._index, self.tenant_id)
             user = User(
                 id=self._new_id("user", id, self._index.users, _ids.new_user_id),
                 tenant_id=self.tenant_id,
@@ -561,7 +501,7 @@ class TenantScope(RoleAdmin):
             )
             return [UserCreated(user=user)], user
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_user(
         self,
@@ -607,7 +547,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, **fields)
             return ([] if new == old else [UserUpdated(user=new)]), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user and its memberships. The tenant's first admin user cannot be
@@ -627,7 +567,7 @@ class TenantScope(RoleAdmin):
             removed = [AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
             return [*removed, UserDeleted(user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def add_member(self, group_id: str, user_id: str) -> None:
         """Make the user a member of the group: it reaches every device the group covers."""
@@ -640,7 +580,7 @@ class TenantScope(RoleAdmin):
                 return [], None
             return [MemberAdded(group_id=group_id, user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def remove_member(self, group_id: str, user_id: str) -> None:
         """End the user's membership of the group (no error if it was not a member)."""
@@ -653,4 +593,4 @@ class TenantScope(RoleAdmin):
                 return [], None
             return [MemberRemoved(group_id=group_id, user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
