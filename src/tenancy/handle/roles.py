@@ -1,4 +1,4 @@
-"""Role administration inside one tenant: the access-control writes of a TenantScope.
+"""Role administration inside one tenant: the access-control writes, a part of TenantScope.
 
 Every write here validates against the index, refuses what would let a sub-user exceed its
 owner (the ceiling of DOMAIN.md section 5), and commits through the writer, which also
@@ -68,7 +68,8 @@ def _user_ids(**ids: object) -> None:
 
 
 class RoleAdmin(TenantRecords):
-    """Roles, grants, owners, delegation and support requests of one tenant."""
+    """Roles, grants, owners, delegation and support requests of one tenant: the part of
+    a :class:`~tenancy.handle.scope.TenantScope` it hands those calls to."""
 
     # ------------------------------------------------------------ looking up
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from tenancy import ids as _ids
@@ -12,7 +13,9 @@ from tenancy.errors import (
     InUse,
     InvalidValue,
 )
+from tenancy.handle.lookups import TenantRecords
 from tenancy.handle.roles import RoleAdmin
+from tenancy.handle.writer import Writer
 from tenancy.records.changes import (
     AccessRemoved,
     Associated,
@@ -34,7 +37,17 @@ from tenancy.records.changes import (
     UserDeleted,
     UserUpdated,
 )
+from tenancy.records.grants import (
+    Delegation,
+    InventoryGrant,
+    PrincipalKind,
+    RoleDefinition,
+    RoleGrant,
+    RoleKind,
+    SupportRequest,
+)
 from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
+from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
     NewDevices,
     check_device_move,
@@ -80,12 +93,16 @@ class _Replay(Iterable[T]):
             yield item
 
 
-class TenantScope(RoleAdmin):
+class TenantScope(TenantRecords):
     """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
 
     Every write checks that the tenant (and every tenant above it) is active, that every id
     it names exists in this tenant, and commits all its changes as one revision.
     """
+
+    def __init__(self, writer: Writer, identity: Identity, tenant_id: str) -> None:
+        super().__init__(writer, identity, tenant_id)
+        self._roles = RoleAdmin(writer, identity, tenant_id)
 
     def __repr__(self) -> str:
         return f"TenantScope({self.tenant_id!r})"
@@ -594,3 +611,90 @@ class TenantScope(RoleAdmin):
             return [MemberRemoved(group_id=group_id, user_id=user_id)], None
 
         self._write(make)
+
+    # ------------------------------------------------------------ roles (delegated)
+
+    def roles_of(self, user_id: str) -> list[str]:
+        """The global roles the user holds, sorted."""
+        return self._roles.roles_of(user_id)
+
+    def inventory_grants_of(
+        self, principal_id: str, *, to: PrincipalKind = "user"
+    ) -> list[InventoryGrant]:
+        """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
+        return self._roles.inventory_grants_of(principal_id, to=to)
+
+    def default_member_role(self) -> str | None:
+        """The inventory role membership alone grants (viewer unless changed or cleared)."""
+        return self._roles.default_member_role()
+
+    def define_role(
+        self, name: str, permissions: Iterable[object], *, kind: RoleKind = "global"
+    ) -> RoleDefinition:
+        """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
+        inventory (device permissions, held on a group). Built-in names are taken."""
+        return self._roles.define_role(name, permissions, kind=kind)
+
+    def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
+        """Delete a custom role; refused while anyone holds it."""
+        return self._roles.delete_role(name, kind=kind)
+
+    def grant_role(self, user_id: str, role: str) -> RoleGrant:
+        """Give the user a global role, tenant-wide."""
+        return self._roles.grant_role(user_id, role)
+
+    def revoke_role(self, user_id: str, role: str) -> None:
+        """Take a global role away (at once from every sub-user it capped too). The tenant's
+        first admin user keeps the admin role: no tenant can lock itself out."""
+        return self._roles.revoke_role(user_id, role)
+
+    def grant_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> InventoryGrant:
+        """Give an inventory role on ``group`` (every device it covers, within reach) to a
+        user, or with ``to="group"`` to every member of the group ``principal_id``."""
+        return self._roles.grant_inventory_role(principal_id, role, group=group, to=to)
+
+    def revoke_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> None:
+        """Take an inventory role away (no error if it was not held)."""
+        return self._roles.revoke_inventory_role(principal_id, role, group=group, to=to)
+
+    def set_default_member_role(self, role: str | None) -> None:
+        """The inventory role membership alone grants on the group; None clears it (then a
+        member reaches devices but may do nothing to them without another role)."""
+        return self._roles.set_default_member_role(role)
+
+    def set_owner(self, user_id: str, owner_id: str | None) -> User:
+        """Make ``owner_id`` the owner of the user (None: no owner). The owner manages its
+        sub-users, and a sub-user's permissions are capped by its owner's at check time."""
+        return self._roles.set_owner(user_id, owner_id)
+
+    def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
+        """The users the owner owns directly (or at any depth), sorted by id."""
+        return self._roles.sub_users(owner_id, recursive=recursive)
+
+    def delegate(
+        self, owner_id: str, delegate_id: str, *, until: datetime | None = None
+    ) -> Delegation:
+        """Let ``delegate_id`` manage the user hierarchy of ``owner_id`` (until a time, if
+        given). The delegate must hold user_management:CREATE."""
+        return self._roles.delegate(owner_id, delegate_id, until=until)
+
+    def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
+        """End a delegation at once (no error if there was none)."""
+        return self._roles.revoke_delegation(owner_id, delegate_id)
+
+    def request_support(self, user_id: str, *, duration: timedelta | None = None) -> SupportRequest:
+        """Open support access to this tenant for ``duration`` (the handle's
+        ``support_duration``, 24 hours by default) from now; a new request extends it."""
+        return self._roles.request_support(user_id, duration=duration)
+
+    def end_support(self) -> None:
+        """End this tenant's support request early (no error if there is none)."""
+        return self._roles.end_support()
+
+    def support_until(self) -> datetime | None:
+        """When the tenant's open support request ends, or None."""
+        return self._roles.support_until()
