@@ -2,19 +2,18 @@
 it through the store, apply the same changes to the index.
 
 A :class:`Writer` holds the store, the index, the writer lock, the clock, the limits, the
-usage recorder, the follower and the rebuild flag; a :class:`~tenancy.Tenancy` handle and its
-tenant scopes hold a writer and an identity (who acts), and every write of theirs goes
-through :meth:`Writer.write`: under the writer lock it catches up with
-the store, lets the command validate itself against the index and produce its changes
-(raising, with nothing written, when the input breaks a rule), commits them with the
-revision it validated against, and applies them to the local index. If another writer got
-there first the store answers StaleRevision and the command is validated again on the newer
-state, so two writers can never combine into a cycle; a write keeps retrying, with jittered
-exponential pauses, until ``write_timeout`` seconds have passed. A process always reads its
-own writes.
+usage recorder, the follower and the rebuild flag; a :class:`~tenancy.Tenancy` handle and
+its tenant scopes hold a writer and an identity (who acts), and every write of theirs goes
+through :meth:`Writer.write`: under the writer lock it catches up with the store, lets the
+command validate itself against the index and produce its changes (raising, with nothing
+written, when the input breaks a rule), commits them with the revision it validated against,
+and applies them to the local index. If another writer got there first the store answers
+StaleRevision and the command is validated again on the newer state, so two writers can
+never combine into a cycle; a write keeps retrying, with jittered exponential pauses, until
+``write_timeout`` seconds have passed. A process always reads its own writes.
 
 The index is a view of the store: if applying a commit to it fails (a bug, or a record the
-store took and the index cannot hold), the handle logs it once and rebuilds its index from a
+store took and the index cannot hold), the writer logs it once and rebuilds its index from a
 fresh snapshot instead of going on with a half-applied one.
 
 Freshness (DESIGN.md, Consistency): a handle on a store that other processes write
@@ -26,9 +25,9 @@ snapshot.
 
 Fork (``gunicorn --preload``, ``multiprocessing`` with ``fork``): a handle opened before
 ``os.fork()`` keeps working in the child. Before the fork, :func:`os.register_at_fork`
-hooks take every open handle's writer lock (waiting at most ``FORK_WAIT`` seconds for a write
+hooks take every open writer's lock (waiting at most ``FORK_WAIT`` seconds for a write
 in progress), so the child's copy of the index is never half-written; in the child they give
-each handle new locks, its own follower thread, no inherited usage counters (the parent
+each writer a new lock, its own follower thread, no inherited usage counters (the parent
 flushes those), and the store reopens its own connection on first use (SQLiteStore).
 """
 
