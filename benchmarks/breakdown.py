@@ -27,7 +27,7 @@ import msgspec
 from sortedcontainers import SortedList
 
 from benchmarks.cache import ensure
-from tenancy.handle.tenancy import _gc_paused
+from tenancy.handle.writer import _gc_paused
 from tenancy.index.index import Index
 from tenancy.store.sqlite import SQLiteStore
 from tenancy.testing.workload import DEFAULT_SEED, SCALES, plan

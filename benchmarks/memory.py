@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks.cache import work_copy
 from benchmarks.systems import ALL_SYSTEMS, load
-from tenancy.handle.tenancy import _release_free_heap
+from tenancy.handle.writer import _release_free_heap
 from tenancy.testing.workload import DEFAULT_SEED, SCALES, Workload, plan
 
 __all__ = ["main", "rss"]

@@ -19,7 +19,7 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, MemoryStore, StaleRevision, Tenancy, TenancyError
-from tenancy.handle.tenancy import BACKOFF_CAP, BACKOFF_FIRST, DEFAULT_WRITE_TIMEOUT, backoff
+from tenancy.handle.writer import BACKOFF_CAP, BACKOFF_FIRST, DEFAULT_WRITE_TIMEOUT, backoff
 from tenancy.records.changes import Change, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.store.sqlite import SQLiteStore
@@ -206,6 +206,6 @@ def test_write_timeout_is_a_positive_number_of_seconds(bad: object) -> None:
 
 def test_write_timeout_has_a_default_and_is_taken_by_open(tmp_path: Path) -> None:
     with tenancy.open() as tn:
-        assert tn._write_timeout == DEFAULT_WRITE_TIMEOUT
+        assert tn._writer.write_timeout == DEFAULT_WRITE_TIMEOUT
     with tenancy.open(str(tmp_path / "a.db"), write_timeout=2) as tn:
-        assert tn._write_timeout == 2.0
+        assert tn._writer.write_timeout == 2.0

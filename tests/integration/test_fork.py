@@ -33,7 +33,7 @@ import pytest
 
 import tenancy
 from tenancy import StoreError, Tenancy
-from tenancy.handle import tenancy as service_module
+from tenancy.handle import writer as service_module
 from tenancy.store import _codec
 from tenancy.store import sqlite as sqlite_module
 
@@ -136,7 +136,7 @@ def test_preloaded_handle_follows_and_writes_in_every_child(tmp_path: Path) -> N
     device_of_parent = "d-0000000000000001"
 
     def child(i: int) -> tuple[float, str, int, bool, float | None]:
-        follower = tn._follower
+        follower = tn._writer.follower
         assert follower is not None
         assert follower._thread.is_alive()
         seen_at = wait_until(lambda: tn.verify(user, device_of_parent))  # no catch_up
@@ -229,8 +229,8 @@ def _write_in_thread(tn: Tenancy, tenant: str, name: str) -> tuple[threading.Thr
     thread.start()
 
     def writer_holds_lock() -> bool:
-        if tn._write_lock.acquire(blocking=False):
-            tn._write_lock.release()
+        if tn._writer.lock.acquire(blocking=False):
+            tn._writer.lock.release()
             return bool(done)  # free again only once the write has finished
         return True
 
@@ -286,7 +286,7 @@ def test_fork_during_a_long_write_does_not_hang_the_child(
     thread, done = _write_in_thread(tn, tenant, "from the parent's thread")
 
     def child() -> tuple[bool, list[str]]:
-        rebuild = tn._rebuild_needed
+        rebuild = tn._writer.rebuild_needed
         tn.tenant(tenant).create_device("from the child")  # waits for the file lock
         names = sorted(d.name for d in tn.index.devices.values())
         tn.close()

@@ -201,7 +201,7 @@ def random_writer(
         while time.monotonic() < deadline:
             # The writer lock keeps the follower thread from moving the index while the
             # operation picks its ids from it (the follower skips that round).
-            with tn._write_lock:
+            with tn._writer.lock:
                 try:
                     random_operation(tn, rng)
                 except TenancyError:

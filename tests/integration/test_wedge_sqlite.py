@@ -20,8 +20,10 @@ import pytest
 
 import tenancy
 from tenancy import InvalidValue, Tenancy, all_of
+from tenancy.handle.writer import Writer
 from tenancy.records.changes import Change, TenantUpdated
 from tenancy.records.model import MAX_INT
+from tenancy.rules.access import SYSTEM, Identity
 from tenancy.store.sqlite import SQLiteStore
 from tests.unit._world import new_tenant
 from tests.unit.test_wedge import BAD_RULES, _impossible
@@ -109,13 +111,15 @@ def test_an_impossible_change_is_refused_by_the_file(
     t.create_device("d", id="d", tags=[("site", "sb")])
     second.catch_up()
     what, change, field = _impossible(t.tenant_id)[index]
-    real_write = Tenancy._write
+    real_write = Writer.write
 
-    def forged_write(self: Tenancy, make: Callable[[], tuple[list[Change], Any]]) -> Any:
-        return real_write(self, lambda: ([change], None))
+    def forged_write(
+        self: Writer, make: Callable[[], tuple[list[Change], Any]], identity: Identity = SYSTEM
+    ) -> Any:
+        return real_write(self, lambda: ([change], None), identity)
 
     before = _file_state(first)
-    monkeypatch.setattr(Tenancy, "_write", forged_write)
+    monkeypatch.setattr(Writer, "write", forged_write)
     with pytest.raises(InvalidValue) as caught:
         t.create_group("anything")
     monkeypatch.undo()

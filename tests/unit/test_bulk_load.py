@@ -21,7 +21,7 @@ def test_a_bulk_load_builds_what_the_writes_built() -> None:
     sorted lists and covers, whatever way each device was associated (a gateway chain, an
     id list, tag rules of every shape, no group at all)."""
     h = hospital()
-    written = h.tn._index
+    written = h.tn.index
     loaded = Index.build(written.snapshot())
     assert _lists(loaded) == _lists(written)
     assert loaded.cover == written.cover
@@ -32,7 +32,7 @@ def test_devices_out_of_id_order_are_loaded_in_order() -> None:
     """A snapshot lists its devices by id; one that does not (a store breaking its contract)
     still gives sorted lists, not wrong pages."""
     h = hospital()
-    snapshot = h.tn._index.snapshot()
+    snapshot = h.tn.index.snapshot()
     shuffled = list(snapshot.devices)
     random.Random(7).shuffle(shuffled)
     loaded = Index.build(msgspec.structs.replace(snapshot, devices=shuffled))

@@ -59,17 +59,6 @@ FOLDERS: dict[str, str] = {
     "testing": "tools",
 }
 
-# The import cycles still there, each as the set of its modules (a strongly connected
-# component of the import graph). The test fails on any other cycle and on one of these
-# that is gone (so this list shrinks with the code). Phase B of the renovation empties it.
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # TenantScope and RoleAdmin call the facade's private members (_write, _index,
-        # _check_active, _clock): the facade by composition (phase B) removes it.
-        frozenset({"tenancy.handle.tenancy", "tenancy.handle.scope", "tenancy.handle.roles"}),
-    }
-)
-
 MAX_LINES = 800
 """STYLE.md: keep modules under about 800 lines and one concept each."""
 
@@ -293,13 +282,9 @@ def cycles(graph: Mapping[str, Set[str]]) -> set[frozenset[str]]:
 
 def test_no_import_cycle() -> None:
     """No two modules import each other, directly or through others, not even under
-    TYPE_CHECKING, inside a folder too; the cycles of KNOWN_CYCLES are the only ones left,
-    and each of them is still there (remove it from the list when it is gone)."""
-    found = cycles(import_graph(MODULES))
-    new = sorted(sorted(c) for c in found - KNOWN_CYCLES)
-    gone = sorted(sorted(c) for c in KNOWN_CYCLES - found)
-    assert not new, f"import cycles: {new}"
-    assert not gone, f"these cycles are gone, remove them from KNOWN_CYCLES: {gone}"
+    TYPE_CHECKING, inside a folder too."""
+    found = sorted(sorted(c) for c in cycles(import_graph(MODULES)))
+    assert not found, f"import cycles: {found}"
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenancy.handle.tenancy import _gc_paused
+from tenancy.handle.writer import _gc_paused
 
 
 class _Node:

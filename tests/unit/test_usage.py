@@ -275,9 +275,9 @@ def test_the_background_flusher_writes_pending_requests(clock: Clock) -> None:
     with tenancy.open(clock=clock, usage_flush_interval=3600) as tn:
         acme = make(tn, "acme")
         before = tn.revision
-        tn._usage.flush_after = 5
+        tn._writer.usage.flush_after = 5
         tn.record_request(acme.id, "api", 2)
-        flusher = tn._usage.flusher
+        flusher = tn._writer.usage.flusher
         assert flusher is not None
         assert tn.revision == before  # the call itself did no I/O
         tn.record_request(acme.id, "api", 3)  # five pending: the flusher wakes
@@ -285,7 +285,7 @@ def test_the_background_flusher_writes_pending_requests(clock: Clock) -> None:
         assert tn.revision == before + 1
         [stored] = [r for r in tn.store.snapshot().usage if r.tenant_id == acme.id]
         assert stored.requests == (("api", 5),)
-    assert tn._usage.flusher is None  # close stopped it
+    assert tn._writer.usage.flusher is None  # close stopped it
 
 
 def test_two_handles_on_one_store_count_exactly(clock: Clock) -> None:

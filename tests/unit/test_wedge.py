@@ -32,6 +32,7 @@ from tenancy import (
     TenantScope,
     all_of,
 )
+from tenancy.handle.writer import Writer
 from tenancy.records.changes import (
     Associated,
     Change,
@@ -51,6 +52,7 @@ from tenancy.records.model import (
     parse_rules,
     parse_tags,
 )
+from tenancy.rules.access import SYSTEM, Identity
 
 from ._world import new_tenant
 
@@ -422,13 +424,15 @@ def test_the_store_refuses_an_impossible_change_from_the_facade(
     one), the store's commit refuses it before writing, and nothing changes anywhere."""
     t, _, _ = _wall_world(tn)
     what, change, field = _impossible(t.tenant_id)[index]
-    real_write = Tenancy._write
+    real_write = Writer.write
 
-    def forged_write(self: Tenancy, make: Callable[[], tuple[list[Change], Any]]) -> Any:
-        return real_write(self, lambda: ([change], None))
+    def forged_write(
+        self: Writer, make: Callable[[], tuple[list[Change], Any]], identity: Identity = SYSTEM
+    ) -> Any:
+        return real_write(self, lambda: ([change], None), identity)
 
     before = _state(tn)
-    monkeypatch.setattr(Tenancy, "_write", forged_write)
+    monkeypatch.setattr(Writer, "write", forged_write)
     with pytest.raises(InvalidValue) as caught:
         t.create_group("anything")
     monkeypatch.undo()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tenancy.errors import InvalidValue, named, with_field
+from tenancy.errors import InvalidValue, named
 from tenancy.handle.queries import Queries
 from tenancy.records.grants import parse_permission
 from tenancy.records.model import Device, Explanation, Page
@@ -35,65 +35,8 @@ def _check_arguments(user_id: object, permission: object) -> None:
 
 
 class AccessQueries(Queries):
-    """Queries that also answer what a user may do: :meth:`check`, and ``permission=`` on
-    :meth:`devices_for` and :meth:`explain`."""
-
-    def check(
-        self,
-        user_id: str,
-        permission: object,
-        device_id: str,
-        *,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> bool:
-        """May the user do ``permission`` (``"device:UPDATE"`` or a
-        :class:`~tenancy.Permission`) to the device? Unknown ids give False; a malformed
-        permission raises InvalidValue.
-
-        Runtime complexity: O(1) for a user without owner or inventory grants; otherwise
-        O(grants + owners x grants).
-
-        >>> import tenancy
-        >>> tn = tenancy.open()
-        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
-        >>> t = tn.tenant(acme.id)
-        >>> site = t.create_group("San Bruno", device_tags=[("site", "sb")])
-        >>> gen = t.create_device("Generator 7", tags=[("site", "sb")])
-        >>> ana = t.create_user("ana@acme.example")
-        >>> t.add_member(site.id, ana.id)
-        >>> tn.check(ana.id, "device:READ", gen.id), tn.check(ana.id, "device:UPDATE", gen.id)
-        (True, False)
-        >>> tn.check(acme.admin_user_id, "device:ADMIN", gen.id)
-        True
-        """
-        if at_least is not None or fresh:
-            self._sync(at_least, fresh)
-        reach, cover, index = self._views
-        try:
-            # check()'s first lines, inlined: a plain member asking for what membership
-            # gives is the hottest question after verify, and one call fewer is a third of
-            # the distance to verify's cost. check() below is the definition.
-            acc = index.access.cache.get(user_id)
-            if acc is not None and acc.simple and permission in acc.member_texts:
-                covering = cover.get(device_id)
-                if covering is not None and not reach[user_id].isdisjoint(covering):
-                    return True
-                if permission not in acc.global_texts:
-                    return False
-            return check(index, user_id, permission, device_id)
-        except InvalidValue as error:  # a malformed permission
-            raise with_field(error, "permission") from None
-        except (TypeError, KeyError, RuntimeError):
-            # An unhashable id or permission, or a write that changed a set under a
-            # first-time check: run it again where no write can interleave. A malformed
-            # permission raises InvalidValue; unknown or unhashable ids still give False.
-            named("permission", parse_permission, permission)
-            with self._writer_lock():
-                try:
-                    return check(self._index, user_id, permission, device_id)
-                except TypeError:
-                    return False
+    """The queries of a handle with ``permission=`` on :meth:`devices_for` and
+    :meth:`explain` (check, hot, is the handle's own method)."""
 
     def devices_for(
         self,

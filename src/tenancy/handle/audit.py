@@ -8,30 +8,30 @@ from __future__ import annotations
 from datetime import datetime
 
 from tenancy.errors import InvalidValue
+from tenancy.handle.acting import audit_tenant
+from tenancy.handle.writer import Writer
 from tenancy.records.model import (
     MAX_INT,
     AuditRecord,
     Page,
 )
+from tenancy.rules.access import Identity
 from tenancy.rules.paging import AUDIT_LOG, DEFAULT_PAGE_SIZE, check_page_size, decode, encode
-from tenancy.store.protocol import Store
 
 __all__ = [
     "AuditLog",
 ]
 
 
-# ---------------------------------------------------------------- the facade's method
+# ---------------------------------------------------------------- the part
 
 
 class AuditLog:
-    """The audit-log query of a :class:`~tenancy.Tenancy` handle."""
+    """The audit-log query of a :class:`~tenancy.Tenancy` handle, a part it holds."""
 
-    _store: Store
-
-    def _audit_tenant(self, tenant: str | None) -> str | None:
-        """The tenant filter the acting identity may use; the facade restricts users."""
-        return tenant
+    def __init__(self, writer: Writer, identity: Identity) -> None:
+        self._writer = writer
+        self._identity = identity
 
     def audit_log(
         self,
@@ -80,12 +80,12 @@ class AuditLog:
             if moment is not None and not isinstance(moment, datetime):
                 raise InvalidValue(moment, f"{bound} is a datetime, or None", field=bound)
         limit = check_page_size(limit)
-        tenant = self._audit_tenant(tenant)
+        tenant = audit_tenant(self._writer.index, self._identity, tenant)
         # Cursors are bound to the query as the store runs it (the tenant an acting user
         # is restricted to included).
         bind = (AUDIT_LOG, (tenant, actor, target, start, end))
         position = _position(bind, after, after_seq)
-        records = self._store.audit_log(
+        records = self._writer.store.audit_log(
             tenant=tenant, actor=actor, target=target, start=start, end=end,
             after=position, limit=limit + 1,
         )  # fmt: skip

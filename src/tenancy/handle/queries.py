@@ -6,10 +6,11 @@ index (:meth:`Queries._read` says what happens when a write runs at the same tim
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from tenancy.errors import InvalidValue
+from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
 from tenancy.records.model import (
     Device,
@@ -18,6 +19,7 @@ from tenancy.records.model import (
     Page,
     User,
 )
+from tenancy.rules.access import Identity
 from tenancy.rules.paging import (
     DEFAULT_PAGE_SIZE,
 )
@@ -62,33 +64,27 @@ def _check_ids(query: Callable[..., object], args: tuple[Any, ...], kwargs: Any)
 
 
 class Queries:
-    """The query methods of a :class:`~tenancy.Tenancy` handle.
+    """The reach queries of a :class:`~tenancy.Tenancy` handle, a part it holds (verify,
+    the hottest, is the handle's own method).
 
     Each method takes the freshness options of DESIGN.md: ``at_least=revision`` waits until
     this handle has seen that revision, ``fresh=True`` catches up with the store first; by
     default the answer is as fresh as the handle's staleness window.
     """
 
-    # verify reads the index's reach and cover dicts straight from the handle: two attribute
-    # loads fewer on the hottest path. They are bound as one tuple, so a verify running while
-    # a reload swaps the index sees both dicts of the old index or both of the new one.
-    _views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]
+    def __init__(self, writer: Writer, identity: Identity) -> None:
+        self._writer = writer
+        self._identity = identity
 
     @property
     def _index(self) -> Index:
-        return self._current_index
-
-    @_index.setter
-    def _index(self, index: Index) -> None:
-        self._views = (index.reach, index.cover, index)
-        self._current_index = index
+        return self._writer.index
 
     def _sync(self, at_least: int | None, fresh: bool) -> None:
-        """Catch up with the store; the facade overrides this."""
+        self._writer.sync(at_least, fresh)
 
     def _writer_lock(self) -> AbstractContextManager[object]:
-        """The lock writers hold; the facade overrides this."""
-        return nullcontext()
+        return self._writer.lock
 
     def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a listing query without a lock. Readers never block writers, so a write may
@@ -104,34 +100,6 @@ class Queries:
             _check_ids(query, args, kwargs)  # a list where an id goes: say which argument
             raise
 
-    def verify(
-        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
-    ) -> bool:
-        """May this user see this device? Unknown ids give False; never raises for them.
-
-        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint``.
-
-        >>> import tenancy
-        >>> tn = tenancy.open()
-        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
-        >>> t = tn.tenant(acme.id)
-        >>> site = t.create_group("San Bruno", device_tags=[("site", "san-bruno")])
-        >>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
-        >>> ana = t.create_user("ana@acme.example")
-        >>> t.add_member(site.id, ana.id)
-        >>> tn.verify(ana.id, gen.id), tn.verify(ana.id, "no-such-device")
-        (True, False)
-        """
-        if at_least is not None or fresh:
-            self._sync(at_least, fresh)
-        # The same test as the physical limit. A disabled or blocked user's reach is the
-        # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
-        reach, cover, _ = self._views
-        try:
-            return not reach[user_id].isdisjoint(cover[device_id])
-        except (KeyError, TypeError):
-            return False
-
     def devices_for(
         self,
         user_id: str,
@@ -144,7 +112,19 @@ class Queries:
         fresh: bool = False,
     ) -> Page[Device]:
         """One page of the devices the user reaches, sorted by id; see
-        :func:`tenancy.rules.reach.devices_for` for the filters and the cost."""
+        :func:`tenancy.rules.reach.devices_for` for the filters and the cost.
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "sb")])
+        >>> gen = t.create_device("Generator 7", id="gen-7", tags=[("site", "sb")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id)
+        >>> [d.id for d in tn.devices_for(ana.id)]
+        ['gen-7']
+        """
         self._sync(at_least, fresh)
         return self._read(devices_for, user_id, limit=limit, after=after, tags=tags, group=group)
 

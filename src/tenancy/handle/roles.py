@@ -1,18 +1,17 @@
-"""Role administration inside one tenant: the access-control writes of a TenantScope.
+"""Role administration inside one tenant: the access-control writes, a part of TenantScope.
 
 Every write here validates against the index, refuses what would let a sub-user exceed its
-owner (the ceiling of DOMAIN.md section 5), and commits through the handle, which also
-authorises it for the acting user (see :mod:`tenancy.rules.access`).
+owner (the ceiling of DOMAIN.md section 5), and commits through the writer, which also
+authorises it for the acting identity (see :mod:`tenancy.rules.access`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
-from tenancy.index.index import Index
+from tenancy.handle.lookups import TenantRecords
 from tenancy.records.changes import AccessRemoved, AccessSet, Change, UserUpdated
 from tenancy.records.grants import (
     ADMIN_ROLE,
@@ -37,9 +36,6 @@ from tenancy.rules.access import (
     role_permissions,
 )
 from tenancy.rules.validate import check_bool, check_iterable, check_line, named, replace
-
-if TYPE_CHECKING:
-    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["RoleAdmin"]
 
@@ -71,30 +67,9 @@ def _user_ids(**ids: object) -> None:
             raise NotFound("user", value, field=field)
 
 
-class RoleAdmin:
-    """Roles, grants, owners, delegation and support requests of one tenant."""
-
-    tenant_id: str
-    _tn: Tenancy
-
-    @property
-    def _index(self) -> Index:
-        raise NotImplementedError  # provided by TenantScope
-
-    def _writable(self) -> None:
-        raise NotImplementedError  # provided by TenantScope
-
-    def get_user(self, user_id: str) -> User:
-        raise NotImplementedError  # provided by TenantScope
-
-    def get_group(self, group_id: str) -> object:
-        raise NotImplementedError  # provided by TenantScope
-
-    def _user(self, user_id: object, field: str) -> User:
-        raise NotImplementedError  # provided by TenantScope
-
-    def _group(self, group_id: object, field: str) -> object:
-        raise NotImplementedError  # provided by TenantScope
+class RoleAdmin(TenantRecords):
+    """Roles, grants, owners, delegation and support requests of one tenant: the part of
+    a :class:`~tenancy.handle.scope.TenantScope` it hands those calls to."""
 
     # ------------------------------------------------------------ looking up
 
@@ -134,7 +109,7 @@ class RoleAdmin:
 
     def default_member_role(self) -> str | None:
         """The inventory role membership alone grants (viewer unless changed or cleared)."""
-        value = self._tn.get_tenant(self.tenant_id).get_option(*MEMBER_ROLE_OPTION, "viewer")
+        value = self._tenants.get_tenant(self.tenant_id).get_option(*MEMBER_ROLE_OPTION, "viewer")
         return value or None
 
     # ------------------------------------------------------------ roles
@@ -174,7 +149,7 @@ class RoleAdmin:
             )
             return [AccessSet(record=record)], record
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
         """Delete a custom role; refused while anyone holds it."""
@@ -197,7 +172,7 @@ class RoleAdmin:
                 raise InUse("role", name, "users still hold it; revoke it first", field="name")
             return [AccessRemoved(record=record)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def _check_ceiling(
         self, user: User, perms: frozenset[Permission], group_id: str | None, field: str
@@ -233,7 +208,7 @@ class RoleAdmin:
                 return [], record
             return [AccessSet(record=record)], record
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def revoke_role(self, user_id: str, role: str) -> None:
         """Take a global role away (at once from every sub-user it capped too). The
@@ -244,14 +219,17 @@ class RoleAdmin:
             self.get_user(user_id)
             if _role_name(role) not in self._index.access.user_roles.get(user_id, ()):
                 return [], None
-            if role == ADMIN_ROLE and user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
+            if (
+                role == ADMIN_ROLE
+                and user_id == self._tenants.get_tenant(self.tenant_id).admin_user_id
+            ):
                 raise InvalidValue(
                     user_id, "the tenant's first admin user keeps the admin role", field="role"
                 )
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
             return [AccessRemoved(record=record)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def _inventory_grant(
         self, principal_id: str, role: str, group: str, to: PrincipalKind
@@ -286,7 +264,7 @@ class RoleAdmin:
                 return [], record
             return [AccessSet(record=record)], record
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def revoke_inventory_role(
         self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
@@ -300,14 +278,14 @@ class RoleAdmin:
                 return [], None
             return [AccessRemoved(record=record)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def set_default_member_role(self, role: str | None) -> None:
         """The inventory role membership alone grants on the group; None clears it (then a
         member reaches devices but may do nothing to them without another role)."""
         if role is not None:
             self._role("inventory", role)
-        self._tn.set_options(self.tenant_id, {MEMBER_ROLE_OPTION: role or ""})
+        self._tenants.set_options(self.tenant_id, {MEMBER_ROLE_OPTION: role or ""})
 
     # ------------------------------------------------------------ owners and delegation
 
@@ -320,7 +298,7 @@ class RoleAdmin:
             user = self.get_user(user_id)
             if owner_id is not None:
                 self._user(owner_id, "owner_id")
-                if user_id == self._tn.get_tenant(self.tenant_id).admin_user_id:
+                if user_id == self._tenants.get_tenant(self.tenant_id).admin_user_id:
                     # An owner would cap it: no tenant can lock itself out (DOMAIN.md 6).
                     raise InvalidValue(
                         user_id, "the tenant's first admin user has no owner", field="owner_id"
@@ -335,7 +313,7 @@ class RoleAdmin:
             new = replace(user, owner_id=owner_id)
             return [UserUpdated(user=new)], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
         """The users the owner owns directly (or at any depth), sorted by id."""
@@ -378,7 +356,7 @@ class RoleAdmin:
             )
             return [AccessSet(record=record)], record
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
         """End a delegation at once (no error if there was none)."""
@@ -391,7 +369,7 @@ class RoleAdmin:
                 return [], None
             return [AccessRemoved(record=record)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     # ------------------------------------------------------------ support
 
@@ -402,18 +380,18 @@ class RoleAdmin:
         def make() -> tuple[list[Change], SupportRequest]:
             self._writable()
             self.get_user(user_id)
-            length = self._tn.support_duration if duration is None else duration
+            length = self._writer.support_duration if duration is None else duration
             rule = "a support request lasts a positive timedelta that ends before year 10000"
             if not isinstance(length, timedelta) or length <= timedelta(0):
                 raise InvalidValue(duration, rule, field="duration")
             try:
-                until = self._tn._clock() + length
+                until = self._writer.clock() + length
             except OverflowError:
                 raise InvalidValue(duration, rule, field="duration") from None
             record = SupportRequest(tenant_id=self.tenant_id, requested_by=user_id, until=until)
             return [AccessSet(record=record)], record
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def end_support(self) -> None:
         """End this tenant's support request early (no error if there is none)."""
@@ -423,7 +401,7 @@ class RoleAdmin:
             record = self._index.access.support.get(self.tenant_id)
             return ([] if record is None else [AccessRemoved(record=record)]), None
 
-        self._tn._write(make)
+        self._write(make)
 
     def support_until(self) -> datetime | None:
         """When the tenant's open support request ends, or None."""

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy.errors import (
     AlreadyExists,
-    CrossTenantReference,
     CycleError,
     InUse,
     InvalidValue,
-    NotFound,
 )
+from tenancy.handle.lookups import TenantRecords
 from tenancy.handle.roles import RoleAdmin
-from tenancy.index.index import Index
+from tenancy.handle.writer import Writer
 from tenancy.records.changes import (
     AccessRemoved,
     Associated,
@@ -37,7 +37,17 @@ from tenancy.records.changes import (
     UserDeleted,
     UserUpdated,
 )
-from tenancy.records.model import Device, Group, Page, Tenant, User, parse_rules, parse_tags
+from tenancy.records.grants import (
+    Delegation,
+    InventoryGrant,
+    PrincipalKind,
+    RoleDefinition,
+    RoleGrant,
+    RoleKind,
+    SupportRequest,
+)
+from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
+from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
     NewDevices,
     check_device_move,
@@ -59,9 +69,6 @@ from tenancy.rules.validate import (
     replace,
     unique_id,
 )
-
-if TYPE_CHECKING:
-    from tenancy.handle.tenancy import Tenancy
 
 __all__ = ["TenantScope"]
 
@@ -86,67 +93,21 @@ class _Replay(Iterable[T]):
             yield item
 
 
-class TenantScope(RoleAdmin):
+class TenantScope(TenantRecords):
     """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
 
     Every write checks that the tenant (and every tenant above it) is active, that every id
     it names exists in this tenant, and commits all its changes as one revision.
     """
 
-    def __init__(self, tn: Tenancy, tenant_id: str) -> None:
-        self._tn = tn
-        self.tenant_id = tenant_id
+    def __init__(self, writer: Writer, identity: Identity, tenant_id: str) -> None:
+        super().__init__(writer, identity, tenant_id)
+        self._roles = RoleAdmin(writer, identity, tenant_id)
 
     def __repr__(self) -> str:
         return f"TenantScope({self.tenant_id!r})"
 
-    @property
-    def _index(self) -> Index:
-        return self._tn._index
-
-    @property
-    def record(self) -> Tenant:
-        """The tenant's current record."""
-        return self._tn.get_tenant(self.tenant_id)
-
     # ------------------------------------------------------------ look-ups
-
-    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, field: str) -> Any:
-        """The record of this tenant with this id; NotFound (or CrossTenantReference for
-        another tenant's) naming ``field``."""
-        try:
-            record = table.get(record_id) if isinstance(record_id, str) else None
-        except TypeError:  # pragma: no cover - a str subclass with a broken hash
-            record = None
-        if record is None:
-            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}", field=field)
-        if record.tenant_id != self.tenant_id:
-            raise CrossTenantReference(
-                kind, record_id, record.tenant_id, self.tenant_id, field=field
-            )
-        return record
-
-    def get_group(self, group_id: str) -> Group:
-        """The group's record; NotFound if it is not a group of this tenant."""
-        return self._group(group_id, "group_id")
-
-    def _group(self, group_id: object, field: str) -> Group:
-        self._owned("group", self._index.groups, group_id, field)
-        return self._index.group_record(group_id)  # type: ignore[arg-type]
-
-    def get_device(self, device_id: str) -> Device:
-        """The device's record; NotFound if it is not a device of this tenant."""
-        return self._device(device_id, "device_id")
-
-    def _device(self, device_id: object, field: str) -> Device:
-        return self._owned("device", self._index.devices, device_id, field)  # type: ignore[no-any-return]
-
-    def get_user(self, user_id: str) -> User:
-        """The user's record; NotFound if it is not a user of this tenant."""
-        return self._user(user_id, "user_id")
-
-    def _user(self, user_id: object, field: str) -> User:
-        return self._owned("user", self._index.users, user_id, field)  # type: ignore[no-any-return]
 
     def find_user(self, email: str) -> User | None:
         """The user with this email (case-insensitive), or None."""
@@ -173,13 +134,9 @@ class TenantScope(RoleAdmin):
         """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
         ``after`` the ``next`` of the previous page of this tenant's listing. Runtime
         complexity: O(log n + limit)."""
-        return self._tn._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
+        return self._queries._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
-
-    def _writable(self) -> None:
-        self._tn.get_tenant(self.tenant_id)
-        self._tn._check_active(self.tenant_id)
 
     def _new_id(
         self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
@@ -228,11 +185,11 @@ class TenantScope(RoleAdmin):
                 device_ids=self._device_ids(device_ids),
                 device_tags=named("device_tags", parse_rules, device_tags),
             )
-            check_new_group(self._tn.limits, self._index, self.tenant_id, group.parent_id)
-            check_group_rules(self._tn.limits, len(group.device_tags))
+            check_new_group(self._writer.limits, self._index, self.tenant_id, group.parent_id)
+            check_group_rules(self._writer.limits, len(group.device_tags))
             return [GroupCreated(group=group)], group
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_group(self, group_id: str, *, name: str = UNSET, description: str = UNSET) -> Group:
         """Rename or re-describe a group; no answer about reach changes."""
@@ -251,7 +208,7 @@ class TenantScope(RoleAdmin):
                 GroupUpdated(group_id=group_id, name=new_name, description=new_description)
             ], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def move_group(self, group_id: str, parent: str | None) -> Group:
         """Put the group (with its whole subtree) under ``parent``, or make it a root with
@@ -266,10 +223,10 @@ class TenantScope(RoleAdmin):
                 raise CycleError("group", group_id, parent, field="parent")
             if old.parent_id == parent:
                 return [], old
-            check_group_move(self._tn.limits, self._index, group_id, parent)
+            check_group_move(self._writer.limits, self._index, group_id, parent)
             return [GroupMoved(group_id=group_id, parent_id=parent)], replace(old, parent_id=parent)
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
         """Delete a group, its memberships and associations; with ``cascade`` its subgroups
@@ -295,7 +252,7 @@ class TenantScope(RoleAdmin):
             changes.extend(GroupDeleted(group_id=g) for g in reversed(subtree))
             return changes, None
 
-        self._tn._write(make)
+        self._write(make)
 
     def associate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
@@ -312,10 +269,10 @@ class TenantScope(RoleAdmin):
             if not ids and not rules:
                 return [], old
             if rules:  # a group over a lowered limit may still lose rules or gain ids
-                check_group_rules(self._tn.limits, len(new.device_tags))
+                check_group_rules(self._writer.limits, len(new.device_tags))
             return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def dissociate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
@@ -333,7 +290,7 @@ class TenantScope(RoleAdmin):
                 return [], old
             return [Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     # ------------------------------------------------------------ devices
 
@@ -435,7 +392,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             pending: dict[str, Device] = {}
             tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
-            counter = NewDevices(self._tn.limits, self._index, self.record)
+            counter = NewDevices(self._writer.limits, self._index, self.record)
             for spec in source:
                 device = self._new_device(spec, pending, tag_memo)
                 pending[device.id] = device
@@ -443,7 +400,7 @@ class TenantScope(RoleAdmin):
             devices = list(pending.values())
             return [DeviceCreated(device=d) for d in devices], devices
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_device(
         self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
@@ -461,11 +418,11 @@ class TenantScope(RoleAdmin):
                 changes.append(DeviceRenamed(device_id=device_id, name=name))
             if parent is not UNSET and parent != old.parent_id:
                 new = replace(new, parent_id=self._device_parent(device_id, parent))
-                check_device_move(self._tn.limits, self._index, self.record, device_id, parent)
+                check_device_move(self._writer.limits, self._index, self.record, device_id, parent)
                 changes.append(DeviceMoved(device_id=device_id, parent_id=parent))
             return changes, new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def tag_device(
         self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
@@ -480,7 +437,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, tags=old.tags | added)
             return ([DeviceTagged(device_id=device_id, tags=added)] if added else []), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def untag_device(
         self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
@@ -494,7 +451,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, tags=old.tags - removed)
             return ([DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
         """Delete a device and its id associations; with ``cascade`` its child devices too
@@ -515,7 +472,7 @@ class TenantScope(RoleAdmin):
                 order.extend(sorted(children.get(did, ())))
             return [DeviceDeleted(device_id=d) for d in reversed(order)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     # ------------------------------------------------------------ users
 
@@ -547,7 +504,7 @@ class TenantScope(RoleAdmin):
             self._writable()
             check_email(email)
             self._check_email_free(email, None)
-            check_new_user(self._tn.limits, self._index, self.tenant_id)
+            check_new_user(self._writer.limits, self._index, self.tenant_id)
             user = User(
                 id=self._new_id("user", id, self._index.users, _ids.new_user_id),
                 tenant_id=self.tenant_id,
@@ -561,7 +518,7 @@ class TenantScope(RoleAdmin):
             )
             return [UserCreated(user=user)], user
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def update_user(
         self,
@@ -607,7 +564,7 @@ class TenantScope(RoleAdmin):
             new = replace(old, **fields)
             return ([] if new == old else [UserUpdated(user=new)]), new
 
-        return self._tn._write(make)
+        return self._write(make)
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user and its memberships. The tenant's first admin user cannot be
@@ -627,7 +584,7 @@ class TenantScope(RoleAdmin):
             removed = [AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
             return [*removed, UserDeleted(user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def add_member(self, group_id: str, user_id: str) -> None:
         """Make the user a member of the group: it reaches every device the group covers."""
@@ -640,7 +597,7 @@ class TenantScope(RoleAdmin):
                 return [], None
             return [MemberAdded(group_id=group_id, user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
 
     def remove_member(self, group_id: str, user_id: str) -> None:
         """End the user's membership of the group (no error if it was not a member)."""
@@ -653,4 +610,91 @@ class TenantScope(RoleAdmin):
                 return [], None
             return [MemberRemoved(group_id=group_id, user_id=user_id)], None
 
-        self._tn._write(make)
+        self._write(make)
+
+    # ------------------------------------------------------------ roles (delegated)
+
+    def roles_of(self, user_id: str) -> list[str]:
+        """The global roles the user holds, sorted."""
+        return self._roles.roles_of(user_id)
+
+    def inventory_grants_of(
+        self, principal_id: str, *, to: PrincipalKind = "user"
+    ) -> list[InventoryGrant]:
+        """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
+        return self._roles.inventory_grants_of(principal_id, to=to)
+
+    def default_member_role(self) -> str | None:
+        """The inventory role membership alone grants (viewer unless changed or cleared)."""
+        return self._roles.default_member_role()
+
+    def define_role(
+        self, name: str, permissions: Iterable[object], *, kind: RoleKind = "global"
+    ) -> RoleDefinition:
+        """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
+        inventory (device permissions, held on a group). Built-in names are taken."""
+        return self._roles.define_role(name, permissions, kind=kind)
+
+    def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
+        """Delete a custom role; refused while anyone holds it."""
+        return self._roles.delete_role(name, kind=kind)
+
+    def grant_role(self, user_id: str, role: str) -> RoleGrant:
+        """Give the user a global role, tenant-wide."""
+        return self._roles.grant_role(user_id, role)
+
+    def revoke_role(self, user_id: str, role: str) -> None:
+        """Take a global role away (at once from every sub-user it capped too). The tenant's
+        first admin user keeps the admin role: no tenant can lock itself out."""
+        return self._roles.revoke_role(user_id, role)
+
+    def grant_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> InventoryGrant:
+        """Give an inventory role on ``group`` (every device it covers, within reach) to a
+        user, or with ``to="group"`` to every member of the group ``principal_id``."""
+        return self._roles.grant_inventory_role(principal_id, role, group=group, to=to)
+
+    def revoke_inventory_role(
+        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+    ) -> None:
+        """Take an inventory role away (no error if it was not held)."""
+        return self._roles.revoke_inventory_role(principal_id, role, group=group, to=to)
+
+    def set_default_member_role(self, role: str | None) -> None:
+        """The inventory role membership alone grants on the group; None clears it (then a
+        member reaches devices but may do nothing to them without another role)."""
+        return self._roles.set_default_member_role(role)
+
+    def set_owner(self, user_id: str, owner_id: str | None) -> User:
+        """Make ``owner_id`` the owner of the user (None: no owner). The owner manages its
+        sub-users, and a sub-user's permissions are capped by its owner's at check time."""
+        return self._roles.set_owner(user_id, owner_id)
+
+    def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
+        """The users the owner owns directly (or at any depth), sorted by id."""
+        return self._roles.sub_users(owner_id, recursive=recursive)
+
+    def delegate(
+        self, owner_id: str, delegate_id: str, *, until: datetime | None = None
+    ) -> Delegation:
+        """Let ``delegate_id`` manage the user hierarchy of ``owner_id`` (until a time, if
+        given). The delegate must hold user_management:CREATE."""
+        return self._roles.delegate(owner_id, delegate_id, until=until)
+
+    def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
+        """End a delegation at once (no error if there was none)."""
+        return self._roles.revoke_delegation(owner_id, delegate_id)
+
+    def request_support(self, user_id: str, *, duration: timedelta | None = None) -> SupportRequest:
+        """Open support access to this tenant for ``duration`` (the handle's
+        ``support_duration``, 24 hours by default) from now; a new request extends it."""
+        return self._roles.request_support(user_id, duration=duration)
+
+    def end_support(self) -> None:
+        """End this tenant's support request early (no error if there is none)."""
+        return self._roles.end_support()
+
+    def support_until(self) -> datetime | None:
+        """When the tenant's open support request ends, or None."""
+        return self._roles.support_until()

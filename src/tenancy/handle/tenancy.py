@@ -1,117 +1,91 @@
-"""The facade: validate a command against the index, commit it through the store, apply the
-same changes to the index.
+"""The facade: a :class:`Tenancy` handle holds a writer and an identity, and is composed of
+parts that take the two.
 
-Every write goes through :meth:`Tenancy._write`: under the writer lock it catches up with
-the store, lets the command validate itself against the index and produce its changes
-(raising, with nothing written, when the input breaks a rule), commits them with the
-revision it validated against, and applies them to the local index. If another writer got
-there first the store answers StaleRevision and the command is validated again on the newer
-state, so two writers can never combine into a cycle; a write keeps retrying, with jittered
-exponential pauses, until ``write_timeout`` seconds have passed. A process always reads its
-own writes.
+The :class:`~tenancy.handle.writer.Writer` holds the store, the index and what writes them
+(the lock, the clock, the limits, the usage recorder, the follower); the
+:class:`~tenancy.rules.access.Identity` says who acts, which authorises and audits every
+write. The parts are plain classes on (writer, identity): the reach and access queries
+(:mod:`tenancy.handle.queries`, :mod:`tenancy.handle.access`), the tenant lifecycle
+(:mod:`tenancy.handle.tenants`), the usage reports (:mod:`tenancy.handle.usage`) and the
+audit log (:mod:`tenancy.handle.audit`). Each public method of the handle hands its call to
+its part, except :meth:`Tenancy.verify` and :meth:`Tenancy.check`, the hot paths, which read
+the writer's views themselves (a delegation would cost a call, a third of verify).
 
-The index is a view of the store: if applying a commit to it fails (a bug, or a record the
-store took and the index cannot hold), the handle logs it once and rebuilds its index from a
-fresh snapshot instead of going on with a half-applied one.
-
-Freshness (DESIGN.md, Consistency): a handle on a store that other processes write
-(``capabilities.shared``) runs a daemon *follower* thread that applies the change log every
-``staleness`` seconds, so an answer is never older than that window while the query path
-does no I/O and no check at all. ``at_least=revision`` and ``fresh=True`` catch up first,
-on the caller's thread. A handle that fell behind the store's log retention reloads a
-snapshot.
-
-Fork (``gunicorn --preload``, ``multiprocessing`` with ``fork``): a handle opened before
-``os.fork()`` keeps working in the child. Before the fork, :func:`os.register_at_fork`
-hooks take every open handle's writer lock (waiting at most ``FORK_WAIT`` seconds for a write
-in progress), so the child's copy of the index is never half-written; in the child they give
-each handle new locks, its own follower thread, no inherited usage counters (the parent
-flushes those), and the store reopens its own connection on first use (SQLiteStore).
+``as_user`` and ``as_support`` build a new handle on the same writer with another identity;
+:meth:`Tenancy.tenant` a :class:`~tenancy.handle.scope.TenantScope` on them.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
-import logging
-import random
-import sys
-import threading
-import time
-import weakref
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import TypeVar
+from typing import Any
 
 from tenancy import ids as _ids
-from tenancy.errors import (
-    InvalidValue,
-    NotFound,
-    PermissionDenied,
-    StaleRevision,
-    StoreError,
-    TenancyError,
-)
+from tenancy.errors import InvalidValue, PermissionDenied, named, with_field
 from tenancy.handle.access import AccessQueries
+from tenancy.handle.acting import actor_user
 from tenancy.handle.audit import AuditLog
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
-from tenancy.handle.usage import UsageRecorder, UsageReports
+from tenancy.handle.usage import UsageReports
+from tenancy.handle.writer import (
+    DEFAULT_STALENESS,
+    DEFAULT_SUPPORT_DURATION,
+    DEFAULT_WRITE_TIMEOUT,
+    Clock,
+    Writer,
+    utc_now,
+)
 from tenancy.index.index import Index
 from tenancy.records.changes import (
     AccessSet,
     Change,
-    Commit,
     Revision,
     SupportSessionStarted,
     TenantCreated,
     UserCreated,
 )
-from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant
-from tenancy.records.model import SafetyLimits, Tenant, User, check_duration
+from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant, parse_permission
+from tenancy.records.model import (
+    AuditRecord,
+    Device,
+    Explanation,
+    Group,
+    Page,
+    RetentionRule,
+    SafetyLimits,
+    Tenant,
+    TenantPolicy,
+    UsageDay,
+    User,
+)
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
-from tenancy.rules.access import Identity, authorize, effective_global, support_open
-from tenancy.rules.audit import SYSTEM, audit_records
-from tenancy.rules.limits import DEFAULT_LIMITS
+from tenancy.rules.access import Identity, check, effective_global, support_open
+from tenancy.rules.paging import DEFAULT_PAGE_SIZE
+from tenancy.rules.validate import UNSET, OptionsInput, PropertiesInput
 from tenancy.store.protocol import Store
 
 __all__ = ["Tenancy"]
 
-DEFAULT_WRITE_TIMEOUT = 10.0
-"""Seconds a write keeps retrying after losing races to other writers, by default."""
-BACKOFF_FIRST = 0.001
-BACKOFF_CAP = 0.05
-"""A lost race waits a random time up to BACKOFF_FIRST * 2**(losses - 1), at most
-BACKOFF_CAP seconds (full jitter), before validating again."""
-FORK_WAIT = 10.0
-"""Seconds os.fork() waits for a write in progress on a handle before forking anyway (the
-child then rebuilds that handle's index from the store)."""
-DEFAULT_SUPPORT_DURATION = timedelta(hours=24)
-DEFAULT_STALENESS = 1.0
-"""Seconds an answer may lag behind other processes' writes, by default."""
-_log = logging.getLogger("tenancy")
-R = TypeVar("R")
-Clock = Callable[[], datetime]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
+class Tenancy:
     """A handle on one store: the queries, tenant lifecycle, and :meth:`tenant` scopes.
 
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
     """
 
+    # verify and check read the index's reach and cover dicts through _views, the writer's
+    # one list [reach, cover, index] shared by every handle on it: one attribute load on
+    # the hottest path, and a reload that swaps the index rewrites the list in place.
+    _views: list[Any]
+
     def __init__(
         self,
         store: Store,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         staleness: float | None = DEFAULT_STALENESS,
         limits: SafetyLimits | None = None,
         usage_flush_interval: float | None = 300.0,
@@ -132,39 +106,31 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         ``write_timeout``: seconds a write keeps retrying while other writers commit first
         (10 by default); past it the write raises StaleRevision, having written nothing.
         """
-        self.support_duration = check_duration("support_duration", support_duration)
-        self._identity: Identity = SYSTEM_IDENTITY
-        if limits is not None and not isinstance(limits, SafetyLimits):
-            raise InvalidValue(limits, "limits is a tenancy.SafetyLimits, or None")
-        self._limits = DEFAULT_LIMITS if limits is None else limits
-        self._usage = UsageRecorder(clock, usage_flush_interval)
-        if staleness is not None and (
-            not isinstance(staleness, int | float) or isinstance(staleness, bool) or staleness <= 0
-        ):
-            raise InvalidValue(staleness, "staleness is a positive number of seconds, or None")
-        if (
-            not isinstance(write_timeout, int | float)
-            or isinstance(write_timeout, bool)
-            or not 0 < write_timeout < float("inf")
-        ):
-            raise InvalidValue(
-                write_timeout, "write_timeout is a positive number of seconds",
-                field="write_timeout",
-            )  # fmt: skip
-        self._write_timeout = float(write_timeout)
-        self._store = store
-        self._clock = clock
-        self._audit_actor = SYSTEM  # who this handle's writes are audited as
-        self._write_lock = threading.RLock()
-        self._closed = False
-        self._rebuild_needed = False  # the index may be half-applied: rebuild before use
-        self._index = _build(store)
-        if self._index.revision == 0:
+        writer = Writer(
+            store, clock=clock, staleness=staleness, limits=limits,
+            usage_flush_interval=usage_flush_interval, write_timeout=write_timeout,
+            support_duration=support_duration,
+        )  # fmt: skip
+        self._compose(writer, SYSTEM_IDENTITY, owner=True)
+        if writer.index.revision == 0:
             self._initialise()
-        self._follower: _Follower | None = None
-        if staleness is not None and store.capabilities.shared:
-            self._follower = _Follower(self, float(staleness))
-        _HANDLES.add(self)
+        writer.follow(f"{id(self):x}")
+
+    def _compose(self, writer: Writer, identity: Identity, *, owner: bool) -> None:
+        self._writer = writer
+        self._identity = identity
+        self._owner = owner  # the handle tenancy.open made closes the writer; acting ones not
+        self._views = writer.views
+        self._queries = AccessQueries(writer, identity)
+        self._tenants = TenantLifecycle(writer, identity)
+        self._usage_reports = UsageReports(writer, identity)
+        self._audit = AuditLog(writer, identity)
+
+    def _acting(self, identity: Identity) -> Tenancy:
+        """A new handle on this handle's writer, acting as ``identity``."""
+        acting = Tenancy.__new__(Tenancy)
+        acting._compose(self._writer, identity, owner=False)
+        return acting
 
     # ------------------------------------------------------------ lifecycle
 
@@ -172,7 +138,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         """Create the management tenant, the root of the tenant tree, in revision 1."""
 
         def make() -> tuple[list[Change], None]:
-            if self._index.tenants:
+            if self._writer.index.tenants:
                 return [], None  # another process initialised the store first
             tenant_id = _ids.new_tenant_id()
             admin = User(
@@ -181,7 +147,7 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
             )  # fmt: skip
             tenant = Tenant(
                 id=tenant_id, domain=MANAGEMENT_DOMAIN, name="Management", parent_id=None,
-                allow_subtenants=True, created_at=self._clock(), admin_email=admin.email,
+                allow_subtenants=True, created_at=self._writer.clock(), admin_email=admin.email,
                 admin_username=admin.username, admin_user_id=admin.id,
             )  # fmt: skip
             admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
@@ -191,41 +157,48 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
                 AccessSet(record=admin_role),  # the first admin holds the admin role
             ], None
 
-        self._write(make)
+        self._writer.write(make)
 
     @property
     def revision(self) -> Revision:
         """The last revision this handle has seen (after a write: that write's revision)."""
-        return self._index.revision
+        return self._writer.index.revision
 
     @property
     def store(self) -> Store:
-        return self._store
+        return self._writer.store
 
     @property
     def index(self) -> Index:
         """The closure index (read-only use: tests and tools)."""
-        return self._index
+        return self._writer.index
 
     @property
     def staleness(self) -> float | None:
         """The follower's window in seconds; None when this handle does not follow."""
-        return None if self._follower is None else self._follower.window
+        follower = self._writer.follower
+        return None if follower is None else follower.window
+
+    @property
+    def support_duration(self) -> timedelta:
+        """How long a tenant's support request lasts (24 hours by default)."""
+        return self._writer.support_duration
+
+    @property
+    def management_tenant(self) -> Tenant:
+        """The root of the tenant tree, created when the store was initialised."""
+        return self._tenants.management_tenant
+
+    @property
+    def limits(self) -> SafetyLimits:
+        """The store-wide safety limits this handle enforces."""
+        return self._writer.limits
 
     def close(self) -> None:
-        """Stop following the store and close it. Closing twice does nothing."""
-        if self._closed:
-            return
-        self._closed = True
-        _HANDLES.discard(self)
-        if self._follower is not None:
-            self._follower.stop()
-        self._usage.stop()
-        with self._write_lock:
-            try:
-                self.flush_usage()  # a clean close loses no counted request
-            finally:
-                self._store.close()
+        """Stop following the store and close it. Closing twice does nothing; closing a
+        handle made by :meth:`as_user` or :meth:`as_support` closes nothing."""
+        if self._owner:
+            self._writer.close()
 
     def __enter__(self) -> Tenancy:
         return self
@@ -238,145 +211,471 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
     ) -> None:
         self.close()
 
-    # ------------------------------------------------------------ consistency
-
-    def _sync(self, at_least: int | None, fresh: bool) -> None:
-        if fresh is False and at_least is None:
-            return  # the default: as fresh as the staleness window
-        if fresh is not True and fresh is not False:
-            raise InvalidValue(fresh, "fresh is True or False", field="fresh")
-        if at_least is not None and type(at_least) is not int:
-            raise InvalidValue(at_least, "at_least is a revision (an int), or None",
-                               field="at_least")  # fmt: skip
-        if fresh or (at_least is not None and at_least > self._index.revision):
-            self.catch_up()
-            if at_least is not None and at_least > self._index.revision:
-                raise InvalidValue(
-                    at_least,
-                    f"at_least names a revision the store has not reached "
-                    f"(its head is {self._index.revision})",
-                    field="at_least",
-                )
-
-    def _writer_lock(self) -> AbstractContextManager[object]:
-        return self._write_lock
-
     def catch_up(self) -> Revision:
         """Apply every commit other handles wrote since this one last looked."""
-        with self._write_lock:
-            if self._rebuild_needed:
-                self._rebuild()
-                return self._index.revision
-            try:
-                commits = self._store.changes_since(self._index.revision)
-            except StaleRevision:
-                # Fell behind the log's retention: reload. Readers keep the old index until
-                # the new one replaces it in one assignment.
-                self._index = _build(self._store)
-                return self._index.revision
-            for commit in commits:
-                if not self._apply(commit):
-                    break  # rebuilt from a snapshot that holds this commit and any later
-            return self._index.revision
+        return self._writer.catch_up()
 
-    def _apply(self, commit: Commit) -> bool:
-        """Apply one commit to the index; True if it applied, False if the index had to be
-        rebuilt from the store instead (the failure is logged, once, here)."""
-        try:
-            self._index.apply_commit(commit)
-        except Exception:
-            # The index may be half-applied: never answer from it again. The store holds
-            # the truth, so a fresh snapshot gives a whole index at (at least) this commit.
-            self._rebuild_needed = True
-            _log.exception(
-                "tenancy: applying revision %d to the index failed; rebuilding the index "
-                "from the store",
-                commit.revision,
-            )
-            self._rebuild()
-            return False
-        except BaseException:
-            self._rebuild_needed = True  # interrupted half-way: rebuild on the next use
-            raise
-        return True
+    # ------------------------------------------------------------ the hot queries
 
-    def _rebuild(self) -> None:
-        """Replace the index with one built from a fresh snapshot of the store."""
-        try:
-            index = _build(self._store)
-        except TenancyError:
-            raise  # e.g. StoreError: the file cannot be read; retried on the next use
-        except Exception as exc:
-            raise StoreError(
-                f"the index could not be rebuilt from {self._store!r}: {exc!r}",
-                value=self._store,
-                rule="a handle answers only from an index built whole from its store",
-            ) from exc
-        self._index = index
-        self._rebuild_needed = False
+    def verify(
+        self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
+    ) -> bool:
+        """May this user see this device? Unknown ids give False; never raises for them.
 
-    def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
-        """Validate, commit, apply: the one path every write takes.
+        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint``.
 
-        A commit refused as stale (another writer got there first) is validated again on
-        the newer state after a random pause that doubles with each loss (full jitter, at
-        most BACKOFF_CAP), until ``write_timeout`` seconds after the write began; then
-        StaleRevision says so. Nothing is written by a refused attempt.
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "san-bruno")])
+        >>> gen = t.create_device("Generator 7", tags=[("site", "san-bruno")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id)
+        >>> tn.verify(ana.id, gen.id), tn.verify(ana.id, "no-such-device")
+        (True, False)
         """
-        with self._write_lock:
-            deadline = time.monotonic() + self._write_timeout
-            losses = 0
-            while True:
-                self.catch_up()
-                changes, result = make()
-                authorize(self._index, self._identity, changes, self._clock())
-                changes = self._usage.stamp(changes, self._index)  # usage counts ride along
-                if not changes:
-                    return result
-                expected = self._index.revision
-                # Audited in the commit itself: the write and its records land together.
-                audit = audit_records(
-                    self._index, changes, actor=self._audit_actor, at=self._clock(),
-                    revision=expected + 1,
-                )  # fmt: skip
+        if at_least is not None or fresh:
+            self._writer.sync(at_least, fresh)
+        # The same test as the physical limit. A disabled or blocked user's reach is the
+        # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
+        reach, cover, _ = self._views
+        try:
+            return not reach[user_id].isdisjoint(cover[device_id])
+        except (KeyError, TypeError):
+            return False
+
+    def check(
+        self,
+        user_id: str,
+        permission: object,
+        device_id: str,
+        *,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> bool:
+        """May the user do ``permission`` (``"device:UPDATE"`` or a
+        :class:`~tenancy.Permission`) to the device? Unknown ids give False; a malformed
+        permission raises InvalidValue.
+
+        Runtime complexity: O(1) for a user without owner or inventory grants; otherwise
+        O(grants + owners x grants).
+
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "sb")])
+        >>> gen = t.create_device("Generator 7", tags=[("site", "sb")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id)
+        >>> tn.check(ana.id, "device:READ", gen.id), tn.check(ana.id, "device:UPDATE", gen.id)
+        (True, False)
+        >>> tn.check(acme.admin_user_id, "device:ADMIN", gen.id)
+        True
+        """
+        if at_least is not None or fresh:
+            self._writer.sync(at_least, fresh)
+        reach, cover, index = self._views
+        try:
+            # check()'s first lines, inlined: a plain member asking for what membership
+            # gives is the hottest question after verify, and one call fewer is a third of
+            # the distance to verify's cost. check() below is the definition.
+            acc = index.access.cache.get(user_id)
+            if acc is not None and acc.simple and permission in acc.member_texts:
+                covering = cover.get(device_id)
+                if covering is not None and not reach[user_id].isdisjoint(covering):
+                    return True
+                if permission not in acc.global_texts:
+                    return False
+            return check(index, user_id, permission, device_id)
+        except InvalidValue as error:  # a malformed permission
+            raise with_field(error, "permission") from None
+        except (TypeError, KeyError, RuntimeError):
+            # An unhashable id or permission, or a write that changed a set under a
+            # first-time check: run it again where no write can interleave. A malformed
+            # permission raises InvalidValue; unknown or unhashable ids still give False.
+            named("permission", parse_permission, permission)
+            with self._writer.lock:
                 try:
-                    revision = self._store.commit(changes, expected_revision=expected, audit=audit)
-                except StaleRevision as stale:
-                    losses += 1
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise StaleRevision(
-                            expected, stale.actual,
-                            rule=f"a write retries lost races for at most write_timeout="
-                            f"{self._write_timeout:g} s (it lost {losses} in a row)",
-                        ) from stale  # fmt: skip
-                    # Lost a race: a random pause makes it unlikely to lose the next one to
-                    # the same writer. Then catch up and validate again on its state.
-                    time.sleep(min(backoff(losses), left))
-                    continue
-                self._usage.committed()  # durable now, whatever the index makes of it
-                self._apply(Commit(revision=revision, changes=tuple(changes)))
-                return result
+                    return check(self._writer.index, user_id, permission, device_id)
+                except TypeError:
+                    return False
 
-    # ------------------------------------------------------------ fork
+    # ------------------------------------------------------------ the other queries (delegated)
 
-    def _after_fork_in_child(self, whole: bool) -> None:
-        """In a forked child (one thread, a copy of the parent's memory): the parent's
-        threads are gone, so their locks and the follower are replaced. ``whole``: the fork
-        hook held the writer lock, so no write was half-way through this index."""
-        self._write_lock = threading.RLock()
-        self._usage.after_fork()
-        if not whole:
-            self._rebuild_needed = True
-        if self._follower is not None:
-            self._follower = _Follower(self, self._follower.window)
+    def users_for(
+        self,
+        device_id: str,
+        *,
+        tags: Iterable[object] | None = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> list[User]:
+        """Every user who reaches the device (whom to alert), sorted by id. Runtime
+        complexity: O(covering groups + members)."""
+        return self._queries.users_for(device_id, tags=tags, at_least=at_least, fresh=fresh)
+
+    def groups_for(
+        self,
+        user_id: str,
+        *,
+        inherited: bool = True,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> list[Group]:
+        """The user's groups, and with ``inherited`` every group below them. Runtime
+        complexity: O(groups returned)."""
+        return self._queries.groups_for(
+            user_id, inherited=inherited, at_least=at_least, fresh=fresh
+        )
+
+    def in_group(
+        self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
+    ) -> bool:
+        """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
+        return self._queries.in_group(user_id, group_id, at_least=at_least, fresh=fresh)
+
+    def devices_in(
+        self,
+        group_id: str,
+        *,
+        descendants: bool = True,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Page[Device]:
+        """One page of the devices the group covers (or only associates itself). Runtime
+        complexity: O(log n + limit)."""
+        return self._queries.devices_in(
+            group_id,
+            descendants=descendants,
+            limit=limit,
+            after=after,
+            at_least=at_least,
+            fresh=fresh,
+        )
+
+    def devices_for(
+        self,
+        user_id: str,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        tags: Iterable[object] | None = None,
+        group: str | None = None,
+        permission: object = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Page[Device]:
+        """One page of the devices the user reaches, sorted by id; with ``permission``, of
+        exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
+        tenant). See :func:`tenancy.rules.reach.devices_for` for the filters and the cost; a
+        permission filter adds one check per device it looks at."""
+        return self._queries.devices_for(
+            user_id,
+            limit=limit,
+            after=after,
+            tags=tags,
+            group=group,
+            permission=permission,
+            at_least=at_least,
+            fresh=fresh,
+        )
+
+    def explain(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        permission: object = None,
+        at_least: int | None = None,
+        fresh: bool = False,
+    ) -> Explanation:
+        """Why the user reaches the device, or the first failing condition; with
+        ``permission``, also which role grants it, or why none does. Runtime complexity:
+        O(depth x associating groups), plus the grants with a permission."""
+        return self._queries.explain(
+            user_id, device_id, permission=permission, at_least=at_least, fresh=fresh
+        )
+
+    # ------------------------------------------------------------ tenants (delegated)
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
+        return self._tenants.get_tenant(tenant_id)
+
+    def find_tenant(self, domain: str) -> Tenant | None:
+        """The tenant with this domain, or None. Runtime complexity: O(1)."""
+        return self._tenants.find_tenant(domain)
+
+    def subtenants(self, tenant_id: str, *, recursive: bool = False) -> list[Tenant]:
+        """Direct (or all) tenants below ``tenant_id``, sorted by id."""
+        return self._tenants.subtenants(tenant_id, recursive=recursive)
+
+    def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
+        """The applications a new subtenant of this tenant is subscribed to: its own list
+        when it overrides it, else the nearest ancestor's that does (else none). Runtime
+        complexity: O(depth)."""
+        return self._tenants.default_subscriptions(tenant_id)
+
+    def is_subscribed(self, tenant_id: str, application: str) -> bool:
+        """Is the tenant subscribed to the application, and able to use it? False while it
+        is suspended (its applications are stopped; the subscription itself is kept) and for
+        an unknown tenant (or application). Runtime complexity: O(1)."""
+        return self._tenants.is_subscribed(tenant_id, application)
+
+    def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
+        """The policies the tenant defines, sorted by name; with ``inherited``, every policy
+        usable when creating a subtenant of it: its own, then its ancestors' (the nearest
+        definition of a name wins)."""
+        return self._tenants.policies(tenant_id, inherited=inherited)
+
+    def create_tenant(
+        self,
+        *,
+        domain: str,
+        name: str,
+        admin_email: str,
+        admin_username: str = "admin",
+        parent: str | None = None,
+        allow_subtenants: bool = False,
+        contact_name: str = "",
+        contact_phone: str = "",
+        properties: PropertiesInput = (),
+        options: OptionsInput = (),
+        retention_rules: Iterable[RetentionRule] | None = None,
+        policy: str | None = None,
+        max_devices: int | None = None,
+        max_root_devices: int | None = None,
+        subscriptions: Iterable[str] | None = None,
+        default_subscriptions: Iterable[str] | None = None,
+        id: str | None = None,
+        by: str | None = None,
+    ) -> Tenant:
+        """Create a tenant below ``parent`` (default: the acting tenant, ``by``, which is
+        the management tenant unless given) with its first admin user, in one
+        transaction."""
+        return self._tenants.create_tenant(
+            domain=domain,
+            name=name,
+            admin_email=admin_email,
+            admin_username=admin_username,
+            parent=parent,
+            allow_subtenants=allow_subtenants,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            properties=properties,
+            options=options,
+            retention_rules=retention_rules,
+            policy=policy,
+            max_devices=max_devices,
+            max_root_devices=max_root_devices,
+            subscriptions=subscriptions,
+            default_subscriptions=default_subscriptions,
+            id=id,
+            by=by,
+        )
+
+    def update_tenant(
+        self,
+        tenant_id: str,
+        *,
+        name: str = UNSET,
+        contact_name: str = UNSET,
+        contact_phone: str = UNSET,
+        admin_email: str = UNSET,
+        allow_subtenants: bool = UNSET,
+        properties: PropertiesInput = UNSET,
+        options: OptionsInput = UNSET,
+        retention_rules: Iterable[RetentionRule] = UNSET,
+        max_devices: int | None = UNSET,
+        max_root_devices: int | None = UNSET,
+        subscriptions: Iterable[str] = UNSET,
+        default_subscriptions: Iterable[str] | None = UNSET,
+        by: str | None = None,
+    ) -> Tenant:
+        """Edit the given fields (the rest stay); id, domain and the admin username never
+        change. ``properties``, ``options``, ``retention_rules`` and ``subscriptions``
+        replace the whole collection; ``default_subscriptions=None`` turns the override off,
+        so the tenant inherits its parent's list again. A limit of None lifts it; lowering
+        one below the current count removes nothing and refuses the next record."""
+        return self._tenants.update_tenant(
+            tenant_id,
+            name=name,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            admin_email=admin_email,
+            allow_subtenants=allow_subtenants,
+            properties=properties,
+            options=options,
+            retention_rules=retention_rules,
+            max_devices=max_devices,
+            max_root_devices=max_root_devices,
+            subscriptions=subscriptions,
+            default_subscriptions=default_subscriptions,
+            by=by,
+        )
+
+    def set_properties(
+        self, tenant_id: str, values: Mapping[str, str | None], *, by: str | None = None
+    ) -> Tenant:
+        """Set custom properties (a None value removes that key); the others stay. For the
+        parent or the management tenant."""
+        return self._tenants.set_properties(tenant_id, values, by=by)
+
+    def set_options(
+        self, tenant_id: str, values: Mapping[tuple[str, str], str | None], *, by: str | None = None
+    ) -> Tenant:
+        """Set tenant options ``{(category, key): value}`` (None removes one); the others
+        stay."""
+        return self._tenants.set_options(tenant_id, values, by=by)
+
+    def subscribe(
+        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
+    ) -> Tenant:
+        """Subscribe the tenant to applications (ones it has are ignored). For the parent or
+        the management tenant."""
+        return self._tenants.subscribe(tenant_id, applications, by=by)
+
+    def unsubscribe(
+        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
+    ) -> Tenant:
+        """Remove subscriptions (ones it lacks are ignored)."""
+        return self._tenants.unsubscribe(tenant_id, applications, by=by)
+
+    def define_policy(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        description: str = "",
+        options: OptionsInput = (),
+        retention_rules: Iterable[RetentionRule] = (),
+        by: str | None = None,
+    ) -> TenantPolicy:
+        """Define (or replace) a policy of the tenant, for creating its subtenants: a named
+        bundle of options and retention rules, at least one of either. Tenants created with
+        it earlier keep what they got."""
+        return self._tenants.define_policy(
+            tenant_id,
+            name,
+            description=description,
+            options=options,
+            retention_rules=retention_rules,
+            by=by,
+        )
+
+    def delete_policy(self, tenant_id: str, name: str, *, by: str | None = None) -> None:
+        """Delete one of the tenant's policies; NotFound if it has none of that name."""
+        return self._tenants.delete_policy(tenant_id, name, by=by)
+
+    def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
+        """Block the tenant and every tenant below it: no user reaches anything and nothing
+        is written there until :meth:`activate_tenant`. All data is kept. For the parent or
+        the management tenant; the management tenant itself cannot be suspended. A tenant
+        below a suspended tenant accepts nothing but activation, so suspending it raises
+        TenantSuspended (naming the suspended ancestor) until that ancestor is active."""
+        return self._tenants.suspend_tenant(tenant_id, by=by)
+
+    def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
+        """Lift a suspension: every answer comes back exactly as it was (unless a tenant
+        above is suspended too). For the parent or the management tenant. Activation is the
+        one write a tenant below a suspended tenant accepts: it clears the tenant's own
+        suspension, and the tenant stays blocked until every tenant above it is active."""
+        return self._tenants.activate_tenant(tenant_id, by=by)
+
+    def delete_tenant(
+        self, tenant_id: str, *, cascade: bool = False, by: str | None = None
+    ) -> None:
+        """Remove the tenant and every record it holds (groups, devices, users, usage
+        statistics), irreversibly; with ``cascade`` its subtenants too (refused without it
+        when it has any). Only the management tenant may delete, and it cannot be deleted
+        itself. A suspended tenant can be deleted. Afterwards its ids are unknown to every
+        query and write, and its domain is free again."""
+        return self._tenants.delete_tenant(tenant_id, cascade=cascade, by=by)
+
+    # ------------------------------------------------------------ usage statistics (delegated)
+
+    def record_request(self, tenant_id: str, kind: str = "api", count: int = 1) -> bool:
+        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for the
+        tenant on today's UTC day. No I/O: counted in memory, flushed in batches (with the
+        next write, by :meth:`flush_usage`, by the background flusher, on close)."""
+        return self._usage_reports.record_request(tenant_id, kind, count)
+
+    def flush_usage(self) -> Revision:
+        """Write the requests counted in memory now, as one commit (none when nothing is
+        pending). Returns the handle's revision afterwards."""
+        return self._usage_reports.flush_usage()
+
+    def usage(
+        self,
+        tenant_id: str,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        *,
+        subtenants: bool = False,
+    ) -> list[UsageDay]:
+        """The tenant's usage statistics, one :class:`~tenancy.UsageDay` per UTC day from
+        ``start`` to ``end`` (both included; default: from the tenant's creation to today),
+        sorted by tenant id then day; with ``subtenants``, every tenant below it too.
+        Requests counted in memory and not flushed yet are included. Runtime complexity:
+        O(tenants x days)."""
+        return self._usage_reports.usage(tenant_id, start, end, subtenants=subtenants)
+
+    def usage_csv(
+        self,
+        tenant_id: str,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        *,
+        subtenants: bool = False,
+        sep: str = ",",
+    ) -> str:
+        """:meth:`usage` as CSV text, ``sep`` between fields (``";"`` for spreadsheets that
+        use a decimal comma). Columns: :data:`tenancy.rules.usage.CSV_COLUMNS`, then one
+        ``requests:<kind>`` column per request kind and one ``property:<key>`` column per
+        custom property."""
+        return self._usage_reports.usage_csv(tenant_id, start, end, subtenants=subtenants, sep=sep)
+
+    # ------------------------------------------------------------ audit log (delegated)
+
+    def audit_log(
+        self,
+        *,
+        tenant: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        after_seq: int | None = None,
+    ) -> Page[AuditRecord]:
+        """One page of the audit log, oldest first: the records matching every filter given
+        (``tenant``, ``actor``, ``target`` ids; ``start <= at < end``, a naive datetime
+        taken as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as ``after`` for
+        the next page, with the same filters (a cursor of another query is refused).
+        ``after_seq``, an :attr:`AuditRecord.seq`, starts after that record instead: how to
+        follow the log from the last record seen, when the last page had no ``next``."""
+        return self._audit.audit_log(
+            tenant=tenant,
+            actor=actor,
+            target=target,
+            start=start,
+            end=end,
+            limit=limit,
+            after=after,
+            after_seq=after_seq,
+        )
 
     # ------------------------------------------------------------ tenants
 
     def tenant(self, tenant_id: str) -> TenantScope:
         """Everything inside one tenant: groups, devices, users, memberships."""
         self.get_tenant(tenant_id)
-        return TenantScope(self, tenant_id)
+        return TenantScope(self._writer, self._identity, tenant_id)
 
     # ------------------------------------------------------------ acting identities
 
@@ -386,51 +685,11 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         for the handle :func:`tenancy.open` returns)."""
         return self._identity
 
-    def _acting_tenant(self) -> str | None:
-        user_id = self._identity.user_id
-        return None if user_id is None else self._acting_user(user_id).tenant_id
-
-    def _acting_user(self, user_id: str) -> User:
-        """The user this handle acts as; PermissionDenied once it is gone or cannot act."""
-        if user_id not in self._index.users:
-            rule = "the acting user no longer exists"
-            raise PermissionDenied(f"{user_id} may not act: {rule}", value=user_id, rule=rule)
-        return self._actor_user(user_id, "user")
-
-    def _actor_user(self, user_id: str, role: str, field: str = "user_id") -> User:
-        try:
-            user = self._index.users.get(user_id)
-        except TypeError:  # a list or a dict where the id goes
-            user = None
-        if user is None:
-            raise NotFound(role, user_id, field=field)
-        if not user.enabled or user.tenant_id in self._index.blocked:
-            rule = "a disabled user, or a user of a suspended tenant, cannot act"
-            raise PermissionDenied(
-                f"{role} {user_id!r} cannot act: {rule}", value=user_id, rule=rule, field=field
-            )
-        return user
-
-    def _audit_tenant(self, tenant: str | None) -> str | None:
-        """An acting user reads the audit log of its own tenant only, with audit:READ."""
-        user_id = self._identity.user_id
-        if user_id is None:
-            return tenant
-        own = self._acting_user(user_id).tenant_id
-        if Permission("audit", "READ") not in effective_global(self._index, user_id):
-            rule = "reading the audit log needs audit:READ"
-            raise PermissionDenied(f"{self._identity.name} may not read the audit log: {rule}",
-                                   value=self._identity.name, rule=rule)  # fmt: skip
-        if tenant not in (None, own):
-            rule = "a user reads the audit log of its own tenant only"
-            raise PermissionDenied(f"{self._identity.name} may not read tenant {tenant!r}: {rule}",
-                                   value=tenant, rule=rule, field="tenant")  # fmt: skip
-        return own
-
     def as_user(self, user_id: str) -> Tenancy:
         """A handle with the same API whose every write is authorised for the user (each
         needs its permission; PermissionDenied changes nothing) and audited as the user.
-        It shares this handle's store and index; closing it closes nothing.
+        It is a new handle on this handle's writer (store, index, lock); closing it closes
+        nothing.
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -445,23 +704,25 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
         >>> admin.tenant(acme.id).create_group("Sites").name
         'Sites'
         """
-        self._actor_user(user_id, "user")
-        return _Acting(self, Identity(user_id))
+        actor_user(self._writer.index, user_id, "user")
+        return self._acting(Identity(user_id))
 
     def as_support(self, support_user_id: str, user_id: str) -> Tenancy:
         """A handle acting as ``user_id`` on behalf of a support user of the management
         tenant, audited as ``"support_user$user"``. Allowed while support access is open
         for the user's tenant (for all tenants, or by the tenant's own request, which lasts
         ``support_duration``); each write re-checks it, so an ended session is refused."""
-        support = self._actor_user(support_user_id, "support user", "support_user_id")
-        user = self._actor_user(user_id, "user")
+        support = actor_user(self._writer.index, support_user_id, "support user", "support_user_id")
+        user = actor_user(self._writer.index, user_id, "user")
         management = self.management_tenant
         if support.tenant_id != management.id:
             rule = "support users are users of the management tenant"
             raise PermissionDenied(f"{support_user_id!r} is not a support user: {rule}",
                                    value=support_user_id, rule=rule,
                                    field="support_user_id")  # fmt: skip
-        if Permission("support", "READ") not in effective_global(self._index, support_user_id):
+        if Permission("support", "READ") not in effective_global(
+            self._writer.index, support_user_id
+        ):
             rule = "acting as another tenant's user needs the support permission"
             raise PermissionDenied(f"{support_user_id!r} may not give support: {rule}",
                                    value=support_user_id, rule=rule,
@@ -470,237 +731,15 @@ class Tenancy(AccessQueries, TenantLifecycle, UsageReports, AuditLog):
             rule = "support acts in customer tenants, not in the management tenant"
             raise PermissionDenied(f"support may not act as {user_id!r}: {rule}",
                                    value=user_id, rule=rule, field="user_id")  # fmt: skip
-        if not support_open(self._index, user.tenant_id, self._clock()):
+        if not support_open(self._writer.index, user.tenant_id, self._writer.clock()):
             rule = "support access is open only for all tenants or on the tenant's request"
             raise PermissionDenied(
                 f"support access to tenant {user.tenant_id!r} is not open: {rule}",
                 value=user.tenant_id, rule=rule, field="user_id",
             )  # fmt: skip
-        acting = _Acting(self, Identity(user_id, support_user_id))
+        acting = self._acting(Identity(user_id, support_user_id))
         started = SupportSessionStarted(
             tenant_id=user.tenant_id, support_user_id=support_user_id, user_id=user_id
         )
-        acting._write(lambda: ([started], None))
+        self._writer.write(lambda: ([started], None), acting.identity)
         return acting
-
-
-class _Acting(Tenancy):
-    """A handle acting as someone: it shares the store, index, lock and follower of the
-    handle it came from, and differs only in who its writes are authorised and audited as."""
-
-    def __init__(self, base: Tenancy, identity: Identity) -> None:
-        # No Tenancy.__init__: nothing is loaded or started; everything is the base's.
-        own = ("_current_index", "_views", "_write_lock", "_rebuild_needed", "_follower")
-        shared = {k: v for k, v in base.__dict__.items() if k not in own}
-        self.__dict__.update(shared)
-        self._base = base
-        self._identity = identity
-        self._audit_actor = identity.name
-
-    @property
-    def _index(self) -> Index:
-        return self._base._index
-
-    @_index.setter
-    def _index(self, index: Index) -> None:
-        self._base._index = index
-
-    # The base's lock, rebuild flag and follower are replaced after a fork: always use its.
-    @property
-    def _write_lock(self) -> threading.RLock:
-        return self._base._write_lock
-
-    @_write_lock.setter
-    def _write_lock(self, lock: threading.RLock) -> None:
-        self._base._write_lock = lock
-
-    @property
-    def _rebuild_needed(self) -> bool:
-        return self._base._rebuild_needed
-
-    @_rebuild_needed.setter
-    def _rebuild_needed(self, needed: bool) -> None:
-        self._base._rebuild_needed = needed
-
-    @property
-    def _follower(self) -> _Follower | None:
-        return self._base._follower
-
-    @_follower.setter
-    def _follower(self, follower: _Follower | None) -> None:
-        self._base._follower = follower
-
-    @property
-    def _views(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]:
-        return self._base._views
-
-    @_views.setter
-    def _views(
-        self, views: tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], Index]
-    ) -> None:
-        self._base._views = views
-
-    def close(self) -> None:
-        """Nothing to close: the handle it came from owns the store."""
-
-
-def backoff(losses: int) -> float:
-    """Seconds to pause after the ``losses``-th lost race in a row: uniform in
-    [0, BACKOFF_FIRST * 2**(losses - 1)], capped at BACKOFF_CAP (exponential, full jitter)."""
-    ceiling = BACKOFF_CAP if losses > 6 else min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (losses - 1))
-    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
-
-
-# ---------------------------------------------------------------- fork
-
-_HANDLES: weakref.WeakSet[Tenancy] = weakref.WeakSet()
-"""Every open base handle of this process (not the acting ones: they use their base's)."""
-_HELD: list[Tenancy] = []
-"""The handles whose writer lock the before-fork hook took, until after the fork."""
-
-
-def _before_fork() -> None:
-    """Take every open handle's writer lock, so no write is half-way through an index when
-    the child's copy of it is made; a write that takes longer than FORK_WAIT is let be."""
-    for tn in list(_HANDLES):
-        if tn._closed:
-            continue
-        if tn._write_lock.acquire(timeout=FORK_WAIT):
-            _HELD.append(tn)
-        else:
-            _log.warning(
-                "tenancy: forking while a write holds %r for more than %s s; the child "
-                "rebuilds that handle's index from its store",
-                tn,
-                FORK_WAIT,
-            )
-
-
-def _after_fork_in_parent() -> None:
-    held = list(_HELD)
-    _HELD.clear()
-    for tn in held:
-        tn._write_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    held = {id(tn) for tn in _HELD}
-    _HELD.clear()
-    for tn in list(_HANDLES):
-        if not tn._closed:
-            tn._after_fork_in_child(whole=id(tn) in held)
-
-
-if sys.platform != "win32":  # POSIX: os.fork exists
-    from os import register_at_fork
-
-    register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
-
-
-def _build(store: Store) -> Index:
-    """Load a snapshot into a new index, without the cyclic collector rescanning the
-    millions of small objects it creates (none of them garbage): see :func:`_gc_paused`."""
-    with _gc_paused():
-        index = Index.build(store.snapshot())
-    _release_free_heap()
-    return index
-
-
-def _release_free_heap() -> None:
-    """Return the C heap's free memory to the system after a bulk load.
-
-    Building the index copies large lists (hundreds of megabytes at a million devices)
-    and frees the originals; glibc keeps freed memory for the process unless asked to trim
-    it, so without this the open would keep about 50 bytes per device it no longer uses.
-    ``malloc_trim`` only gives back pages nothing uses; it changes no object. Elsewhere than
-    glibc (macOS, musl) there is no such call and nothing is done.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None)
-        trim: Callable[[int], int] = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector, then hand what was made to its oldest generation.
-
-    Leaving the new objects in the youngest generation would make the next two collections
-    (young, then middle) each walk the millions the build made, about a second each at a
-    million devices, for no garbage. ``gc.freeze()`` then ``gc.unfreeze()`` moves every
-    tracked object into the oldest generation without walking any: they stay collectable,
-    and only a full collection, which Python runs rarely, looks at them again. Where the
-    application has frozen objects of its own (``gc.freeze()`` before forking workers),
-    nothing is moved: unfreezing would thaw them too.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
-class _Follower:
-    """A daemon thread that catches a handle up with its store every ``window`` seconds.
-
-    It holds the handle only weakly, so a handle dropped without close() is still
-    collected (and the thread then ends). Catching up takes the handle's writer lock; a
-    round that finds a write in progress skips, since that write catches up itself.
-    """
-
-    def __init__(self, tn: Tenancy, window: float) -> None:
-        self.window = window
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=_follow,
-            args=(weakref.ref(tn), window, self._stop),
-            name=f"tenancy-follower-{id(tn):x}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=max(5.0, self.window))
-
-
-def _follow(ref: weakref.ref[Tenancy], window: float, stop: threading.Event) -> None:
-    failures = 0
-    while not stop.wait(window):
-        tn = ref()
-        if tn is None:
-            return
-        try:
-            if tn._write_lock.acquire(blocking=False):
-                try:
-                    if not stop.is_set():
-                        tn.catch_up()
-                finally:
-                    tn._write_lock.release()
-            failures = 0
-        except Exception:
-            # Keep following: a busy or briefly unreadable file is retried next round.
-            failures += 1
-            if failures in (1, 10) or failures % 100 == 0:
-                _log.exception("follower could not catch up (%d failures in a row)", failures)
-        finally:
-            del tn

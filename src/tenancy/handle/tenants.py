@@ -1,8 +1,8 @@
 """Tenant lifecycle and settings: create, edit, suspend, activate and delete tenants; their
 custom properties, options, policies, subscriptions and limits (DOMAIN.md section 6).
 
-A mixin of :class:`~tenancy.handle.tenancy.Tenancy`: it validates against the handle's index and
-writes through the handle's single write path. Every edit of a tenant's fields is one
+A part of :class:`~tenancy.handle.tenancy.Tenancy`: it validates against the writer's index
+and writes through the writer's single write path. Every edit of a tenant's fields is one
 ``TenantUpdated`` change carrying the whole new record.
 
 **Who may do what.** There is no acting user yet (``as_user`` comes with access control),
@@ -24,12 +24,13 @@ An acting tenant must exist (NotFound) and be active (TenantSuspended).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 from tenancy import ids as _ids
 from tenancy.errors import AlreadyExists, InUse, InvalidValue, NotFound, PermissionDenied
 from tenancy.errors import TenantSuspended as TenantSuspendedError
+from tenancy.handle.acting import acting_tenant
+from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
 from tenancy.records.changes import (
     AccessSet,
@@ -53,6 +54,7 @@ from tenancy.records.model import (
     TenantPolicy,
     User,
 )
+from tenancy.rules.access import Identity
 from tenancy.rules.limits import check_new_tenant
 from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
@@ -118,22 +120,26 @@ def _deny(actor: str, action: str, who: str, *, target: str = "", field: str = "
     )
 
 
-# ---------------------------------------------------------------- the mixin
+# ---------------------------------------------------------------- the part
 
 
 class TenantLifecycle:
-    """The tenant methods of a :class:`~tenancy.Tenancy` handle."""
+    """The tenant methods of a :class:`~tenancy.Tenancy` handle, a part it holds."""
 
-    _index: Index
-    _clock: Callable[[], datetime]
-    _limits: SafetyLimits
+    def __init__(self, writer: Writer, identity: Identity) -> None:
+        self._writer = writer
+        self._identity = identity
+
+    @property
+    def _index(self) -> Index:
+        return self._writer.index
 
     def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
-        raise NotImplementedError  # provided by Tenancy
+        return self._writer.write(make, self._identity)
 
     def _acting_tenant(self) -> str | None:
-        """The tenant of the acting user, None for the application itself (Tenancy)."""
-        return None
+        """The tenant of the acting user, None for the application itself."""
+        return acting_tenant(self._writer.index, self._identity)
 
     # ------------------------------------------------------------ reading
 
@@ -145,7 +151,7 @@ class TenantLifecycle:
     @property
     def limits(self) -> SafetyLimits:
         """The store-wide safety limits this handle enforces."""
-        return self._limits
+        return self._writer.limits
 
     def get_tenant(self, tenant_id: str) -> Tenant:
         """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
@@ -369,7 +375,7 @@ class TenantLifecycle:
                 if subscriptions is None
                 else parse_applications(subscriptions, "subscriptions")
             )
-            check_new_tenant(self._limits, index, parent_id)
+            check_new_tenant(self._writer.limits, index, parent_id)
             tenant_id = id or unique_id(_ids.new_tenant_id, index.tenants)
             admin = User(
                 id=unique_id(_ids.new_user_id, index.users), tenant_id=tenant_id,
@@ -382,7 +388,7 @@ class TenantLifecycle:
                 parent_id=parent_id,
                 allow_subtenants=allow_subtenants,
                 status=ACTIVE,
-                created_at=self._clock(),
+                created_at=self._writer.clock(),
                 contact_name=check_line("contact_name", contact_name),
                 contact_phone=check_line("contact_phone", contact_phone),
                 admin_email=admin_email,

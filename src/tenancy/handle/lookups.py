@@ -1,0 +1,91 @@
+"""The base of a tenant scope: the writer and identity it acts with, the look-ups of one
+tenant's records by id (NotFound, or CrossTenantReference for another tenant's), and the
+check that the tenant may be written. :class:`~tenancy.handle.roles.RoleAdmin` and
+:class:`~tenancy.handle.scope.TenantScope` build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from tenancy.errors import CrossTenantReference, NotFound
+from tenancy.handle.queries import Queries
+from tenancy.handle.tenants import TenantLifecycle
+from tenancy.handle.writer import Writer
+from tenancy.index.index import Index
+from tenancy.records.changes import Change
+from tenancy.records.model import Device, Group, Tenant, User
+from tenancy.rules.access import Identity
+
+__all__ = ["TenantRecords"]
+
+R = TypeVar("R")
+
+
+class TenantRecords:
+    """One tenant's records, looked up through a writer, and the writes of an identity."""
+
+    def __init__(self, writer: Writer, identity: Identity, tenant_id: str) -> None:
+        self._writer = writer
+        self._identity = identity
+        self._tenants = TenantLifecycle(writer, identity)
+        self._queries = Queries(writer, identity)
+        self.tenant_id = tenant_id
+
+    @property
+    def _index(self) -> Index:
+        return self._writer.index
+
+    def _write(self, make: Callable[[], tuple[list[Change], R]]) -> R:
+        return self._writer.write(make, self._identity)
+
+    @property
+    def record(self) -> Tenant:
+        """The tenant's current record."""
+        return self._tenants.get_tenant(self.tenant_id)
+
+    # ------------------------------------------------------------ look-ups
+
+    def _owned(self, kind: str, table: Mapping[str, Any], record_id: object, field: str) -> Any:
+        """The record of this tenant with this id; NotFound (or CrossTenantReference for
+        another tenant's) naming ``field``."""
+        try:
+            record = table.get(record_id) if isinstance(record_id, str) else None
+        except TypeError:  # pragma: no cover - a str subclass with a broken hash
+            record = None
+        if record is None:
+            raise NotFound(kind, record_id, where=f"tenant {self.tenant_id!r}", field=field)
+        if record.tenant_id != self.tenant_id:
+            raise CrossTenantReference(
+                kind, record_id, record.tenant_id, self.tenant_id, field=field
+            )
+        return record
+
+    def get_group(self, group_id: str) -> Group:
+        """The group's record; NotFound if it is not a group of this tenant."""
+        return self._group(group_id, "group_id")
+
+    def _group(self, group_id: object, field: str) -> Group:
+        self._owned("group", self._index.groups, group_id, field)
+        return self._index.group_record(group_id)  # type: ignore[arg-type]
+
+    def get_device(self, device_id: str) -> Device:
+        """The device's record; NotFound if it is not a device of this tenant."""
+        return self._device(device_id, "device_id")
+
+    def _device(self, device_id: object, field: str) -> Device:
+        return self._owned("device", self._index.devices, device_id, field)  # type: ignore[no-any-return]
+
+    def get_user(self, user_id: str) -> User:
+        """The user's record; NotFound if it is not a user of this tenant."""
+        return self._user(user_id, "user_id")
+
+    def _user(self, user_id: object, field: str) -> User:
+        return self._owned("user", self._index.users, user_id, field)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------ validation helpers
+
+    def _writable(self) -> None:
+        self._tenants.get_tenant(self.tenant_id)
+        self._tenants._check_active(self.tenant_id)
