@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from tenancy.errors import InvalidValue, named, with_field
 from tenancy.handle.queries import Queries
+from tenancy.index.index import Index
 from tenancy.records.grants import parse_permission
 from tenancy.records.model import Device, Explanation, Page
 from tenancy.rules.access import check, effective_global, own_global
@@ -81,19 +82,24 @@ class AccessQueries(Queries):
                     return True
                 if permission not in acc.global_texts:
                     return False
-            return check(index, user_id, permission, device_id)
+            # The walk over grants and owners may meet a write half-way: trusted only if
+            # the index's seq was even and did not move (see Queries._read).
+            seq = index.seq
+            allowed = check(index, user_id, permission, device_id)
+            if index.seq == seq and not seq & 1:
+                return allowed
         except InvalidValue as error:  # a malformed permission
             raise with_field(error, "permission") from None
         except (TypeError, KeyError, RuntimeError):
             # An unhashable id or permission, or a write that changed a set under a
-            # first-time check: run it again where no write can interleave. A malformed
-            # permission raises InvalidValue; unknown or unhashable ids still give False.
+            # first-time check. A malformed permission raises InvalidValue.
             named("permission", parse_permission, permission)
-            with self._writer_lock():
-                try:
-                    return check(self._index, user_id, permission, device_id)
-                except TypeError:
-                    return False
+        # Run it again where no write can interleave; unknown or unhashable ids give False.
+        with self._writer_lock():
+            try:
+                return check(self._index, user_id, permission, device_id)
+            except TypeError:
+                return False
 
     def devices_for(
         self,
@@ -120,34 +126,39 @@ class AccessQueries(Queries):
         perm = parse_permission(permission)
         # Whichever way the page is found, its cursor is bound to this user and permission.
         listing = (DEVICES_FOR, user_id, str(perm))
-        index = self._index
-        user = index.users.get(user_id)
-        if user is None:  # an empty page, once the arguments are checked
-            return self._read(
-                devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
-                listing=listing,
-            )  # fmt: skip
-        if perm in effective_global(index, user_id):
-            # Tenant-wide: check allows every device of the tenant, owners included.
-            return self._read(
-                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group, listing=listing,
+
+        def permitted(index: Index, user_id: str, *, group: str | None) -> Page[Device]:
+            """The page, all of it read from one index inside _read: the choice of listing
+            and every check of it see the same writes."""
+            user = index.users.get(user_id)
+            if user is None:  # an empty page, once the arguments are checked
+                return devices_for(
+                    index, user_id, limit=limit, after=after, tags=tags, group=group,
+                    listing=listing,
+                )  # fmt: skip
+            if perm in effective_global(index, user_id):
+                # Tenant-wide: check allows every device of the tenant, owners included.
+                return devices_of_tenant(
+                    index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
+                    listing=listing,
+                )  # fmt: skip
+
+            def allowed(device: Device) -> bool:
+                return check(index, user_id, perm, device.id)
+
+            if perm in own_global(index, user_id):
+                # The user's own role is tenant-wide but an owner caps it device by device:
+                # the candidates are the tenant's devices, not only those the user reaches.
+                return devices_of_tenant(
+                    index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
+                    where=allowed, listing=listing,
+                )  # fmt: skip
+            return devices_for(
+                index, user_id, limit=limit, after=after, tags=tags, group=group,
+                where=allowed, listing=listing,
             )  # fmt: skip
 
-        def allowed(device: Device) -> bool:
-            return check(index, user_id, perm, device.id)
-
-        if perm in own_global(index, user_id):
-            # The user's own role is tenant-wide but an owner caps it device by device: the
-            # candidates are the tenant's devices, not only those the user reaches.
-            return self._read(
-                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group, where=allowed, listing=listing,
-            )  # fmt: skip
-        return self._read(
-            devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
-            where=allowed, listing=listing,
-        )  # fmt: skip
+        return self._read(permitted, user_id, group=group)
 
     def explain(
         self,

@@ -22,8 +22,9 @@ Rule 5. An acting user may write only what its permissions allow, may grant only
    holds itself, and may manage only its own sub-users, the sub-users of users who
    delegated to it (until the delegation ends), or everyone when it holds user_management.
 
-Answers per user are cached in the index's access state and dropped at every commit, so a
-check reads a few dicts; see :func:`check` for the cost.
+Answers per user are cached in the index's access state and dropped at every commit (a new
+dict at the start and the end of each apply), so a check reads a few dicts; see
+:func:`check` for the cost.
 """
 
 from __future__ import annotations
@@ -178,7 +179,10 @@ class _UserAccess:
 
 
 def _access_of(index: Index, user: User) -> _UserAccess:
-    cached: _UserAccess | None = index.access.cache.get(user.id)
+    # The dict of now, taken before the tables are read: an apply starting meanwhile puts a
+    # new one in its place, so what is worked out from a half-applied index is never served.
+    cache = index.access.cache
+    cached: _UserAccess | None = cache.get(user.id)
     if cached is not None:
         return cached
     state = index.access
@@ -200,7 +204,7 @@ def _access_of(index: Index, user: User) -> _UserAccess:
         member_texts=frozenset(str(p) for p in member_perms),
         global_texts=frozenset(str(p) for p in global_perms),
     )
-    state.cache[user.id] = entry
+    cache[user.id] = entry
     return entry
 
 
