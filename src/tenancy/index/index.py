@@ -56,7 +56,6 @@ from tenancy.index.load import groups_parents_first, load_devices, tenants_paren
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tag_rules import TagTables
 from tenancy.records import changes as ch
-from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import (
     ACTIVE,
     SUSPENDED,
@@ -119,7 +118,7 @@ class Index:
     """Every answer tenancy gives, precomputed. See the module docstring for its rules."""
 
     def __init__(self) -> None:
-        self.revision: Revision = 0
+        self.revision: ch.Revision = 0
         self.seq = 0
         """Odd while a commit is being applied, even otherwise (rule 6)."""
         # tenants
@@ -214,13 +213,13 @@ class Index:
 
     # ----------------------------------------------------------------- applying
 
-    def apply_commit(self, commit: Commit) -> None:
+    def apply_commit(self, commit: ch.Commit) -> None:
         """Apply one committed transaction. Commits must arrive in revision order."""
         assert commit.revision == self.revision + 1, (commit.revision, self.revision)
         self.apply(commit.changes)
         self.revision = commit.revision
 
-    def apply(self, changes: Iterable[Change]) -> None:
+    def apply(self, changes: Iterable[ch.Change]) -> None:
         """Apply validated changes. Runtime complexity: what each change touches (rule 5).
 
         Runs of ``DeviceCreated`` (bulk creation, imports) are applied as one batch.
@@ -242,7 +241,7 @@ class Index:
         self.access.cache = {}  # and those worked out from a half-applied one
         self.seq += 1
 
-    def _apply_one(self, change: Change) -> None:
+    def _apply_one(self, change: ch.Change) -> None:
         match change:
             case ch.UsageRecorded(tenant_id=tid):  # first: most commits carry one
                 if tid in self.tenants:
