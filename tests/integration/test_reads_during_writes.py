@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import tenancy
@@ -93,7 +94,9 @@ def _answers(tn: Tenancy, t: TenantScope) -> Answers:
     return out
 
 
-def _writer(tn: Tenancy, t: TenantScope, answers: dict[int, Answers], stop: threading.Event):
+def _writer(
+    tn: Tenancy, t: TenantScope, answers: dict[int, Answers], stop: threading.Event
+) -> None:
     rng = seeded_random("reads during writes")
     extra: list[str] = []
     in_yard = {f"u{i:02d}" for i in range(1, USERS, 2)}
@@ -146,11 +149,17 @@ def _reader(
         """Every page of a listing, ``small`` devices at a time, each checked alone."""
         cursor, last = None, None
         while True:
-            page = ask(what, lambda c=cursor: listing(limit=small, after=c), last, small)
+            page = ask(what, partial(listing, limit=small, after=cursor), last, small)
             ids = [d.id for d in page]
             if page.next is None or not ids:
                 return
             cursor, last = page.next, ids[-1]
+
+    def users_of(device_id: str) -> list[str]:
+        return [u.id for u in tn.users_for(device_id)]
+
+    def explain_code(user_id: str) -> str:
+        return tn.explain(user_id, FIXED[0]).code
 
     while not stop.is_set():
         ask("devices_for", lambda: [d.id for d in tn.devices_for("u-reader", limit=10_000)])
@@ -162,12 +171,12 @@ def _reader(
         walk("devices_in", lambda **kw: tn.devices_in("g-site", **kw))
         walk("tenant_devices", t.devices)
         for device_id in FIXED:
-            ask(f"users_for {device_id}", lambda d=device_id: [u.id for u in tn.users_for(d)])
+            ask(f"users_for {device_id}", partial(users_of, device_id))
         for i in range(0, USERS, 3):
             uid = f"u{i:02d}"
-            ask(f"explain {uid}", lambda u=uid: tn.explain(u, FIXED[0]).code)
-            ask(f"check {uid}", lambda u=uid: tn.check(u, "device:READ", FIXED[0]))
-            ask(f"verify {uid}", lambda u=uid: tn.verify(u, FIXED[0]))
+            ask(f"explain {uid}", partial(explain_code, uid))
+            ask(f"check {uid}", partial(tn.check, uid, "device:READ", FIXED[0]))
+            ask(f"verify {uid}", partial(tn.verify, uid, FIXED[0]))
 
 
 def _agrees(whole: Any, last: str | None, limit: int | None, answer: Any) -> bool:
