@@ -10,14 +10,21 @@ from collections.abc import Iterable
 
 from tenancy.errors import InvalidValue, named
 from tenancy.handle.queries import Queries
-from tenancy.records.grants import parse_permission
+from tenancy.index.index import Index
+from tenancy.records.grants import Permission, parse_permission
 from tenancy.records.model import Device, Explanation, Page
 from tenancy.rules.access import check, effective_global, own_global
 from tenancy.rules.access_queries import (
     explain_permission,
 )
 from tenancy.rules.paging import DEVICES_FOR
-from tenancy.rules.reach import DEFAULT_PAGE_SIZE, devices_for, devices_of_tenant, explain
+from tenancy.rules.reach import (
+    DEFAULT_PAGE_SIZE,
+    ListingOf,
+    devices_for,
+    devices_of_tenant,
+    explain,
+)
 
 __all__ = [
     "AccessQueries",
@@ -32,6 +39,48 @@ def _check_arguments(user_id: object, permission: object) -> None:
         hash(user_id)
     except TypeError:
         raise InvalidValue(user_id, "user_id is an id (a string)", field="user_id") from None
+
+
+def _permitted(
+    index: Index,
+    user_id: str,
+    perm: Permission,
+    listing: ListingOf,
+    *,
+    limit: int,
+    after: str | None,
+    tags: Iterable[object] | None,
+    group: str | None,
+) -> Page[Device]:
+    """The page of the devices ``perm`` allows, all of it read from one index inside
+    ``_read``: the choice of listing and every check of it see the same writes."""
+    user = index.users.get(user_id)
+    if user is None:  # an empty page, once the arguments are checked
+        return devices_for(
+            index, user_id, limit=limit, after=after, tags=tags, group=group,
+            listing=listing,
+        )  # fmt: skip
+    if perm in effective_global(index, user_id):
+        # Tenant-wide: check allows every device of the tenant, owners included.
+        return devices_of_tenant(
+            index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
+            listing=listing,
+        )  # fmt: skip
+
+    def allowed(device: Device) -> bool:
+        return check(index, user_id, perm, device.id)
+
+    if perm in own_global(index, user_id):
+        # The user's own role is tenant-wide but an owner caps it device by device:
+        # the candidates are the tenant's devices, not only those the user reaches.
+        return devices_of_tenant(
+            index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
+            where=allowed, listing=listing,
+        )  # fmt: skip
+    return devices_for(
+        index, user_id, limit=limit, after=after, tags=tags, group=group,
+        where=allowed, listing=listing,
+    )  # fmt: skip
 
 
 class AccessQueries(Queries):
@@ -63,33 +112,12 @@ class AccessQueries(Queries):
         perm = parse_permission(permission)
         # Whichever way the page is found, its cursor is bound to this user and permission.
         listing = (DEVICES_FOR, user_id, str(perm))
-        index = self._index
-        user = index.users.get(user_id)
-        if user is None:  # an empty page, once the arguments are checked
-            return self._read(
-                devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
-                listing=listing,
-            )  # fmt: skip
-        if perm in effective_global(index, user_id):
-            # Tenant-wide: check allows every device of the tenant, owners included.
-            return self._read(
-                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group, listing=listing,
-            )  # fmt: skip
 
-        def allowed(device: Device) -> bool:
-            return check(index, user_id, perm, device.id)
-
-        if perm in own_global(index, user_id):
-            # The user's own role is tenant-wide but an owner caps it device by device: the
-            # candidates are the tenant's devices, not only those the user reaches.
-            return self._read(
-                devices_of_tenant, user.tenant_id, limit=limit, after=after, tags=tags,
-                group=group, where=allowed, listing=listing,
-            )  # fmt: skip
+        # A module function, not a closure: a closure's cells would cost every call of
+        # this method, the plain listing's too.
         return self._read(
-            devices_for, user_id, limit=limit, after=after, tags=tags, group=group,
-            where=allowed, listing=listing,
+            _permitted, user_id, perm, listing, limit=limit, after=after, tags=tags,
+            group=group,
         )  # fmt: skip
 
     def explain(

@@ -1,6 +1,7 @@
 """The reach queries of a handle (verify, devices_for, users_for, explain, groups_for,
 in_group, devices_in): each runs a pure function of tenancy.rules.reach on the handle's
-index (:meth:`Queries._read` says what happens when a write runs at the same time).
+index (:meth:`Queries._read` says how a query that runs during a write still sees the
+write whole, or not at all).
 """
 
 from __future__ import annotations
@@ -87,18 +88,29 @@ class Queries:
         return self._writer.lock
 
     def _read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a listing query without a lock. Readers never block writers, so a write may
-        change a set while a listing walks it, and Python then raises (set changed size,
-        a sorted list shifted, a record gone): run it again under the writer lock, which
-        sees each entity either before or after the write, never half of it."""
+        """Run a query that walks the index's tables, without a lock, and make sure no
+        write ran meanwhile. Readers never block writers, and a write during a walk need
+        not raise: an insert into a plain sorted list (SortedIds under 2,000 ids) shifts it
+        under the iterator, which then repeats or skips an id. So the index's ``seq`` (odd
+        while a commit applies, bumped again when it is done) is read before and after:
+        if it moved or was odd, or the walk raised (a set changed size, a record gone), the
+        query runs again under the writer lock, where no write can interleave. Either way
+        the answer is the one from before or after each write, never half of one. Cost:
+        two attribute reads."""
+        index = self._index  # one index throughout: a reload swaps in another, whole
+        seq = index.seq
         try:
-            return query(self._index, *args, **kwargs)
+            answer = query(index, *args, **kwargs)
         except (RuntimeError, IndexError, KeyError):
-            with self._writer_lock():
-                return query(self._index, *args, **kwargs)
+            pass  # a write changed what the query walked
         except TypeError:
             _check_ids(query, args, kwargs)  # a list where an id goes: say which argument
             raise
+        else:
+            if index.seq == seq and not seq & 1:
+                return answer
+        with self._writer_lock():
+            return query(self._index, *args, **kwargs)
 
     def devices_for(
         self,

@@ -30,9 +30,15 @@ Rule 5. Every change costs what it touches: a tag change re-derives one device (
    child devices), a membership one user, a move the moved subtree and the devices it
    covers; nothing rescans the store.
 
-Writers are serialised by the facade; readers take no lock. Each change replaces a
-device's cover or a user's reach set by one dict assignment, so a concurrent ``verify``
-sees either the old or the new answer for that entity, never half of it.
+Rule 6. Readers take no lock; writers are serialised by the facade. Each change replaces a
+   device's cover or a user's reach set by one dict assignment, so ``verify`` sees each of
+   the two either before or after a write. Anything that walks a table (a listing, explain,
+   a first-time check) may see a write half-way and raise nothing: a plain sorted list
+   shifts under an iterator, repeating or skipping ids. So ``seq`` counts applies: it is odd
+   while :meth:`Index.apply` runs and even otherwise, and a reader that read the same even
+   value before and after its walk saw no write (the facade runs it again under the writer
+   lock if not). The per-user access answers are a new dict at the start and the end of
+   every apply, so an answer worked out from a half-applied index is never served.
 """
 
 from __future__ import annotations
@@ -49,37 +55,7 @@ from tenancy.index.forest import GroupForest
 from tenancy.index.load import groups_parents_first, load_devices, tenants_parents_first
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tag_rules import TagTables
-from tenancy.records.changes import (
-    AccessRemoved,
-    AccessSet,
-    Associated,
-    Change,
-    Commit,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberAdded,
-    MemberRemoved,
-    Revision,
-    SupportSessionStarted,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UsageRecorded,
-    UserCreated,
-    UserDeleted,
-    UserUpdated,
-)
+from tenancy.records import changes as ch
 from tenancy.records.model import (
     ACTIVE,
     SUSPENDED,
@@ -142,7 +118,9 @@ class Index:
     """Every answer tenancy gives, precomputed. See the module docstring for its rules."""
 
     def __init__(self) -> None:
-        self.revision: Revision = 0
+        self.revision: ch.Revision = 0
+        self.seq = 0
+        """Odd while a commit is being applied, even otherwise (rule 6)."""
         # tenants
         self.tenants: dict[str, Tenant] = {}
         self.tenant_children: dict[str, set[str]] = defaultdict(set)
@@ -235,21 +213,22 @@ class Index:
 
     # ----------------------------------------------------------------- applying
 
-    def apply_commit(self, commit: Commit) -> None:
+    def apply_commit(self, commit: ch.Commit) -> None:
         """Apply one committed transaction. Commits must arrive in revision order."""
         assert commit.revision == self.revision + 1, (commit.revision, self.revision)
         self.apply(commit.changes)
         self.revision = commit.revision
 
-    def apply(self, changes: Iterable[Change]) -> None:
+    def apply(self, changes: Iterable[ch.Change]) -> None:
         """Apply validated changes. Runtime complexity: what each change touches (rule 5).
 
         Runs of ``DeviceCreated`` (bulk creation, imports) are applied as one batch.
         """
-        self.access.cache.clear()  # answers derived from the old state are void now
+        self.seq += 1  # odd: a reader that walks a table now runs again (rule 6)
+        self.access.cache = {}  # answers derived from the old state are void now
         new_devices: list[Device] = []
         for change in changes:
-            if type(change) is DeviceCreated:
+            if type(change) is ch.DeviceCreated:
                 new_devices.append(change.device)
                 continue
             if new_devices:
@@ -258,74 +237,79 @@ class Index:
             self._apply_one(change)
         if new_devices:
             self._add_devices(new_devices)
+        # Not in a finally: an index that failed half-way stays odd, so no reader trusts it.
+        self.access.cache = {}  # and those worked out from a half-applied one
+        self.seq += 1
 
-    def _apply_one(self, change: Change) -> None:
+    def _apply_one(self, change: ch.Change) -> None:
         match change:
-            case UsageRecorded(tenant_id=tid):  # first: most commits carry one
+            case ch.UsageRecorded(tenant_id=tid):  # first: most commits carry one
                 if tid in self.tenants:
                     self.usage.apply(change)
-            case TenantCreated(tenant=t):
+            case ch.TenantCreated(tenant=t):
                 self._add_tenant(t)
-            case AccessSet(record=r):
+            case ch.AccessSet(record=r):
                 self.access.put(r)
-            case AccessRemoved(record=r):
+            case ch.AccessRemoved(record=r):
                 self.access.remove(r)
-            case SupportSessionStarted():
+            case ch.SupportSessionStarted():
                 pass
-            case TenantUpdated(tenant=t):
+            case ch.TenantUpdated(tenant=t):
                 self.tenants[t.id] = t
-            case TenantSuspended(tenant_id=tid):
+            case ch.TenantSuspended(tenant_id=tid):
                 self._set_status(tid, SUSPENDED)
-            case TenantActivated(tenant_id=tid):
+            case ch.TenantActivated(tenant_id=tid):
                 self._set_status(tid, ACTIVE)
-            case TenantDeleted(tenant_id=tid):
+            case ch.TenantDeleted(tenant_id=tid):
                 self._delete_tenant(tid)
-            case GroupCreated(group=g):
+            case ch.GroupCreated(group=g):
                 self._add_group_node(g)
                 self._associate(g.id, g.device_ids, g.device_tags)
-            case GroupUpdated(group_id=gid, name=name, description=description):
+            case ch.GroupUpdated(group_id=gid, name=name, description=description):
                 info = self.groups[gid]
                 info.name, info.description = name, description
-            case GroupMoved(group_id=gid, parent_id=parent_id):
+            case ch.GroupMoved(group_id=gid, parent_id=parent_id):
                 affected = list(self.covered[gid])
                 self.forest.move(gid, parent_id)
                 self._refresh_covers(affected)
-            case GroupDeleted(group_id=gid):
+            case ch.GroupDeleted(group_id=gid):
                 self._delete_group(gid)
-            case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._associate(gid, ids, rules)
-            case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._dissociate(gid, ids, rules)
-            case DeviceCreated(device=d):
+            case ch.DeviceCreated(device=d):
                 self._add_devices([d])
-            case DeviceRenamed(device_id=did, name=name):
+            case ch.DeviceRenamed(device_id=did, name=name):
                 self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
-            case DeviceTagged(device_id=did, tags=tags):
+            case ch.DeviceTagged(device_id=did, tags=tags):
                 self._retag(did, self.devices[did].tags | tags)
-            case DeviceUntagged(device_id=did, tags=tags):
+            case ch.DeviceUntagged(device_id=did, tags=tags):
                 self._retag(did, self.devices[did].tags - tags)
-            case DeviceMoved(device_id=did, parent_id=parent_id):
+            case ch.DeviceMoved(device_id=did, parent_id=parent_id):
                 self._move_device(did, parent_id)
-            case DeviceDeleted(device_id=did):
+            case ch.DeviceDeleted(device_id=did):
                 self._delete_device(did)
-            case UserCreated(user=u):
+            case ch.UserCreated(user=u):
                 self._add_user_record(u)
                 self._refresh_reach(u.id)
-            case UserUpdated(user=u):
+            case ch.UserUpdated(user=u):
                 old_user = self.users[u.id]
                 del self.emails[(old_user.tenant_id, old_user.email.casefold())]
                 self._add_user_record(u)
                 self._refresh_reach(u.id)
-            case UserDeleted(user_id=uid):
+            case ch.UserDeleted(user_id=uid):
                 self._delete_user(uid)
-            case MemberAdded(group_id=gid, user_id=uid):
+            case ch.MemberAdded(group_id=gid, user_id=uid):
                 self.members[gid].add(uid)
                 self.user_groups[uid] = self.user_groups.get(uid, EMPTY) | {gid}
                 self._refresh_reach(uid)
-            case MemberRemoved(group_id=gid, user_id=uid):
+            case ch.MemberRemoved(group_id=gid, user_id=uid):
                 self.members[gid].discard(uid)
                 self._leave(uid, gid)
                 self._refresh_reach(uid)
+            case _:
+                raise ch.unknown_change(change)
 
     # ----------------------------------------------------------------- tenants
 

@@ -78,6 +78,7 @@ __all__ = [
     "UserDeleted",
     "UserUpdated",
     "check_changes",
+    "unknown_change",
 ]
 
 Revision: TypeAlias = int
@@ -271,6 +272,21 @@ class Commit(msgspec.Struct, frozen=True, kw_only=True):
     changes: tuple[Change, ...]
 
 
+def unknown_change(change: object) -> InvalidValue:
+    """The error every interpreter of changes raises at its last case, for a value that is
+    none of the types of :data:`Change` (a subclass of the base, another Struct): a type
+    one interpreter handled and another silently dropped would let the index, the store
+    and the audit log disagree. InvalidValue rather than TypeError, because public calls
+    reach it: ``Store.commit`` of a hand-built change, ``Index.apply``, a commit a
+    third-party store hands back."""
+    return InvalidValue(
+        change,
+        f"a change is one of the change types of tenancy.records.changes, and "
+        f"{type(change).__qualname__} is not",
+        field="changes",
+    )
+
+
 # ---------------------------------------------------------------- the store's wall
 
 
@@ -293,11 +309,7 @@ def check_changes(changes: Sequence[object]) -> None:
             continue
         fields = _FIELDS.get(type(change))
         if fields is None:
-            raise InvalidValue(
-                change,
-                "a change is one of the change types of tenancy.records.changes",
-                field="changes",
-            )
+            raise unknown_change(change)
         for name, check in fields:
             check(getattr(change, name), name, seen)
 

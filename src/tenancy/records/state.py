@@ -14,36 +14,7 @@ from datetime import date
 import msgspec
 from sortedcontainers import SortedDict
 
-from tenancy.records.changes import (
-    AccessRemoved,
-    AccessSet,
-    Associated,
-    Change,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberAdded,
-    MemberRemoved,
-    Revision,
-    SupportSessionStarted,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UsageRecorded,
-    UserCreated,
-    UserDeleted,
-    UserUpdated,
-)
+from tenancy.records import changes as ch
 from tenancy.records.grants import AccessRecord
 from tenancy.records.model import ACTIVE, SUSPENDED, Group, TagRule, UsageDay
 from tenancy.records.snapshot import Snapshot
@@ -61,7 +32,7 @@ def access_key(record: AccessRecord) -> tuple[str, str]:
     return (type(record).__name__, record.key)
 
 
-def merge_usage(row: UsageDay | None, change: UsageRecorded) -> UsageDay:
+def merge_usage(row: UsageDay | None, change: ch.UsageRecorded) -> UsageDay:
     """The meaning of :class:`~tenancy.records.changes.UsageRecorded` on a tenant's row of that
     day (None when the day has none yet): counts replaced, peaks by max, requests summed.
 
@@ -119,7 +90,7 @@ class UsageTable:
             days = self._rows[tenant_id] = SortedDict()
         return days
 
-    def apply(self, change: UsageRecorded) -> None:
+    def apply(self, change: ch.UsageRecorded) -> None:
         """Merge one change into its row (the caller checks that the tenant exists)."""
         days = self._rows.get(change.tenant_id)
         if days is None:
@@ -188,7 +159,7 @@ class RecordState:
 
     def __init__(self, snapshot: Snapshot | None = None) -> None:
         snapshot = snapshot or Snapshot()
-        self.revision: Revision = snapshot.revision
+        self.revision: ch.Revision = snapshot.revision
         self.tenants = {t.id: t for t in snapshot.tenants}
         self.groups = {g.id: _GroupRow(g) for g in snapshot.groups}
         self.devices = {d.id: d for d in snapshot.devices}
@@ -209,71 +180,73 @@ class RecordState:
             access=[self.access[k] for k in sorted(self.access)],
         )
 
-    def apply_commit(self, revision: Revision, changes: Iterable[Change]) -> None:
+    def apply_commit(self, revision: ch.Revision, changes: Iterable[ch.Change]) -> None:
         for change in changes:
             self.apply(change)
         self.revision = revision
 
-    def apply(self, change: Change) -> None:
+    def apply(self, change: ch.Change) -> None:
         match change:
-            case UsageRecorded(tenant_id=tid):  # first: most commits carry one
+            case ch.UsageRecorded(tenant_id=tid):  # first: most commits carry one
                 if tid in self.tenants:
                     self.usage.apply(change)
-            case TenantCreated(tenant=t) | TenantUpdated(tenant=t):
+            case ch.TenantCreated(tenant=t) | ch.TenantUpdated(tenant=t):
                 self.tenants[t.id] = t
-            case AccessSet(record=r):
+            case ch.AccessSet(record=r):
                 self.access[access_key(r)] = r
-            case AccessRemoved(record=r):
+            case ch.AccessRemoved(record=r):
                 self.access.pop(access_key(r), None)
-            case SupportSessionStarted():
+            case ch.SupportSessionStarted():
                 pass
-            case TenantSuspended(tenant_id=tid):
+            case ch.TenantSuspended(tenant_id=tid):
                 self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=SUSPENDED)
-            case TenantActivated(tenant_id=tid):
+            case ch.TenantActivated(tenant_id=tid):
                 self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=ACTIVE)
-            case TenantDeleted(tenant_id=tid):
+            case ch.TenantDeleted(tenant_id=tid):
                 self._delete_tenant(tid)
-            case GroupCreated(group=g):
+            case ch.GroupCreated(group=g):
                 self.groups[g.id] = _GroupRow(g)
-            case GroupUpdated(group_id=gid, name=name, description=description):
+            case ch.GroupUpdated(group_id=gid, name=name, description=description):
                 self.groups[gid].name = name
                 self.groups[gid].description = description
-            case GroupMoved(group_id=gid, parent_id=parent_id):
+            case ch.GroupMoved(group_id=gid, parent_id=parent_id):
                 self.groups[gid].parent_id = parent_id
-            case GroupDeleted(group_id=gid):
+            case ch.GroupDeleted(group_id=gid):
                 del self.groups[gid]
                 self.memberships = {m for m in self.memberships if m[0] != gid}
-            case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 self.groups[gid].device_ids |= ids
                 self.groups[gid].device_tags |= rules
-            case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
                 self.groups[gid].device_ids -= ids
                 self.groups[gid].device_tags -= rules
-            case DeviceCreated(device=d):
+            case ch.DeviceCreated(device=d):
                 self.devices[d.id] = d
-            case DeviceRenamed(device_id=did, name=name):
+            case ch.DeviceRenamed(device_id=did, name=name):
                 self.devices[did] = msgspec.structs.replace(self.devices[did], name=name)
-            case DeviceTagged(device_id=did, tags=tags):
+            case ch.DeviceTagged(device_id=did, tags=tags):
                 d = self.devices[did]
                 self.devices[did] = msgspec.structs.replace(d, tags=d.tags | tags)
-            case DeviceUntagged(device_id=did, tags=tags):
+            case ch.DeviceUntagged(device_id=did, tags=tags):
                 d = self.devices[did]
                 self.devices[did] = msgspec.structs.replace(d, tags=d.tags - tags)
-            case DeviceMoved(device_id=did, parent_id=parent_id):
+            case ch.DeviceMoved(device_id=did, parent_id=parent_id):
                 self.devices[did] = msgspec.structs.replace(self.devices[did], parent_id=parent_id)
-            case DeviceDeleted(device_id=did):
+            case ch.DeviceDeleted(device_id=did):
                 del self.devices[did]
                 for row in self.groups.values():
                     row.device_ids.discard(did)
-            case UserCreated(user=u) | UserUpdated(user=u):
+            case ch.UserCreated(user=u) | ch.UserUpdated(user=u):
                 self.users[u.id] = u
-            case UserDeleted(user_id=uid):
+            case ch.UserDeleted(user_id=uid):
                 del self.users[uid]
                 self.memberships = {m for m in self.memberships if m[1] != uid}
-            case MemberAdded(group_id=gid, user_id=uid):
+            case ch.MemberAdded(group_id=gid, user_id=uid):
                 self.memberships.add((gid, uid))
-            case MemberRemoved(group_id=gid, user_id=uid):
+            case ch.MemberRemoved(group_id=gid, user_id=uid):
                 self.memberships.discard((gid, uid))
+            case _:
+                raise ch.unknown_change(change)
 
     def _delete_tenant(self, tenant_id: str) -> None:
         del self.tenants[tenant_id]

@@ -35,36 +35,7 @@ from typing import Any
 import msgspec
 
 from tenancy.index.index import Index
-from tenancy.records.changes import (
-    AccessRemoved,
-    AccessSet,
-    Associated,
-    Change,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberAdded,
-    MemberRemoved,
-    Revision,
-    SupportSessionStarted,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UsageRecorded,
-    UserCreated,
-    UserDeleted,
-    UserUpdated,
-)
+from tenancy.records import changes as ch
 from tenancy.records.grants import AccessRecord
 from tenancy.records.model import (
     ACTIVE,
@@ -94,17 +65,13 @@ _Description = tuple[str | None, str | None, Any, Any]
 _SUBJECT_FIELDS = ("user_id", "principal_id", "owner_id", "requested_by", "group_id")
 
 
-# What an unknown change is about, most specific first.
-_TARGET_FIELDS = ("user_id", "device_id", "group_id", "tenant_id")
-
-
 def audit_records(
     index: Index,
-    changes: Sequence[Change],
+    changes: Sequence[ch.Change],
     *,
     actor: str,
     at: datetime,
-    revision: Revision,
+    revision: ch.Revision,
 ) -> list[AuditRecord]:
     """One record per change (none for usage statistics), read against ``index`` before
     the changes apply. Runtime complexity: O(changes), plus the size of a deleted group.
@@ -125,7 +92,7 @@ def audit_records(
     append = out.append
     for change in changes:
         kind = type(change)
-        if kind is DeviceCreated:
+        if kind is ch.DeviceCreated:
             # The bulk path: a hundred thousand of these in one write.
             device = change.device  # type: ignore[union-attr]
             record = AuditRecord(
@@ -134,7 +101,7 @@ def audit_records(
             )  # fmt: skip
             append(record)
             continue
-        if kind is UsageRecorded:
+        if kind is ch.UsageRecorded:
             continue
         tenant_id, target, before, after = view.describe(change)
         record = AuditRecord(
@@ -150,7 +117,7 @@ class _View:
     before the commit) overlaid with what the commit's earlier changes did, so a second
     change to the same record sees the first (a deleted record is None)."""
 
-    def __init__(self, index: Index, changes: Sequence[Change]) -> None:
+    def __init__(self, index: Index, changes: Sequence[ch.Change]) -> None:
         self.index = index
         self.changes = changes
         self.tenants: dict[str, Tenant | None] = {}
@@ -174,7 +141,7 @@ class _View:
             # Created earlier in this commit? (Bulk creations skip the overlay.)
             if self._created is None:
                 self._created = {
-                    c.device.id: c.device for c in self.changes if type(c) is DeviceCreated
+                    c.device.id: c.device for c in self.changes if type(c) is ch.DeviceCreated
                 }
             found = self._created.get(device_id)
         return found
@@ -215,32 +182,32 @@ class _View:
 
     # ------------------------------------------------------------ describing changes
 
-    def describe(self, change: Change) -> _Description:
+    def describe(self, change: ch.Change) -> _Description:
         before: Any
         old_g: Group | None
         match change:
-            case TenantCreated(tenant=t):
+            case ch.TenantCreated(tenant=t):
                 self.tenants[t.id] = t
                 return t.id, t.id, None, t
-            case TenantUpdated(tenant=t):
+            case ch.TenantUpdated(tenant=t):
                 old_t = self.tenant(t.id)
                 self.tenants[t.id] = t
                 return t.id, t.id, old_t, t
-            case TenantSuspended(tenant_id=tid) | TenantActivated(tenant_id=tid):
-                status = SUSPENDED if isinstance(change, TenantSuspended) else ACTIVE
+            case ch.TenantSuspended(tenant_id=tid) | ch.TenantActivated(tenant_id=tid):
+                status = SUSPENDED if isinstance(change, ch.TenantSuspended) else ACTIVE
                 old_t = self.tenant(tid)
                 if old_t is not None:
                     self.tenants[tid] = msgspec.structs.replace(old_t, status=status)
                 before = None if old_t is None else {"status": old_t.status}
                 return tid, tid, before, {"status": status}
-            case TenantDeleted(tenant_id=tid):
+            case ch.TenantDeleted(tenant_id=tid):
                 old_t = self.tenant(tid)
                 self.tenants[tid] = None
                 return tid, tid, old_t, None
-            case GroupCreated(group=g):
+            case ch.GroupCreated(group=g):
                 self.groups[g.id] = g
                 return g.tenant_id, g.id, None, g
-            case GroupUpdated(group_id=gid, name=name, description=description):
+            case ch.GroupUpdated(group_id=gid, name=name, description=description):
                 old_g = self.group(gid)
                 if old_g is None:
                     return None, gid, None, {"name": name, "description": description}
@@ -249,83 +216,75 @@ class _View:
                 )
                 before = {"name": old_g.name, "description": old_g.description}
                 return old_g.tenant_id, gid, before, {"name": name, "description": description}
-            case GroupMoved(group_id=gid, parent_id=parent):
+            case ch.GroupMoved(group_id=gid, parent_id=parent):
                 old_g = self.group(gid)
                 if old_g is None:
                     return None, gid, None, {"parent_id": parent}
                 self.groups[gid] = msgspec.structs.replace(old_g, parent_id=parent)
                 return old_g.tenant_id, gid, {"parent_id": old_g.parent_id}, {"parent_id": parent}
-            case GroupDeleted(group_id=gid):
+            case ch.GroupDeleted(group_id=gid):
                 old_g = self.group_record(gid)
                 self.groups[gid] = None
                 return (None if old_g is None else old_g.tenant_id), gid, old_g, None
-            case Associated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 old_g = self.group(gid)
                 added = {"device_ids": ids, "device_tags": rules}
                 return (None if old_g is None else old_g.tenant_id), gid, None, added
-            case Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
+            case ch.Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
                 old_g = self.group(gid)
                 removed = {"device_ids": ids, "device_tags": rules}
                 return (None if old_g is None else old_g.tenant_id), gid, removed, None
-            case DeviceRenamed() | DeviceTagged() | DeviceUntagged() | DeviceMoved():
+            case ch.DeviceRenamed() | ch.DeviceTagged() | ch.DeviceUntagged() | ch.DeviceMoved():
                 return self._device_change(change)
-            case DeviceDeleted(device_id=did):
+            case ch.DeviceDeleted(device_id=did):
                 old_d = self.device(did)
                 self.devices[did] = None
                 return (None if old_d is None else old_d.tenant_id), did, old_d, None
-            case UserCreated(user=u):
+            case ch.UserCreated(user=u):
                 self.users[u.id] = u
                 return u.tenant_id, u.id, None, u
-            case UserUpdated(user=u):
+            case ch.UserUpdated(user=u):
                 old_u = self.user(u.id)
                 self.users[u.id] = u
                 return u.tenant_id, u.id, old_u, u
-            case UserDeleted(user_id=uid):
+            case ch.UserDeleted(user_id=uid):
                 old_u = self.user(uid)
                 self.users[uid] = None
                 return (None if old_u is None else old_u.tenant_id), uid, old_u, None
-            case MemberAdded(group_id=gid, user_id=uid):
+            case ch.MemberAdded(group_id=gid, user_id=uid):
                 return self.tenant_of(uid), uid, None, {"group_id": gid}
-            case MemberRemoved(group_id=gid, user_id=uid):
+            case ch.MemberRemoved(group_id=gid, user_id=uid):
                 return self.tenant_of(uid), uid, {"group_id": gid}, None
-            case AccessSet(record=r):
+            case ch.AccessSet(record=r):
                 old_r = self.index.access.records.get((type(r).__name__, r.key))
                 return r.tenant_id, _subject(r), old_r, r
-            case AccessRemoved(record=r):
+            case ch.AccessRemoved(record=r):
                 return r.tenant_id, _subject(r), r, None
-            case SupportSessionStarted(tenant_id=tid, support_user_id=sid, user_id=uid):
+            case ch.SupportSessionStarted(tenant_id=tid, support_user_id=sid, user_id=uid):
                 return tid, uid, None, {"support_user_id": sid, "user_id": uid}
             case _:
-                return self._unknown(change)
+                raise ch.unknown_change(change)
 
-    def _device_change(self, change: Change) -> _Description:
+    def _device_change(self, change: ch.Change) -> _Description:
         did: str = change.device_id  # type: ignore[union-attr]
         old = self.device(did)
         field: str
         value: Any
         match change:
-            case DeviceRenamed(name=name):
+            case ch.DeviceRenamed(name=name):
                 field, value = "name", name
-            case DeviceTagged(tags=tags):
+            case ch.DeviceTagged(tags=tags):
                 field, value = "tags", (frozenset() if old is None else old.tags) | tags
-            case DeviceUntagged(tags=tags):
+            case ch.DeviceUntagged(tags=tags):
                 field, value = "tags", (frozenset() if old is None else old.tags) - tags
+            case ch.DeviceMoved(parent_id=parent):
+                field, value = "parent_id", parent
             case _:
-                field, value = "parent_id", change.parent_id  # type: ignore[union-attr]
+                raise ch.unknown_change(change)
         if old is None:
             return None, did, None, {field: value}
         self.devices[did] = msgspec.structs.replace(old, **{field: value})
         return old.tenant_id, did, {field: getattr(old, field)}, {field: value}
-
-    def _unknown(self, change: Change) -> _Description:
-        """A change type added after this module: its first id field is the target, and
-        its fields are ``after``."""
-        fields = {name: getattr(change, name) for name in change.__struct_fields__}
-        target = next((fields[f] for f in _TARGET_FIELDS if isinstance(fields.get(f), str)), None)
-        tenant = fields.get("tenant_id")
-        if not isinstance(tenant, str):
-            tenant = None if target is None else self.tenant_of(target)
-        return tenant, target, None, fields
 
 
 def _subject(record: AccessRecord) -> str:

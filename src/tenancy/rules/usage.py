@@ -15,18 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from tenancy.errors import InvalidValue
 from tenancy.index.index import Index
-from tenancy.records.changes import (
-    Change,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    GroupCreated,
-    GroupDeleted,
-    TenantCreated,
-    TenantDeleted,
-    UserCreated,
-    UserDeleted,
-)
+from tenancy.records import changes as ch
 from tenancy.records.model import Tenant, UsageCounts, UsageDay
 
 __all__ = [
@@ -81,7 +70,9 @@ def current_counts(index: Index, tenant_id: str) -> UsageCounts:
     )
 
 
-def count_deltas(changes: Sequence[Change], index: Index) -> tuple[dict[str, list[int]], set[str]]:
+def count_deltas(
+    changes: Sequence[ch.Change], index: Index
+) -> tuple[dict[str, list[int]], set[str]]:
     """What ``changes`` add to each tenant's counts, read against ``index`` as it was
     before them: ``({tenant: [devices, roots, users, groups]}, deleted tenants)``. A tenant
     created by the changes gets an entry even if nothing is counted for it.
@@ -109,50 +100,61 @@ def count_deltas(changes: Sequence[Change], index: Index) -> tuple[dict[str, lis
 
     for change in changes:
         kind = type(change)
-        if kind is DeviceCreated:
+        if kind is ch.DeviceCreated:
             d = change.device  # type: ignore[union-attr]
             bump(d.tenant_id, _DEVICES, 1)
             if d.parent_id is None:
                 bump(d.tenant_id, _ROOTS, 1)
             device_state[d.id] = (d.tenant_id, d.parent_id)
-        elif kind is DeviceDeleted:
+        elif kind is ch.DeviceDeleted:
             state = device(change.device_id)  # type: ignore[union-attr]
             if state is not None:
                 bump(state[0], _DEVICES, -1)
                 if state[1] is None:
                     bump(state[0], _ROOTS, -1)
-        elif kind is DeviceMoved:
+        elif kind is ch.DeviceMoved:
             did, parent = change.device_id, change.parent_id  # type: ignore[union-attr]
             state = device(did)
             if state is not None:
                 if (state[1] is None) != (parent is None):
                     bump(state[0], _ROOTS, 1 if parent is None else -1)
                 device_state[did] = (state[0], parent)
-        elif kind is UserCreated:
+        elif kind is ch.UserCreated:
             u = change.user  # type: ignore[union-attr]
             bump(u.tenant_id, _USERS, 1)
             owner[u.id] = u.tenant_id
-        elif kind is UserDeleted:
+        elif kind is ch.UserDeleted:
             uid = change.user_id  # type: ignore[union-attr]
             user = index.users.get(uid)
             tid = owner.get(uid) or (user.tenant_id if user is not None else None)
             if tid is not None:
                 bump(tid, _USERS, -1)
-        elif kind is GroupCreated:
+        elif kind is ch.GroupCreated:
             g = change.group  # type: ignore[union-attr]
             bump(g.tenant_id, _GROUPS, 1)
             owner[g.id] = g.tenant_id
-        elif kind is GroupDeleted:
+        elif kind is ch.GroupDeleted:
             gid = change.group_id  # type: ignore[union-attr]
             info = index.groups.get(gid)
             tid = owner.get(gid) or (info.tenant_id if info is not None else None)
             if tid is not None:
                 bump(tid, _GROUPS, -1)
-        elif kind is TenantCreated:
+        elif kind is ch.TenantCreated:
             deltas.setdefault(change.tenant.id, [0, 0, 0, 0])  # type: ignore[union-attr]
-        elif kind is TenantDeleted:
+        elif kind is ch.TenantDeleted:
             deleted.add(change.tenant_id)  # type: ignore[union-attr]
+        elif kind not in _UNCOUNTED:
+            raise ch.unknown_change(change)
     return deltas, deleted
+
+
+_UNCOUNTED: frozenset[type] = frozenset({
+    ch.TenantUpdated, ch.TenantSuspended, ch.TenantActivated, ch.GroupUpdated, ch.GroupMoved,
+    ch.Associated, ch.Dissociated, ch.DeviceRenamed, ch.DeviceTagged, ch.DeviceUntagged,
+    ch.UserUpdated, ch.MemberAdded, ch.MemberRemoved, ch.UsageRecorded, ch.AccessSet,
+    ch.AccessRemoved, ch.SupportSessionStarted,
+})  # fmt: skip
+"""The change types that change no count; count_deltas refuses any type it does not name."""
 
 
 def counts_on(index: Index, tenant_id: str, day: date, today: date) -> UsageCounts:

@@ -19,33 +19,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from tenancy.index.index import Index
-from tenancy.records.changes import (
-    Associated,
-    Change,
-    Commit,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberAdded,
-    MemberRemoved,
-    Revision,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UsageRecorded,
-    UserCreated,
-    UserDeleted,
-    UserUpdated,
+from tenancy.records import changes as ch
+from tenancy.records.grants import (
+    Delegation,
+    InventoryGrant,
+    RoleDefinition,
+    RoleGrant,
+    SupportRequest,
 )
 from tenancy.records.model import (
     AuditRecord,
@@ -151,7 +131,7 @@ ADAPTERS: dict[str, Callable[[Path], StoreFactory]] = {
 SAMPLE_TIME = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 
-def sample_commits() -> list[list[Change]]:
+def sample_commits() -> list[list[ch.Change]]:
     """A fixed history that uses every change type and every record field at least once:
     wildcard and all-of tag rules, multi-valued tag keys, gateways, owners, disabled users,
     non-ASCII text, suspension, usage rows (merged, and one of an unknown tenant, which is
@@ -201,47 +181,61 @@ def sample_commits() -> list[list[Change]]:
     far_group = Group(id="g-far", tenant_id=other.id, name="Far", device_ids=frozenset({far.id}))
     gold: tuple[TagMatcher, ...] = (TagMatcher(None, "gold"),)
     return [
-        [TenantCreated(tenant=mgmt), UserCreated(user=root)],
-        [TenantCreated(tenant=acme), UserCreated(user=acme_admin)],
-        [TenantCreated(tenant=other), UserCreated(user=other_admin)],
-        [DeviceCreated(device=d) for d in (gateway, child, plain, far)],
-        [GroupCreated(group=region), GroupCreated(group=site), GroupCreated(group=far_group)],
-        [UserCreated(user=ana), UserCreated(user=bob)],
-        [MemberAdded(group_id=region.id, user_id=ana.id), MemberAdded(group_id=site.id,
+        [ch.TenantCreated(tenant=mgmt), ch.UserCreated(user=root)],
+        [ch.TenantCreated(tenant=acme), ch.UserCreated(user=acme_admin)],
+        [ch.TenantCreated(tenant=other), ch.UserCreated(user=other_admin)],
+        [ch.DeviceCreated(device=d) for d in (gateway, child, plain, far)],
+        [ch.GroupCreated(group=region), ch.GroupCreated(group=site),
+         ch.GroupCreated(group=far_group)],
+        [ch.UserCreated(user=ana), ch.UserCreated(user=bob)],
+        [ch.MemberAdded(group_id=region.id, user_id=ana.id), ch.MemberAdded(group_id=site.id,
                                                                       user_id=bob.id)],
-        [Associated(group_id=site.id, device_ids=frozenset({plain.id, child.id}),
+        [ch.Associated(group_id=site.id, device_ids=frozenset({plain.id, child.id}),
                     device_tags=frozenset({gold}))],
-        [GroupUpdated(group_id=site.id, name="San Bruno Campus", description="SB ✓")],
-        [GroupMoved(group_id=site.id, parent_id=None)],
-        [GroupMoved(group_id=site.id, parent_id=region.id)],
-        [DeviceRenamed(device_id=child.id, name="Generator 7b")],
-        [DeviceTagged(device_id=child.id, tags=frozenset({("site", "sb"), ("tier", "gold")}))],
-        [DeviceUntagged(device_id=gateway.id, tags=frozenset({("site", "sf")}))],
-        [DeviceMoved(device_id=child.id, parent_id=None)],
-        [UserUpdated(user=User(id=bob.id, tenant_id=acme.id, email="bob@acme.example"))],
-        [TenantUpdated(tenant=Tenant(id=acme.id, domain="acme", name="Acme", parent_id=mgmt.id,
+        [ch.GroupUpdated(group_id=site.id, name="San Bruno Campus", description="SB ✓")],
+        [ch.GroupMoved(group_id=site.id, parent_id=None)],
+        [ch.GroupMoved(group_id=site.id, parent_id=region.id)],
+        [ch.DeviceRenamed(device_id=child.id, name="Generator 7b")],
+        [ch.DeviceTagged(device_id=child.id, tags=frozenset({("site", "sb"), ("tier", "gold")}))],
+        [ch.DeviceUntagged(device_id=gateway.id, tags=frozenset({("site", "sf")}))],
+        [ch.DeviceMoved(device_id=child.id, parent_id=None)],
+        [ch.UserUpdated(user=User(id=bob.id, tenant_id=acme.id, email="bob@acme.example"))],
+        [ch.TenantUpdated(tenant=Tenant(id=acme.id, domain="acme", name="Acme", parent_id=mgmt.id,
                                      allow_subtenants=True, created_at=SAMPLE_TIME))],
-        [TenantSuspended(tenant_id=other.id)],
-        [TenantSuspended(tenant_id=acme.id), TenantActivated(tenant_id=acme.id)],
-        [MemberRemoved(group_id=site.id, user_id=bob.id)],
-        [Dissociated(group_id=region.id, device_ids=frozenset({gateway.id}),
+        [ch.TenantSuspended(tenant_id=other.id)],
+        [ch.TenantSuspended(tenant_id=acme.id), ch.TenantActivated(tenant_id=acme.id)],
+        [ch.MemberRemoved(group_id=site.id, user_id=bob.id)],
+        [ch.Dissociated(group_id=region.id, device_ids=frozenset({gateway.id}),
                      device_tags=frozenset({(TagMatcher("kind", None),)}))],
-        [DeviceDeleted(device_id=plain.id)],
-        [UsageRecorded(tenant_id=acme.id, day=SAMPLE_TIME.date(), counts=UsageCounts(3, 2, 3, 2),
+        [ch.DeviceDeleted(device_id=plain.id)],
+        [ch.UsageRecorded(tenant_id=acme.id, day=SAMPLE_TIME.date(), counts=UsageCounts(3, 2, 3, 2),
                        peaks=UsageCounts(4, 2, 3, 2), requests=(("api", 5),))],
-        [UsageRecorded(tenant_id=acme.id, day=SAMPLE_TIME.date(), counts=UsageCounts(2, 1, 3, 2),
+        [ch.UsageRecorded(tenant_id=acme.id, day=SAMPLE_TIME.date(), counts=UsageCounts(2, 1, 3, 2),
                        peaks=UsageCounts(2, 1, 3, 2), requests=(("api", 2), ("ui", 1))),
-         UsageRecorded(tenant_id=other.id, day=SAMPLE_TIME.date(), counts=UsageCounts(1, 1, 1, 1),
-                       peaks=UsageCounts(1, 1, 1, 1)),
-         UsageRecorded(tenant_id="t-missing", day=SAMPLE_TIME.date(), counts=UsageCounts(),
+         ch.UsageRecorded(tenant_id=other.id, day=SAMPLE_TIME.date(),
+                          counts=UsageCounts(1, 1, 1, 1), peaks=UsageCounts(1, 1, 1, 1)),
+         ch.UsageRecorded(tenant_id="t-missing", day=SAMPLE_TIME.date(), counts=UsageCounts(),
                        peaks=UsageCounts())],
-        [MemberAdded(group_id=site.id, user_id=ana.id), UserDeleted(user_id=ana.id)],
-        [GroupDeleted(group_id=site.id)],
-        [TenantDeleted(tenant_id=other.id)],
+        [ch.MemberAdded(group_id=site.id, user_id=ana.id), ch.UserDeleted(user_id=ana.id)],
+        [ch.GroupDeleted(group_id=site.id)],
+        [ch.TenantDeleted(tenant_id=other.id)],
+        [ch.AccessSet(record=RoleDefinition(tenant_id=acme.id, name="auditor", kind="global",
+                                         permissions=frozenset({"device:READ"}))),
+         ch.AccessSet(record=RoleGrant(tenant_id=acme.id, user_id=bob.id, role="auditor")),
+         ch.AccessSet(record=InventoryGrant(tenant_id=acme.id, principal_kind="user",
+                                         principal_id=bob.id, role="viewer",
+                                         group_id=region.id)),
+         ch.AccessSet(record=Delegation(tenant_id=acme.id, owner_id=acme_admin.id,
+                                     delegate_id=bob.id)),
+         ch.AccessSet(record=SupportRequest(tenant_id=acme.id, requested_by=acme_admin.id,
+                                         until=SAMPLE_TIME))],
+        [ch.AccessRemoved(record=RoleGrant(tenant_id=acme.id, user_id=bob.id, role="auditor")),
+         ch.SupportSessionStarted(tenant_id=acme.id, support_user_id=root.id,
+                               user_id=acme_admin.id)],
     ]  # fmt: skip
 
 
-def reference_snapshot(commits: Sequence[Sequence[Change]]) -> Snapshot:
+def reference_snapshot(commits: Sequence[Sequence[ch.Change]]) -> Snapshot:
     """What the reference (memory) store holds after ``commits``."""
     state = RecordState()
     for revision, changes in enumerate(commits, start=1):
@@ -300,7 +294,7 @@ class TeeStore:
     def capabilities(self) -> Capabilities:
         return self.store.capabilities
 
-    def head(self) -> Revision:
+    def head(self) -> ch.Revision:
         return self.store.head()
 
     def snapshot(self) -> Snapshot:
@@ -308,11 +302,11 @@ class TeeStore:
 
     def commit(
         self,
-        changes: Sequence[Change],
+        changes: Sequence[ch.Change],
         *,
-        expected_revision: Revision,
+        expected_revision: ch.Revision,
         audit: Sequence[AuditRecord] = (),
-    ) -> Revision:
+    ) -> ch.Revision:
         revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
         expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
         assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
@@ -334,7 +328,7 @@ class TeeStore:
             limit=limit,
         )  # fmt: skip
 
-    def changes_since(self, revision: Revision) -> list[Commit]:
+    def changes_since(self, revision: ch.Revision) -> list[ch.Commit]:
         return self.store.changes_since(revision)
 
     def close(self) -> None:
