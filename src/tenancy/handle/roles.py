@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
 from tenancy.handle.lookups import TenantRecords
-from tenancy.records.changes import AccessRemoved, AccessSet, Change, UserUpdated
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change
 from tenancy.records.grants import (
     ADMIN_ROLE,
     BUILTIN_GLOBAL_ROLES,
@@ -147,7 +148,7 @@ class RoleAdmin(TenantRecords):
                 kind=kind,
                 permissions=perms,
             )
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -170,7 +171,7 @@ class RoleAdmin(TenantRecords):
             )
             if held:
                 raise InUse("role", name, "users still hold it; revoke it first", field="name")
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -206,7 +207,7 @@ class RoleAdmin(TenantRecords):
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
             if role in self._index.access.user_roles.get(user_id, ()):
                 return [], record
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -227,7 +228,7 @@ class RoleAdmin(TenantRecords):
                     user_id, "the tenant's first admin user keeps the admin role", field="role"
                 )
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -262,7 +263,7 @@ class RoleAdmin(TenantRecords):
                     self._check_ceiling(self._index.users[member], perms, group, "principal_id")
             if (role, group) in self._index.access.inventory.get((to, principal_id), ()):
                 return [], record
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -276,7 +277,7 @@ class RoleAdmin(TenantRecords):
             record = self._inventory_grant(principal_id, role, group, to)
             if (role, group) not in self._index.access.inventory.get((to, principal_id), ()):
                 return [], None
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -311,7 +312,7 @@ class RoleAdmin(TenantRecords):
             if user.owner_id == owner_id:
                 return [], user
             new = replace(user, owner_id=owner_id)
-            return [UserUpdated(user=new)], new
+            return [ch.UserUpdated(user=new)], new
 
         return self._write(make)
 
@@ -354,7 +355,7 @@ class RoleAdmin(TenantRecords):
             record = Delegation(
                 tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=until
             )
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -367,7 +368,7 @@ class RoleAdmin(TenantRecords):
             record = self._index.access.delegations.get(owner_id, {}).get(delegate_id)
             if record is None or record.tenant_id != self.tenant_id:
                 return [], None
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -389,7 +390,7 @@ class RoleAdmin(TenantRecords):
             except OverflowError:
                 raise InvalidValue(duration, rule, field="duration") from None
             record = SupportRequest(tenant_id=self.tenant_id, requested_by=user_id, until=until)
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -399,7 +400,7 @@ class RoleAdmin(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             record = self._index.access.support.get(self.tenant_id)
-            return ([] if record is None else [AccessRemoved(record=record)]), None
+            return ([] if record is None else [ch.AccessRemoved(record=record)]), None
 
         self._write(make)
 
