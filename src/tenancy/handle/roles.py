@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
 from tenancy.handle.lookups import TenantRecords
+from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.changes import Change
 from tenancy.records.grants import (
@@ -68,6 +69,29 @@ def _user_ids(**ids: object) -> None:
             raise NotFound("user", value, field=field)
 
 
+# Walks of the index's tables, each run through Queries._read (seq-checked, rerun under
+# the writer lock if a write ran meanwhile): a concurrent write can shift or empty a set
+# they iterate, or delete a user they look up.
+
+
+def _roles_of(index: Index, user_id: str) -> list[str]:
+    return sorted(index.access.user_roles.get(user_id, ()))
+
+
+def _inventory_of(index: Index, to: str, principal_id: str) -> list[tuple[str, str]]:
+    return list(index.access.inventory.get((to, principal_id), ()))
+
+
+def _sub_users(index: Index, owner_id: str, recursive: bool) -> list[User]:
+    found: list[str] = []
+    frontier = [owner_id]
+    while frontier:
+        nxt = sorted(u for o in frontier for u in index.access.sub_users.get(o, ()))
+        found.extend(nxt)
+        frontier = nxt if recursive else []
+    return [index.users[u] for u in sorted(found)]
+
+
 class RoleAdmin(TenantRecords):
     """Roles, grants, owners, delegation and support requests of one tenant: the part of
     a :class:`~tenancy.handle.scope.TenantScope` it hands those calls to."""
@@ -83,7 +107,7 @@ class RoleAdmin(TenantRecords):
     def roles_of(self, user_id: str) -> list[str]:
         """The global roles the user holds, sorted."""
         self.get_user(user_id)
-        return sorted(self._index.access.user_roles.get(user_id, ()))
+        return self._queries._read(_roles_of, user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
@@ -91,9 +115,10 @@ class RoleAdmin(TenantRecords):
         """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
         _principal_kind(to)
         try:
-            grants = self._index.access.inventory.get((to, principal_id), ())
+            hash(principal_id)
         except TypeError:  # an unhashable id
             raise NotFound(to, principal_id, field="principal_id") from None
+        grants = self._queries._read(_inventory_of, to, principal_id)
         return sorted(
             (
                 InventoryGrant(
@@ -320,13 +345,7 @@ class RoleAdmin(TenantRecords):
         """The users the owner owns directly (or at any depth), sorted by id."""
         self._user(owner_id, "owner_id")
         check_bool("recursive", recursive)
-        found: list[str] = []
-        frontier = [owner_id]
-        while frontier:
-            nxt = sorted(u for o in frontier for u in self._index.access.sub_users.get(o, ()))
-            found.extend(nxt)
-            frontier = nxt if recursive else []
-        return [self._index.users[u] for u in sorted(found)]
+        return self._queries._read(_sub_users, owner_id, recursive)
 
     def delegate(
         self, owner_id: str, delegate_id: str, *, until: datetime | None = None

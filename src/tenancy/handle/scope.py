@@ -16,6 +16,7 @@ from tenancy.errors import (
 from tenancy.handle.lookups import TenantRecords
 from tenancy.handle.roles import RoleAdmin
 from tenancy.handle.writer import Writer
+from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.changes import Change
 from tenancy.records.grants import (
@@ -74,6 +75,18 @@ class _Replay(Iterable[T]):
             yield item
 
 
+def _groups_of(index: Index, tenant_id: str) -> list[Group]:
+    """Every group of the tenant, sorted by id: a walk of the index's tables, run through
+    :meth:`Queries._read <tenancy.handle.queries.Queries._read>`."""
+    return [index.group_record(g) for g in sorted(index.tenant_groups.get(tenant_id, ()))]
+
+
+def _users_of(index: Index, tenant_id: str) -> list[User]:
+    """Every user of the tenant, sorted by id; run through ``Queries._read``."""
+    users = index.users
+    return [users[u] for u in sorted(index.tenant_users.get(tenant_id, ()))]
+
+
 class TenantScope(TenantRecords):
     """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
 
@@ -100,16 +113,13 @@ class TenantScope(TenantRecords):
         return None if user_id is None else self._index.users[user_id]
 
     def groups(self) -> list[Group]:
-        """Every group of the tenant, sorted by id."""
-        return [
-            self._index.group_record(g)
-            for g in sorted(self._index.tenant_groups.get(self.tenant_id, ()))
-        ]
+        """Every group of the tenant, sorted by id (seq-checked, as every listing: a group
+        a concurrent write deletes is in the answer whole or not at all)."""
+        return self._queries._read(_groups_of, self.tenant_id)
 
     def users(self) -> list[User]:
-        """Every user of the tenant, sorted by id."""
-        users = self._index.users
-        return [users[u] for u in sorted(self._index.tenant_users.get(self.tenant_id, ()))]
+        """Every user of the tenant, sorted by id (seq-checked, as :meth:`groups`)."""
+        return self._queries._read(_users_of, self.tenant_id)
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
         """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
