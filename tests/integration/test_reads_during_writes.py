@@ -257,6 +257,10 @@ def _listing_answers(t: TenantScope) -> Answers:
         "groups": [(g.id, g.name, tuple(sorted(g.device_ids))) for g in t.groups()],
         "users": [(u.id, u.first_name, u.owner_id or "") for u in t.users()],
         "sub_users": [(u.id, u.first_name) for u in t.sub_users("u-owner", recursive=True)],
+        "get_group": [(g.name, tuple(sorted(g.device_ids))) for g in [t.get_group("g-fixed")]],
+        "find_user": [
+            (u.id, u.first_name) for i in range(0, 30, 5) if (u := t.find_user(f"u{i}@r.example"))
+        ],
         "roles_of": t.roles_of("u-owner"),
         "inventory_grants_of": [(g.role, g.group_id) for g in t.inventory_grants_of("u-owner")],
     }
@@ -331,9 +335,10 @@ def _listing_reader(
 
 
 def test_tenant_listings_are_whole_during_writes() -> None:
-    """TenantScope.groups, users, sub_users, roles_of and inventory_grants_of walk index
-    tables that a write on another thread changes: each answer must be one from before or
-    after each write, and no reader may see a KeyError from a record deleted meanwhile."""
+    """TenantScope.groups, users, sub_users, roles_of, inventory_grants_of, get_group and
+    find_user walk index tables that a write on another thread changes: each answer must
+    be one from before or after each write, and no reader may see a KeyError from a record
+    deleted meanwhile."""
     tn, t = _listing_world()
     answers: dict[int, Answers] = {tn.revision: _listing_answers(t)}
     stop = threading.Event()

@@ -109,8 +109,12 @@ class TenantScope(TenantRecords):
             key = email.casefold()
         except AttributeError:
             raise InvalidValue(email, "an email is a string", field="email") from None
-        user_id = self._index.emails.get((self.tenant_id, key))
-        return None if user_id is None else self._index.users[user_id]
+
+        def look(index: Index) -> User | None:
+            user_id = index.emails.get((self.tenant_id, key))
+            return None if user_id is None else index.users[user_id]
+
+        return self._queries._read(look)  # seq-checked: the user may be deleted meanwhile
 
     def groups(self) -> list[Group]:
         """Every group of the tenant, sorted by id (seq-checked, as every listing: a group
