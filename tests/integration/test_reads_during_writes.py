@@ -228,3 +228,140 @@ def test_every_answer_is_one_from_before_or_after_each_write() -> None:
     )
     tn.index.check_invariants()
     tn.close()
+
+
+# ---------------------------------------------------------------- tenant listings
+
+LISTING_SECONDS = 2.0
+"""The writer of the tenant-listing test stops after this long (or LISTING_WRITES)."""
+LISTING_WRITES = 1_500
+
+
+def _listing_world() -> tuple[Tenancy, TenantScope]:
+    tn = tenancy.open(staleness=None)
+    t = tn.tenant(tn.create_tenant(domain="rooms", name="Rooms", admin_email="a@r.example").id)
+    t.create_group("Fixed", id="g-fixed")
+    t.create_devices([{"name": f"d{i}", "id": f"d{i:03d}"} for i in range(40)])
+    t.create_user("owner@r.example", id="u-owner")
+    t.create_user("sub@r.example", id="u-owner-sub", owner="u-owner")
+    for i in range(30):
+        t.create_group(f"G{i}", id=f"g{i:03d}")
+        t.create_user(f"u{i}@r.example", id=f"u{i:03d}", owner="u-owner" if i % 2 else None)
+    return tn, t
+
+
+def _listing_answers(t: TenantScope) -> Answers:
+    """What the listing readers ask for, as sortable tuples: whole records, so an answer
+    with half of a write (a group's device ids, a user's name) differs from every state."""
+    return {
+        "groups": [(g.id, g.name, tuple(sorted(g.device_ids))) for g in t.groups()],
+        "users": [(u.id, u.first_name, u.owner_id or "") for u in t.users()],
+        "sub_users": [(u.id, u.first_name) for u in t.sub_users("u-owner", recursive=True)],
+        "get_group": [(g.name, tuple(sorted(g.device_ids))) for g in [t.get_group("g-fixed")]],
+        "find_user": [
+            (u.id, u.first_name) for i in range(0, 30, 5) if (u := t.find_user(f"u{i}@r.example"))
+        ],
+        "roles_of": t.roles_of("u-owner"),
+        "inventory_grants_of": [(g.role, g.group_id) for g in t.inventory_grants_of("u-owner")],
+    }
+
+
+def _listing_writer(
+    tn: Tenancy, t: TenantScope, answers: dict[int, Answers], stop: threading.Event
+) -> None:
+    """Creates and deletes groups and (sub-)users, so a reader's record look-up can miss;
+    edits fixed records, so a reader can see one half-applied."""
+    rng = seeded_random("tenant listings during writes")
+    groups = [f"g{i:03d}" for i in range(30)]
+    users = [f"u{i:03d}" for i in range(30)]
+    roles = {"business", "readonly"}
+    held: set[str] = set()
+    deadline = time.monotonic() + LISTING_SECONDS
+    try:
+        for n in range(LISTING_WRITES):
+            if time.monotonic() > deadline:
+                break
+            pick = rng.random()
+            if pick < 0.2 or len(groups) < 5:
+                gid = f"g{rng.randrange(1_000):03d}x{n}"
+                t.create_group(gid, id=gid)
+                bisect.insort(groups, gid)
+            elif pick < 0.4:
+                gid = groups.pop(rng.randrange(len(groups)))
+                t.revoke_inventory_role("u-owner", "viewer", group=gid)
+                t.delete_group(gid)
+            elif pick < 0.55 or len(users) < 5:
+                uid = f"u{rng.randrange(1_000):03d}x{n}"
+                t.create_user(f"{uid}@r.example", id=uid, owner="u-owner" if n % 2 else None)
+                bisect.insort(users, uid)
+            elif pick < 0.7:
+                t.delete_user(users.pop(rng.randrange(len(users))))
+            elif pick < 0.8:
+                did = f"d{rng.randrange(40):03d}"
+                if did in t.get_group("g-fixed").device_ids:
+                    t.dissociate("g-fixed", device_ids=[did])
+                else:
+                    t.associate("g-fixed", device_ids=[did])
+            elif pick < 0.9:
+                t.update_user("u-owner-sub", first_name=f"Sub {n}")
+                t.update_group("g-fixed", name=f"Fixed {n}")
+            elif pick < 0.95:
+                role = rng.choice(sorted(roles))
+                if role in held:
+                    t.revoke_role("u-owner", role)
+                    held.discard(role)
+                else:
+                    t.grant_role("u-owner", role)
+                    held.add(role)
+            else:
+                t.grant_inventory_role("u-owner", "viewer", group=rng.choice(groups))
+            answers[tn.revision] = _listing_answers(t)
+    finally:
+        stop.set()
+
+
+def _listing_reader(
+    tn: Tenancy, t: TenantScope, seen: list[Seen], errors: list[BaseException],
+    stop: threading.Event,
+) -> None:  # fmt: skip
+    try:
+        while not stop.is_set():
+            before = tn.revision
+            answer = _listing_answers(t)
+            after = tn.revision
+            seen.extend((before, after, what, None, None, got) for what, got in answer.items())
+    except BaseException as error:  # a KeyError from a record a write deleted, say
+        errors.append(error)
+
+
+def test_tenant_listings_are_whole_during_writes() -> None:
+    """TenantScope.groups, users, sub_users, roles_of, inventory_grants_of, get_group and
+    find_user walk index tables that a write on another thread changes: each answer must
+    be one from before or after each write, and no reader may see a KeyError from a record
+    deleted meanwhile."""
+    tn, t = _listing_world()
+    answers: dict[int, Answers] = {tn.revision: _listing_answers(t)}
+    stop = threading.Event()
+    seen: list[list[Seen]] = [[] for _ in range(READERS)]
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=_listing_writer, args=(tn, t, answers, stop))] + [
+        threading.Thread(target=_listing_reader, args=(tn, t, seen[i], errors, stop))
+        for i in range(READERS)
+    ]
+    with _switching_often():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=LISTING_SECONDS + 60)
+    assert not any(thread.is_alive() for thread in threads), "a thread did not stop"
+    assert not errors, f"a reader raised: {errors[:3]!r}"
+    assert len(answers) > 100, "the writer wrote too little to test anything"
+    entries = [e for per_reader in seen for e in per_reader]
+    assert len(entries) > 100, "the readers read too little to test anything"
+    problems = [p for e in entries if (p := _problem(answers, e)) is not None]
+    assert not problems, (
+        f"{len(problems)} of {len(entries)} answers were neither before nor after a write; "
+        f"first: {problems[:3]}"
+    )
+    tn.index.check_invariants()
+    tn.close()

@@ -67,8 +67,13 @@ class TenantRecords:
         return self._group(group_id, "group_id")
 
     def _group(self, group_id: object, field: str) -> Group:
-        self._owned("group", self._index.groups, group_id, field)
-        return self._index.group_record(group_id)  # type: ignore[arg-type]
+        def look(index: Index) -> Group:
+            self._owned("group", index.groups, group_id, field)
+            return index.group_record(group_id)  # type: ignore[arg-type]
+
+        # Seq-checked: a delete between the check and the record, or an associate while
+        # its device ids are copied, is rerun under the writer lock (NotFound, or whole).
+        return self._queries._read(look)
 
     def get_device(self, device_id: str) -> Device:
         """The device's record; NotFound if it is not a device of this tenant."""

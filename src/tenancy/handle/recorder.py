@@ -13,7 +13,8 @@ from typing import Protocol
 
 from tenancy.errors import InvalidValue
 from tenancy.index.index import Index
-from tenancy.records.changes import Change, Revision, UsageRecorded
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change, Revision
 from tenancy.records.model import UsageCounts
 from tenancy.rules.usage import count_deltas, counts_on, utc_day
 
@@ -191,7 +192,7 @@ class UsageRecorder:
         return [
             *changes,
             *(
-                UsageRecorded(tenant_id=t, day=d, counts=c, peaks=p, requests=r)
+                ch.UsageRecorded(tenant_id=t, day=d, counts=c, peaks=p, requests=r)
                 for (t, d), (c, p, r) in sorted(rows.items())
             ),
         ]

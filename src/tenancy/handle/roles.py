@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 
 from tenancy.errors import AlreadyExists, CycleError, InUse, InvalidValue, NotFound
 from tenancy.handle.lookups import TenantRecords
-from tenancy.records.changes import AccessRemoved, AccessSet, Change, UserUpdated
+from tenancy.index.index import Index
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change
 from tenancy.records.grants import (
     ADMIN_ROLE,
     BUILTIN_GLOBAL_ROLES,
@@ -67,6 +69,29 @@ def _user_ids(**ids: object) -> None:
             raise NotFound("user", value, field=field)
 
 
+# Walks of the index's tables, each run through Queries._read (seq-checked, rerun under
+# the writer lock if a write ran meanwhile): a concurrent write can shift or empty a set
+# they iterate, or delete a user they look up.
+
+
+def _roles_of(index: Index, user_id: str) -> list[str]:
+    return sorted(index.access.user_roles.get(user_id, ()))
+
+
+def _inventory_of(index: Index, to: str, principal_id: str) -> list[tuple[str, str]]:
+    return list(index.access.inventory.get((to, principal_id), ()))
+
+
+def _sub_users(index: Index, owner_id: str, recursive: bool) -> list[User]:
+    found: list[str] = []
+    frontier = [owner_id]
+    while frontier:
+        nxt = sorted(u for o in frontier for u in index.access.sub_users.get(o, ()))
+        found.extend(nxt)
+        frontier = nxt if recursive else []
+    return [index.users[u] for u in sorted(found)]
+
+
 class RoleAdmin(TenantRecords):
     """Roles, grants, owners, delegation and support requests of one tenant: the part of
     a :class:`~tenancy.handle.scope.TenantScope` it hands those calls to."""
@@ -82,7 +107,7 @@ class RoleAdmin(TenantRecords):
     def roles_of(self, user_id: str) -> list[str]:
         """The global roles the user holds, sorted."""
         self.get_user(user_id)
-        return sorted(self._index.access.user_roles.get(user_id, ()))
+        return self._queries._read(_roles_of, user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
@@ -90,9 +115,10 @@ class RoleAdmin(TenantRecords):
         """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
         _principal_kind(to)
         try:
-            grants = self._index.access.inventory.get((to, principal_id), ())
+            hash(principal_id)
         except TypeError:  # an unhashable id
             raise NotFound(to, principal_id, field="principal_id") from None
+        grants = self._queries._read(_inventory_of, to, principal_id)
         return sorted(
             (
                 InventoryGrant(
@@ -147,7 +173,7 @@ class RoleAdmin(TenantRecords):
                 kind=kind,
                 permissions=perms,
             )
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -170,7 +196,7 @@ class RoleAdmin(TenantRecords):
             )
             if held:
                 raise InUse("role", name, "users still hold it; revoke it first", field="name")
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -206,7 +232,7 @@ class RoleAdmin(TenantRecords):
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
             if role in self._index.access.user_roles.get(user_id, ()):
                 return [], record
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -227,7 +253,7 @@ class RoleAdmin(TenantRecords):
                     user_id, "the tenant's first admin user keeps the admin role", field="role"
                 )
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -262,7 +288,7 @@ class RoleAdmin(TenantRecords):
                     self._check_ceiling(self._index.users[member], perms, group, "principal_id")
             if (role, group) in self._index.access.inventory.get((to, principal_id), ()):
                 return [], record
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -276,7 +302,7 @@ class RoleAdmin(TenantRecords):
             record = self._inventory_grant(principal_id, role, group, to)
             if (role, group) not in self._index.access.inventory.get((to, principal_id), ()):
                 return [], None
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -311,7 +337,7 @@ class RoleAdmin(TenantRecords):
             if user.owner_id == owner_id:
                 return [], user
             new = replace(user, owner_id=owner_id)
-            return [UserUpdated(user=new)], new
+            return [ch.UserUpdated(user=new)], new
 
         return self._write(make)
 
@@ -319,13 +345,7 @@ class RoleAdmin(TenantRecords):
         """The users the owner owns directly (or at any depth), sorted by id."""
         self._user(owner_id, "owner_id")
         check_bool("recursive", recursive)
-        found: list[str] = []
-        frontier = [owner_id]
-        while frontier:
-            nxt = sorted(u for o in frontier for u in self._index.access.sub_users.get(o, ()))
-            found.extend(nxt)
-            frontier = nxt if recursive else []
-        return [self._index.users[u] for u in sorted(found)]
+        return self._queries._read(_sub_users, owner_id, recursive)
 
     def delegate(
         self, owner_id: str, delegate_id: str, *, until: datetime | None = None
@@ -354,7 +374,7 @@ class RoleAdmin(TenantRecords):
             record = Delegation(
                 tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=until
             )
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -367,7 +387,7 @@ class RoleAdmin(TenantRecords):
             record = self._index.access.delegations.get(owner_id, {}).get(delegate_id)
             if record is None or record.tenant_id != self.tenant_id:
                 return [], None
-            return [AccessRemoved(record=record)], None
+            return [ch.AccessRemoved(record=record)], None
 
         self._write(make)
 
@@ -389,7 +409,7 @@ class RoleAdmin(TenantRecords):
             except OverflowError:
                 raise InvalidValue(duration, rule, field="duration") from None
             record = SupportRequest(tenant_id=self.tenant_id, requested_by=user_id, until=until)
-            return [AccessSet(record=record)], record
+            return [ch.AccessSet(record=record)], record
 
         return self._write(make)
 
@@ -399,7 +419,7 @@ class RoleAdmin(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             record = self._index.access.support.get(self.tenant_id)
-            return ([] if record is None else [AccessRemoved(record=record)]), None
+            return ([] if record is None else [ch.AccessRemoved(record=record)]), None
 
         self._write(make)
 

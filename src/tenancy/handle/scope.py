@@ -16,27 +16,9 @@ from tenancy.errors import (
 from tenancy.handle.lookups import TenantRecords
 from tenancy.handle.roles import RoleAdmin
 from tenancy.handle.writer import Writer
-from tenancy.records.changes import (
-    AccessRemoved,
-    Associated,
-    Change,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberAdded,
-    MemberRemoved,
-    UserCreated,
-    UserDeleted,
-    UserUpdated,
-)
+from tenancy.index.index import Index
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change
 from tenancy.records.grants import (
     Delegation,
     InventoryGrant,
@@ -93,6 +75,18 @@ class _Replay(Iterable[T]):
             yield item
 
 
+def _groups_of(index: Index, tenant_id: str) -> list[Group]:
+    """Every group of the tenant, sorted by id: a walk of the index's tables, run through
+    :meth:`Queries._read <tenancy.handle.queries.Queries._read>`."""
+    return [index.group_record(g) for g in sorted(index.tenant_groups.get(tenant_id, ()))]
+
+
+def _users_of(index: Index, tenant_id: str) -> list[User]:
+    """Every user of the tenant, sorted by id; run through ``Queries._read``."""
+    users = index.users
+    return [users[u] for u in sorted(index.tenant_users.get(tenant_id, ()))]
+
+
 class TenantScope(TenantRecords):
     """Writes and look-ups inside one tenant. Get one with :meth:`Tenancy.tenant`.
 
@@ -115,20 +109,21 @@ class TenantScope(TenantRecords):
             key = email.casefold()
         except AttributeError:
             raise InvalidValue(email, "an email is a string", field="email") from None
-        user_id = self._index.emails.get((self.tenant_id, key))
-        return None if user_id is None else self._index.users[user_id]
+
+        def look(index: Index) -> User | None:
+            user_id = index.emails.get((self.tenant_id, key))
+            return None if user_id is None else index.users[user_id]
+
+        return self._queries._read(look)  # seq-checked: the user may be deleted meanwhile
 
     def groups(self) -> list[Group]:
-        """Every group of the tenant, sorted by id."""
-        return [
-            self._index.group_record(g)
-            for g in sorted(self._index.tenant_groups.get(self.tenant_id, ()))
-        ]
+        """Every group of the tenant, sorted by id (seq-checked, as every listing: a group
+        a concurrent write deletes is in the answer whole or not at all)."""
+        return self._queries._read(_groups_of, self.tenant_id)
 
     def users(self) -> list[User]:
-        """Every user of the tenant, sorted by id."""
-        users = self._index.users
-        return [users[u] for u in sorted(self._index.tenant_users.get(self.tenant_id, ()))]
+        """Every user of the tenant, sorted by id (seq-checked, as :meth:`groups`)."""
+        return self._queries._read(_users_of, self.tenant_id)
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
         """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
@@ -187,7 +182,7 @@ class TenantScope(TenantRecords):
             )
             check_new_group(self._writer.limits, self._index, self.tenant_id, group.parent_id)
             check_group_rules(self._writer.limits, len(group.device_tags))
-            return [GroupCreated(group=group)], group
+            return [ch.GroupCreated(group=group)], group
 
         return self._write(make)
 
@@ -205,7 +200,7 @@ class TenantScope(TenantRecords):
             if new == old:
                 return [], old
             return [
-                GroupUpdated(group_id=group_id, name=new_name, description=new_description)
+                ch.GroupUpdated(group_id=group_id, name=new_name, description=new_description)
             ], new
 
         return self._write(make)
@@ -224,7 +219,9 @@ class TenantScope(TenantRecords):
             if old.parent_id == parent:
                 return [], old
             check_group_move(self._writer.limits, self._index, group_id, parent)
-            return [GroupMoved(group_id=group_id, parent_id=parent)], replace(old, parent_id=parent)
+            return [ch.GroupMoved(group_id=group_id, parent_id=parent)], replace(
+                old, parent_id=parent
+            )
 
         return self._write(make)
 
@@ -245,11 +242,11 @@ class TenantScope(TenantRecords):
             subtree = list(forest.descendants(group_id, include_self=True))
             access = self._index.access
             changes: list[Change] = [
-                AccessRemoved(record=r)  # grants on the group or held through it go first
+                ch.AccessRemoved(record=r)  # grants on the group or held through it go first
                 for g in subtree
                 for r in access.referring_to_group(g)
             ]
-            changes.extend(GroupDeleted(group_id=g) for g in reversed(subtree))
+            changes.extend(ch.GroupDeleted(group_id=g) for g in reversed(subtree))
             return changes, None
 
         self._write(make)
@@ -270,7 +267,7 @@ class TenantScope(TenantRecords):
                 return [], old
             if rules:  # a group over a lowered limit may still lose rules or gain ids
                 check_group_rules(self._writer.limits, len(new.device_tags))
-            return [Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
+            return [ch.Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
         return self._write(make)
 
@@ -288,7 +285,7 @@ class TenantScope(TenantRecords):
             new = replace(old, device_ids=old.device_ids - ids, device_tags=old.device_tags - rules)
             if not ids and not rules:
                 return [], old
-            return [Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
+            return [ch.Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
 
         return self._write(make)
 
@@ -398,7 +395,7 @@ class TenantScope(TenantRecords):
                 pending[device.id] = device
                 counter.add(device)
             devices = list(pending.values())
-            return [DeviceCreated(device=d) for d in devices], devices
+            return [ch.DeviceCreated(device=d) for d in devices], devices
 
         return self._write(make)
 
@@ -415,11 +412,11 @@ class TenantScope(TenantRecords):
             new = old
             if name is not UNSET and name != old.name:
                 new = replace(new, name=check_name("device", name))
-                changes.append(DeviceRenamed(device_id=device_id, name=name))
+                changes.append(ch.DeviceRenamed(device_id=device_id, name=name))
             if parent is not UNSET and parent != old.parent_id:
                 new = replace(new, parent_id=self._device_parent(device_id, parent))
                 check_device_move(self._writer.limits, self._index, self.record, device_id, parent)
-                changes.append(DeviceMoved(device_id=device_id, parent_id=parent))
+                changes.append(ch.DeviceMoved(device_id=device_id, parent_id=parent))
             return changes, new
 
         return self._write(make)
@@ -435,7 +432,7 @@ class TenantScope(TenantRecords):
             old = self.get_device(device_id)
             added = named("tags", parse_tags, tags) - old.tags
             new = replace(old, tags=old.tags | added)
-            return ([DeviceTagged(device_id=device_id, tags=added)] if added else []), new
+            return ([ch.DeviceTagged(device_id=device_id, tags=added)] if added else []), new
 
         return self._write(make)
 
@@ -449,7 +446,7 @@ class TenantScope(TenantRecords):
             old = self.get_device(device_id)
             removed = named("tags", parse_tags, tags) & old.tags
             new = replace(old, tags=old.tags - removed)
-            return ([DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
+            return ([ch.DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
 
         return self._write(make)
 
@@ -470,7 +467,7 @@ class TenantScope(TenantRecords):
             order = [device_id]
             for did in order:
                 order.extend(sorted(children.get(did, ())))
-            return [DeviceDeleted(device_id=d) for d in reversed(order)], None
+            return [ch.DeviceDeleted(device_id=d) for d in reversed(order)], None
 
         self._write(make)
 
@@ -516,7 +513,7 @@ class TenantScope(TenantRecords):
                 enabled=check_bool("enabled", enabled),
                 owner_id=None if owner is None else self._user(owner, "owner").id,
             )
-            return [UserCreated(user=user)], user
+            return [ch.UserCreated(user=user)], user
 
         return self._write(make)
 
@@ -562,7 +559,7 @@ class TenantScope(TenantRecords):
                         user_id, "the tenant's first admin user cannot be disabled", field="enabled"
                     )
             new = replace(old, **fields)
-            return ([] if new == old else [UserUpdated(user=new)]), new
+            return ([] if new == old else [ch.UserUpdated(user=new)]), new
 
         return self._write(make)
 
@@ -581,8 +578,8 @@ class TenantScope(TenantRecords):
                     "user", user_id, "it owns sub-users; give them another owner first",
                     field="user_id",
                 )  # fmt: skip
-            removed = [AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
-            return [*removed, UserDeleted(user_id=user_id)], None
+            removed = [ch.AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
+            return [*removed, ch.UserDeleted(user_id=user_id)], None
 
         self._write(make)
 
@@ -595,7 +592,7 @@ class TenantScope(TenantRecords):
             self.get_user(user_id)
             if user_id in self._index.members.get(group_id, ()):
                 return [], None
-            return [MemberAdded(group_id=group_id, user_id=user_id)], None
+            return [ch.MemberAdded(group_id=group_id, user_id=user_id)], None
 
         self._write(make)
 
@@ -608,7 +605,7 @@ class TenantScope(TenantRecords):
             self.get_user(user_id)
             if user_id not in self._index.members.get(group_id, ()):
                 return [], None
-            return [MemberRemoved(group_id=group_id, user_id=user_id)], None
+            return [ch.MemberRemoved(group_id=group_id, user_id=user_id)], None
 
         self._write(make)
 

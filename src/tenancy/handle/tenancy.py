@@ -39,14 +39,8 @@ from tenancy.handle.writer import (
     utc_now,
 )
 from tenancy.index.index import Index
-from tenancy.records.changes import (
-    AccessSet,
-    Change,
-    Revision,
-    SupportSessionStarted,
-    TenantCreated,
-    UserCreated,
-)
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change, Revision
 from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant, parse_permission
 from tenancy.records.model import (
     AuditRecord,
@@ -152,9 +146,9 @@ class Tenancy:
             )  # fmt: skip
             admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
             return [
-                TenantCreated(tenant=tenant),
-                UserCreated(user=admin),
-                AccessSet(record=admin_role),  # the first admin holds the admin role
+                ch.TenantCreated(tenant=tenant),
+                ch.UserCreated(user=admin),
+                ch.AccessSet(record=admin_role),  # the first admin holds the admin role
             ], None
 
         self._writer.write(make)
@@ -743,7 +737,7 @@ class Tenancy:
                 value=user.tenant_id, rule=rule, field="user_id",
             )  # fmt: skip
         acting = self._acting(Identity(user_id, support_user_id))
-        started = SupportSessionStarted(
+        started = ch.SupportSessionStarted(
             tenant_id=user.tenant_id, support_user_id=support_user_id, user_id=user_id
         )
         self._writer.write(lambda: ([started], None), acting.identity)

@@ -32,16 +32,8 @@ from tenancy.errors import TenantSuspended as TenantSuspendedError
 from tenancy.handle.acting import acting_tenant
 from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
-from tenancy.records.changes import (
-    AccessSet,
-    Change,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UserCreated,
-)
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change
 from tenancy.records.grants import ADMIN_ROLE, RoleGrant
 from tenancy.records.model import (
     ACTIVE,
@@ -405,9 +397,9 @@ class TenantLifecycle:
             )
             admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
             return [
-                TenantCreated(tenant=tenant),
-                UserCreated(user=admin),
-                AccessSet(record=admin_role),  # the first admin holds the admin role
+                ch.TenantCreated(tenant=tenant),
+                ch.UserCreated(user=admin),
+                ch.AccessSet(record=admin_role),  # the first admin holds the admin role
             ], tenant
 
         return self._write(make)
@@ -427,7 +419,7 @@ class TenantLifecycle:
             old = self.get_tenant(tenant_id)
             self._check_active(tenant_id)
             new = replace(old, **edit(old, actor))
-            return ([] if new == old else [TenantUpdated(tenant=new)]), new
+            return ([] if new == old else [ch.TenantUpdated(tenant=new)]), new
 
         return self._write(make)
 
@@ -638,7 +630,7 @@ class TenantLifecycle:
                 raise TenantSuspendedError(tenant_id, blocker)
             if tenant.status == SUSPENDED:
                 return [], tenant
-            return [TenantSuspended(tenant_id=tenant_id)], replace(tenant, status=SUSPENDED)
+            return [ch.TenantSuspended(tenant_id=tenant_id)], replace(tenant, status=SUSPENDED)
 
         return self._write(make)
 
@@ -655,7 +647,7 @@ class TenantLifecycle:
                 self._allow(actor, tenant, "status", "activate")
             if tenant.status == ACTIVE:
                 return [], tenant
-            return [TenantActivated(tenant_id=tenant_id)], replace(tenant, status=ACTIVE)
+            return [ch.TenantActivated(tenant_id=tenant_id)], replace(tenant, status=ACTIVE)
 
         return self._write(make)
 
@@ -682,6 +674,6 @@ class TenantLifecycle:
                     "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too",
                     field="tenant_id",
                 )  # fmt: skip
-            return [TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
+            return [ch.TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
 
         self._write(make)

@@ -21,16 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tenancy.errors import StaleRevision, StoreError
-from tenancy.records.changes import (
-    Change,
-    DeviceCreated,
-    DeviceDeleted,
-    GroupCreated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    UserCreated,
-)
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change
 from tenancy.records.model import AuditRecord, Device, Group, TagMatcher, Tenant, User
 from tenancy.store.memory import MemoryStore
 from tenancy.store.protocol import Store
@@ -106,41 +98,41 @@ def audit_history() -> list[tuple[list[Change], list[AuditRecord]]]:
     ana_id, support = "u-ana", "u-root$u-ana"
     return [
         (
-            [TenantCreated(tenant=mgmt)],
+            [ch.TenantCreated(tenant=mgmt)],
             [_record(1, 0, ("t1", "system", "TenantCreated", "t1"), after=mgmt)],
         ),
         (
-            [TenantCreated(tenant=acme), UserCreated(user=ana)],
+            [ch.TenantCreated(tenant=acme), ch.UserCreated(user=ana)],
             [
                 _record(2, 1, ("t2", "system", "TenantCreated", "t2"), after=acme),
                 _record(2, 1, ("t2", "system", "UserCreated", "u-ana"), after=ana),
             ],
         ),
         (
-            [TenantCreated(tenant=beta), UserCreated(user=bob)],
+            [ch.TenantCreated(tenant=beta), ch.UserCreated(user=bob)],
             [
                 _record(3, 2, ("t3", "system", "TenantCreated", "t3"), after=beta),
                 _record(3, 2, ("t3", "system", "UserCreated", "u-bob"), after=bob),
             ],
         ),
         (
-            [DeviceCreated(device=gen), DeviceCreated(device=far)],
+            [ch.DeviceCreated(device=gen), ch.DeviceCreated(device=far)],
             [
                 _record(4, 3, ("t2", ana_id, "DeviceCreated", "SN-1"), after=gen),
                 _record(4, 3, ("t3", ana_id, "DeviceCreated", "SN-2"), after=far),
             ],
         ),
         (
-            [GroupCreated(group=site)],
+            [ch.GroupCreated(group=site)],
             [_record(5, 4.5, ("t2", support, "GroupCreated", "g-site"), after=site)],
         ),
-        ([TenantSuspended(tenant_id="t3")], []),
+        ([ch.TenantSuspended(tenant_id="t3")], []),
         (
-            [DeviceDeleted(device_id="SN-1")],
+            [ch.DeviceDeleted(device_id="SN-1")],
             [_record(7, 6, ("t2", ana_id, "DeviceDeleted", "SN-1"), before=gen)],
         ),
         (
-            [TenantDeleted(tenant_id="t3")],
+            [ch.TenantDeleted(tenant_id="t3")],
             [_record(8, 7, ("t3", "system", "TenantDeleted", "t3"), before=plain_values)],
         ),
     ]
@@ -259,8 +251,8 @@ class AuditContract:
         _fill(store, history[:4])
         before = store.audit_log(limit=_ALL)
         doomed: list[Change] = [
-            DeviceCreated(device=Device(id="d-new", tenant_id="t2", name="New")),
-            DeviceDeleted(device_id="d-missing"),
+            ch.DeviceCreated(device=Device(id="d-new", tenant_id="t2", name="New")),
+            ch.DeviceDeleted(device_id="d-missing"),
         ]
         audit = [
             _record(5, 10, ("t2", "system", "DeviceCreated", "d-new")),
@@ -321,14 +313,14 @@ class AuditContract:
         ]  # fmt: skip
         commits: list[tuple[list[Change], list[AuditRecord]]] = [
             (
-                [TenantCreated(tenant=mgmt)],
+                [ch.TenantCreated(tenant=mgmt)],
                 [_record(1, 0, ("t1", "system", "TenantCreated", "t1"))],
             ),
         ]
         for n, moment in enumerate(times, start=2):
             record = AuditRecord(revision=n, at=moment, tenant_id="t1", actor="system",
                                  action="TenantSuspended", target="t1")  # fmt: skip
-            commits.append(([TenantSuspended(tenant_id="t1")], [record]))
+            commits.append(([ch.TenantSuspended(tenant_id="t1")], [record]))
         _fill(store, commits)
         _fill(reference, commits)
         log = store.audit_log(limit=_ALL)

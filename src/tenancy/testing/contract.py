@@ -44,32 +44,8 @@ import pytest
 
 from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
 from tenancy.handle.tenancy import Tenancy
-from tenancy.records.changes import (
-    AccessSet,
-    Associated,
-    Change,
-    Commit,
-    DeviceCreated,
-    DeviceDeleted,
-    DeviceMoved,
-    DeviceRenamed,
-    DeviceTagged,
-    DeviceUntagged,
-    Dissociated,
-    GroupCreated,
-    GroupDeleted,
-    GroupMoved,
-    GroupUpdated,
-    MemberRemoved,
-    TenantActivated,
-    TenantCreated,
-    TenantDeleted,
-    TenantSuspended,
-    TenantUpdated,
-    UsageRecorded,
-    UserCreated,
-    UserDeleted,
-)
+from tenancy.records import changes as ch
+from tenancy.records.changes import Change, Commit
 from tenancy.records.grants import SupportRequest
 from tenancy.records.model import (
     AuditRecord,
@@ -267,36 +243,36 @@ def _impossible_changes() -> list[tuple[str, object]]:
     group = Group(id="g-bad", tenant_id=acme, name="Bad")
     replace, day, long = msgspec.structs.replace, _WHEN.date(), "v" * 1025
     return [
-        ("empty-rule", GroupCreated(group=replace(group, device_tags=frozenset({()})))),
-        ("int-matcher", Associated(group_id="g-region",
+        ("empty-rule", ch.GroupCreated(group=replace(group, device_tags=frozenset({()})))),
+        ("int-matcher", ch.Associated(group_id="g-region",
                                    device_tags=frozenset({(_forged_matcher(5, 6),)}))),
-        ("none-matcher", Associated(group_id="g-region",
+        ("none-matcher", ch.Associated(group_id="g-region",
                                     device_tags=frozenset({(_forged_matcher(None, None),)}))),
-        ("empty-matcher", Associated(group_id="g-region",
+        ("empty-matcher", ch.Associated(group_id="g-region",
                                      device_tags=frozenset({(_forged_matcher("", ""),)}))),
-        ("pair-not-matcher", Associated(group_id="g-region",
+        ("pair-not-matcher", ch.Associated(group_id="g-region",
                                         device_tags=frozenset({_junk((("site", "sb"),))}))),
-        ("long-matcher", Dissociated(group_id="g-region",
+        ("long-matcher", ch.Dissociated(group_id="g-region",
                                      device_tags=frozenset({(_forged_matcher("k", long),)}))),
-        ("empty-device-id", Associated(group_id="g-region", device_ids=frozenset({""}))),
-        ("limit-10e30", TenantUpdated(tenant=replace(tenant, max_devices=10**30))),
-        ("negative-limit", TenantUpdated(tenant=replace(tenant, max_root_devices=-1))),
-        ("bool-limit", TenantUpdated(tenant=replace(tenant, max_devices=True))),
-        ("unknown-status", TenantUpdated(tenant=replace(tenant, status="gone"))),
-        ("int-tag", DeviceCreated(device=replace(device, tags=frozenset({(5, 6)})))),
-        ("empty-tag-key", DeviceCreated(device=replace(device, tags=frozenset({("", "v")})))),
-        ("long-tag", DeviceCreated(device=replace(device, tags=frozenset({("k", long)})))),
-        ("empty-id", DeviceCreated(device=replace(device, id=""))),
-        ("none-tenant", DeviceCreated(device=replace(device, tenant_id=None))),
-        ("mutable-tags", DeviceTagged(device_id="SN-0001", tags=_junk({("k", "v")}))),
-        ("int-enabled", UserCreated(user=User(id="u-bad", tenant_id=acme,
+        ("empty-device-id", ch.Associated(group_id="g-region", device_ids=frozenset({""}))),
+        ("limit-10e30", ch.TenantUpdated(tenant=replace(tenant, max_devices=10**30))),
+        ("negative-limit", ch.TenantUpdated(tenant=replace(tenant, max_root_devices=-1))),
+        ("bool-limit", ch.TenantUpdated(tenant=replace(tenant, max_devices=True))),
+        ("unknown-status", ch.TenantUpdated(tenant=replace(tenant, status="gone"))),
+        ("int-tag", ch.DeviceCreated(device=replace(device, tags=frozenset({(5, 6)})))),
+        ("empty-tag-key", ch.DeviceCreated(device=replace(device, tags=frozenset({("", "v")})))),
+        ("long-tag", ch.DeviceCreated(device=replace(device, tags=frozenset({("k", long)})))),
+        ("empty-id", ch.DeviceCreated(device=replace(device, id=""))),
+        ("none-tenant", ch.DeviceCreated(device=replace(device, tenant_id=None))),
+        ("mutable-tags", ch.DeviceTagged(device_id="SN-0001", tags=_junk({("k", "v")}))),
+        ("int-enabled", ch.UserCreated(user=User(id="u-bad", tenant_id=acme,
                                               email="b@acme.example", enabled=_junk(1)))),
-        ("int-name", GroupUpdated(group_id="g-region", name=_junk(5), description="")),
-        ("count-2e64", UsageRecorded(tenant_id=acme, day=day, peaks=UsageCounts(),
+        ("int-name", ch.GroupUpdated(group_id="g-region", name=_junk(5), description="")),
+        ("count-2e64", ch.UsageRecorded(tenant_id=acme, day=day, peaks=UsageCounts(),
                                      counts=UsageCounts(2**64, 0, 0, 0))),
-        ("datetime-day", UsageRecorded(tenant_id=acme, day=_WHEN, counts=UsageCounts(),
+        ("datetime-day", ch.UsageRecorded(tenant_id=acme, day=_WHEN, counts=UsageCounts(),
                                        peaks=UsageCounts())),
-        ("naive-until", AccessSet(record=SupportRequest(tenant_id=acme, requested_by="u-acme",
+        ("naive-until", ch.AccessSet(record=SupportRequest(tenant_id=acme, requested_by="u-acme",
                                                         until=_WHEN.replace(tzinfo=None)))),
         ("a-string", "GroupDeleted"),
         ("a-commit", Commit(revision=1, changes=())),
@@ -335,7 +311,7 @@ class StoreContract(AuditContract):
             record.id: record
             for changes in commits
             for change in changes
-            if isinstance(change, TenantCreated | DeviceCreated | UserCreated)
+            if isinstance(change, ch.TenantCreated | ch.DeviceCreated | ch.UserCreated)
             for record in [_created(change)]
         }
         records: list[Tenant | Device | User] = [
@@ -348,7 +324,7 @@ class StoreContract(AuditContract):
             assert isinstance(device.tags, frozenset)
         region = next(g for g in snapshot.groups if g.id == "g-region")
         assert region.device_tags == next(
-            c.group.device_tags for c in commits[4] if isinstance(c, GroupCreated)
+            c.group.device_tags for c in commits[4] if isinstance(c, ch.GroupCreated)
         )
         assert [g.id for g in snapshot.groups] == sorted(g.id for g in snapshot.groups)
 
@@ -422,20 +398,20 @@ class StoreContract(AuditContract):
     @pytest.mark.parametrize(
         "bad",
         [
-            GroupUpdated(group_id="g-missing", name="x", description=""),
-            GroupMoved(group_id="g-missing", parent_id=None),
-            GroupDeleted(group_id="g-missing"),
-            Associated(group_id="g-missing", device_ids=frozenset({"SN-0001"})),
-            Dissociated(group_id="g-missing"),
-            DeviceRenamed(device_id="d-missing", name="x"),
-            DeviceTagged(device_id="d-missing", tags=frozenset({("k", "v")})),
-            DeviceUntagged(device_id="d-missing", tags=frozenset({("k", "v")})),
-            DeviceMoved(device_id="d-missing", parent_id=None),
-            DeviceDeleted(device_id="d-missing"),
-            UserDeleted(user_id="u-missing"),
-            TenantSuspended(tenant_id="t-missing"),
-            TenantActivated(tenant_id="t-missing"),
-            TenantDeleted(tenant_id="t-missing"),
+            ch.GroupUpdated(group_id="g-missing", name="x", description=""),
+            ch.GroupMoved(group_id="g-missing", parent_id=None),
+            ch.GroupDeleted(group_id="g-missing"),
+            ch.Associated(group_id="g-missing", device_ids=frozenset({"SN-0001"})),
+            ch.Dissociated(group_id="g-missing"),
+            ch.DeviceRenamed(device_id="d-missing", name="x"),
+            ch.DeviceTagged(device_id="d-missing", tags=frozenset({("k", "v")})),
+            ch.DeviceUntagged(device_id="d-missing", tags=frozenset({("k", "v")})),
+            ch.DeviceMoved(device_id="d-missing", parent_id=None),
+            ch.DeviceDeleted(device_id="d-missing"),
+            ch.UserDeleted(user_id="u-missing"),
+            ch.TenantSuspended(tenant_id="t-missing"),
+            ch.TenantActivated(tenant_id="t-missing"),
+            ch.TenantDeleted(tenant_id="t-missing"),
         ],
         ids=lambda change: type(change).__name__,
     )
@@ -448,10 +424,10 @@ class StoreContract(AuditContract):
             store.commit(changes, expected_revision=revision - 1)
         before = (store.head(), store.snapshot(), store.changes_since(0))
         doomed: list[Change] = [
-            DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
-            MemberRemoved(group_id="g-region", user_id="u-ana"),
-            DeviceDeleted(device_id="SN-0002"),
-            GroupCreated(group=Group(id="g-new", tenant_id="t00000002", name="New")),
+            ch.DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
+            ch.MemberRemoved(group_id="g-region", user_id="u-ana"),
+            ch.DeviceDeleted(device_id="SN-0002"),
+            ch.GroupCreated(group=Group(id="g-new", tenant_id="t00000002", name="New")),
             bad,
         ]
         with pytest.raises(StoreError):
@@ -481,8 +457,8 @@ class StoreContract(AuditContract):
 
         before = state(store)
         doomed = [
-            DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
-            MemberRemoved(group_id="g-region", user_id="u-ana"),
+            ch.DeviceCreated(device=Device(id="d-new", tenant_id="t00000002", name="New")),
+            ch.MemberRemoved(group_id="g-region", user_id="u-ana"),
             bad,
         ]
         audit = [
@@ -569,9 +545,11 @@ class StoreContract(AuditContract):
             assert reopened.index.snapshot() == tn.index.snapshot()
 
 
-def _created(change: TenantCreated | DeviceCreated | UserCreated) -> Tenant | Device | User:
-    if isinstance(change, TenantCreated):
+def _created(
+    change: ch.TenantCreated | ch.DeviceCreated | ch.UserCreated,
+) -> Tenant | Device | User:
+    if isinstance(change, ch.TenantCreated):
         return change.tenant
-    if isinstance(change, DeviceCreated):
+    if isinstance(change, ch.DeviceCreated):
         return change.device
     return change.user
