@@ -3,7 +3,8 @@
 What is counted, and how it reaches the store:
 
 - **Counts** (devices, root devices, users, groups) and their daily **peaks** ride in the
-  commit that changes them: before a write commits, :meth:`UsageRecorder.stamp` works out
+  commit that changes them: before a write commits,
+  :meth:`tenancy.handle.recorder.UsageRecorder.stamp` works out
   each touched tenant's counts before and after the write (from the index it was validated
   against, plus what the changes add and remove) and appends one
   :class:`~tenancy.records.changes.UsageRecorded` per tenant. So the counts are exact even with
@@ -28,7 +29,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from tenancy.errors import InvalidValue, NotFound
-from tenancy.handle.recorder import FLUSH_AFTER, UsageRecorder
 from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
 from tenancy.records.changes import Revision
@@ -37,11 +37,7 @@ from tenancy.rules.access import Identity
 from tenancy.rules.usage import usage_csv, usage_days, utc_day
 from tenancy.rules.validate import MAX_INT, check_bool, check_line, lookup
 
-__all__ = [
-    "FLUSH_AFTER",
-    "UsageRecorder",
-    "UsageReports",
-]
+__all__ = ["UsageReports"]
 
 
 # ---------------------------------------------------------------- the part
