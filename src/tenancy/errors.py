@@ -67,11 +67,11 @@ class TenancyError(Exception):
 
 
 class NotFound(TenancyError, LookupError):
-    """A write named an id that does not exist (in the tenant it was expected in)."""
+    """A call named an id that does not exist (in the tenant it was expected in)."""
 
     def __init__(self, kind: str, value: object, *, where: str = "", field: str = "") -> None:
         suffix = f" in {where}" if where else ""
-        rule = f"a write must name an existing {kind}"
+        rule = f"the id must name an existing {kind}"
         super().__init__(
             f"{kind} {shorten(value)} not found{suffix}: {rule}",
             value=value, rule=rule, field=field,

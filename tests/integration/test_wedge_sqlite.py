@@ -82,8 +82,8 @@ def test_a_bad_rule_leaves_the_file_whole(
     second.catch_up()
     before = _file_state(first)
     calls: list[Callable[[], object]] = [
-        lambda: t.create_group("x", device_tags=[make()]),
-        lambda: t.associate(g.id, device_tags=[make()]),
+        lambda: t.create_group("x", device_tags=[make()]),  # type: ignore[list-item]
+        lambda: t.associate(g.id, device_tags=[make()]),  # type: ignore[list-item]
     ]
     for call in calls:
         with pytest.raises(InvalidValue) as caught:

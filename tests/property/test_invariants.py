@@ -549,7 +549,7 @@ REJECTED: list[Any] = [
     ),
     _case(
         "rules-as-a-string",
-        lambda f: f.tn.tenant(f.acme).create_group("x", device_tags="site"),
+        lambda f: f.tn.tenant(f.acme).create_group("x", device_tags="site"),  # type: ignore[arg-type]
         InvalidValue,
         "site",
     ),

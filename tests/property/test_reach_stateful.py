@@ -506,13 +506,13 @@ class ReachMachine(RuleBasedStateMachine):
         for did in device_ids:
             expected |= self._owned("device", did, tid)
         done = self._attempt(
-            lambda: self._scope(tid).dissociate(gid, device_ids=device_ids, device_tags=rules),
+            lambda: self._scope(tid).dissociate(gid, device_ids=device_ids, device_tags=rules),  # type: ignore[arg-type]
             expected,
         )
         if done is not REJECTED:
             record = self.oracle.groups[gid]
             assert not set(device_ids) & record.device_ids
-            assert not parse_rules(rules) & record.device_tags
+            assert not parse_rules(rules) & record.device_tags  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ devices
 

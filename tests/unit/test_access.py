@@ -77,7 +77,7 @@ def test_admin_implies_every_level_of_its_type_and_change_implies_create_and_upd
 
 def test_check_takes_a_permission_in_any_of_its_spellings(h: Hospital) -> None:
     for spelling in ("device:READ", ("device", "READ"), Permission("device", "READ")):
-        assert h.tn.check("site_manager", spelling, "gen-1")
+        assert h.tn.check("site_manager", spelling, "gen-1")  # type: ignore[arg-type]
 
 
 def test_a_malformed_permission_raises_from_check_even_for_unknown_ids(h: Hospital) -> None:

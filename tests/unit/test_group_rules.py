@@ -62,9 +62,9 @@ def test_the_limit_is_exact_on_create_and_on_associate() -> None:
     tn, t = _world(limit=3)
     rules = [("site", "s1"), ("site", "s2"), all_of(("customer", "acme"), ("site", "s3"))]
     # equal rules given twice count once
-    group = t.create_group("Three", device_tags=[*rules, ("site", "s1")])
+    group = t.create_group("Three", device_tags=[*rules, ("site", "s1")])  # type: ignore[list-item]
     assert len(group.device_tags) == 3
-    _refused(tn, 4, 3, lambda: t.create_group("Four", device_tags=[*rules, ("site", "s4")]))
+    _refused(tn, 4, 3, lambda: t.create_group("Four", device_tags=[*rules, ("site", "s4")]))  # type: ignore[list-item]
     _refused(tn, 4, 3, lambda: t.associate(group.id, device_tags=[("site", "s4")]))
     # rules it has already are no new rules; ids are not rules
     assert t.associate(group.id, device_tags=[("site", "s2")]) == group
@@ -101,16 +101,16 @@ def test_many_rules_on_one_group_stay_right_as_they_are_added_and_removed(
             return ("site", f"s{i}")
         return all_of(("customer", "acme"), ("site", f"s{i}"))
 
-    group = t.create_group("Sites", device_tags=[rule(i) for i in range(0, 30, 3)])
+    group = t.create_group("Sites", device_tags=[rule(i) for i in range(0, 30, 3)])  # type: ignore[misc]
     t.add_member(group.id, "ana")
     for i in range(30):
-        t.associate(group.id, device_tags=[rule(i)])
-    other = t.create_group("Other", device_tags=[rule(i) for i in range(20)])
+        t.associate(group.id, device_tags=[rule(i)])  # type: ignore[list-item]
+    other = t.create_group("Other", device_tags=[rule(i) for i in range(20)])  # type: ignore[misc]
     assert isinstance(tn.index.group_rules[group.id], set)  # past the small tuple
     tn.index.check_invariants()
     assert [d.id for d in tn.devices_for("ana", limit=100)] == [f"d{i:03d}" for i in range(30)]
     for i in range(0, 30, 2):
-        t.dissociate(group.id, device_tags=[rule(i)])
+        t.dissociate(group.id, device_tags=[rule(i)])  # type: ignore[list-item]
     tn.index.check_invariants()
     expected = [f"d{i:03d}" for i in range(1, 30, 2)]
     assert [d.id for d in tn.devices_for("ana", limit=100)] == expected
@@ -124,7 +124,7 @@ def test_many_rules_on_one_group_stay_right_as_they_are_added_and_removed(
         assert [u.id for u in reopened.users_for("d005")] == ["ana"]
         scope = reopened.tenant(t.tenant_id)
         scope.delete_group(other.id)
-        scope.dissociate(group.id, device_tags=[rule(i) for i in range(30)])
+        scope.dissociate(group.id, device_tags=[rule(i) for i in range(30)])  # type: ignore[misc]
         reopened.index.check_invariants()
         assert list(reopened.devices_for("ana")) == []
         assert reopened.index.rules_by_key == {}

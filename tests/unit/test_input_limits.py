@@ -214,11 +214,11 @@ def test_at_least_and_fresh_of_the_wrong_type_are_refused(
 def test_a_malformed_permission_names_the_permission(tn: Tenancy, t: TenantScope) -> None:
     user = t.create_user("ana@acme.example")
     device = t.create_device("D")
-    refused(tn, lambda: tn.check(user.id, None, device.id), "permission")
+    refused(tn, lambda: tn.check(user.id, None, device.id), "permission")  # type: ignore[arg-type]
     for bad in (5, "device", "nothing:READ", ["device", "READ"], object()):
-        refused(tn, partial(tn.check, user.id, bad, device.id), "permission")
-        refused(tn, partial(tn.devices_for, user.id, permission=bad), "permission")
-        refused(tn, partial(tn.explain, user.id, device.id, permission=bad), "permission")
+        refused(tn, partial(tn.check, user.id, bad, device.id), "permission")  # type: ignore[arg-type]
+        refused(tn, partial(tn.devices_for, user.id, permission=bad), "permission")  # type: ignore[arg-type]
+        refused(tn, partial(tn.explain, user.id, device.id, permission=bad), "permission")  # type: ignore[arg-type]
 
 
 def test_an_acting_user_acts_for_its_own_tenant_only(tn: Tenancy, t: TenantScope) -> None:

@@ -58,7 +58,7 @@ def unchanged(tn: tenancy.Tenancy, write: Callable[[], object], error: type[Tena
 
 
 def test_define_a_custom_role_of_each_kind(h: Hospital) -> None:
-    record = h.t.define_role("auditor", ["audit:READ", ("device", "READ")])
+    record = h.t.define_role("auditor", ["audit:READ", ("device", "READ")])  # type: ignore[list-item]
     assert record.kind == "global"
     assert record.permissions == {"audit:READ", "device:READ"}
     record = h.t.define_role("tech", "device:UPDATE", kind="inventory")

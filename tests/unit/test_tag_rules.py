@@ -49,7 +49,7 @@ def test_equal_rules_are_one_rule() -> None:
     one = parse_rule(all_of(("site", "sb"), ("kind", None)))
     other = parse_rule(all_of(("kind", None), ("site", "sb"), ("kind", None)))
     assert one == other
-    assert parse_rules([("site", "sb"), all_of(("site", "sb")), ["site", "sb"]]) == {
+    assert parse_rules([("site", "sb"), all_of(("site", "sb")), ["site", "sb"]]) == {  # type: ignore[list-item]
         (TagMatcher("site", "sb"),)
     }
 

@@ -149,7 +149,7 @@ def test_a_bad_rule_is_refused_by_create_group(
     """``create_group(device_tags=[AllOf(())])`` was committed, then wedged the index;
     now every bad rule is refused before anything is written, built directly or not."""
     t = new_tenant(tn, "acme")
-    _assert_refused(tn, lambda: t.create_group("x", device_tags=[make()]), field)
+    _assert_refused(tn, lambda: t.create_group("x", device_tags=[make()]), field)  # type: ignore[list-item]
     _assert_still_writable(tn, t)
 
 
@@ -159,8 +159,8 @@ def test_a_bad_rule_is_refused_by_associate_and_dissociate(
 ) -> None:
     t = new_tenant(tn, "acme")
     g = t.create_group("g", device_tags=[("site", "sb")])
-    _assert_refused(tn, lambda: t.associate(g.id, device_tags=[make()]), field)
-    _assert_refused(tn, lambda: t.dissociate(g.id, device_tags=[make()]), field)
+    _assert_refused(tn, lambda: t.associate(g.id, device_tags=[make()]), field)  # type: ignore[list-item]
+    _assert_refused(tn, lambda: t.dissociate(g.id, device_tags=[make()]), field)  # type: ignore[list-item]
     _assert_still_writable(tn, t)
 
 
@@ -484,8 +484,8 @@ def test_a_bad_tag_filter_of_a_query_names_its_argument(tn: Tenancy, bad: object
     t.associate(g.id, device_ids=[d.id])
     t.add_member(g.id, u.id)
     for call in (
-        lambda: tn.devices_for(u.id, tags=[bad]),
-        lambda: tn.users_for(d.id, tags=[bad]),
+        lambda: tn.devices_for(u.id, tags=[bad]),  # type: ignore[list-item]
+        lambda: tn.users_for(d.id, tags=[bad]),  # type: ignore[list-item]
     ):
         with pytest.raises(InvalidValue) as caught:
             call()

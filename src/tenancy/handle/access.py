@@ -6,13 +6,12 @@ disagrees with a check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from tenancy.errors import InvalidValue, named
 from tenancy.handle.queries import Queries
 from tenancy.index.index import Index
 from tenancy.records.grants import Permission, parse_permission
 from tenancy.records.model import Device, Explanation, Page
+from tenancy.records.tags import RulesInput
 from tenancy.rules.access import check, effective_global, own_global
 from tenancy.rules.access_queries import (
     explain_permission,
@@ -49,7 +48,7 @@ def _permitted(
     *,
     limit: int,
     after: str | None,
-    tags: Iterable[object] | None,
+    tags: RulesInput | None,
     group: str | None,
 ) -> Page[Device]:
     """The page of the devices ``perm`` allows, all of it read from one index inside
@@ -93,9 +92,9 @@ class AccessQueries(Queries):
         *,
         limit: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-        tags: Iterable[object] | None = None,
+        tags: RulesInput | None = None,
         group: str | None = None,
-        permission: object = None,
+        permission: str | Permission | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
@@ -125,7 +124,7 @@ class AccessQueries(Queries):
         user_id: str,
         device_id: str,
         *,
-        permission: object = None,
+        permission: str | Permission | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Explanation:

@@ -6,7 +6,7 @@ write whole, or not at all).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from tenancy.records.model import (
     Page,
     User,
 )
+from tenancy.records.tags import RulesInput
 from tenancy.rules.access import Identity
 from tenancy.rules.paging import (
     DEFAULT_PAGE_SIZE,
@@ -118,7 +119,7 @@ class Queries:
         *,
         limit: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-        tags: Iterable[object] | None = None,
+        tags: RulesInput | None = None,
         group: str | None = None,
         at_least: int | None = None,
         fresh: bool = False,
@@ -144,7 +145,7 @@ class Queries:
         self,
         device_id: str,
         *,
-        tags: Iterable[object] | None = None,
+        tags: RulesInput | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[User]:

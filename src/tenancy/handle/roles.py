@@ -141,7 +141,7 @@ class RoleAdmin(TenantRecords):
     # ------------------------------------------------------------ roles
 
     def define_role(
-        self, name: str, permissions: Iterable[object], *, kind: RoleKind = "global"
+        self, name: str, permissions: Iterable[str | Permission], *, kind: RoleKind = "global"
     ) -> RoleDefinition:
         """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
         inventory (device permissions, held on a group). Built-in names are taken."""

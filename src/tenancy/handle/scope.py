@@ -22,6 +22,7 @@ from tenancy.records.changes import Change
 from tenancy.records.grants import (
     Delegation,
     InventoryGrant,
+    Permission,
     PrincipalKind,
     RoleDefinition,
     RoleGrant,
@@ -29,6 +30,7 @@ from tenancy.records.grants import (
     SupportRequest,
 )
 from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
+from tenancy.records.tags import RulesInput, TagsInput
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
     NewDevices,
@@ -163,7 +165,7 @@ class TenantScope(TenantRecords):
         parent: str | None = None,
         description: str = "",
         device_ids: Iterable[str] = (),
-        device_tags: Iterable[object] = (),
+        device_tags: RulesInput = (),
         id: str | None = None,
     ) -> Group:
         """Create a group, optionally below ``parent`` and already associating devices by
@@ -252,7 +254,7 @@ class TenantScope(TenantRecords):
         self._write(make)
 
     def associate(
-        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
+        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
         """Add device ids and tag rules to the group's associations.
         Runtime complexity: O(devices newly associated x depth)."""
@@ -272,7 +274,7 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def dissociate(
-        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: Iterable[object] = ()
+        self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
         """Remove device ids and tag rules from the group's associations (ones it does not
         have are ignored). Runtime complexity: O(devices dissociated x depth)."""
@@ -358,7 +360,7 @@ class TenantScope(TenantRecords):
         self,
         name: str,
         *,
-        tags: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        tags: TagsInput = (),
         id: str | None = None,
         parent: str | None = None,
     ) -> Device:
@@ -421,9 +423,7 @@ class TenantScope(TenantRecords):
 
         return self._write(make)
 
-    def tag_device(
-        self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
-    ) -> Device:
+    def tag_device(self, device_id: str, tags: TagsInput) -> Device:
         """Add tags to a device; groups whose rules now match associate it.
         Runtime complexity: O(tags x matching rules x depth + child devices)."""
 
@@ -436,9 +436,7 @@ class TenantScope(TenantRecords):
 
         return self._write(make)
 
-    def untag_device(
-        self, device_id: str, tags: Iterable[tuple[str, str]] | Mapping[str, str]
-    ) -> Device:
+    def untag_device(self, device_id: str, tags: TagsInput) -> Device:
         """Remove tags from a device (ones it does not have are ignored)."""
 
         def make() -> tuple[list[Change], Device]:
@@ -488,7 +486,7 @@ class TenantScope(TenantRecords):
         username: str = "",
         first_name: str = "",
         last_name: str = "",
-        tags: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        tags: TagsInput = (),
         enabled: bool = True,
         id: str | None = None,
         owner: str | None = None,
@@ -525,7 +523,7 @@ class TenantScope(TenantRecords):
         username: str = UNSET,
         first_name: str = UNSET,
         last_name: str = UNSET,
-        tags: Iterable[tuple[str, str]] | Mapping[str, str] = UNSET,
+        tags: TagsInput = UNSET,
         enabled: bool = UNSET,
     ) -> User:
         """Edit a user; ``tags`` replaces the whole set; ``enabled=False`` ends its reach."""
@@ -626,7 +624,7 @@ class TenantScope(TenantRecords):
         return self._roles.default_member_role()
 
     def define_role(
-        self, name: str, permissions: Iterable[object], *, kind: RoleKind = "global"
+        self, name: str, permissions: Iterable[str | Permission], *, kind: RoleKind = "global"
     ) -> RoleDefinition:
         """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
         inventory (device permissions, held on a group). Built-in names are taken."""

@@ -55,6 +55,7 @@ from tenancy.records.model import (
     UsageDay,
     User,
 )
+from tenancy.records.tags import RulesInput
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, check, effective_global, support_open
 from tenancy.rules.paging import DEFAULT_PAGE_SIZE
@@ -242,7 +243,7 @@ class Tenancy:
     def check(
         self,
         user_id: str,
-        permission: object,
+        permission: str | Permission,
         device_id: str,
         *,
         at_least: int | None = None,
@@ -307,7 +308,7 @@ class Tenancy:
         self,
         device_id: str,
         *,
-        tags: Iterable[object] | None = None,
+        tags: RulesInput | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[User]:
@@ -362,9 +363,9 @@ class Tenancy:
         *,
         limit: int = DEFAULT_PAGE_SIZE,
         after: str | None = None,
-        tags: Iterable[object] | None = None,
+        tags: RulesInput | None = None,
         group: str | None = None,
-        permission: object = None,
+        permission: str | Permission | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
@@ -388,7 +389,7 @@ class Tenancy:
         user_id: str,
         device_id: str,
         *,
-        permission: object = None,
+        permission: str | Permission | None = None,
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Explanation:

@@ -256,11 +256,13 @@ class TenantLifecycle:
         it, else ``tenant_id`` (the target it may not touch)."""
         if may_edit(actor, target, field, management=(self.management_tenant.id,)):
             return
+        # "may not suspend tenant 't1'", "may not change the name of tenant 't1'"
+        where = f" tenant {target.id!r}" if what else f" of tenant {target.id!r}"
         what = what or f"change the {field}"
         if not arg:
             default_actor = self._acting_tenant() or self.management_tenant.id
             arg = "tenant_id" if actor == default_actor else "by"
-        _deny(actor, what, editors(field), target=f" of tenant {target.id!r}", field=arg)
+        _deny(actor, what, editors(field), target=where, field=arg)
 
     def _management_only(self, actor: str, what: str, field: str = "by") -> None:
         if actor != self.management_tenant.id:

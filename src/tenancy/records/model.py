@@ -4,21 +4,37 @@ Tenant, Group, Device and User are frozen msgspec Structs: they are encoded as t
 the change log and the store, and they are cheap to build. Page, Explanation and Association
 are frozen attrs classes: query answers that never leave the process.
 
-Tags are sets of ``(key, value)`` string pairs; a key may carry several values. A group
-associates devices by id or by *tag rules*: a rule is an all-of tuple of :class:`TagMatcher`
-(one matcher is a rule of one), kept sorted so equal rules compare and hash equal.
+Tags, tag matchers and rules live in :mod:`tenancy.records.tags` (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Generic, Literal, NamedTuple, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import attrs
 import msgspec
 
 from tenancy.errors import InvalidValue
+from tenancy.records.tags import (
+    MAX_TAG_LENGTH,
+    AllOf,
+    RulesInput,
+    Tag,
+    TagMatcher,
+    TagRule,
+    TagsInput,
+    all_of,
+    matcher_problem,
+    parse_filter,
+    parse_rule,
+    parse_rules,
+    parse_tags,
+    rule_matches,
+    tag_value,
+    tag_values,
+)
 
 __all__ = [
     "ACTIVE",
@@ -36,10 +52,12 @@ __all__ = [
     "Group",
     "Page",
     "RetentionRule",
+    "RulesInput",
     "SafetyLimits",
     "Tag",
     "TagMatcher",
     "TagRule",
+    "TagsInput",
     "Tenant",
     "TenantOption",
     "TenantPolicy",
@@ -54,6 +72,7 @@ __all__ = [
     "check_policy",
     "check_retention_rule",
     "matcher_problem",
+    "parse_filter",
     "parse_rule",
     "parse_rules",
     "parse_tags",
@@ -64,13 +83,9 @@ TenantStatus: TypeAlias = Literal["active", "suspended"]
 ACTIVE: TenantStatus = "active"
 SUSPENDED: TenantStatus = "suspended"
 
-Tag: TypeAlias = tuple[str, str]
-
 MAX_INT = 2**63 - 1
 """The largest integer a record holds: SQLite's integer range (MessagePack's signed one),
 so every stored count and limit encodes, decodes and compares exactly."""
-MAX_TAG_LENGTH = 1_024
-"""Characters of a tag key or value, and of either side of a tag matcher, at most."""
 MAX_DURATION = timedelta(days=36_525)
 """The longest duration a write takes (one hundred years): a datetime this far from now
 stays far inside what datetime arithmetic can represent."""
@@ -92,188 +107,6 @@ def check_duration(field: str, value: object) -> timedelta:
             field=field,
         )  # fmt: skip
     return value
-
-
-def _text_problem(part: str, text: object) -> str | None:
-    """Why ``text`` is no tag key or value (the rule it breaks), or None."""
-    if not isinstance(text, str) or not text:
-        return f"a tag {part} is a non-empty string"
-    if len(text) > MAX_TAG_LENGTH:
-        return f"a tag {part} has at most {MAX_TAG_LENGTH} characters"
-    return None
-
-
-def matcher_problem(key: object, value: object) -> tuple[str, str] | None:
-    """Why ``(key, value)`` is no tag matcher, as (the side at fault, the rule it breaks),
-    or None."""
-    if key is None:
-        if value is None:
-            return "key", "a tag matcher needs a key, a value or both, not (None, None)"
-    else:
-        problem = _text_problem("key", key)
-        if problem is not None:
-            return "key", problem
-    if value is not None:
-        problem = _text_problem("value", value)
-        if problem is not None:
-            return "value", problem
-    return None
-
-
-class _MatcherFields(NamedTuple):
-    key: str | None
-    value: str | None
-
-
-class TagMatcher(_MatcherFields):
-    """``(key, value)`` matches that exact pair, ``(key, None)`` any value of the key,
-    ``(None, value)`` that value under any key.
-
-    Checked when built: each side is None or a non-empty string of at most
-    :data:`MAX_TAG_LENGTH` characters, and not both are None (InvalidValue otherwise). It
-    stays a tuple (equal to the plain pair, as cheap to read); a decoder builds it
-    without the check, from what a checked commit stored.
-    """
-
-    __slots__ = ()
-
-    def __new__(cls, key: str | None, value: str | None) -> TagMatcher:
-        problem = matcher_problem(key, value)
-        if problem is not None:
-            raise InvalidValue((key, value), problem[1], field=problem[0])
-        return tuple.__new__(cls, (key, value))
-
-    @classmethod
-    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]
-        return cls(*iterable)  # checked, as _replace (which calls it) must be
-
-    def matches(self, tags: frozenset[Tag]) -> bool:
-        if self.key is not None and self.value is not None:
-            return (self.key, self.value) in tags
-        if self.key is not None:
-            return any(k == self.key for k, _ in tags)
-        return any(v == self.value for _, v in tags)
-
-
-TagRule: TypeAlias = tuple[TagMatcher, ...]
-
-
-def _matchers(raw: object, field: str = "matchers") -> tuple[TagMatcher, ...]:
-    """AllOf's converter: a non-empty tuple (or list) of matchers, each checked."""
-    if not isinstance(raw, tuple | list) or not raw:
-        raise InvalidValue(
-            raw, "an AllOf has a non-empty tuple of TagMatcher (or (key, value) pairs)",
-            field=field,
-        )  # fmt: skip
-    return tuple(_parse_matcher(m, field) for m in raw)
-
-
-@attrs.frozen
-class AllOf:
-    """A rule that matches a device only when every one of its matchers does.
-
-    ``matchers`` is a non-empty tuple of :class:`TagMatcher` (``(key, value)`` pairs are
-    turned into matchers), checked when built: an empty or malformed one raises
-    InvalidValue, so no impossible rule can reach a write."""
-
-    matchers: tuple[TagMatcher, ...] = attrs.field(converter=_matchers)
-
-
-def all_of(*matchers: tuple[str | None, str | None]) -> AllOf:
-    """An all-of tag rule: ``all_of(("customer", "acme"), ("site", "sb"))``."""
-    if not matchers:
-        raise InvalidValue(
-            matchers, "all_of needs at least one (key, value) matcher", field="matchers"
-        )
-    return AllOf(matchers)
-
-
-def _parse_matcher(raw: object, field: str) -> TagMatcher:
-    if not isinstance(raw, tuple | list) or len(raw) != 2:
-        raise InvalidValue(
-            raw, "a tag matcher is a (key, value) pair; either side may be None", field=field
-        )
-    key, value = raw
-    problem = matcher_problem(key, value)
-    if problem is not None:
-        raise InvalidValue(raw, problem[1], field=field)
-    return tuple.__new__(TagMatcher, (key, value))  # checked just above
-
-
-def _matcher_sort_key(m: TagMatcher) -> tuple[str, str, bool, bool]:
-    return (m.key or "", m.value or "", m.key is None, m.value is None)
-
-
-def parse_rule(raw: object, field: str = "device_tags") -> TagRule:
-    """Normalise one rule: a ``(key, value)`` matcher or an :func:`all_of`. ``field`` is
-    the argument that held it, named by the InvalidValue a malformed rule raises."""
-    if not isinstance(raw, AllOf):
-        return (_parse_matcher(raw, field),)  # one matcher: sorted already
-    # Checked when it was built; checked again (a few matchers) in case it was altered
-    # since, so no write ever carries an empty or malformed rule.
-    matchers = _matchers(raw.matchers, field)
-    return tuple(sorted(set(matchers), key=_matcher_sort_key))
-
-
-def _collection(raw: object, field: str, what: str) -> tuple[object, ...]:
-    """The items of a collection argument, or InvalidValue for a string, None or anything
-    that is not iterable."""
-    if isinstance(raw, str | bytes) or raw is None:
-        raise InvalidValue(raw, f"{what}, not {type(raw).__name__}", field=field)
-    try:
-        return tuple(raw)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidValue(raw, f"{what}, not {type(raw).__name__}", field=field) from None
-
-
-def parse_rules(raw: Iterable[object], field: str = "device_tags") -> frozenset[TagRule]:
-    """Normalise a collection of rules; ``field`` names the argument in errors."""
-    rules = _collection(raw, field, "tag rules are a collection of rules")
-    return frozenset(parse_rule(r, field) for r in rules)
-
-
-def parse_tags(
-    raw: Iterable[tuple[str, str]] | Mapping[str, str], field: str = "tags"
-) -> frozenset[Tag]:
-    """Normalise tags given as pairs or as a mapping into a frozenset of pairs. Keys and
-    values are non-empty strings of at most :data:`MAX_TAG_LENGTH` characters; ``field``
-    names the argument in errors."""
-    pairs: tuple[object, ...]
-    if type(raw) is list or type(raw) is tuple:  # the common case, before any ABC check
-        pairs = tuple(raw)
-    elif isinstance(raw, Mapping):
-        pairs = tuple(raw.items())
-    else:
-        pairs = _collection(raw, field, "tags are (key, value) pairs or a mapping")
-    try:
-        fast = frozenset(pairs)
-    except TypeError:  # unhashable items, e.g. lists: take the checking path below
-        pass
-    else:
-        # The common case, (str, str) tuples, is checked without building anything new.
-        if all(
-            type(p) is tuple and len(p) == 2 and type(p[0]) is str and type(p[1]) is str
-            and 0 < len(p[0]) <= MAX_TAG_LENGTH and 0 < len(p[1]) <= MAX_TAG_LENGTH
-            for p in fast
-        ):  # fmt: skip
-            return fast  # type: ignore[return-value]
-    tags = set()
-    for pair in pairs:
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise InvalidValue(
-                pair, "a tag is a (key, value) pair of non-empty strings", field=field
-            )
-        key, value = pair
-        problem = _text_problem("key", key) or _text_problem("value", value)
-        if problem is not None:
-            raise InvalidValue(pair, problem, field=field)
-        tags.add((key, value))
-    return frozenset(tags)
-
-
-def rule_matches(rule: TagRule, tags: frozenset[Tag]) -> bool:
-    """True when every matcher of ``rule`` matches ``tags``."""
-    return all(m.matches(tags) for m in rule)
 
 
 TenantOption: TypeAlias = tuple[str, str, str]
@@ -462,6 +295,19 @@ class Device(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tags: frozenset[Tag] = frozenset()
     parent_id: str | None = None
 
+    def tag(self, key: str, default: str | None = None) -> str | None:
+        """The value of tag ``key``, or ``default``; of several values, the smallest.
+
+        >>> gen = Device(id="d1", tenant_id="t1", name="Gen", tags=frozenset({("site", "sb")}))
+        >>> gen.tag("site"), gen.tag("kind"), gen.tags_of("site")
+        ('sb', None, ['sb'])
+        """
+        return tag_value(self.tags, key, default)
+
+    def tags_of(self, key: str) -> list[str]:
+        """Every value of tag ``key``, sorted (a key may carry several)."""
+        return tag_values(self.tags, key)
+
 
 class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A user of one tenant; email is unique per tenant, compared case-insensitively."""
@@ -475,6 +321,19 @@ class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tags: frozenset[Tag] = frozenset()
     enabled: bool = True
     owner_id: str | None = None
+
+    def tag(self, key: str, default: str | None = None) -> str | None:
+        """The value of tag ``key``, or ``default``; of several values, the smallest.
+
+        >>> ana = User(id="u1", tenant_id="t1", email="a@b.c", tags=frozenset({("notify", "sms")}))
+        >>> ana.tag("notify"), ana.tags_of("notify")
+        ('sms', ['sms'])
+        """
+        return tag_value(self.tags, key, default)
+
+    def tags_of(self, key: str) -> list[str]:
+        """Every value of tag ``key``, sorted (a key may carry several)."""
+        return tag_values(self.tags, key)
 
 
 class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from operator import itemgetter
 
-from tenancy.errors import InvalidValue
 from tenancy.index.index import EMPTY, Index
 from tenancy.records.model import (
     Association,
@@ -22,9 +21,10 @@ from tenancy.records.model import (
     ExplanationCode,
     Group,
     Page,
+    RulesInput,
     TagRule,
     User,
-    parse_rule,
+    parse_filter,
     rule_matches,
 )
 from tenancy.rules.paging import (
@@ -70,16 +70,9 @@ def verify(index: Index, user_id: str, device_id: str) -> bool:
     return cover is not None and not groups.isdisjoint(cover)
 
 
-def _filter_rule(tags: Iterable[object] | None) -> TagRule | None:
+def _filter_rule(tags: RulesInput | None) -> TagRule | None:
     """Tag filters are matchers that must all match, like one all-of rule."""
-    if tags is None:
-        return None
-    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
-        raise InvalidValue(tags, "tag filters are a collection of rules", field="tags")
-    matchers = [m for raw in tags for m in parse_rule(raw, "tags")]
-    if not matchers:
-        return None
-    return tuple(matchers)
+    return parse_filter(tags, "tags")
 
 
 def _merged_after(sources: list[object], after: str | None) -> Iterator[str]:
@@ -153,7 +146,7 @@ def devices_for(
     *,
     limit: int = DEFAULT_PAGE_SIZE,
     after: str | None = None,
-    tags: Iterable[object] | None = None,
+    tags: RulesInput | None = None,
     group: str | None = None,
     where: Callable[[Device], bool] | None = None,
     listing: ListingOf | None = None,
@@ -205,7 +198,7 @@ def devices_of_tenant(
     *,
     limit: int = DEFAULT_PAGE_SIZE,
     after: str | None = None,
-    tags: Iterable[object] | None = None,
+    tags: RulesInput | None = None,
     group: str | None = None,
     where: Callable[[Device], bool] | None = None,
     listing: ListingOf | None = None,
@@ -266,7 +259,7 @@ def devices_in(
     return _page(index, iter(ids), limit, None, bind)
 
 
-def users_for(index: Index, device_id: str, *, tags: Iterable[object] | None = None) -> list[User]:
+def users_for(index: Index, device_id: str, *, tags: RulesInput | None = None) -> list[User]:
     """Every user who reaches the device, sorted by id: whom to alert. ``tags`` keeps users
     whose tags match every given matcher.
 

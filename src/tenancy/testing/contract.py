@@ -48,6 +48,7 @@ from tenancy.records import changes as ch
 from tenancy.records.changes import Change, Commit
 from tenancy.records.grants import SupportRequest
 from tenancy.records.model import (
+    AllOf,
     AuditRecord,
     Device,
     Group,
@@ -105,7 +106,7 @@ def _tags(rng: random.Random, most: int = 3) -> list[tuple[str, str]]:
     return [(rng.choice(_KEYS), rng.choice(_VALUES)) for _ in range(rng.randint(0, most))]
 
 
-def _rule(rng: random.Random) -> object:
+def _rule(rng: random.Random) -> tuple[str | None, str | None] | AllOf:
     shape = rng.randrange(4)
     if shape == 0:
         return (rng.choice(_KEYS), rng.choice(_VALUES))
@@ -116,9 +117,9 @@ def _rule(rng: random.Random) -> object:
     return all_of((rng.choice(_KEYS), rng.choice(_VALUES)), (rng.choice(_KEYS), None))
 
 
-def _raw(rule: TagRule) -> object:
+def _raw(rule: TagRule) -> tuple[str | None, str | None] | AllOf:
     """A stored rule as the API takes it: a (key, value) pair or an all_of."""
-    return tuple(rule[0]) if len(rule) == 1 else all_of(*rule)
+    return (rule[0].key, rule[0].value) if len(rule) == 1 else all_of(*rule)
 
 
 def _some(rng: random.Random, items: Sequence[T], most: int = 3) -> list[T]:

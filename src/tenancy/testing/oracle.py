@@ -31,7 +31,7 @@ leaves a tenant.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -285,11 +285,12 @@ class Oracle:
         )
 
 
-def _filter(tags: Iterable[object] | None) -> TagRule:
+def _filter(tags: Mapping[str, str] | Iterable[object] | None) -> TagRule:
     """A listing filter as one all-of rule (no filter: the empty rule, which matches all)."""
     if tags is None:
         return ()
-    return tuple(m for raw in tags for m in parse_rule(raw))
+    items = tags.items() if isinstance(tags, Mapping) else tags
+    return tuple(m for raw in items for m in parse_rule(raw))
 
 
 def reaches(source: Source, user_id: str, device_id: str) -> bool:
