@@ -26,6 +26,11 @@ Rule 4. Who may read it: the bare handle (the application itself); and, on a han
    a customer's user) gets PermissionDenied: the feed holds every tenant's records, so only
    someone who may read the whole store's trail reads it. Checked on every call and on
    every batch of a watch, so a revoked role ends a watch.
+
+Rule 5. ``watch`` yields a commit only once the handle has seen it (``tn.revision`` is at
+   least the commit's revision: it catches up first when another process wrote it), so the
+   code reacting to a commit reads a state that holds it (``tn.get_device``, a tenant
+   scope). ``changes`` is a plain read and moves the handle nowhere.
 """
 
 from __future__ import annotations
@@ -127,8 +132,10 @@ class ChangeFeed:
     def watch(self, *, after: int | None = None, timeout: float = 5.0) -> Iterator[Commit]:
         """Every commit after ``after`` (default: this handle's revision now), in order,
         blocking for new ones; the iterator ends once ``timeout`` seconds pass without a
-        commit (the time the caller spends between two commits does not count). The
-        arguments are checked here, before the first commit is asked for.
+        commit (the time the caller spends between two commits does not count). A commit is
+        given once this handle has seen it (the module's Rule 5). The
+        arguments are checked, and the first commits read, here: a bad value, or an
+        ``after`` past the store's retention, raises when ``watch`` is called.
 
         Runtime complexity: O(commits); between commits it waits without spinning (see the
         module's Rule 2).
@@ -146,25 +153,30 @@ class ChangeFeed:
         position = self._writer.index.revision if after is None else _check_after(after)
         wait = _check_timeout(timeout)
         self._authorize()
-        return self._follow(position, wait)
+        # The first batch is read here, so an ``after`` past the log's retention raises now.
+        return self._follow(position, wait, self._read(position, _WATCH_BATCH))
 
     # ------------------------------------------------------------ inside
 
-    def _follow(self, position: Revision, timeout: float) -> Iterator[Commit]:
+    def _follow(self, position: Revision, timeout: float, batch: list[Commit]) -> Iterator[Commit]:
         idle_since = time.monotonic()
-        while True:
-            self._authorize()
+        if not batch:  # read when watch was called: look again now that it is iterated
             batch = self._read(position, _WATCH_BATCH)
+        while True:
             if batch:
+                if self._writer.index.revision < batch[-1].revision:
+                    self._writer.catch_up()  # Rule 5: the reaction reads what it reacts to
                 for commit in batch:
                     yield commit
                     position = commit.revision
                 idle_since = time.monotonic()
-                continue
-            left = idle_since + timeout - time.monotonic()
-            if left <= 0:
-                return
-            self._wait(position, left)
+            else:
+                left = idle_since + timeout - time.monotonic()
+                if left <= 0:
+                    return
+                self._wait(position, left)
+            self._authorize()
+            batch = self._read(position, _WATCH_BATCH)
 
     def _read(self, after: Revision, limit: int) -> list[Commit]:
         store = self._writer.store

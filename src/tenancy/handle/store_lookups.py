@@ -150,14 +150,16 @@ def groups_page(index: Index, tenant_id: str, *, limit: int, after: str | None) 
 # ---------------------------------------------------------------- walking every page
 
 
-def every_page(listing: Callable[..., Page[T]], /, *args: Any, **kwargs: Any) -> Iterator[T]:
+def every_page(
+    listing: Callable[..., Page[T] | list[T]], /, *args: Any, **kwargs: Any
+) -> Iterator[T]:
     """Every item of a paginated listing, one page after another: ``listing(*args,
     **kwargs)`` is called with ``after=`` each page's ``next`` until a page has none.
     Works with every call that returns a :class:`~tenancy.Page` and takes ``after=``
     (``devices_for``, ``devices_in``, ``audit_log``, a tenant scope's ``devices``, and its
-    ``users`` and ``groups`` given ``limit=``); ``limit=`` sets the page size, ``after=`` a
-    cursor to start from. The first page is read here (a bad argument raises at once),
-    each following one when the items before it are used up.
+    ``users`` and ``groups``, which page when given ``after=``, as here); ``limit=`` sets
+    the page size, ``after=`` a cursor to start from. The first page is read here (a bad
+    argument raises at once), each following one when the items before it are used up.
 
     Each page is consistent; writes between two pages move no cursor (a cursor is a
     position in id order), so the walk gives every item that stayed from start to end
@@ -174,26 +176,36 @@ def every_page(listing: Callable[..., Page[T]], /, *args: Any, **kwargs: Any) ->
     >>> [d.id for d in tenancy.every_page(t.devices, limit=2)]
     ['gen-0', 'gen-1', 'gen-2', 'gen-3', 'gen-4']
     """
-    after = kwargs.pop("after", None)
-    first = listing(*args, after=after, **kwargs)
-    if not isinstance(first, Page):
-        raise InvalidValue(
-            listing,
-            "every_page walks a listing that returns a Page and takes after= (users() and "
-            "groups() of a tenant scope do when given limit=)",
-            field="listing",
-        )
+    first = _page_of(listing, args, kwargs, kwargs.pop("after", None))
     return _walk(listing, args, kwargs, first)
 
 
+def _page_of(
+    listing: Callable[..., Page[T] | list[T]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    after: object,
+) -> Page[T]:
+    page = listing(*args, after=after, **kwargs)
+    if not isinstance(page, Page):
+        raise InvalidValue(
+            listing, "every_page walks a listing that returns a Page when given after=",
+            field="listing",
+        )  # fmt: skip
+    return page
+
+
 def _walk(
-    listing: Callable[..., Page[T]], args: tuple[Any, ...], kwargs: dict[str, Any], page: Page[T]
+    listing: Callable[..., Page[T] | list[T]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    page: Page[T],
 ) -> Iterator[T]:
     while True:
         yield from page.items
         if page.next is None:
             return
-        page = listing(*args, after=page.next, **kwargs)
+        page = _page_of(listing, args, kwargs, page.next)
 
 
 # ---------------------------------------------------------------- the part
