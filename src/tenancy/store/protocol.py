@@ -111,6 +111,11 @@ class FeedStore(Store, Protocol):
     is past the limit, and waits by polling ``head()`` every
     :data:`tenancy.handle.feed.POLL_INTERVAL` seconds. A store that can be woken (PostgreSQL
     on NOTIFY, the memory store on its own commits) implements ``wait_for_commit`` with it.
+
+    The commits a store gives back carry :attr:`Commit.at <tenancy.Commit.at>` and
+    ``actor`` when it keeps them: those of the audit records committed with them (one write
+    shares one time and actor; the time as the audit log stores it). The memory and SQLite
+    stores do, whether or not they declare ``feed``; a store that does not gives None.
     """
 
     def commits_after(self, revision: Revision, limit: int) -> list[Commit]:
