@@ -133,9 +133,9 @@ class ChangeFeed:
         """Every commit after ``after`` (default: this handle's revision now), in order,
         blocking for new ones; the iterator ends once ``timeout`` seconds pass without a
         commit (the time the caller spends between two commits does not count). A commit is
-        given once this handle has seen it (the module's Rule 5). The
-        arguments are checked, and the first commits read, here: a bad value, or an
-        ``after`` past the store's retention, raises when ``watch`` is called.
+        given once this handle has seen it (the module's Rule 5). The arguments are
+        checked, and the first commits read, here: a bad value, or an ``after`` past the
+        store's retention, raises when ``watch`` is called.
 
         Runtime complexity: O(commits); between commits it waits without spinning (see the
         module's Rule 2).
