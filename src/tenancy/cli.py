@@ -59,7 +59,7 @@ def _emit(args: argparse.Namespace, value: object, text: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     with tenancy.open(args.db) as tn:
         if args.command == "tenants":
-            records = [tn.get_tenant(t) for t in sorted(tn.index.tenants)]
+            records = sorted(tn.tenants(), key=lambda t: t.id)  # --json lists are sorted
             _emit(args, records, "\n".join(f"{t.id}\t{t.domain}\t{t.status}" for t in records))
         elif args.command == "verify":
             allowed = tn.verify(args.user, args.device)
