@@ -165,7 +165,8 @@ class Tenancy:
 
     @property
     def index(self) -> Index:
-        """The closure index (read-only use: tests and tools)."""
+        """The closure index, for tests and tools: it answers through the read interface of
+        :mod:`tenancy.index.tables` (its tables are private). O(1)."""
         return self._writer.index
 
     @property
