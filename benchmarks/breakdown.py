@@ -57,7 +57,7 @@ _ORDER = (
     "forest",
     "group_rules",
     "rules_by_key",
-    "_sets",
+    "sets",
 )
 """The index's structures, per device first, then per user, then per group."""
 
@@ -100,9 +100,10 @@ def _parts(obj: object) -> list[Any]:
 def deep_sizes(index: Index) -> dict[str, int]:
     """Bytes held by each structure of ``index``, in the order of ``_ORDER``, then the rest."""
     sizer = _Sizer()
-    sizes = {name: sizer.size(getattr(index, name)) for name in _ORDER}
+    tables = index.tables()
+    sizes = {name: sizer.size(tables[name]) for name in _ORDER}
     sizes["everything else"] = sum(
-        sizer.size(value) for name, value in vars(index).items() if name not in _ORDER
+        sizer.size(value) for name, value in tables.items() if name not in _ORDER
     )
     return sizes
 

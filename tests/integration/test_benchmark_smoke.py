@@ -84,11 +84,11 @@ def test_the_workload_has_the_promised_shape(small: Workload) -> None:
 def test_the_physical_limit_matches_the_index(small: Workload) -> None:
     """Computed by a naive walk over the plan, the limit must equal the index's covers."""
     lim = small.limit()
-    index = small.tn.index
+    reach, covers = small.tn.index.reach_tables()
     for did, cover in lim.device_cover.items():
-        assert index.cover.get(did, frozenset()) == cover, did
+        assert covers.get(did, frozenset()) == cover, did
     for uid, groups in lim.user_groups.items():
-        assert index.reach[uid] == groups, uid
+        assert reach[uid] == groups, uid
     spares = [d for d, p in small.devices.items() if p.kind == "spare"]
     assert spares
     assert all(not lim.device_cover[d] for d in spares)

@@ -788,9 +788,14 @@ class ReachMachine(RuleBasedStateMachine):
         assert self.follower.revision == self.tn.revision
         assert self.follower.index.snapshot() == self.store.snapshot()
         self.follower.index.check_invariants()
-        for table in ("cover", "reach"):
-            mine = {k: v for k, v in getattr(self.tn.index, table).items() if v}
-            theirs = {k: v for k, v in getattr(self.follower.index, table).items() if v}
+        for table, mine_table, their_table in zip(
+            ("reach", "cover"),
+            self.tn.index.reach_tables(),
+            self.follower.index.reach_tables(),
+            strict=True,
+        ):
+            mine = {k: v for k, v in mine_table.items() if v}
+            theirs = {k: v for k, v in their_table.items() if v}
             assert mine == theirs, table
 
     @rule(

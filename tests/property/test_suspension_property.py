@@ -189,7 +189,7 @@ def check_round_trip(kind: str, world: World) -> None:
         build(tn, world)
         target = world.ids["tenants"][world.target]
         assert tn.get_tenant(target).status == "active"
-        blocked = target in tn.index.blocked
+        blocked = tn.index.blocker_of(target) is not None
         event(f"target blocked by an ancestor: {blocked}")
         before = answers(tn, world)
         event(f"some user reaches some device: {any(before['verify'].values())}")

@@ -421,7 +421,7 @@ def test_a_subtenant_suspended_first_may_still_be_activated_below_a_suspended_pa
     with pytest.raises(TenantSuspended):
         tn.suspend_tenant(one.id)  # already suspended, and below a suspended tenant
     assert tn.activate_tenant(one.id).status == "active"
-    assert tn.index.blocked[one.id] == reseller.id
+    assert tn.index.blocker_of(one.id) == reseller.id
     with pytest.raises(TenantSuspended):
         tn.suspend_tenant(one.id)
 

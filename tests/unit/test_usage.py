@@ -385,7 +385,7 @@ def test_usage_survives_reopen(tmp_path: Path, clock: Clock) -> None:
         assert again.usage(acme.id) == expected
         assert again.store.snapshot() == snapshot
         assert again.index.snapshot() == snapshot
-        assert again.index.root_devices[acme.id] == 5
+        assert again.index.root_device_count(acme.id) == 5
 
 
 # ---------------------------------------------------------------- the counts agree with a recount

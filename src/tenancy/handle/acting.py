@@ -37,7 +37,7 @@ def actor_user(index: Index, user_id: str, role: str, field: str = "user_id") ->
         user = None
     if user is None:
         raise NotFound(role, user_id, field=field)
-    if not user.enabled or user.tenant_id in index.blocked:
+    if not user.enabled or index.blocker_of(user.tenant_id) is not None:
         rule = "a disabled user, or a user of a suspended tenant, cannot act"
         raise PermissionDenied(
             f"{role} {user_id!r} cannot act: {rule}", value=user_id, rule=rule, field=field

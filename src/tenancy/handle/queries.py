@@ -97,7 +97,7 @@ class Queries:
         if it moved or was odd, or the walk raised (a set changed size, a record gone), the
         query runs again under the writer lock, where no write can interleave. Either way
         the answer is the one from before or after each write, never half of one. Cost:
-        two attribute reads."""
+        two reads of :attr:`Index.seq <tenancy.index.tables.IndexTables.seq>`."""
         index = self._index  # one index throughout: a reload swaps in another, whole
         seq = index.seq
         try:

@@ -159,13 +159,13 @@ class UsageRecorder:
         today = utc_day(self._clock())
         rows: dict[tuple[str, date], tuple[UsageCounts, UsageCounts, tuple[tuple[str, int], ...]]]
         rows = {}
-        devices, users, groups = index.tenant_devices, index.tenant_users, index.tenant_groups
-        roots = index.root_devices
+        devices, roots = index.device_count, index.root_device_count
+        users, groups = index.users_of_tenant, index.groups_of_tenant
         for tenant_id, (dd, dr, du, dg) in deltas.items():
             if tenant_id in deleted:
                 continue
-            bd, br = len(devices.get(tenant_id, ())), roots.get(tenant_id, 0)
-            bu, bg = len(users.get(tenant_id, ())), len(groups.get(tenant_id, ()))
+            bd, br = devices(tenant_id), roots(tenant_id)
+            bu, bg = len(users(tenant_id)), len(groups(tenant_id))
             ad, ar, au, ag = bd + dd, br + dr, bu + du, bg + dg
             rows[(tenant_id, today)] = (
                 UsageCounts(ad, ar, au, ag),

@@ -75,18 +75,18 @@ def _user_ids(**ids: object) -> None:
 
 
 def _roles_of(index: Index, user_id: str) -> list[str]:
-    return sorted(index.access.user_roles.get(user_id, ()))
+    return sorted(index.access.global_roles_of(user_id))
 
 
 def _inventory_of(index: Index, to: str, principal_id: str) -> list[tuple[str, str]]:
-    return list(index.access.inventory.get((to, principal_id), ()))
+    return list(index.access.inventory_of(to, principal_id))
 
 
 def _sub_users(index: Index, owner_id: str, recursive: bool) -> list[User]:
     found: list[str] = []
     frontier = [owner_id]
     while frontier:
-        nxt = sorted(u for o in frontier for u in index.access.sub_users.get(o, ()))
+        nxt = sorted(u for o in frontier for u in index.access.sub_users_of(o))
         found.extend(nxt)
         frontier = nxt if recursive else []
     return [index.users[u] for u in sorted(found)]
@@ -182,9 +182,7 @@ class RoleAdmin(TenantRecords):
 
         def make() -> tuple[list[Change], None]:
             self._writable()
-            record = self._index.access.roles.get(
-                (self.tenant_id, _kind(kind), _role_name(name, "name"))
-            )
+            record = self._index.access.role(self.tenant_id, _kind(kind), _role_name(name, "name"))
             if record is None:
                 raise NotFound(
                     f"custom {kind} role", name, where=f"tenant {self.tenant_id!r}", field="name"
@@ -230,7 +228,7 @@ class RoleAdmin(TenantRecords):
             perms = self._role("global", role)
             self._check_ceiling(user, expand(perms), None, "user_id")
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
-            if role in self._index.access.user_roles.get(user_id, ()):
+            if role in self._index.access.global_roles_of(user_id):
                 return [], record
             return [ch.AccessSet(record=record)], record
 
@@ -243,7 +241,7 @@ class RoleAdmin(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_user(user_id)
-            if _role_name(role) not in self._index.access.user_roles.get(user_id, ()):
+            if _role_name(role) not in self._index.access.global_roles_of(user_id):
                 return [], None
             if (
                 role == ADMIN_ROLE
@@ -284,9 +282,9 @@ class RoleAdmin(TenantRecords):
             if to == "user":
                 self._check_ceiling(self.get_user(principal_id), perms, group, "principal_id")
             else:
-                for member in sorted(self._index.members.get(principal_id, ())):
+                for member in self._index.members_of(principal_id):
                     self._check_ceiling(self._index.users[member], perms, group, "principal_id")
-            if (role, group) in self._index.access.inventory.get((to, principal_id), ()):
+            if (role, group) in self._index.access.inventory_of(to, principal_id):
                 return [], record
             return [ch.AccessSet(record=record)], record
 
@@ -300,7 +298,7 @@ class RoleAdmin(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             record = self._inventory_grant(principal_id, role, group, to)
-            if (role, group) not in self._index.access.inventory.get((to, principal_id), ()):
+            if (role, group) not in self._index.access.inventory_of(to, principal_id):
                 return [], None
             return [ch.AccessRemoved(record=record)], None
 
@@ -384,7 +382,7 @@ class RoleAdmin(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             _user_ids(owner_id=owner_id, delegate_id=delegate_id)
-            record = self._index.access.delegations.get(owner_id, {}).get(delegate_id)
+            record = self._index.access.delegation(owner_id, delegate_id)
             if record is None or record.tenant_id != self.tenant_id:
                 return [], None
             return [ch.AccessRemoved(record=record)], None
@@ -418,12 +416,12 @@ class RoleAdmin(TenantRecords):
 
         def make() -> tuple[list[Change], None]:
             self._writable()
-            record = self._index.access.support.get(self.tenant_id)
+            record = self._index.access.support_request(self.tenant_id)
             return ([] if record is None else [ch.AccessRemoved(record=record)]), None
 
         self._write(make)
 
     def support_until(self) -> datetime | None:
         """When the tenant's open support request ends, or None."""
-        record = self._index.access.support.get(self.tenant_id)
+        record = self._index.access.support_request(self.tenant_id)
         return None if record is None else record.until

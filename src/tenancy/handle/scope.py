@@ -81,13 +81,13 @@ class _Replay(Iterable[T]):
 def _groups_of(index: Index, tenant_id: str) -> list[Group]:
     """Every group of the tenant, sorted by id: a walk of the index's tables, run through
     :meth:`Queries._read <tenancy.handle.queries.Queries._read>`."""
-    return [index.group_record(g) for g in sorted(index.tenant_groups.get(tenant_id, ()))]
+    return [index.group_record(g) for g in sorted(index.groups_of_tenant(tenant_id))]
 
 
 def _users_of(index: Index, tenant_id: str) -> list[User]:
     """Every user of the tenant, sorted by id; run through ``Queries._read``."""
     users = index.users
-    return [users[u] for u in sorted(index.tenant_users.get(tenant_id, ()))]
+    return [users[u] for u in sorted(index.users_of_tenant(tenant_id))]
 
 
 class TenantScope(TenantRecords):
@@ -114,7 +114,7 @@ class TenantScope(TenantRecords):
             raise InvalidValue(email, "an email is a string", field="email") from None
 
         def look(index: Index) -> User | None:
-            user_id = index.emails.get((self.tenant_id, key))
+            user_id = index.user_by_email(self.tenant_id, key)
             return None if user_id is None else index.users[user_id]
 
         return self._queries._read(look)  # seq-checked: the user may be deleted meanwhile
@@ -254,7 +254,7 @@ class TenantScope(TenantRecords):
             self._writable()
             old = self.get_group(group_id)
             self._group_parent(parent)
-            if self._index.forest.would_cycle(group_id, parent):
+            if self._index.would_cycle(group_id, parent):
                 raise CycleError("group", group_id, parent, field="parent")
             if old.parent_id == parent:
                 return [], old
@@ -272,15 +272,15 @@ class TenantScope(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_group(group_id)
-            forest = self._index.forest
-            if forest.has_children(group_id) and not check_bool("cascade", cascade):
+            index = self._index
+            if index.has_child_groups(group_id) and not check_bool("cascade", cascade):
                 raise InUse(
                     "group", group_id, "it has subgroups; pass cascade=True to delete them too",
                     field="group_id",
                 )  # fmt: skip
             check_bool("cascade", cascade)  # also when it has none: a bad value is refused
-            subtree = list(forest.descendants(group_id, include_self=True))
-            access = self._index.access
+            subtree = list(index.groups_below(group_id, include_self=True))
+            access = index.access
             changes: list[Change] = [
                 ch.AccessRemoved(record=r)  # grants on the group or held through it go first
                 for g in subtree
@@ -493,8 +493,8 @@ class TenantScope(TenantRecords):
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_device(device_id)
-            children = self._index.device_children
-            if children.get(device_id) and not check_bool("cascade", cascade):
+            children = self._index.child_devices
+            if children(device_id) and not check_bool("cascade", cascade):
                 raise InUse(
                     "device", device_id, "it is the gateway of child devices; pass cascade=True",
                     field="device_id",
@@ -502,7 +502,7 @@ class TenantScope(TenantRecords):
             check_bool("cascade", cascade)
             order = [device_id]
             for did in order:
-                order.extend(sorted(children.get(did, ())))
+                order.extend(sorted(children(did)))
             return [ch.DeviceDeleted(device_id=d) for d in reversed(order)], None
 
         self._write(make)
@@ -510,7 +510,7 @@ class TenantScope(TenantRecords):
     # ------------------------------------------------------------ users
 
     def _check_email_free(self, email: str, user_id: str | None) -> None:
-        holder = self._index.emails.get((self.tenant_id, email.casefold()))
+        holder = self._index.user_by_email(self.tenant_id, email)
         if holder is not None and holder != user_id:
             raise AlreadyExists(
                 "user email", email, rule="emails are unique per tenant, ignoring case",
@@ -609,7 +609,7 @@ class TenantScope(TenantRecords):
             if user_id == self.record.admin_user_id:
                 raise InUse("user", user_id, "it is the tenant's first admin user", field="user_id")
             access = self._index.access
-            if access.sub_users.get(user_id):
+            if access.sub_users_of(user_id):
                 raise InUse(
                     "user", user_id, "it owns sub-users; give them another owner first",
                     field="user_id",
@@ -626,7 +626,7 @@ class TenantScope(TenantRecords):
             self._writable()
             self.get_group(group_id)
             self.get_user(user_id)
-            if user_id in self._index.members.get(group_id, ()):
+            if self._index.is_member(group_id, user_id):
                 return [], None
             return [ch.MemberAdded(group_id=group_id, user_id=user_id)], None
 
@@ -639,7 +639,7 @@ class TenantScope(TenantRecords):
             self._writable()
             self.get_group(group_id)
             self.get_user(user_id)
-            if user_id not in self._index.members.get(group_id, ()):
+            if not self._index.is_member(group_id, user_id):
                 return [], None
             return [ch.MemberRemoved(group_id=group_id, user_id=user_id)], None
 

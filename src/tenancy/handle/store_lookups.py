@@ -41,8 +41,8 @@ R = TypeVar("R")
 
 
 # ---------------------------------------------------------------- the index reads
-# Every read of the index's tables this module makes (and so the store-wide look-ups and
-# the tenant scope's pages of users and groups): one place to move to the index's interface.
+# Every read of the index this module makes (and so the store-wide look-ups and the tenant
+# scope's pages of users and groups), through the index's read interface.
 
 
 def _tenants(index: Index) -> Mapping[str, Tenant]:
@@ -50,7 +50,7 @@ def _tenants(index: Index) -> Mapping[str, Tenant]:
 
 
 def _child_tenants(index: Index, tenant_id: str) -> Collection[str]:
-    return index.tenant_children.get(tenant_id, ())
+    return index.child_tenants(tenant_id)
 
 
 def _users(index: Index) -> Mapping[str, User]:
@@ -68,15 +68,15 @@ def _group(index: Index, group_id: str) -> Group | None:
 
 def _email_holder(index: Index, tenant_id: str, email_key: str) -> str | None:
     """The id of the tenant's user with this casefolded email, or None."""
-    return index.emails.get((tenant_id, email_key))
+    return index.user_by_email(tenant_id, email_key)
 
 
 def _tenant_user_ids(index: Index, tenant_id: str) -> Collection[str]:
-    return index.tenant_users.get(tenant_id, ())
+    return index.users_of_tenant(tenant_id)
 
 
 def _tenant_group_ids(index: Index, tenant_id: str) -> Collection[str]:
-    return index.tenant_groups.get(tenant_id, ())
+    return index.groups_of_tenant(tenant_id)
 
 
 # ---------------------------------------------------------------- pure queries

@@ -73,9 +73,10 @@ class Tenancy:
     Open it with :func:`tenancy.open`. The bare handle is the trusted application.
     """
 
-    # verify and check read the index's reach and cover dicts through _views, the writer's
-    # one list [reach, cover, index] shared by every handle on it: one attribute load on
-    # the hottest path, and a reload that swaps the index rewrites the list in place.
+    # verify and check read the index's reach and cover mappings (Index.reach_tables)
+    # through _views, the writer's one list [reach, cover, index, access] shared by every
+    # handle on it: one attribute load on the hottest path, and a reload that swaps the
+    # index rewrites the list in place.
     _views: list[Any]
 
     def __init__(
@@ -169,7 +170,8 @@ class Tenancy:
 
     @property
     def index(self) -> Index:
-        """The closure index (read-only use: tests and tools)."""
+        """The closure index, for tests and tools: it answers through the read interface of
+        :mod:`tenancy.index.tables` (its tables are private). O(1)."""
         return self._writer.index
 
     @property
@@ -238,7 +240,7 @@ class Tenancy:
             self._writer.sync(at_least, fresh)
         # The same test as the physical limit. A disabled or blocked user's reach is the
         # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
-        reach, cover, _ = self._views
+        reach, cover, _, _ = self._views
         try:
             return not reach[user_id].isdisjoint(cover[device_id])
         except (KeyError, TypeError):
@@ -275,12 +277,12 @@ class Tenancy:
         """
         if at_least is not None or fresh:
             self._writer.sync(at_least, fresh)
-        reach, cover, index = self._views
+        reach, cover, index, access = self._views
         try:
             # check()'s first lines, inlined: a plain member asking for what membership
             # gives is the hottest question after verify, and one call fewer is a third of
             # the distance to verify's cost. check() below is the definition.
-            acc = index.access.cache.get(user_id)
+            acc = access.cache.get(user_id)
             if acc is not None and acc.simple and permission in acc.member_texts:
                 covering = cover.get(device_id)
                 if covering is not None and not reach[user_id].isdisjoint(covering):

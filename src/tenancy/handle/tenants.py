@@ -138,7 +138,8 @@ class TenantLifecycle:
     @property
     def management_tenant(self) -> Tenant:
         """The root of the tenant tree, created when the store was initialised."""
-        return self._index.tenants[self._index.domains[MANAGEMENT_DOMAIN]]
+        index = self._index
+        return index.tenants[index.tenant_by_domain(MANAGEMENT_DOMAIN)]  # type: ignore[index]
 
     @property
     def limits(self) -> SafetyLimits:
@@ -155,7 +156,7 @@ class TenantLifecycle:
     def find_tenant(self, domain: str) -> Tenant | None:
         """The tenant with this domain, or None. Runtime complexity: O(1)."""
         try:
-            tenant_id = self._index.domains.get(domain)
+            tenant_id = self._index.tenant_by_domain(domain)
         except TypeError:
             check_domain(domain)  # an unhashable domain: say why it is not one
             raise
@@ -167,7 +168,7 @@ class TenantLifecycle:
         if check_bool("recursive", recursive):
             ids = [t for t in self._index.tenant_subtree(tenant_id) if t != tenant_id]
         else:
-            ids = list(self._index.tenant_children.get(tenant_id, ()))
+            ids = list(self._index.child_tenants(tenant_id))
         return [self._index.tenants[t] for t in sorted(ids)]
 
     def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
@@ -203,7 +204,7 @@ class TenantLifecycle:
             tenant = self._index.tenants.get(tenant_id)
             return (
                 tenant is not None
-                and tenant_id not in self._index.blocked
+                and self._index.blocker_of(tenant_id) is None
                 and application in tenant.subscriptions
             )
         except TypeError:  # an unhashable id or name is none of them
@@ -227,7 +228,7 @@ class TenantLifecycle:
     # ------------------------------------------------------------ who acts
 
     def _check_active(self, tenant_id: str) -> None:
-        blocker = self._index.blocked.get(tenant_id)
+        blocker = self._index.blocker_of(tenant_id)
         if blocker is not None:
             raise TenantSuspendedError(tenant_id, blocker)
 
@@ -339,7 +340,7 @@ class TenantLifecycle:
                     actor, "allow a tenant to create subtenants", "allow_subtenants"
                 )
             check_domain(domain)
-            if domain in index.domains:
+            if index.tenant_by_domain(domain) is not None:
                 raise AlreadyExists(
                     "tenant domain", domain, rule="tenant domains are unique", field="domain"
                 )
@@ -627,7 +628,7 @@ class TenantLifecycle:
                     tenant_id, "the management tenant cannot be suspended", field="tenant_id"
                 )
             self._allow(actor, tenant, "status", "suspend")
-            blocker = self._index.blocked.get(tenant.parent_id)
+            blocker = self._index.blocker_of(tenant.parent_id)
             if blocker is not None:
                 raise TenantSuspendedError(tenant_id, blocker)
             if tenant.status == SUSPENDED:

@@ -87,7 +87,7 @@ class UsageReports:
             raise InvalidValue(
                 count, "a request count is an int from 1 to 2**63 - 1", field="count"
             )
-        if tenant_id in self._index.blocked:
+        if self._index.blocker_of(tenant_id) is not None:
             return False
         self._writer.usage.count(
             tenant_id, utc_day(self._writer.clock()), kind, count, self._writer

@@ -96,10 +96,11 @@ def utc_now() -> datetime:
 class Writer:
     """The store, the index and everything that writes them, shared by every handle on them.
 
-    ``views`` is one list, ``[reach, cover, index]``, that every handle on this writer holds
-    (the same list object): verify and check read it with one attribute load, and replacing
-    the index rewrites the list in place (one slice assignment, so a reader unpacks all old
-    or all new entries).
+    ``views`` is one list, ``[reach, cover, index, access]``, that every handle on this writer
+    holds (the same list object): the index's two mappings of :meth:`Index.reach_tables
+    <tenancy.index.tables.IndexTables.reach_tables>`, the index, and its access state.
+    verify and check read it with one attribute load, and replacing the index rewrites the
+    list in place (one slice assignment, so a reader unpacks all old or all new entries).
     """
 
     def __init__(
@@ -159,7 +160,7 @@ class Writer:
     @index.setter
     def index(self, index: Index) -> None:
         self._index = index
-        self.views[:] = (index.reach, index.cover, index)
+        self.views[:] = (*index.reach_tables(), index, index.access)
 
     def close(self) -> None:
         """Stop following and flushing, flush what is pending, close the store. Twice: nothing."""

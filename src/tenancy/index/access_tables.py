@@ -3,11 +3,17 @@
 The index owns one :class:`AccessState` and moves it forward with the same changes as the
 rest (``AccessSet``, ``AccessRemoved``, user records for owners, ``TenantDeleted``). The rules
 that read it (what a role grants, what a check answers) live in :mod:`tenancy.rules.access`.
+
+Its tables are private, like the index's: other modules read them through the methods of
+the sections "reads", and only the index changes them.
+The one public attribute, :attr:`AccessState.cache`, is not a table but the memo of the
+answers :mod:`tenancy.rules.access` works out, which it fills and every apply replaces.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Set
 from typing import Any
 
 from tenancy.records.grants import (
@@ -21,6 +27,9 @@ from tenancy.records.grants import (
 
 __all__ = ["AccessState"]
 
+_NONE: frozenset[Any] = frozenset()
+_NO_DELEGATIONS: Mapping[str, Delegation] = {}
+
 
 def _key(record: AccessRecord) -> tuple[str, str]:
     return (type(record).__name__, record.key)
@@ -30,86 +39,133 @@ class AccessState:
     """Every access record, and the maps a check needs, kept in step with each other."""
 
     def __init__(self) -> None:
-        self.records: dict[tuple[str, str], AccessRecord] = {}
-        self.roles: dict[tuple[str, str, str], RoleDefinition] = {}
+        self._records: dict[tuple[str, str], AccessRecord] = {}
+        self._roles: dict[tuple[str, str, str], RoleDefinition] = {}
         """(tenant, kind, name) -> custom role."""
-        self.user_roles: dict[str, set[str]] = defaultdict(set)
+        self._user_roles: dict[str, set[str]] = defaultdict(set)
         """user -> global role names."""
-        self.inventory: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        self._inventory: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
         """(principal kind, principal id) -> {(role, group)}."""
-        self.on_group: dict[str, set[InventoryGrant]] = defaultdict(set)
+        self._on_group: dict[str, set[InventoryGrant]] = defaultdict(set)
         """group -> grants held on it (so deleting a group finds them)."""
-        self.delegations: dict[str, dict[str, Delegation]] = defaultdict(dict)
+        self._delegations: dict[str, dict[str, Delegation]] = defaultdict(dict)
         """owner -> delegate -> delegation."""
-        self.delegated_to: dict[str, set[str]] = defaultdict(set)
+        self._delegated_to: dict[str, set[str]] = defaultdict(set)
         """delegate -> owners who delegated to it."""
-        self.support: dict[str, SupportRequest] = {}
+        self._support: dict[str, SupportRequest] = {}
         """tenant -> its open support request."""
-        self.sub_users: dict[str, set[str]] = defaultdict(set)
+        self._sub_users: dict[str, set[str]] = defaultdict(set)
         """owner -> its direct sub-users."""
         self.cache: dict[str, Any] = {}
         """Per-user answers of tenancy.rules.access, valid until the next commit clears them."""
 
-    def put(self, record: AccessRecord) -> None:
-        old = self.records.get(_key(record))
-        if old is not None:
-            self.remove(old)
-        self.records[_key(record)] = record
-        match record:
-            case RoleDefinition(tenant_id=t, kind=kind, name=name):
-                self.roles[(t, kind, name)] = record
-            case RoleGrant(user_id=u, role=role):
-                self.user_roles[u].add(role)
-            case InventoryGrant(principal_kind=k, principal_id=p, role=role, group_id=g):
-                self.inventory[(k, p)].add((role, g))
-                self.on_group[g].add(record)
-            case Delegation(owner_id=o, delegate_id=d):
-                self.delegations[o][d] = record
-                self.delegated_to[d].add(o)
-            case SupportRequest(tenant_id=t):
-                self.support[t] = record
+    # ----------------------------------------------------------------- reads
 
-    def remove(self, record: AccessRecord) -> None:
-        record = self.records.pop(_key(record), record)
+    def record(self, kind: str, key: str) -> AccessRecord | None:
+        """The record of this type name (``"RoleGrant"``...) and key, or None. O(1)."""
+        return self._records.get((kind, key))
+
+    def role(self, tenant_id: str, kind: str, name: str) -> RoleDefinition | None:
+        """The tenant's custom role of this kind (``"global"`` or ``"inventory"``) and name,
+        or None. O(1)."""
+        return self._roles.get((tenant_id, kind, name))
+
+    def global_roles_of(self, user_id: str) -> Set[str]:
+        """The names of the global roles granted to the user. O(1)."""
+        return self._user_roles.get(user_id, _NONE)
+
+    def inventory_of(self, principal_kind: str, principal_id: str) -> Set[tuple[str, str]]:
+        """``(role, group)`` of every inventory grant held by the principal (``"user"`` or
+        ``"group"`` and its id). O(1)."""
+        return self._inventory.get((principal_kind, principal_id), _NONE)
+
+    def delegation(self, owner_id: str, delegate_id: str) -> Delegation | None:
+        """The owner's delegation of its hierarchy to the delegate, or None. O(1)."""
+        return self._delegations.get(owner_id, _NO_DELEGATIONS).get(delegate_id)
+
+    def delegations_by(self, owner_id: str) -> Mapping[str, Delegation]:
+        """delegate id -> the owner's delegation to it. O(1)."""
+        return self._delegations.get(owner_id, _NO_DELEGATIONS)
+
+    def delegators_of(self, delegate_id: str) -> Set[str]:
+        """The owners who delegated the management of their hierarchy to the delegate.
+        O(1)."""
+        return self._delegated_to.get(delegate_id, _NONE)
+
+    def support_request(self, tenant_id: str) -> SupportRequest | None:
+        """The tenant's support request, or None (whether or not it expired). O(1)."""
+        return self._support.get(tenant_id)
+
+    def sub_users_of(self, owner_id: str) -> Set[str]:
+        """The ids of the owner's direct sub-users. O(1)."""
+        return self._sub_users.get(owner_id, _NONE)
+
+    # ----------------------------------------------------------------- upkeep (the index)
+
+    def _put(self, record: AccessRecord) -> None:
+        old = self._records.get(_key(record))
+        if old is not None:
+            self._remove(old)
+        self._records[_key(record)] = record
         match record:
             case RoleDefinition(tenant_id=t, kind=kind, name=name):
-                self.roles.pop((t, kind, name), None)
+                self._roles[(t, kind, name)] = record
             case RoleGrant(user_id=u, role=role):
-                _discard(self.user_roles, u, role)
+                self._user_roles[u].add(role)
             case InventoryGrant(principal_kind=k, principal_id=p, role=role, group_id=g):
-                _discard(self.inventory, (k, p), (role, g))
-                _discard(self.on_group, g, record)
+                self._inventory[(k, p)].add((role, g))
+                self._on_group[g].add(record)
             case Delegation(owner_id=o, delegate_id=d):
-                delegates = self.delegations.get(o, {})
+                self._delegations[o][d] = record
+                self._delegated_to[d].add(o)
+            case SupportRequest(tenant_id=t):
+                self._support[t] = record
+
+    def _remove(self, record: AccessRecord) -> None:
+        record = self._records.pop(_key(record), record)
+        match record:
+            case RoleDefinition(tenant_id=t, kind=kind, name=name):
+                self._roles.pop((t, kind, name), None)
+            case RoleGrant(user_id=u, role=role):
+                _discard(self._user_roles, u, role)
+            case InventoryGrant(principal_kind=k, principal_id=p, role=role, group_id=g):
+                _discard(self._inventory, (k, p), (role, g))
+                _discard(self._on_group, g, record)
+            case Delegation(owner_id=o, delegate_id=d):
+                delegates = self._delegations.get(o, {})
                 delegates.pop(d, None)
                 if not delegates:
-                    self.delegations.pop(o, None)
-                _discard(self.delegated_to, d, o)
+                    self._delegations.pop(o, None)
+                _discard(self._delegated_to, d, o)
             case SupportRequest(tenant_id=t):
-                self.support.pop(t, None)
+                self._support.pop(t, None)
 
-    def set_owner(self, user_id: str, old: str | None, new: str | None) -> None:
+    def _set_owner(self, user_id: str, old: str | None, new: str | None) -> None:
         if old is not None:
-            _discard(self.sub_users, old, user_id)
+            _discard(self._sub_users, old, user_id)
         if new is not None:
-            self.sub_users[new].add(user_id)
+            self._sub_users[new].add(user_id)
 
-    def forget_user(self, user_id: str, owner: str | None) -> None:
+    def _forget_user(self, user_id: str, owner: str | None) -> None:
         """A deleted user: its place among its owner's sub-users (its records went first)."""
-        self.set_owner(user_id, owner, None)
-        self.sub_users.pop(user_id, None)
+        self._set_owner(user_id, owner, None)
+        self._sub_users.pop(user_id, None)
 
-    def drop_tenant(self, tenant_id: str) -> None:
-        for record in [r for r in self.records.values() if r.tenant_id == tenant_id]:
-            self.remove(record)
+    def _drop_tenant(self, tenant_id: str) -> None:
+        for record in [r for r in self._records.values() if r.tenant_id == tenant_id]:
+            self._remove(record)
+
+    # ----------------------------------------------------------------- reads, O(records)
 
     def of_tenant(self, tenant_id: str) -> list[AccessRecord]:
-        return [r for r in self.records.values() if r.tenant_id == tenant_id]
+        """The tenant's records. O(records)."""
+        return [r for r in self._records.values() if r.tenant_id == tenant_id]
 
     def referring_to_user(self, user_id: str) -> list[AccessRecord]:
-        """The records that name the user: its grants and delegations either way."""
+        """The records that name the user: its grants and delegations either way.
+        O(records)."""
         found: list[AccessRecord] = []
-        for record in self.records.values():
+        for record in self._records.values():
             match record:
                 case RoleGrant(user_id=u) if u == user_id:
                     found.append(record)
@@ -120,18 +176,20 @@ class AccessState:
         return found
 
     def referring_to_group(self, group_id: str) -> list[AccessRecord]:
-        """The inventory grants held on the group or by its members as a principal."""
-        found: list[AccessRecord] = list(self.on_group.get(group_id, ()))
-        for role, g in self.inventory.get(("group", group_id), ()):
+        """The inventory grants held on the group or by its members as a principal.
+        O(grants on the groups involved)."""
+        found: list[AccessRecord] = list(self._on_group.get(group_id, ()))
+        for role, g in self._inventory.get(("group", group_id), ()):
             found.extend(
                 r
-                for r in self.on_group.get(g, ())
+                for r in self._on_group.get(g, ())
                 if r.principal_kind == "group" and r.principal_id == group_id and r.role == role
             )
         return sorted(set(found), key=lambda r: r.key)
 
     def sorted_records(self) -> list[AccessRecord]:
-        return [self.records[k] for k in sorted(self.records)]
+        """Every record, by type name and key. O(records log records)."""
+        return [self._records[k] for k in sorted(self._records)]
 
 
 def _discard(table: dict[Any, set[Any]], key: object, value: object) -> None:

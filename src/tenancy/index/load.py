@@ -47,32 +47,32 @@ class LoadTarget(Protocol):
     way round."""
 
     @property
-    def tags(self) -> TagTables: ...
+    def _tags(self) -> TagTables: ...
     @property
-    def forest(self) -> GroupForest: ...
+    def _forest(self) -> GroupForest: ...
     @property
-    def devices(self) -> dict[str, Device]: ...
+    def _devices(self) -> dict[str, Device]: ...
     @property
-    def device_children(self) -> dict[str, set[str]]: ...
+    def _device_children(self) -> dict[str, set[str]]: ...
     @property
-    def id_groups(self) -> dict[str, set[str]]: ...
+    def _id_groups(self) -> dict[str, set[str]]: ...
     @property
-    def cover(self) -> dict[str, frozenset[str]]: ...
+    def _cover(self) -> dict[str, frozenset[str]]: ...
     @property
-    def covered(self) -> dict[str, SortedIds]: ...
+    def _covered(self) -> dict[str, SortedIds]: ...
     @property
-    def direct(self) -> dict[str, SortedIds]: ...
+    def _direct(self) -> dict[str, SortedIds]: ...
     @property
-    def tenant_devices(self) -> dict[str, SortedIds]: ...
+    def _tenant_devices(self) -> dict[str, SortedIds]: ...
     @property
-    def root_devices(self) -> dict[str, int]: ...
-    def compute_cover(self, assoc: frozenset[str], parent_cover: frozenset[str]) -> frozenset[str]:
+    def _root_devices(self) -> dict[str, int]: ...
+    def _compute_cover(self, assoc: frozenset[str], parent_cover: frozenset[str]) -> frozenset[str]:
         """Rule 2 for one device (its associating groups, their ancestors, its gateway's)."""
 
-    def take_set(self, value: frozenset[str], count: int = 1) -> frozenset[str]:
+    def _take_set(self, value: frozenset[str], count: int = 1) -> frozenset[str]:
         """The one copy of ``value`` (rule 4), now referenced ``count`` more times."""
 
-    def device_depth(self, device_id: str) -> int:
+    def _device_depth(self, device_id: str) -> int:
         """How many gateways are above the device."""
 
 
@@ -128,9 +128,9 @@ class _Loader:
     def pair_entry(self, tenant_id: str, key: str, value: str) -> _PairEntry:
         index = self.index
         exact = (tenant_id, key, value)
-        index.tags.add_shapes(exact)
+        index._tags.add_shapes(exact)
         ids = self.tags[exact] = []
-        rules_by_key = index.tags.rules_by_key
+        rules_by_key = index._tags.rules_by_key
         rules = [
             found
             for shape in (exact, (tenant_id, key, None), (tenant_id, None, value))
@@ -163,7 +163,7 @@ class _Loader:
         """``by_group[gid]``, one object per distinct set."""
         cover = self.by_group.get(gid)
         if cover is None:
-            cover = self.by_group[gid] = self.canonical(frozenset(self.index.forest.up[gid]))
+            cover = self.by_group[gid] = self.canonical(frozenset(self.index._forest.up[gid]))
         return cover
 
     def cover_without_gateway(self, assoc: frozenset[str]) -> frozenset[str]:
@@ -171,13 +171,15 @@ class _Loader:
             return self.covering(next(iter(assoc)))
         cover = self.covers.get(assoc)
         if cover is None:
-            cover = self.covers[assoc] = self.canonical(self.index.compute_cover(assoc, self.empty))
+            cover = self.covers[assoc] = self.canonical(
+                self.index._compute_cover(assoc, self.empty)
+            )
         return cover
 
     def load(self, devices: list[Device]) -> None:
         index = self.index
-        records, cover_of = index.devices, index.cover
-        id_groups, empty, by_assoc = index.id_groups, self.empty, self.by_assoc
+        records, cover_of = index._devices, index._cover
+        id_groups, empty, by_assoc = index._id_groups, self.empty, self.by_assoc
         by_tenant: defaultdict[str, list[str]] = defaultdict(list)
         pairs_of: defaultdict[str, dict[Tag, _PairEntry]] = defaultdict(dict)
         late: list[tuple[Device, frozenset[str]]] = []
@@ -201,7 +203,7 @@ class _Loader:
                     else:
                         general = True
             if general:
-                assoc = self.canonical(index.tags.rule_groups(tenant_id, tags))
+                assoc = self.canonical(index._tags.rule_groups(tenant_id, tags))
             if device.parent_id is None and did not in id_groups:
                 shared = by_assoc.get(assoc)
                 if shared is None:
@@ -218,7 +220,7 @@ class _Loader:
             if shared.count:
                 self.references[shared.cover] += shared.count
         for tenant_id, ids in by_tenant.items():
-            index.root_devices[tenant_id] += len(ids) - behind_gateway[tenant_id]
+            index._root_devices[tenant_id] += len(ids) - behind_gateway[tenant_id]
         del pairs_of  # its bound appends hold the tag lists
         self.load_late(late)
         self.finish(by_tenant)
@@ -226,18 +228,18 @@ class _Loader:
     def load_late(self, late: list[tuple[Device, frozenset[str]]]) -> None:
         """Devices listed by id or behind a gateway: gateways before their children."""
         index = self.index
-        cover_of = index.cover
-        children = index.device_children
-        late.sort(key=lambda pair: index.device_depth(pair[0].id))
+        cover_of = index._cover
+        children = index._device_children
+        late.sort(key=lambda pair: index._device_depth(pair[0].id))
         for device, by_tags in late:
             did, parent_id = device.id, device.parent_id
-            listed = index.id_groups.get(did)
+            listed = index._id_groups.get(did)
             assoc = self.canonical(by_tags | listed) if listed else by_tags
             if parent_id is None:
                 cover = self.cover_without_gateway(assoc)
             else:
                 children[parent_id].add(did)
-                cover = self.canonical(index.compute_cover(assoc, cover_of[parent_id]))
+                cover = self.canonical(index._compute_cover(assoc, cover_of[parent_id]))
             for gid in assoc:
                 self.direct[gid].append(did)
             cover_of[did] = cover
@@ -250,24 +252,24 @@ class _Loader:
         as they are; a large one is copied into a SortedList and dropped at once, so the
         next copy reuses its memory instead of the process keeping both."""
         index = self.index
-        take = index.take_set
+        take = index._take_set
         for groups, count in self.references.items():
             take(groups, count)
         self.by_assoc.clear()  # their bound appends hold the lists
         # The main pass met the devices in id order (a snapshot's order), so the lists it
         # alone filled are in order; those the second pass added to are sorted here.
         for tenant_id, ids in _drain(by_tenant):
-            index.tenant_devices[tenant_id] = SortedIds.adopt(ids, ordered=True)
+            index._tenant_devices[tenant_id] = SortedIds.adopt(ids, ordered=True)
         for exact, ids in _drain(self.tags):
-            index.tags.devices_by_tag[exact] = SortedIds.adopt(ids, ordered=True)
+            index._tags.devices_by_tag[exact] = SortedIds.adopt(ids, ordered=True)
         for gid, ids in self.subtrees():
-            index.covered[gid] = _adopt_with(ids, self.covered.pop(gid, None))
+            index._covered[gid] = _adopt_with(ids, self.covered.pop(gid, None))
         for gid, ids in _drain(self.covered):  # groups that cover no tree device
-            index.covered[gid] = SortedIds.adopt(ids)
+            index._covered[gid] = SortedIds.adopt(ids)
         for gid, ids in _drain(self.tree):
-            index.direct[gid] = _adopt_with(ids, self.direct.pop(gid, None))
+            index._direct[gid] = _adopt_with(ids, self.direct.pop(gid, None))
         for gid, ids in _drain(self.direct):
-            index.direct[gid] = SortedIds.adopt(ids)
+            index._direct[gid] = SortedIds.adopt(ids)
 
     def subtrees(self) -> Iterator[tuple[str, list[str]]]:
         """Each group's tree devices and those of every group below it, in id order,
@@ -275,7 +277,7 @@ class _Loader:
         finished ones, then sorted (each part is sorted already, so the sort merges runs).
         Each tree device is met once per group above it, never twice in one list: it has
         exactly one associating group."""
-        up = self.index.forest.up
+        up = self.index._forest.up
         pending: dict[str, list[str]] = {gid: ids.copy() for gid, ids in self.tree.items()}
         joined: set[str] = set()  # groups whose pending list is several runs: sort them
         for gid in sorted(up, key=lambda g: len(up[g]), reverse=True):

@@ -35,7 +35,7 @@ from datetime import datetime
 import attrs
 
 from tenancy.errors import InvalidValue, PermissionDenied
-from tenancy.index.index import EMPTY, Index
+from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.grants import (
     BUILTIN_GLOBAL_ROLES,
@@ -115,7 +115,7 @@ def role_permissions(index: Index, tenant_id: str, kind: str, role: str) -> froz
     builtin = BUILTIN_GLOBAL_ROLES if kind == "global" else BUILTIN_INVENTORY_ROLES
     if role in builtin:
         return builtin[role]
-    custom = index.access.roles.get((tenant_id, kind, role))
+    custom = index.access.role(tenant_id, kind, role)
     return None if custom is None else custom.permissions
 
 
@@ -159,17 +159,17 @@ def _access_of(index: Index, user: User) -> _UserAccess:
         return cached
     state = index.access
     global_perms: frozenset[Permission] = frozenset().union(
-        *(_expanded(index, user.tenant_id, "global", r) for r in state.user_roles.get(user.id, ()))
+        *(_expanded(index, user.tenant_id, "global", r) for r in state.global_roles_of(user.id))
     )
-    has_grants = bool(state.inventory.get(("user", user.id))) or any(
-        state.inventory.get(("group", g)) for g in index.user_groups.get(user.id, ())
+    has_grants = bool(state.inventory_of("user", user.id)) or any(
+        state.inventory_of("group", g) for g in index.groups_of_user(user.id)
     )
     member_perms = _expanded(
         index, user.tenant_id, "inventory", _member_role(index, user.tenant_id)
     )
     entry = _UserAccess(
         tenant_id=user.tenant_id,
-        active=user.enabled and user.tenant_id not in index.blocked,
+        active=user.enabled and index.blocker_of(user.tenant_id) is None,
         global_perms=global_perms,
         member_perms=member_perms,
         simple=user.owner_id is None and not has_grants,
@@ -181,18 +181,16 @@ def _access_of(index: Index, user: User) -> _UserAccess:
 
 
 def _reaches(index: Index, user_id: str, device_id: str) -> bool:
-    groups = index.reach.get(user_id)
-    cover = index.cover.get(device_id)
-    if not groups or cover is None:
-        return False
-    return not groups.isdisjoint(cover)
+    groups = index.reach_of(user_id)
+    return bool(groups) and not groups.isdisjoint(index.cover_of(device_id))
 
 
 def _inventory_grants(index: Index, user_id: str) -> Iterator[tuple[str, str]]:
     """(role, group) of every inventory grant the user holds, itself or through a group."""
-    yield from index.access.inventory.get(("user", user_id), ())
-    for g in index.user_groups.get(user_id, ()):
-        yield from index.access.inventory.get(("group", g), ())
+    inventory_of = index.access.inventory_of
+    yield from inventory_of("user", user_id)
+    for g in index.groups_of_user(user_id):
+        yield from inventory_of("group", g)
 
 
 def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> bool:
@@ -206,7 +204,7 @@ def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> b
         return False
     if perm in acc.member_perms:
         return True
-    cover = index.cover.get(device.id, EMPTY)
+    cover = index.cover_of(device.id)
     return any(
         g in cover and perm in _expanded(index, user.tenant_id, "inventory", role)
         for role, g in _inventory_grants(index, user.id)
@@ -232,12 +230,13 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
     Runtime complexity: O(1) for a user without owner or inventory grants (a few dict
     look-ups, then verify's ``isdisjoint``); otherwise O(grants + owners x grants).
     """
+    reach, covers = index.reach_tables()
     acc: _UserAccess | None = index.access.cache.get(user_id)
     if acc is not None and acc.simple and permission in acc.member_texts:
         # The hottest case, a plain member asking for what membership gives: a string in
         # a set of strings, then verify's own test (reach is empty for an inactive user).
-        cover = index.cover.get(device_id)
-        if cover is not None and not index.reach[user_id].isdisjoint(cover):
+        cover = covers.get(device_id)
+        if cover is not None and not reach[user_id].isdisjoint(cover):
             return True
         if permission not in acc.global_texts:
             return False
@@ -253,8 +252,8 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
         # Reach is empty for an inactive user and never crosses tenants, so the member
         # path needs no other test; the tenant-wide path checks activity and tenant.
         if perm in acc.member_perms:
-            cover = index.cover.get(device_id)
-            if cover is not None and not index.reach[user_id].isdisjoint(cover):
+            cover = covers.get(device_id)
+            if cover is not None and not reach[user_id].isdisjoint(cover):
                 return True
         if perm in acc.global_perms and acc.active:
             device = index.devices.get(device_id)
@@ -308,8 +307,8 @@ def holds_on_group(index: Index, user_id: str, perms: Iterable[Permission], grou
         if not acc.active or index.groups[group_id].tenant_id != acc.tenant_id:
             return False
         held = set(acc.global_perms)
-        up = index.forest.up[group_id]
-        if not index.user_groups.get(holder.id, EMPTY).isdisjoint(up):
+        up = index.group_path(group_id)
+        if not index.groups_of_user(holder.id).isdisjoint(up):
             held |= acc.member_perms
         for role, g in _inventory_grants(index, holder.id):
             if g in up:
@@ -340,14 +339,14 @@ def find_role_source(
     acc = _access_of(index, user)
     if not acc.active or device.tenant_id != acc.tenant_id:
         return None
-    for role in sorted(index.access.user_roles.get(user.id, ())):
+    for role in sorted(index.access.global_roles_of(user.id)):
         if perm in _expanded(index, user.tenant_id, "global", role):
             return RoleSource("global", role)
     if perm.type != "device" or not _reaches(index, user.id, device.id):
         return None
-    cover = index.cover.get(device.id, EMPTY)
+    cover = index.cover_of(device.id)
     if perm in acc.member_perms:
-        member_of = sorted(cover & index.user_groups.get(user.id, set()))
+        member_of = sorted(cover & index.groups_of_user(user.id))
         member_role = _member_role(index, user.tenant_id) or ""
         return RoleSource("member", member_role, member_of[0] if member_of else None)
     for role, g in sorted(_inventory_grants(index, user.id)):
@@ -363,12 +362,12 @@ def _delegations_to(index: Index, actor_id: str, now: datetime) -> set[str]:
     """The owners whose hierarchy the actor manages by delegation: not expired, and only
     while the actor still holds user_management:CREATE (what a delegate must hold)."""
     owners: set[str] = set()
-    if not index.access.delegated_to.get(actor_id):
+    if not index.access.delegators_of(actor_id):
         return owners
     if Permission("user_management", "CREATE") not in effective_global(index, actor_id):
         return owners
-    for owner in index.access.delegated_to.get(actor_id, ()):
-        delegation = index.access.delegations.get(owner, {}).get(actor_id)
+    for owner in index.access.delegators_of(actor_id):
+        delegation = index.access.delegation(owner, actor_id)
         if delegation is not None and (delegation.until is None or delegation.until > now):
             owners.add(owner)
     return owners
@@ -396,7 +395,7 @@ def support_open(index: Index, tenant_id: str, now: datetime) -> bool:
     management = next((t for t in index.tenants.values() if t.parent_id is None), None)
     if management is not None and management.get_option(*SUPPORT_FOR_ALL_OPTION) == "true":
         return True
-    request = index.access.support.get(tenant_id)
+    request = index.access.support_request(tenant_id)
     return request is not None and request.until > now
 
 
@@ -565,8 +564,8 @@ class _Authorizer:
                     return
                 self.user(uid, "UPDATE", f"change the memberships of {uid!r}")
                 # An owner gives its sub-users no reach it lacks itself.
-                up = index.forest.up[gid]
-                if index.user_groups.get(self.actor, EMPTY).isdisjoint(up):
+                up = index.group_path(gid)
+                if index.groups_of_user(self.actor).isdisjoint(up):
                     raise _deny(
                         self.identity,
                         f"add {uid!r} to group {gid!r}",
@@ -631,14 +630,14 @@ def authorize(
     actor = index.users.get(identity.user_id)
     if actor is None:
         raise _deny(identity, "act", "the acting user no longer exists")
-    if not actor.enabled or actor.tenant_id in index.blocked:
+    if not actor.enabled or index.blocker_of(actor.tenant_id) is not None:
         raise _deny(identity, "act", "a disabled user, or one of a suspended tenant, may not act")
     if identity.support_user_id is not None:
         support = index.users.get(identity.support_user_id)
         if (
             support is None
             or not support.enabled
-            or support.tenant_id in index.blocked
+            or index.blocker_of(support.tenant_id) is not None
             or index.tenants[support.tenant_id].parent_id is not None
             or SUPPORT not in effective_global(index, support.id)
         ):

@@ -161,7 +161,7 @@ class _View:
             return None
         return Group(
             id=group_id, tenant_id=info.tenant_id, name=info.name,
-            description=info.description, parent_id=self.index.forest.parent.get(group_id),
+            description=info.description, parent_id=self.index.group_parent(group_id),
         )  # fmt: skip
 
     def group_record(self, group_id: str) -> Group | None:
@@ -256,7 +256,7 @@ class _View:
             case ch.MemberRemoved(group_id=gid, user_id=uid):
                 return self.tenant_of(uid), uid, {"group_id": gid}, None
             case ch.AccessSet(record=r):
-                old_r = self.index.access.records.get((type(r).__name__, r.key))
+                old_r = self.index.access.record(type(r).__name__, r.key)
                 return r.tenant_id, _subject(r), old_r, r
             case ch.AccessRemoved(record=r):
                 return r.tenant_id, _subject(r), r, None

@@ -68,9 +68,9 @@ def check_new_group(
     limits: SafetyLimits, index: Index, tenant_id: str, parent_id: str | None
 ) -> None:
     """A new group of ``tenant_id`` below ``parent_id``: the group count and its depth."""
-    count = len(index.tenant_groups.get(tenant_id, ())) + 1
+    count = len(index.groups_of_tenant(tenant_id)) + 1
     _check("max_groups_per_tenant", count, limits.max_groups_per_tenant)
-    depth = 1 if parent_id is None else len(index.forest.up[parent_id]) + 1
+    depth = 1 if parent_id is None else len(index.group_path(parent_id)) + 1
     _check("max_group_depth", depth, limits.max_group_depth)
 
 
@@ -79,10 +79,10 @@ def check_group_move(
 ) -> None:
     """Moving a group (with its subtree) below ``parent_id``: the depth its deepest
     descendant would reach. O(subtree), which the move itself costs anyway."""
-    up = index.forest.up
-    own = len(up[group_id])
-    height = max(len(up[g]) - own for g in index.forest.descendants(group_id, include_self=True))
-    above = 0 if parent_id is None else len(up[parent_id])
+    path = index.group_path
+    own = len(path(group_id))
+    height = max(len(path(g)) - own for g in index.groups_below(group_id, include_self=True))
+    above = 0 if parent_id is None else len(path(parent_id))
     _check("max_group_depth", above + 1 + height, limits.max_group_depth)
 
 
@@ -93,7 +93,7 @@ def check_group_rules(limits: SafetyLimits, count: int) -> None:
 
 
 def check_new_user(limits: SafetyLimits, index: Index, tenant_id: str) -> None:
-    count = len(index.tenant_users.get(tenant_id, ())) + 1
+    count = len(index.users_of_tenant(tenant_id)) + 1
     _check("max_users_per_tenant", count, limits.max_users_per_tenant)
 
 
@@ -123,8 +123,8 @@ class NewDevices:
 
     def __init__(self, limits: SafetyLimits, index: Index, tenant: Tenant) -> None:
         self._limits, self._index, self._tenant = limits, index, tenant
-        self.count = len(index.tenant_devices.get(tenant.id, ()))
-        self.roots = index.root_devices.get(tenant.id, 0)
+        self.count = index.device_count(tenant.id)
+        self.roots = index.root_device_count(tenant.id)
         self._depth: dict[str, int] = {}
         # The fewest devices any count limit allows; crossing it names the limit.
         allowed = [limits.max_devices_per_tenant]
@@ -170,11 +170,11 @@ def check_device_move(
     root device, and the device's own child devices move with it. O(its subtree)."""
     old = index.devices[device_id]
     if parent_id is None and old.parent_id is not None:
-        roots = index.root_devices.get(tenant.id, 0) + 1
+        roots = index.root_device_count(tenant.id) + 1
         _check("max_root_devices", roots, tenant.max_root_devices)
     height, frontier = 0, [device_id]
     while frontier:
         height += 1
-        frontier = [c for d in frontier for c in index.device_children.get(d, ())]
+        frontier = [c for d in frontier for c in index.child_devices(d)]
     above = 0 if parent_id is None else _device_depth(index, parent_id, {})
     _check("max_device_depth", above + height, limits.max_device_depth)

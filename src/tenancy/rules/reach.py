@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from itertools import islice
 from operator import itemgetter
 
-from tenancy.index.index import EMPTY, Index
+from tenancy.index.index import Index
 from tenancy.records.model import (
     Association,
     Device,
@@ -63,10 +64,11 @@ def verify(index: Index, user_id: str, device_id: str) -> bool:
     Runtime complexity: O(min(groups of the user, groups covering the device)); in practice
     two dict lookups and one ``isdisjoint``.
     """
-    groups = index.reach.get(user_id)
+    reach, covers = index.reach_tables()
+    groups = reach.get(user_id)
     if not groups:
         return False
-    cover = index.cover.get(device_id)
+    cover = covers.get(device_id)
     return cover is not None and not groups.isdisjoint(cover)
 
 
@@ -75,11 +77,10 @@ def _filter_rule(tags: RulesInput | None) -> TagRule | None:
     return parse_filter(tags, "tags")
 
 
-def _merged_after(sources: list[object], after: str | None) -> Iterator[str]:
-    """Merge sorted id sets lazily, strictly after ``after``, without duplicates."""
-    ranges = [s.irange(minimum=after, inclusive=(False, True)) for s in sources]  # type: ignore[attr-defined]
+def _merged(ranges: list[Iterator[str]]) -> Iterator[str]:
+    """Merge ascending id iterators lazily, without duplicates."""
     if len(ranges) == 1:
-        return iter(ranges[0])
+        return ranges[0]
     return _dedupe(heapq.merge(*ranges))
 
 
@@ -94,8 +95,8 @@ def _dedupe(ids: Iterable[str]) -> Iterator[str]:
 def _topmost(index: Index, groups: Iterable[str]) -> list[str]:
     """Drop groups that have an ancestor in the same set: their devices are a subset."""
     chosen = set(groups)
-    up = index.forest.up
-    return sorted(g for g in chosen if len(chosen.intersection(up[g])) == 1)
+    path = index.group_path
+    return sorted(g for g in chosen if len(chosen.intersection(path(g))) == 1)
 
 
 def _page(
@@ -172,24 +173,25 @@ def devices_for(
         bind = _binding(listing or (DEVICES_FOR, user_id, None), rule, group)
     start = None if after is None else decode(bind, after)
     tag_check = _tag_predicate(rule)
-    groups = index.reach.get(user_id, EMPTY)
+    groups = index.reach_of(user_id)
     if group is not None:
-        if group not in index.covered:
+        if group not in index.groups:
             return Page(items=(), next=None)
-        cover = index.cover
-        sources: list[object] = [index.covered[group]]
+        cover = index.cover_of
+        sources = [index.devices_covered_by(group, start)]
         reach_check: Callable[[Device], bool] | None = (
             None
-            if not groups.isdisjoint(index.forest.up[group])
-            else lambda d: not groups.isdisjoint(cover[d.id])
+            if not groups.isdisjoint(index.group_path(group))
+            else lambda d: not groups.isdisjoint(cover(d.id))
         )
     else:
-        sources = [index.covered[g] for g in _topmost(index, groups)]
+        covered_by = index.devices_covered_by
+        sources = [covered_by(g, start) for g in _topmost(index, groups)]
         reach_check = None
     if not groups or not sources:
         return Page(items=(), next=None)
     keep = _all_of([reach_check, tag_check, where])
-    return _page(index, _merged_after(sources, start), limit, keep, bind)
+    return _page(index, _merged(sources), limit, keep, bind)
 
 
 def devices_of_tenant(
@@ -219,13 +221,11 @@ def devices_of_tenant(
         info = index.groups.get(group)
         if info is None or info.tenant_id != tenant_id:
             return Page(items=(), next=None)
-        source: object = index.covered[group]
+        source = index.devices_covered_by(group, start)
     else:
-        source = index.tenant_devices.get(tenant_id)
-        if source is None:
-            return Page(items=(), next=None)
+        source = index.devices_of_tenant(tenant_id, start)
     keep = _all_of([tag_check, where])
-    return _page(index, _merged_after([source], start), limit, keep, bind)
+    return _page(index, source, limit, keep, bind)
 
 
 def devices_in(
@@ -245,16 +245,16 @@ def devices_in(
     limit = check_page_size(limit)
     bind: Binding = (DEVICES_IN, (group_id, bool(descendants)))
     start = None if after is None else decode(bind, after)
-    covered = index.covered.get(group_id)
-    if covered is None:
+    if group_id not in index.groups:
         return Page(items=(), next=None)
     if descendants:
-        return _page(index, _merged_after([covered], start), limit, None, bind)
+        return _page(index, index.devices_covered_by(group_id, start), limit, None, bind)
     own: set[str] = set()
-    frontier = list(index.direct.get(group_id, ()))
+    frontier = list(index.devices_associated_by(group_id))
+    children = index.child_devices
     while frontier:
         own.update(frontier)
-        frontier = [c for d in frontier for c in index.device_children.get(d, ()) if c not in own]
+        frontier = [c for d in frontier for c in children(d) if c not in own]
     ids = sorted(i for i in own if start is None or i > start)
     return _page(index, iter(ids), limit, None, bind)
 
@@ -265,11 +265,11 @@ def users_for(index: Index, device_id: str, *, tags: RulesInput | None = None) -
 
     Runtime complexity: O(c + m log c) for c covering groups and m members among them.
     """
-    cover = index.cover.get(device_id)
+    cover = index.cover_of(device_id)
     if not cover:
         return []
-    members = index.members
-    lists = [found.held for gid in cover if (found := members.get(gid))]
+    members_of = index.members_of
+    lists = [found for gid in cover if (found := members_of(gid))]
     runs: list[str] = []
     if len(lists) == 1:
         runs.extend(lists[0])
@@ -281,9 +281,9 @@ def users_for(index: Index, device_id: str, *, tags: RulesInput | None = None) -
         lists.sort(key=len, reverse=True)
         for group_members in lists:
             runs.extend(group_members)
-        groups_of = index.user_groups.get
+        groups_of = index.groups_of_user
         twice = any(
-            len(groups := groups_of(u, ())) > 1 and len(cover.intersection(groups)) > 1
+            len(groups := groups_of(u)) > 1 and len(cover & groups) > 1
             for group_members in lists[1:]
             for u in group_members
         )
@@ -292,8 +292,7 @@ def users_for(index: Index, device_id: str, *, tags: RulesInput | None = None) -
         else:
             runs.sort()
     users = index.users
-    if index.muted:  # members who reach nothing (disabled, suspended tenant): leave them out
-        runs = list(filter(index.reach.__getitem__, runs))
+    runs = index.without_muted(runs)  # members who reach nothing (disabled, suspended)
     rule = _filter_rule(tags)
     if rule is not None:
         return [users[u] for u in runs if rule_matches(rule, users[u].tags)]
@@ -309,13 +308,13 @@ def groups_for(index: Index, user_id: str, *, inherited: bool = True) -> list[Gr
 
     Runtime complexity: O(g) for g groups returned.
     """
-    direct = index.user_groups.get(user_id, EMPTY)
+    direct = index.groups_of_user(user_id)
     if not inherited:
         chosen = set(direct)
     else:
         chosen = set()
         for g in _topmost(index, direct):
-            chosen.update(index.forest.descendants(g, include_self=True))
+            chosen.update(index.groups_below(g, include_self=True))
     return [index.group_record(g) for g in sorted(chosen)]
 
 
@@ -325,9 +324,9 @@ def in_group(index: Index, user_id: str, group_id: str) -> bool:
 
     Runtime complexity: O(depth).
     """
-    up = index.forest.up.get(group_id)
-    groups = index.user_groups.get(user_id)
-    return bool(up and groups) and not groups.isdisjoint(up)  # type: ignore[union-attr,arg-type]
+    up = index.group_path(group_id)
+    groups = index.groups_of_user(user_id)
+    return bool(up and groups) and not groups.isdisjoint(up)
 
 
 def explain(index: Index, user_id: str, device_id: str) -> Explanation:
@@ -360,14 +359,14 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
             f"user {user_id!r} belongs to tenant {user.tenant_id!r} and device "
             f"{device_id!r} to tenant {device.tenant_id!r}",
         )
-    blocker = index.blocked.get(user.tenant_id)
+    blocker = index.blocker_of(user.tenant_id)
     if blocker is not None:
         via = "" if blocker == user.tenant_id else f", below suspended tenant {blocker!r}"
         return deny("tenant-suspended", f"tenant {user.tenant_id!r} is suspended{via}")
     if not user.enabled:
         return deny("user-disabled", f"user {user_id!r} is disabled")
-    groups = index.user_groups.get(user_id, EMPTY)
-    cover = index.cover.get(device_id, EMPTY)
+    groups = index.groups_of_user(user_id)
+    cover = index.cover_of(device_id)
     if groups.isdisjoint(cover):
         reason = (
             f"user {user_id!r} is a member of no group"
@@ -399,24 +398,25 @@ def _describe(association: Association) -> str:
 
 
 def _proof(
-    index: Index, groups: frozenset[str], device: Device
+    index: Index, groups: AbstractSet[str], device: Device
 ) -> tuple[tuple[str, ...], Association]:
     """The shortest membership path to an associating group, nearest gateway first."""
-    up = index.forest.up
+    up = index.group_path
     chain = [device]
     while chain[-1].parent_id is not None:
         chain.append(index.devices[chain[-1].parent_id])
     for position, current in enumerate(chain):
         best: tuple[int, str, str] | None = None
         for gid in index.groups_associating(current):
-            for member_group in groups.intersection(up[gid]):
-                candidate = (len(up[gid]) - len(up[member_group]), member_group, gid)
+            for member_group in groups & set(up(gid)):
+                candidate = (len(up(gid)) - len(up(member_group)), member_group, gid)
                 if best is None or candidate < best:
                     best = candidate
         if best is not None:
             _, member_group, gid = best
             via = tuple(d.id for d in chain[1 : position + 1])
-            return index.forest.path_down(member_group, gid), _association(index, gid, current, via)
+            path = index.group_path_down(member_group, gid)
+            return path, _association(index, gid, current, via)
     raise AssertionError("explain found reach in the index but no proof; the index is corrupt")
 
 
@@ -426,9 +426,9 @@ def _rule_sort_key(rule: TagRule) -> list[tuple[str, str, bool, bool]]:
 
 
 def _association(index: Index, group_id: str, device: Device, via: tuple[str, ...]) -> Association:
-    if device.id in index.group_ids.get(group_id, ()):
+    if index.lists_device(group_id, device.id):
         return Association(group_id=group_id, kind="device_id", device_id=device.id, via=via)
-    for rule in sorted(index.group_rules.get(group_id, ()), key=_rule_sort_key):
+    for rule in sorted(index.tag_rules_of(group_id), key=_rule_sort_key):
         if rule_matches(rule, device.tags):
             return Association(
                 group_id=group_id, kind="tag_rule", device_id=device.id, rule=rule, via=via

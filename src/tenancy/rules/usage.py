@@ -63,10 +63,10 @@ def utc_day(moment: datetime | date, field: str = "day") -> date:
 def current_counts(index: Index, tenant_id: str) -> UsageCounts:
     """The tenant's counts now, from the index. Runtime complexity: O(1)."""
     return UsageCounts(
-        len(index.tenant_devices.get(tenant_id, ())),
-        index.root_devices.get(tenant_id, 0),
-        len(index.tenant_users.get(tenant_id, ())),
-        len(index.tenant_groups.get(tenant_id, ())),
+        index.device_count(tenant_id),
+        index.root_device_count(tenant_id),
+        len(index.users_of_tenant(tenant_id)),
+        len(index.groups_of_tenant(tenant_id)),
     )
 
 
@@ -159,11 +159,11 @@ _UNCOUNTED: frozenset[type] = frozenset({
 
 def counts_on(index: Index, tenant_id: str, day: date, today: date) -> UsageCounts:
     """The tenant's counts at the end of ``day`` (now, for today)."""
-    row = index.usage.get(tenant_id, day)
+    row = index.usage_on(tenant_id, day)
     if row is not None:
         return row.counts
     if day < today:
-        last = index.usage.last_before(tenant_id, day)
+        last = index.usage_before(tenant_id, day)
         if last is not None:
             return last.counts
     return current_counts(index, tenant_id)
@@ -179,7 +179,7 @@ def _day_range(start: date, end: date) -> Iterator[date]:
 def _first_day(index: Index, tenant: Tenant, today: date) -> date:
     if tenant.created_at is not None:
         return utc_day(tenant.created_at)
-    first = index.usage.between(tenant.id, date.min, today)
+    first = index.usage_between(tenant.id, date.min, today)
     return first[0].day if first else today
 
 
@@ -200,8 +200,8 @@ def usage_days(
     last = min(end or today, today)
     if first > last:
         return []
-    stored = {row.day: row for row in index.usage.between(tenant_id, first, last)}
-    carry = index.usage.last_before(tenant_id, first)
+    stored = {row.day: row for row in index.usage_between(tenant_id, first, last)}
+    carry = index.usage_before(tenant_id, first)
     counts = carry.counts if carry is not None else current_counts(index, tenant_id)
     days = []
     for day in _day_range(first, last):

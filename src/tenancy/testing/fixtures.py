@@ -13,7 +13,8 @@ import abc
 import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -269,12 +270,13 @@ def assert_index_matches_store(index: Index, store: Store) -> None:
     rebuilt = Index.build(store.snapshot())
     assert index.revision == rebuilt.revision, (index.revision, rebuilt.revision)
     assert index.snapshot() == rebuilt.snapshot(), "the index holds other records"
-    assert _nonempty(index.cover) == _nonempty(rebuilt.cover), "covers differ"
-    assert _nonempty(index.reach) == _nonempty(rebuilt.reach), "reach differs"
+    (reach, cover), (rebuilt_reach, rebuilt_cover) = index.reach_tables(), rebuilt.reach_tables()
+    assert _nonempty(cover) == _nonempty(rebuilt_cover), "covers differ"
+    assert _nonempty(reach) == _nonempty(rebuilt_reach), "reach differs"
     index.check_invariants()
 
 
-def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+def _nonempty(table: Mapping[str, AbstractSet[str]]) -> dict[str, AbstractSet[str]]:
     return {k: v for k, v in table.items() if v}
 
 

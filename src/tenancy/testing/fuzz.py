@@ -431,13 +431,14 @@ def _empty(value: object) -> bool:
         return False
 
 
-_NOT_STATE = frozenset({"cache", "_sets", "_counts"})
+_NOT_STATE = frozenset({"cache", "sets", "_counts"})
 """Memo tables a query may fill (the access cache, the interner): not state."""
 
 
 def index_state(index: Index) -> object:
     """Everything the index answers from, comparable with ``==``."""
-    return _plain({k: v for k, v in vars(index).items() if k not in _NOT_STATE})
+    tables = {"seq": index.seq, **index.tables()}
+    return _plain({k: v for k, v in tables.items() if k not in _NOT_STATE})
 
 
 def _state(w: World) -> tuple[object, ...]:
@@ -618,9 +619,9 @@ def _readable(w: World) -> str | None:
         rebuilt = Index.build(w.tn.store.snapshot())
     except Exception as error:  # judging it is the point
         return f"accepted, then the store fails to read it back: {type(error).__name__}: {error}"
-    live = w.tn.index
+    live, rebuilt_tables = w.tn.index.tables(), rebuilt.tables()
     for name in _COMPARED:
-        if _plain(getattr(rebuilt, name)) != _plain(getattr(live, name)):
+        if _plain(rebuilt_tables[name]) != _plain(live[name]):
             return f"accepted, but the index differs from one built from the store ({name})"
     return None
 
