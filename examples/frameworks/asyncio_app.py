@@ -1,8 +1,8 @@
 """asyncio: which tenancy calls run on the event loop, and which go to a thread.
 
 On the loop, called directly: the queries, answered from the in-memory index without I/O
-and without waiting for a writer (``verify`` and ``check`` in well under a microsecond to
-a few, a page of ``devices_for`` in tens of microseconds): ``verify``, ``check``,
+(a query that walks a table and overlapped a write's apply runs once more under the
+writer lock; ``verify`` never waits): ``verify``, ``check``,
 ``devices_for``, ``users_for``, ``explain``, ``groups_for``, ``in_group``,
 ``devices_in``, ``usage``, the tenant scope's reads (``get_device``, ``groups``,
 ``users``, ...), and ``as_user`` / ``as_support`` / ``tenant``, which only look up ids.

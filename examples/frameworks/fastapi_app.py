@@ -9,7 +9,7 @@
 - ``verify`` on the path's device id answers 404 for a device the user does not reach,
   exactly as for one that does not exist, so a request learns nothing about other
   tenants' or sites' devices; 403 is only for a device the user sees but may not change.
-- Reads are microseconds and never block: they are ``async def`` and run on the loop.
+- Reads are microseconds and do no I/O: they are ``async def`` and run on the loop.
   A write may wait for the store (SQLite's lock, lost races: up to ``write_timeout``), so
   the route that writes is a plain ``def``, which FastAPI runs in its thread pool.
 - Any other tenancy error becomes the status of docs/reference/errors.md, with the field
