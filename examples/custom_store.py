@@ -26,7 +26,8 @@ __all__ = ["MeteredStore"]
 
 class MeteredStore:
     """Delegates every call to ``inner``; counts the commits it accepted and the seconds
-    spent committing. Its capabilities are the inner store's: it keeps nothing itself."""
+    spent committing. It keeps nothing itself, so it is as durable and as shared as the
+    inner store."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
@@ -36,7 +37,10 @@ class MeteredStore:
 
     @property
     def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
+        # Field by field, never the inner store's record as it is: an optional capability
+        # the inner store declares is one this wrapper would have to implement too.
+        inner = self.inner.capabilities
+        return Capabilities(durable=inner.durable, shared=inner.shared, retention=inner.retention)
 
     def head(self) -> Revision:
         return self.inner.head()
