@@ -18,6 +18,7 @@ import inspect
 import io
 import pkgutil
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -105,15 +106,21 @@ def test_the_tutorial_is_a_real_walk_through() -> None:
     assert all(">>>" in block for block in _PYTHON_BLOCK.findall(text))
 
 
-def test_quick_start_is_short_and_runs() -> None:
-    """README.md opens with the two make targets and a quick start of at most 15 lines."""
+def test_readme_works_as_the_package_page() -> None:
+    """README.md is the package index's page: it opens with ``pip install`` of the
+    distribution that pyproject.toml names, then a quick start of at most 12 lines of code, then
+    the two make targets for contributors."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    first_block = text.split("```", 2)[1]
-    assert "make demo" in first_block
-    assert "make test" in first_block
-    blocks = _PYTHON_BLOCK.findall(text)
-    assert blocks, "README.md has a quick start"
-    assert len(blocks[0].strip().splitlines()) <= 15
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= 3, "README.md has an install block, a quick start and make targets"
+    (_, install), (language, quick_start), (_, contributing) = blocks[:3]
+    assert install.startswith(f"pip install {name} "), "README.md opens with the install line"
+    assert f'pip install "{name}[testing]"' in install
+    assert language == "python"
+    assert len([line for line in quick_start.splitlines() if line.strip()]) <= 12
+    assert "make demo" in contributing
+    assert "make test" in contributing
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
