@@ -14,7 +14,10 @@ from typing import Any
 import click
 import msgspec
 
-__all__ = ["Output", "parse_tag_options"]
+from tenancy.errors import InvalidValue
+from tenancy.rules.paging import check_page_size
+
+__all__ = ["Output", "every_page", "page_size", "parse_tag_options"]
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -91,3 +94,12 @@ def every_page(fetch: Any) -> Iterator[Any]:
         if page.next is None:
             return
         after = page.next
+
+
+def page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """A ``--limit`` option's check: the library's own rule for a page size, refused as a
+    usage error (exit 2) with the library's words."""
+    try:
+        return check_page_size(value)
+    except InvalidValue as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None

@@ -7,7 +7,7 @@ from datetime import date
 
 import click
 
-from tenancy.cli.output import every_page, parse_tag_options
+from tenancy.cli.output import every_page, page_size, parse_tag_options
 from tenancy.cli.root import EXIT_DENIED, cli, state
 from tenancy.records.model import Device, User
 
@@ -74,7 +74,8 @@ def explain(*, user_id: str, device_id: str, permission: str | None) -> None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(1, 10_000),
+    type=int,
+    callback=page_size,
     default=100,
     show_default=True,
     help="Devices on the page.",
@@ -163,7 +164,8 @@ def _day(value: object) -> date | None:
 @click.argument("tenant_id")
 @click.option(
     "--limit",
-    type=click.IntRange(1, 10_000),
+    type=int,
+    callback=page_size,
     default=100,
     show_default=True,
     help="Records on the page.",
