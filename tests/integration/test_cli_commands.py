@@ -218,3 +218,30 @@ def test_reports(run: Run, fleet: dict[str, str]) -> None:
     assert log[2].startswith("next: ")
     records = run.json("audit", fleet["acme"], "--limit", "10000")["items"]
     assert "GroupCreated" in {r["action"] for r in records}
+
+
+def test_changes_lists_and_follows_the_feed(
+    run: Run, fleet: dict[str, str], tmp_path: Path
+) -> None:
+    listed = run("changes").splitlines()
+    revisions = [int(line.split("\t")[0]) for line in listed]
+    assert revisions == sorted(revisions)
+    assert revisions[-1] == len(revisions)
+    assert "DeviceCreated" in listed[1]
+    commits = [json.loads(line) for line in run("--json", "changes", "--after", "3").splitlines()]
+    assert [c["revision"] for c in commits] == revisions[3:]
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "tenancy.cli", "--json", "changes", "--after", str(revisions[-1]),
+         "--follow"],
+        cwd=tmp_path, env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        run("device", "create", fleet["acme"], "Generator 11", "--id", "gen-11")
+        assert follower.stdout is not None
+        line = follower.stdout.readline()  # the process ends at the latest at the timeout
+        commit = json.loads(line)
+        assert commit["revision"] == revisions[-1] + 1
+        assert commit["changes"][0]["device"]["id"] == "gen-11"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=TIMEOUT)
