@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -238,7 +239,9 @@ def test_changes_lists_and_follows_the_feed(
     try:
         run("device", "create", fleet["acme"], "Generator 11", "--id", "gen-11")
         assert follower.stdout is not None
-        line = follower.stdout.readline()  # the process ends at the latest at the timeout
+        ready, _, _ = select.select([follower.stdout], [], [], TIMEOUT)
+        assert ready, "no commit followed within the timeout"
+        line = follower.stdout.readline()
         commit = json.loads(line)
         assert commit["revision"] == revisions[-1] + 1
         assert commit["changes"][0]["device"]["id"] == "gen-11"
