@@ -33,6 +33,7 @@ from tenancy.errors import (
 )
 from tenancy.handle.open import open
 from tenancy.handle.scope import TenantScope
+from tenancy.handle.store_lookups import every_page
 from tenancy.handle.tenancy import Tenancy
 from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.grants import (
@@ -117,5 +118,6 @@ __all__ = [
     "User",
     "__version__",
     "all_of",
+    "every_page",
     "open",
 ]

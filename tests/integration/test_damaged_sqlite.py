@@ -753,7 +753,7 @@ def _edited(original: Original, path: Path, *statements: str) -> None:
     [
         ("UPDATE changes SET body = x'c1' WHERE revision = (SELECT max(revision) FROM changes)",
          "checksum mismatch"),
-        ("UPDATE changes SET body = x'c1', crc = crc(x'c1')"
+        ("UPDATE changes SET body = x'c1', crc = crc(x'c1'), at = NULL, actor = NULL"
          " WHERE revision = (SELECT max(revision) FROM changes)", "does not decode"),
         ("DELETE FROM changes WHERE revision = (SELECT max(revision) FROM changes) - 1",
          "skips from revision"),

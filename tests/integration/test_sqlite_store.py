@@ -99,7 +99,7 @@ def test_the_file_is_in_wal_mode_with_synchronous_normal(tmp_path: Path) -> None
     try:
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-        assert store.capabilities == tenancy.Capabilities(durable=True, shared=True)
+        assert store.capabilities == tenancy.Capabilities(durable=True, shared=True, feed=True)
     finally:
         store.close()
 

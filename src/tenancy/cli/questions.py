@@ -190,5 +190,5 @@ def tenants() -> None:
     """Every tenant (kept from 0.1's command line; ``tenant list`` is the command)."""
     st = state()
     with st.open() as tn:
-        records = tn.tenants()
+        records = sorted(tn.tenants(), key=lambda t: t.id)  # as 0.1 printed them
     st.out.emit(records, [f"{t.id}\t{t.domain}\t{t.status}" for t in records])

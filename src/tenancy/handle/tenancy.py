@@ -17,7 +17,7 @@ the writer's views themselves (a delegation would cost a call, a third of verify
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -27,7 +27,9 @@ from tenancy.errors import InvalidValue, PermissionDenied, named, with_field
 from tenancy.handle.access import AccessQueries
 from tenancy.handle.acting import actor_user
 from tenancy.handle.audit import AuditLog
+from tenancy.handle.feed import DEFAULT_FEED_LIMIT, ChangeFeed
 from tenancy.handle.scope import TenantScope
+from tenancy.handle.store_lookups import StoreLookups
 from tenancy.handle.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
 from tenancy.handle.usage import UsageReports
 from tenancy.handle.writer import (
@@ -40,7 +42,7 @@ from tenancy.handle.writer import (
 )
 from tenancy.index.index import Index
 from tenancy.records import changes as ch
-from tenancy.records.changes import Change, Revision
+from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.grants import ADMIN_ROLE, Permission, RoleGrant, parse_permission
 from tenancy.records.model import (
     AuditRecord,
@@ -120,6 +122,8 @@ class Tenancy:
         self._tenants = TenantLifecycle(writer, identity)
         self._usage_reports = UsageReports(writer, identity)
         self._audit = AuditLog(writer, identity)
+        self._feed = ChangeFeed(writer, identity)
+        self._lookups = StoreLookups(writer, identity)
 
     def _acting(self, identity: Identity) -> Tenancy:
         """A new handle on this handle's writer, acting as ``identity``."""
@@ -669,6 +673,40 @@ class Tenancy:
             after=after,
             after_seq=after_seq,
         )
+
+    # ------------------------------------------------------------ change feed (delegated)
+
+    def changes(self, *, after: int = 0, limit: int = DEFAULT_FEED_LIMIT) -> list[Commit]:
+        """The first ``limit`` (1 to 10,000) commits after revision ``after``, in order, read
+        from the store (see :mod:`tenancy.handle.feed`). Runtime complexity: O(log n + limit)."""
+        return self._feed.changes(after=after, limit=limit)
+
+    def watch(self, *, after: int | None = None, timeout: float = 5.0) -> Iterator[Commit]:
+        """Every commit after ``after`` (default: :attr:`revision`), in order, blocking for
+        new ones; ends once ``timeout`` seconds pass without one. O(commits)."""
+        return self._feed.watch(after=after, timeout=timeout)
+
+    # ------------------------------------------------------------ store-wide look-ups (delegated)
+
+    def tenants(self) -> list[Tenant]:
+        """Every tenant, parents first (depth first, siblings by id). O(tenants log tenants)."""
+        return self._lookups.tenants()
+
+    def get_user(self, user_id: str) -> User:
+        """The user with this id, in any tenant; NotFound if unknown. O(1)."""
+        return self._lookups.get_user(user_id)
+
+    def get_device(self, device_id: str) -> Device:
+        """The device with this id, in any tenant; NotFound if unknown. O(1)."""
+        return self._lookups.get_device(device_id)
+
+    def get_group(self, group_id: str) -> Group:
+        """The group with this id, in any tenant; NotFound if unknown. O(its associations)."""
+        return self._lookups.get_group(group_id)
+
+    def find_users(self, email: str) -> list[User]:
+        """The users with this email (ignoring case) in every tenant, by id. O(tenants)."""
+        return self._lookups.find_users(email)
 
     # ------------------------------------------------------------ tenants
 

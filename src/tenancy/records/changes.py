@@ -266,10 +266,21 @@ Change: TypeAlias = (
 
 
 class Commit(msgspec.Struct, frozen=True, kw_only=True):
-    """One transaction of the change log."""
+    """One transaction of the change log: what :meth:`Tenancy.changes
+    <tenancy.Tenancy.changes>` and :meth:`~tenancy.Tenancy.watch` give, in revision order.
+    """
 
     revision: Revision
+    """The revision the commit was stamped with (store-wide, strictly increasing)."""
     changes: tuple[Change, ...]
+    """The typed changes, in the order they applied."""
+    at: datetime | None = None
+    """When it was written, in UTC: the time its audit records were stored with. None for
+    a commit that nobody's act made (usage statistics flushed on their own, which are not
+    audited) and for a commit read from a store that does not keep the time."""
+    actor: str | None = None
+    """Who wrote it, as in the audit log (``"system"``, a user id, ``"support_user$user"``);
+    None when :attr:`at` is."""
 
 
 def unknown_change(change: object) -> InvalidValue:

@@ -45,6 +45,8 @@ __all__ = [
     "DEVICES_IN",
     "MAX_PAGE_SIZE",
     "TENANT_DEVICES",
+    "TENANT_GROUPS",
+    "TENANT_USERS",
     "Binding",
     "check_page_size",
     "decode",
@@ -60,11 +62,15 @@ DEVICES_FOR = 0x64  # "d": Tenancy.devices_for
 DEVICES_IN = 0x67  # "g": Tenancy.devices_in
 TENANT_DEVICES = 0x74  # "t": TenantScope.devices
 AUDIT_LOG = 0x61  # "a": Tenancy.audit_log
+TENANT_USERS = 0x55  # "U": TenantScope.users
+TENANT_GROUPS = 0x47  # "G": TenantScope.groups
 _KIND_NAMES = {
     DEVICES_FOR: "devices_for",
     DEVICES_IN: "devices_in",
     TENANT_DEVICES: "TenantScope.devices",
     AUDIT_LOG: "audit_log",
+    TENANT_USERS: "TenantScope.users",
+    TENANT_GROUPS: "TenantScope.groups",
 }
 _HEADER = 6  # version, kind, four bytes of CRC
 _PREFIX = {kind: bytes((_VERSION, kind)) for kind in _KIND_NAMES}

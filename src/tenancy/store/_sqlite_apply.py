@@ -368,9 +368,10 @@ class ChangeWriter:
     @staticmethod
     def _append_audit(
         conn: sqlite3.Connection, audit: Sequence[AuditRecord], encoded: dict[int, bytes]
-    ) -> None:
+    ) -> int:
         """Append in order; SQLite numbers the rows (seq is the rowid: one above the last).
-        ``encoded``: blobs already made for records of this commit, by id()."""
+        ``encoded``: blobs already made for records of this commit, by id(). Returns the
+        time the first record is stored with (the commit's, in the change log)."""
         row = conn.execute("SELECT at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         stamps = _audit.times(audit, 0 if row is None else row[0])
         encode, known = _audit.encode_value, encoded.get
@@ -387,6 +388,7 @@ class ChangeWriter:
             "after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        return stamps[0]
 
     def _prune(self, conn: sqlite3.Connection, floor: ch.Revision) -> None:
         """Drop the change log at and below ``floor``: readers that far behind reload.

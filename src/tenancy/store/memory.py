@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from tenancy.records.changes import Change, Commit, Revision, check_changes
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 from tenancy.records.state import RecordState
-from tenancy.store._audit import filter_records, times
+from tenancy.store._audit import filter_records, moment, times
 from tenancy.store.protocol import Capabilities
 
 __all__ = ["MemoryStore"]
@@ -37,12 +38,13 @@ class MemoryStore:
         self._audit: list[AuditRecord] = []
         self._audit_at: list[int] = []
         self._lock = threading.Lock()
+        self._committed = threading.Condition(self._lock)  # wakes wait_for_commit
         self._closed = False
         _STORES.add(self)
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(durable=False, shared=False, retention=None)
+        return Capabilities(durable=False, shared=False, retention=None, feed=True)
 
     def head(self) -> Revision:
         return self._state.revision
@@ -78,10 +80,17 @@ class MemoryStore:
                     value=changes,
                     rule="every change of a commit must apply to the current records",
                 ) from exc
-            self._log.append(Commit(revision=revision, changes=changes))
             if audit:
+                first = len(self._audit_at)
                 self._audit_at.extend(times(audit, self._audit_at[-1] if self._audit_at else 0))
                 self._audit.extend(audit)
+                # The commit's time and actor are its audit records' (one write shares them),
+                # the time as the log stores it, as SQLite keeps it.
+                at, actor = moment(self._audit_at[first]), audit[0].actor
+                self._log.append(Commit(revision=revision, changes=changes, at=at, actor=actor))
+            else:
+                self._log.append(Commit(revision=revision, changes=changes))
+            self._committed.notify_all()
             return revision
 
     def audit_log(
@@ -108,8 +117,28 @@ class MemoryStore:
             # Revisions are dense from 1, so the log index of revision r is r - 1.
             return self._log[revision:]
 
+    def commits_after(self, revision: Revision, limit: int) -> list[Commit]:
+        """The first ``limit`` commits after ``revision`` (the :class:`FeedStore
+        <tenancy.store.protocol.FeedStore>` hook). Runtime complexity: O(limit)."""
+        with self._lock:
+            return self._log[revision : revision + limit]
+
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until a commit past ``revision`` (woken by :meth:`commit` itself) or
+        ``timeout`` seconds; the head then. StoreError once the store is closed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                self._check_open()  # closed while waiting: StoreError, as SQLite's head()
+                left = deadline - time.monotonic()
+                if self._state.revision > revision or left <= 0:
+                    return self._state.revision
+                self._committed.wait(left)
+
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            self._committed.notify_all()  # a watcher waiting on it returns
 
     def _check_open(self) -> None:
         if self._closed:
@@ -126,6 +155,7 @@ def _after_fork_in_child() -> None:
     the parent (one the child does not have) may have held: give each a new lock."""
     for store in list(_STORES):
         store._lock = threading.Lock()
+        store._committed = threading.Condition(store._lock)
 
 
 if sys.platform != "win32":  # POSIX: os.fork exists

@@ -172,6 +172,16 @@ def _v7(conn: sqlite3.Connection) -> None:
         # changes its rows; the sum of 32-bit checksums stays exact below 2**31 rows.
 
 
+_v8 = _statements(
+    "ALTER TABLE changes ADD COLUMN at INTEGER",
+    "ALTER TABLE changes ADD COLUMN actor TEXT",
+)
+"""Each commit of the change log keeps its time (microseconds since the epoch in UTC, as the
+audit log stores it) and its actor, for the change feed; NULL for a commit without audit
+records and for the commits written before. When they are there the row's ``crc`` covers
+them too (:func:`tenancy.store.sqlite.log_crc`)."""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "records, memberships and the change log", _v1),
     (2, "group associations in their own tables", _v2),
@@ -180,6 +190,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "the audit log", _v5),
     (6, "devices clustered by id", _v6),
     (7, "row checksums and per-table totals", _v7),
+    (8, "the time and actor of each commit in the change log", _v8),
 )
 LATEST = MIGRATIONS[-1][0]
 

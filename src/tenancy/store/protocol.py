@@ -27,7 +27,7 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 
-__all__ = ["Capabilities", "Store"]
+__all__ = ["Capabilities", "FeedStore", "Store"]
 
 
 @attrs.frozen
@@ -41,6 +41,11 @@ class Capabilities:
     the change log to stay fresh."""
     retention: int | None = None
     """How many revisions of change log the store keeps; None keeps them all."""
+    feed: bool = False
+    """The store also implements :class:`FeedStore`: a bounded read of its change log and a
+    wait for the next commit, which the change feed (:meth:`Tenancy.changes
+    <tenancy.Tenancy.changes>`, :meth:`~tenancy.Tenancy.watch`) uses instead of slicing
+    :meth:`Store.changes_since` and polling :meth:`Store.head`."""
 
 
 @runtime_checkable
@@ -96,3 +101,31 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class FeedStore(Store, Protocol):
+    """The optional hooks of the change feed, for a store whose capabilities say ``feed``.
+
+    A store without them still serves the feed: it reads ``changes_since`` and drops what
+    is past the limit, and waits by polling ``head()`` every
+    :data:`tenancy.handle.feed.POLL_INTERVAL` seconds. A store that can be woken (PostgreSQL
+    on NOTIFY, the memory store on its own commits) implements ``wait_for_commit`` with it.
+
+    The commits a store gives back carry :attr:`Commit.at <tenancy.Commit.at>` and
+    ``actor`` when it keeps them: those of the audit records committed with them (one write
+    shares one time and actor; the time as the audit log stores it). The memory and SQLite
+    stores do, whether or not they declare ``feed``; a store that does not gives None.
+    """
+
+    def commits_after(self, revision: Revision, limit: int) -> list[Commit]:
+        """The first ``limit`` commits after ``revision``, in order (``changes_since``
+        stopped early); StaleRevision as ``changes_since`` when the log no longer reaches
+        back that far."""
+        ...
+
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until the store's head is past ``revision``, or ``timeout`` seconds have
+        passed, and return the head. It may return early (a spurious wake-up); the caller
+        looks at the log again either way."""
+        ...

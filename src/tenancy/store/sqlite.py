@@ -93,13 +93,13 @@ from tenancy.records.model import (
 from tenancy.records.snapshot import Snapshot
 from tenancy.store import _audit, _codec, migrations
 from tenancy.store._sqlite_apply import ChangeWriter
+from tenancy.store._sqlite_log import CommitSignal, decode_log, log_crc
 from tenancy.store._sqlite_read import (
     SnapshotReader,
     _audit_filters,
 )
 from tenancy.store._sqlite_rows import (
     _AUDIT_COLUMNS,
-    _cause,
     _Missing,
 )
 from tenancy.store.protocol import Capabilities
@@ -174,6 +174,7 @@ class SQLiteStore:
         self._memory = self._path in {":memory:", ""}
         self._synchronous: Synchronous = synchronous
         self._lock = threading.RLock()
+        self._signal = CommitSignal()  # wakes wait_for_commit on our own commits
         self._depth = 0
         self._closed = False
         self._forked = False  # crossed a fork: open a connection of this process first
@@ -340,7 +341,7 @@ class SQLiteStore:
     @property
     def capabilities(self) -> Capabilities:
         durable = not self._memory
-        return Capabilities(durable=durable, shared=durable, retention=self._retention)
+        return Capabilities(durable=durable, shared=durable, retention=self._retention, feed=True)
 
     @property
     def path(self) -> str:
@@ -403,12 +404,14 @@ class SQLiteStore:
                 writer = ChangeWriter({} if audit else None)
                 writer._apply(conn, changes)
                 body = _codec.encode_changes(changes)
+                at, actor = None, None
+                if audit:  # the commit keeps the time and actor of its audit records
+                    at = writer._append_audit(conn, audit, writer._encoded or {})
+                    actor = audit[0].actor
                 conn.execute(
-                    "INSERT INTO changes (revision, body, crc) VALUES (?, ?, ?)",
-                    (revision, body, _codec.row_crc(body)),
+                    "INSERT INTO changes (revision, body, crc, at, actor) VALUES (?, ?, ?, ?, ?)",
+                    (revision, body, log_crc(body, at, actor), at, actor),
                 )
-                if audit:
-                    writer._append_audit(conn, audit, writer._encoded or {})
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'head'", (revision,))
                 if self._retention is not None and revision - self._retention > 0:
                     writer._prune(conn, revision - self._retention)
@@ -418,6 +421,7 @@ class SQLiteStore:
                 value=changes,
                 rule="every change of a commit must apply to the current records",
             ) from exc
+        self._signal.committed()
         return revision
 
     def audit_log(
@@ -463,6 +467,21 @@ class SQLiteStore:
         ]
 
     def changes_since(self, revision: Revision) -> list[Commit]:
+        return self._log(revision, None)
+
+    def commits_after(self, revision: Revision, limit: int) -> list[Commit]:
+        """The first ``limit`` commits after ``revision`` (the :class:`FeedStore
+        <tenancy.store.protocol.FeedStore>` hook). Runtime complexity: O(log n + limit)."""
+        return self._log(revision, limit)
+
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until the head is past ``revision`` or ``timeout`` seconds have passed,
+        and return the head: a commit through this store object wakes it at once, another
+        process's within :data:`~tenancy.store._sqlite_log.POLL_INTERVAL` (the head is one
+        small read)."""
+        return self._signal.wait_past(revision, timeout, self.head)
+
+    def _log(self, revision: Revision, limit: int | None) -> list[Commit]:
         with self._reading() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'log_floor'").fetchone()
             if row is None or type(row[0]) is not int:
@@ -470,32 +489,13 @@ class SQLiteStore:
             if revision < row[0]:
                 raise StaleRevision(revision, self._head(conn))
             rows = conn.execute(
-                "SELECT revision, body, crc FROM changes WHERE revision > ? ORDER BY revision",
-                (revision,),
+                "SELECT revision, body, crc, at, actor FROM changes WHERE revision > ? "
+                "ORDER BY revision LIMIT ?",
+                (revision, -1 if limit is None else limit),
             ).fetchall()
             head = self._head(conn)
-        return self._commits(rows, revision, head)
-
-    def _commits(self, rows: list[Any], revision: Revision, head: Revision) -> list[Commit]:
-        """The commits of change-log rows, each checked against its checksum; the log has
-        no gap (each commit's revision follows the one before, up to the head)."""
-        commits = []
-        expected = revision + 1
-        for number, body, crc in rows:
-            if number != expected:
-                raise self._damaged(
-                    f"its change log skips from revision {expected - 1} to {shorten(number)}"
-                )
-            try:
-                if _codec.row_crc(body) != crc:
-                    raise self._damaged(f"table changes, revision {number}: checksum mismatch")
-                commits.append(Commit(revision=number, changes=_codec.decode_changes(body)))
-            except _codec.DECODE_ERRORS as exc:
-                raise self._damaged(f"table changes, revision {number}: {_cause(exc)}") from None
-            expected += 1
-        if expected - 1 < head or (rows and expected - 1 != head):
-            raise self._damaged(f"its change log ends at {expected - 1}, its head is {head}")
-        return commits
+        end = head if limit is None else min(head, revision + limit)
+        return decode_log(rows, revision, end, self._damaged)
 
     def close(self) -> None:
         with self._lock:
@@ -515,6 +515,7 @@ class SQLiteStore:
         if not idle and self._depth and not self._memory:
             self._forked_writing = True
         self._lock = threading.RLock()
+        self._signal = CommitSignal()
         self._depth = 0
         self._encoded = None
         if not self._memory and not self._forked:

@@ -140,6 +140,10 @@ RECIPES: dict[str, dict[str, Param]] = {
     "is_subscribed": {"tenant_id": TENANT, "application": _p("name", "cockpit")},
     "policies": {"tenant_id": TENANT, "inherited": _p("bool", False)},
     "tenant": {"tenant_id": TENANT},
+    "tenants": {},
+    "find_users": {"email": _p("email", "ana@acme.example")},
+    "changes": {"after": _p("revision", 0), "limit": _p("limit", 1_000)},
+    "watch": {"after": REV, "timeout": _p("seconds", 0.0)},
     "audit_log": {
         "tenant": _p("tenant_id?", None),
         "actor": _p("text?", None),
@@ -241,8 +245,8 @@ RECIPES: dict[str, dict[str, Param]] = {
     "get_device": {"device_id": DEVICE},
     "get_user": {"user_id": USER},
     "find_user": {"email": _p("email", "ana@acme.example")},
-    "groups": {},
-    "users": {},
+    "groups": {"limit": LIMIT, "after": AFTER},
+    "users": {"limit": LIMIT, "after": AFTER},
     "devices": {"limit": LIMIT, "after": AFTER},
     "create_group": {
         "name": _p("name", "New"),

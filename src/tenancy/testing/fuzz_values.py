@@ -286,7 +286,7 @@ def _family(kind: str) -> str:
     if base in ("name", "text", "email", "domain", "role", "sep", "role_kind", "principal_kind",
                 "permission"):  # fmt: skip
         return "text"
-    if base in ("limit", "count", "revision"):
+    if base in ("limit", "count", "revision", "seconds"):
         return "number"
     if base in ("duration", "datetime", "date"):
         return "time"
