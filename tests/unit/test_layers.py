@@ -48,7 +48,6 @@ NAMED: dict[str, str] = {
     "tenancy": "api",
     "tenancy.errors": "base",
     "tenancy.ids": "base",
-    "tenancy.cli": "tools",
 }
 FOLDERS: dict[str, str] = {
     "records": "records",
@@ -57,6 +56,7 @@ FOLDERS: dict[str, str] = {
     "store": "store",
     "handle": "handle",
     "testing": "tools",
+    "cli": "tools",
 }
 
 MAX_LINES = 800
