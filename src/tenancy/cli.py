@@ -5,6 +5,7 @@
     tenancy --db app.db explain USER DEVICE
     tenancy --db app.db devices-for USER [--limit N] [--after CURSOR]
     tenancy --db app.db users-for DEVICE
+    tenancy --db app.db serve [--host 127.0.0.1] [--port 8080]   # the admin page (web extra)
 
 It is a thin layer on the public API (``tenancy.open`` and the handle's queries); output is
 plain text, one record per line, or JSON with ``--json``.
@@ -46,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     devices_for.add_argument("--after", default=None, help="the cursor a previous page printed")
     users_for = commands.add_parser("users-for", help="every user who sees DEVICE")
     users_for.add_argument("device")
+    serve = commands.add_parser("serve", help="the admin page, behind a token printed once")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    serve.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="add the forms that write (as the management tenant's admin)",
+    )
     return parser
 
 
@@ -56,7 +65,19 @@ def _emit(args: argparse.Namespace, value: object, text: str) -> None:
         print(text)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from tenancy.web.serve import serve  # noqa: PLC0415 (the optional web extra)
+    except ImportError as missing:  # the web extra is not installed
+        print(f"tenancy: serve needs the web extra (pip install 'tenancy[web]'): {missing}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return serve(args.db, host=args.host, port=args.port, allow_writes=args.allow_writes)
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(args)
     with tenancy.open(args.db) as tn:
         if args.command == "tenants":
             records = [tn.get_tenant(t) for t in sorted(tn.index.tenants)]
