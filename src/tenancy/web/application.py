@@ -215,7 +215,10 @@ def app(
             Route(f"/actions/{name}", e(write, write=True), methods=["POST"])
             for name, write in WRITES.items()
         ]
-    return Starlette(
+    application = Starlette(
         routes=routes,
         exception_handlers={404: admin.not_found, 405: admin.not_found},
     )
+    # An id ending in "/" is an unknown id (404), not a redirect to the id without it.
+    application.router.redirect_slashes = False
+    return application

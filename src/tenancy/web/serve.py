@@ -94,10 +94,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     allow_writes: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Open the store, print the page's address with its token once, and serve until
-    interrupted (uvicorn). Returns the exit status."""
+    interrupted (uvicorn). Returns the exit status. ``out``: where the line goes
+    (standard output)."""
+    out = sys.stdout if out is None else out
     token = secrets.token_urlsafe(32)
     with tenancy.open(db) as tn:
         gate = gated_app(tn, token, allow_writes=allow_writes)
