@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 import tenancy
 from tenancy import Device, Group, Tenancy, Tenant, UsageDay, User
 from tenancy.web import app
-from tenancy.web.render import slice_after, usage_chart
+from tenancy.web.render import slice_after, static_files, usage_chart
 
 EVIL = "<script>alert(1)</script>"
 
@@ -225,6 +225,14 @@ def test_raw_dot_segments_and_unknown_routes_are_404_pages(world: World) -> None
         assert "text/html" in answer.headers["content-type"]
 
 
+def test_bytes_that_are_not_utf8_in_the_url_are_unknown_ids(world: World) -> None:
+    c = client(world)
+    for url in ("/devices/%FF", "/users/%FF%FE", "/tenants/%C0%AF", "/groups/%00"):
+        assert c.get(url).status_code == 404, url
+    assert c.get("/associations?user=%FF&device=%FF").status_code == 200
+    assert c.get("/?after=%FF").status_code == 400
+
+
 @pytest.mark.parametrize("cursor", ["bogus", "x" * 5_000, EVIL, "ü"])
 @pytest.mark.parametrize(
     "route", ["/", "/tenants/{t}", "/tenants/{t}/devices", "/tenants/{t}/audit",
@@ -386,6 +394,11 @@ def test_the_usage_chart_has_a_bar_per_day_scaled_to_the_peak() -> None:
     assert "2026-01-01" in chart.title
     assert "2026-01-05" in chart.title
     assert usage_chart([]).bars == ()
+
+
+def test_the_templates_and_static_files_are_package_data() -> None:
+    """Read through importlib.resources, as from an installed wheel."""
+    assert set(static_files()) == {"admin.css", "admin.js"}
 
 
 def test_app_refuses_bad_options(world: World) -> None:
