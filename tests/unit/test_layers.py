@@ -26,22 +26,24 @@ PACKAGE = SRC / "tenancy"
 
 # The layers, bottom first (RENOVATION.md, STYLE.md "A layout that shows the architecture"):
 #
-#   base (errors, ids) <- records <- index <- rules <- handle <- api <- tools
+#   base (errors, ids) <- records <- index <- rules <- handle <- api <- web <- tools
 #                         records <- store <- handle
 #
 # records/ is data only; index/ the closure index over the records; rules/ the pure
 # functions over the index (reach, access, limits, paging, validation); store/ a side layer
 # that knows the records it persists and nothing of the index, the rules or the facade;
 # handle/ the facade that ties them together; api is tenancy/__init__.py; the tools (the
-# command line and tenancy.testing) use the public API like any application.
-LAYERS = ("base", "records", "index", "rules", "store", "handle", "api", "tools")
+# command line and tenancy.testing) use the public API like any application. web/, the admin
+# page (an optional extra), imports the public package only; the command line starts it.
+LAYERS = ("base", "records", "index", "rules", "store", "handle", "api", "web", "tools")
 
 # Which layers each layer may import (itself included): every layer below it, except the
-# store, which sees the base and the records only.
+# store, which sees the base and the records only, and web, which sees the public API only.
 ALLOWED: dict[str, frozenset[str]] = {
     layer: frozenset(LAYERS[: i + 1]) for i, layer in enumerate(LAYERS)
 }
 ALLOWED["store"] = frozenset({"base", "records", "store"})
+ALLOWED["web"] = frozenset({"api", "web"})
 
 # The modules whose layer is their name; every other module is in the layer of its folder.
 NAMED: dict[str, str] = {
@@ -57,6 +59,7 @@ FOLDERS: dict[str, str] = {
     "handle": "handle",
     "testing": "tools",
     "cli": "tools",
+    "web": "web",
 }
 
 MAX_LINES = 800
@@ -73,7 +76,7 @@ IO_MODULES = frozenset(
         "sqlite3", "ssl", "subprocess", "tempfile", "urllib",
     }
 )  # fmt: skip
-IO_LAYERS = frozenset({"store", "tools"})
+IO_LAYERS = frozenset({"store", "tools", "web"})  # web: an HTTP server, `tenancy serve`
 
 # Third-party packages that only the test helpers may use (they are the ``test`` extra).
 TEST_ONLY = frozenset({"hypothesis", "pytest", "pytest_benchmark"})
@@ -330,18 +333,22 @@ def test_module_is_not_too_long(module: str) -> None:
 # ------------------------------------------------------------------ dependencies
 
 
-def runtime_dependencies() -> frozenset[str]:
-    """The import names of the runtime dependencies declared in pyproject.toml."""
+def runtime_dependencies(extra: str | None = None) -> frozenset[str]:
+    """The import names of the runtime dependencies declared in pyproject.toml (with
+    ``extra``, of that optional extra too)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    names = (re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0] for spec in project["dependencies"])
+    specs = project["dependencies"] + (project["optional-dependencies"][extra] if extra else [])
+    names = (re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0] for spec in specs)
     return frozenset(n.lower().replace("-", "_") for n in names)
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) != "tools"))
 def test_library_imports_only_runtime_dependencies(module: str) -> None:
     """The library proper imports the standard library, tenancy and its declared runtime
-    dependencies; test-only packages (hypothesis, pytest) stay in tenancy.testing."""
-    allowed = runtime_dependencies() | set(sys.stdlib_module_names) | {"tenancy"}
+    dependencies (tenancy.web also those of the ``web`` extra); test-only packages
+    (hypothesis, pytest) stay in tenancy.testing."""
+    extra = "web" if layer_of(module) == "web" else None
+    allowed = runtime_dependencies(extra) | set(sys.stdlib_module_names) | {"tenancy"}
     found = sorted(
         {
             f"line {imp.line}: {imp.target}"
@@ -385,6 +392,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert layer_of("tenancy.testing.oracle") == "tools"
     assert layer_of("tenancy.errors") == "base"
     assert layer_of("tenancy.rules.reach") == "rules"
+    assert layer_of("tenancy.web.pages") == "web"
     assert layer_of("tenancy.somewhere_new") is None
 
 
