@@ -4,6 +4,7 @@ options may come anywhere before a bare ``--``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -40,3 +41,19 @@ def test_global_options_are_hoisted_to_the_front() -> None:
     assert hoist_global_options(["tenant", "create", "--", "--json"]) == [
         "tenant", "create", "--", "--json",
     ]  # fmt: skip
+
+
+def test_the_reference_page_lists_every_command() -> None:
+    """docs/reference/cli.md is kept true: a row for every command, naming its options."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "cli.md").read_text()
+    rows = {line.split("`")[1].split(" [")[0]: line for line in page.splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    for path, command in commands():
+        if command.hidden or isinstance(command, click.Group):
+            continue
+        row = next((r for key, r in rows.items() if key == path or key.startswith(f"{path} ")),
+                   None)  # fmt: skip
+        assert row is not None, f"docs/reference/cli.md has no row for `tenancy {path}`"
+        for param in command.params:
+            if isinstance(param, click.Option) and param.opts[0] not in ("--help", "-h"):
+                assert param.opts[0] in row, f"cli.md: `{path}` does not name {param.opts[0]}"
