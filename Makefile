@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The documentation site, into site/ (git-ignored); --strict: every warning is an error.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck unit docs
 
 # make bench SCALE=S|M|L: every system side by side (benchmarks/run.py), then the tables of
 # docs/performance.md and the plots in docs/img from benchmarks/results/*.json.
@@ -41,4 +45,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.plot --out docs/img
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks build dist site
