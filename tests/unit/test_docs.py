@@ -263,7 +263,7 @@ def public_members(cls: type) -> list[str]:
 
 def handle_members() -> list[tuple[type, str]]:
     """Every public method and property of Tenancy and TenantScope, their bases included."""
-    members = []
+    members: list[tuple[type, str]] = []
     for cls in (tenancy.Tenancy, tenancy.TenantScope):
         classes = [c for c in cls.__mro__ if c.__module__.startswith("tenancy.")]
         names = sorted({n for c in classes for n in public_members(c)})

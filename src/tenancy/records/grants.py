@@ -49,7 +49,11 @@ ADMIN_ROLE = "admin"
 
 
 class Permission(NamedTuple):
-    """A permission: ``Permission("device", "READ")``, also written ``"device:READ"``."""
+    """A permission: ``Permission("device", "READ")``, also written ``"device:READ"``
+    (``str()`` gives that). Types: ``device``, ``group``, ``user_management``,
+    ``tenant_management``, ``audit``, ``support``; levels ``READ``, ``CREATE``, ``UPDATE``,
+    ``ADMIN`` (every level of its type), and ``CHANGE`` (create and update) for
+    ``tenant_management`` only."""
 
     type: str
     level: str
