@@ -27,7 +27,7 @@ unit: $(STAMP)
 
 # The documentation site, into site/ (git-ignored); --strict: every warning is an error.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict
 
 test: lint typecheck unit docs
 

@@ -177,7 +177,7 @@ class Tenancy:
 
     @property
     def management_tenant(self) -> Tenant:
-        """The root of the tenant tree, created when the store was initialised."""
+        """The root tenant (domain ``management``), created when the store was initialised."""
         return self._tenants.management_tenant
 
     @property
