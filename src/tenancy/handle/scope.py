@@ -131,9 +131,9 @@ class TenantScope(TenantRecords):
         return self._queries._read(_users_of, self.tenant_id)
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
-        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000, ``after``
-        the ``next`` of the previous page of this tenant's listing (as for ``devices_for``). Runtime
-        complexity: O(log n + limit)."""
+        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000 (100 by
+        default), ``after`` the ``next`` of the previous page of this tenant's listing (as for
+        ``devices_for``). Runtime complexity: O(log n + limit) for the tenant's n devices."""
         return self._queries._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
@@ -237,7 +237,8 @@ class TenantScope(TenantRecords):
     def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
         """Delete the group ``group_id``, its memberships, associations and the role grants on
         it; with ``cascade`` its subgroups too (refused with InUse without it when it has any).
-        Runtime complexity: O(subtree x (depth + devices covered + grants)), one commit."""
+        Runtime complexity: O(subtree x (devices covered x depth + members + grants)), one
+        commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -417,7 +418,8 @@ class TenantScope(TenantRecords):
     ) -> Device:
         """Rename the device ``device_id`` (``name``) or change its gateway (``parent``; None
         detaches it). CycleError when the new parent is the device or one of its child devices.
-        Runtime complexity: O(1) to rename; O(child devices x depth) to move."""
+        Runtime complexity: O(1) to rename; O((1 + child devices) x associating groups x
+        depth) to move; one commit."""
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -465,7 +467,7 @@ class TenantScope(TenantRecords):
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
         """Delete the device ``device_id`` and its id associations; with ``cascade`` its child
         devices too (refused with InUse without it when it has any). Runtime complexity: O(devices
-        deleted x (associating groups + depth)), one commit."""
+        deleted x covering groups), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -545,7 +547,7 @@ class TenantScope(TenantRecords):
         """Edit the user ``user_id``: ``email``, ``username``, ``first_name``, ``last_name`` as
         for :meth:`create_user`; ``tags`` replaces the whole set; ``enabled=False`` ends its reach
         (the tenant's first admin cannot be disabled, nor change its username). Runtime complexity:
-        O(tags), plus O(the user's groups) when ``enabled`` changes; one commit."""
+        O(tags + the user's groups), one commit."""
 
         def make() -> tuple[list[Change], User]:
             self._writable()
@@ -605,7 +607,7 @@ class TenantScope(TenantRecords):
     def add_member(self, group_id: str, user_id: str) -> None:
         """Make the user ``user_id`` a member of the group ``group_id``: it reaches every device
         the group covers. Adding an existing membership does nothing. Runtime complexity: O(the
-        user's groups x depth), one commit."""
+        user's groups), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()

@@ -315,7 +315,7 @@ class Tenancy:
     ) -> list[User]:
         """Every user who reaches ``device_id`` (whom to alert), sorted by id; ``tags`` keeps users
         whose tags match every matcher. ``at_least``, ``fresh``: [freshness](api.md#freshness).
-        Runtime complexity: O(c + m log m) for c covering groups and m members among them."""
+        Runtime complexity: O(c + m log c) for c covering groups and m members among them."""
         return self._queries.users_for(device_id, tags=tags, at_least=at_least, fresh=fresh)
 
     def groups_for(
@@ -327,8 +327,8 @@ class Tenancy:
         fresh: bool = False,
     ) -> list[Group]:
         """The groups ``user_id`` is a member of, sorted by id; with ``inherited`` every group below
-        them too. ``at_least``, ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(g)
-        for g groups returned."""
+        them too. ``at_least``, ``fresh``: [freshness](api.md#freshness). Runtime complexity:
+        O(g log g) for g groups returned."""
         return self._queries.groups_for(
             user_id, inherited=inherited, at_least=at_least, fresh=fresh
         )
