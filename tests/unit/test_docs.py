@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import inspect
 import io
 import pkgutil
@@ -23,6 +24,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -362,3 +364,33 @@ def test_the_parameter_check_catches_a_missing_parameter() -> None:
 
     assert undocumented_parameters(documented, "x.documented") == []
     assert undocumented_parameters(drifted, "x.drifted") == ["cascade"]
+
+
+def load_docs_module(name: str) -> ModuleType:
+    """A helper of the docs build (docs/NAME.py, outside the package), loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docstring_prose_becomes_markdown() -> None:
+    """docs/griffe_prose.py turns roles into code spans and doctests into fenced blocks."""
+    markdown = load_docs_module("griffe_prose").markdown
+    text = (
+        "See :meth:`Tenancy.tenant`, :class:`~tenancy.Page` and "
+        ":meth:`devices <tenancy.TenantScope.devices>`.\n\n>>> 1 + 1\n2\n\nAfter."
+    )
+    assert markdown(text) == (
+        "See `Tenancy.tenant`, `Page` and `devices`.\n\n\n```pycon\n>>> 1 + 1\n2\n```\n\nAfter."
+    )
+    assert markdown(">>> x = 1") == "\n```pycon\n>>> x = 1\n```"
+
+
+def test_headings_get_githubs_anchors() -> None:
+    """docs/mkdocs_hooks.py: the site's anchors are GitHub's, so links work in both."""
+    slug = load_docs_module("mkdocs_hooks").github_slug
+    assert slug("Forking servers (gunicorn --preload)", "-") == "forking-servers-gunicorn---preload"
+    assert slug("Who may act: by=", "-") == "who-may-act-by"
