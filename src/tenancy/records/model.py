@@ -540,7 +540,10 @@ AssociationKind: TypeAlias = Literal["device_id", "tag_rule"]
 @attrs.frozen
 class Association:
     """How a group associates a device: by its id or by a tag rule, possibly through the
-    device's gateways (``via`` lists the parent devices from the asked device upward)."""
+    device's gateways (``via`` lists the parent devices from the asked device upward).
+
+    ``kind`` is ``"device_id"`` or ``"tag_rule"``; ``device_id`` the device associated (the
+    asked one or a gateway above it); ``rule`` the matching rule, for ``"tag_rule"``."""
 
     group_id: str
     kind: AssociationKind
