@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean browser
+.PHONY: demo test lint typecheck unit docs bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,7 +31,12 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 		>/dev/null 2>&1 || echo "chromium is not installed: the browser tests will skip"
 
-test: lint typecheck unit
+
+# The documentation site, into site/ (git-ignored); --strict: every warning is an error.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+test: lint typecheck unit docs
 
 # make bench SCALE=S|M|L: every system side by side (benchmarks/run.py), then the tables of
 # docs/performance.md and the plots in docs/img from benchmarks/results/*.json.
@@ -47,4 +52,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.plot --out docs/img
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks build dist site

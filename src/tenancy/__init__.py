@@ -69,6 +69,7 @@ from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
 
 __version__ = "0.1.0"
+"""The version of tenancy, a string such as ``"0.1.0"``."""
 
 __all__ = [
     "AllOf",

@@ -4,9 +4,11 @@
   in page order; every fenced ``python`` block without ``>>>`` is executed, in order, in
   one namespace per page (illustrative code that must not run goes in a ``text`` block).
 - Every doctest in the docstrings of src/tenancy passes.
-- Every name of ``tenancy.__all__`` is documented in docs/reference/ and, when it is a
-  class or a function, has a docstring of its own; every public method and property of the
-  handle and the tenant scope is documented in docs/reference/ too.
+- The site builds with ``mkdocs build --strict`` (as `make docs` does), and its reference,
+  generated from the docstrings, renders every name of ``tenancy.__all__`` and every public
+  method and property of the handle and the tenant scope.
+- Every public method of the handle and the tenant scope states its cost and names each of
+  its parameters in its docstring, so the reference cannot drift from the signatures.
 - Relative links between the pages point to files that exist.
 """
 
@@ -14,12 +16,16 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import inspect
 import io
 import pkgutil
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -163,15 +169,66 @@ def test_docstring_examples_are_found() -> None:
 
 
 # ------------------------------------------------------------------ the reference
+#
+# docs/reference/ is generated from the docstrings: mkdocs.yml renders ``::: tenancy.X``
+# directives with mkdocstrings, which leaves out a member without a docstring. So the
+# build is the check that every public name is documented, and the docstrings are checked
+# for what a reader needs: the cost of every call and the meaning of every parameter.
+
+SITE_TIMEOUT = 300  # seconds; the build takes about two on this machine
+
+PARAMETERS_DOCUMENTED_ELSEWHERE: dict[tuple[str, str], str] = {
+    # (method, parameter): why its docstring need not name it. Keep this short: a parameter
+    # listed here is one a reader must find in another docstring.
+    ("Tenancy.__init__", "store"): "the handle's store, the only positional argument",
+    ("TenantScope.__init__", "writer"): "scopes are made by Tenancy.tenant, not by hand",
+    ("TenantScope.__init__", "identity"): "scopes are made by Tenancy.tenant, not by hand",
+    ("TenantScope.__init__", "tenant_id"): "scopes are made by Tenancy.tenant, not by hand",
+}
 
 
-def reference_text() -> str:
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(REFERENCE.rglob("*.md")))
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation built once, as `make docs` builds it: strict, so any warning
+    (a broken link or anchor, a page left out of the nav, a directive that names nothing)
+    fails the build and this fixture."""
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SITE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stderr}{done.stdout}"
+    return out
 
 
-def documented(name: str, text: str) -> bool:
-    """``name`` appears in a code span of the reference: `name`, `name(...)`, `name=`."""
-    return re.search(rf"`{re.escape(name)}[`(=\[]", text) is not None
+@pytest.fixture(scope="session")
+def rendered_ids(site: Path) -> set[str]:
+    """The anchors of every object mkdocstrings rendered in the reference pages."""
+    ids: set[str] = set()
+    for page in (site / "reference").rglob("*.html"):
+        ids.update(re.findall(r'id="(tenancy\.[^"]+)"', page.read_text(encoding="utf-8")))
+    return ids
+
+
+def test_the_docs_build_strictly(site: Path) -> None:
+    """`mkdocs build --strict` passes and renders the reference from the docstrings."""
+    api = (site / "reference" / "handle" / "index.html").read_text(encoding="utf-8")
+    assert 'id="tenancy.Tenancy.verify"' in api
+    assert "Runtime complexity" in api
+
+
+def test_rendered_docstrings_are_markdown(site: Path) -> None:
+    """The roles and doctests of the docstrings are turned into Markdown
+    (docs/griffe_prose.py): no ``:meth:`` is left in a page, and examples are code."""
+    for page in (site / "reference").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        leftover = re.findall(r":(?:meth|func|class|attr|data|mod|exc):", text)
+        assert not leftover, f"{page.relative_to(site)} shows reST roles: {leftover[:3]}"
+        assert "<p>&gt;&gt;&gt;" not in text, f"{page.relative_to(site)}: an unfenced doctest"
 
 
 def own_docstring(obj: object) -> str | None:
@@ -183,8 +240,10 @@ def own_docstring(obj: object) -> str | None:
 
 
 @pytest.mark.parametrize("name", sorted(tenancy.__all__))
-def test_public_name_is_in_the_reference(name: str) -> None:
-    assert documented(name, reference_text()), f"add {name} to docs/reference/"
+def test_public_name_is_in_the_reference(name: str, rendered_ids: set[str]) -> None:
+    """Every name of ``tenancy.__all__`` is rendered by a ``::: tenancy.NAME`` directive
+    of docs/reference/."""
+    assert f"tenancy.{name}" in rendered_ids, f"add ::: tenancy.{name} to docs/reference/"
 
 
 @pytest.mark.parametrize(
@@ -197,7 +256,7 @@ def test_public_name_is_in_the_reference(name: str) -> None:
 )
 def test_public_name_has_a_docstring(name: str) -> None:
     """Classes and functions carry their own docstring. (Aliases such as ``Revision`` and
-    ``Change``, and ``__version__``, cannot: the reference documents them.)"""
+    ``Change``, and ``__version__``, cannot: an attribute docstring after them does.)"""
     doc = own_docstring(getattr(tenancy, name))
     assert doc is not None, f"tenancy.{name} has no docstring"
     assert doc.strip(), f"tenancy.{name} has an empty docstring"
@@ -211,24 +270,134 @@ def public_members(cls: type) -> list[str]:
     )
 
 
-def handle_members() -> list[tuple[str, str]]:
-    members = []
+def handle_members() -> list[tuple[type, str]]:
+    """Every public method and property of Tenancy and TenantScope, their bases included."""
+    members: list[tuple[type, str]] = []
     for cls in (tenancy.Tenancy, tenancy.TenantScope):
         classes = [c for c in cls.__mro__ if c.__module__.startswith("tenancy.")]
         names = sorted({n for c in classes for n in public_members(c)})
-        members += [(cls.__name__, n) for n in names]
+        members += [(cls, n) for n in names]
     return members
 
 
-@pytest.mark.parametrize(("owner", "name"), handle_members())
-def test_handle_member_is_in_the_reference(owner: str, name: str) -> None:
-    """Every public method and property of Tenancy and TenantScope (their mixins
-    included) is documented in the reference."""
-    assert documented(name, reference_text()), f"add {owner}.{name} to docs/reference/"
+def handle_methods() -> list[tuple[type, str]]:
+    """The methods among them, and the constructors (their parameters are the class's)."""
+    methods = [(cls, n) for cls, n in handle_members() if inspect.isfunction(getattr(cls, n))]
+    return [(tenancy.Tenancy, "__init__"), (tenancy.TenantScope, "__init__"), *methods]
+
+
+def member_id(item: tuple[type, str]) -> str:
+    return f"{item[0].__name__}.{item[1]}"
+
+
+@pytest.mark.parametrize("member", handle_members(), ids=member_id)
+def test_handle_member_is_in_the_reference(
+    member: tuple[type, str], rendered_ids: set[str]
+) -> None:
+    """Every public method and property of Tenancy and TenantScope (their bases included)
+    is rendered in the reference: it has a docstring, which mkdocstrings needs to show it."""
+    cls, name = member
+    assert f"tenancy.{cls.__name__}.{name}" in rendered_ids, (
+        f"{cls.__name__}.{name} is not in the built reference: give it a docstring"
+    )
+
+
+@pytest.mark.parametrize(
+    "member", [m for m in handle_methods() if m[1] != "__init__"], ids=member_id
+)
+def test_handle_method_states_its_cost(member: tuple[type, str]) -> None:
+    """STYLE.md: every public call states its runtime cost in its own docstring."""
+    cls, name = member
+    doc = " ".join((own_docstring(getattr(cls, name)) or "").split())  # lines rewrapped
+    assert "Runtime complexity:" in doc or "Cost:" in doc, (
+        f"{cls.__name__}.{name}: add a line 'Runtime complexity: O(...)' to its docstring"
+    )
+
+
+def mentioned(parameter: str, doc: str) -> bool:
+    """The docstring names the parameter at the start of a code span: ``name``,
+    ``name=...``, ``start <= at``."""
+    return re.search(rf"`{re.escape(parameter)}(?!\w)", doc) is not None
+
+
+def undocumented_parameters(function: object, owner: str) -> list[str]:
+    doc = own_docstring(function) or ""
+    if owner.endswith(".__init__"):  # the class docstring and the constructor's read as one
+        doc += own_docstring(vars(tenancy)[owner.split(".")[0]]) or ""
+    return [
+        p
+        for p in inspect.signature(function).parameters  # type: ignore[arg-type]
+        if p != "self"
+        and (owner, p) not in PARAMETERS_DOCUMENTED_ELSEWHERE
+        and not mentioned(p, doc)
+    ]
+
+
+@pytest.mark.parametrize("member", handle_methods(), ids=member_id)
+def test_handle_method_documents_every_parameter(member: tuple[type, str]) -> None:
+    """Every parameter of a public method of Tenancy and TenantScope is named in its
+    docstring (``name``), so the generated reference cannot drift from the signatures: a
+    parameter added without a word about it fails here."""
+    cls, name = member
+    owner = f"{cls.__name__}.{name}"
+    missing = undocumented_parameters(getattr(cls, name), owner)
+    assert not missing, f"{owner}: say what {missing} mean(s) in the docstring"
+
+
+def test_open_documents_every_option() -> None:
+    """``tenancy.open`` names its target and every option it passes on."""
+    doc = own_docstring(tenancy.open) or ""
+    options = [p for p in inspect.signature(tenancy.Tenancy).parameters if p != "store"]
+    missing = [p for p in ["target", *options, "integrity", "create"] if not mentioned(p, doc)]
+    assert not missing, f"tenancy.open: say what {missing} mean(s) in the docstring"
 
 
 def test_handle_members_are_found() -> None:
-    members = set(handle_members())
-    assert ("Tenancy", "verify") in members
-    assert ("Tenancy", "create_tenant") in members
-    assert ("TenantScope", "create_group") in members
+    members = {member_id(m) for m in handle_members()}
+    assert "Tenancy.verify" in members
+    assert "Tenancy.create_tenant" in members
+    assert "TenantScope.create_group" in members
+    assert "TenantScope.get_user" in members  # a base class's method
+
+
+def test_the_parameter_check_catches_a_missing_parameter() -> None:
+    """The check above fails for a parameter the docstring does not name."""
+
+    def documented(tenant_id: str, *, by: str | None = None) -> None:
+        """Do it to ``tenant_id`` (``by``: the acting tenant)."""
+
+    def drifted(tenant_id: str, *, by: str | None = None, cascade: bool = False) -> None:
+        """Do it to ``tenant_id`` (``by``: the acting tenant)."""
+
+    assert undocumented_parameters(documented, "x.documented") == []
+    assert undocumented_parameters(drifted, "x.drifted") == ["cascade"]
+
+
+def load_docs_module(name: str) -> ModuleType:
+    """A helper of the docs build (docs/NAME.py, outside the package), loaded by path."""
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docstring_prose_becomes_markdown() -> None:
+    """docs/griffe_prose.py turns roles into code spans and doctests into fenced blocks."""
+    markdown = load_docs_module("griffe_prose").markdown
+    text = (
+        "See :meth:`Tenancy.tenant`, :class:`~tenancy.Page` and "
+        ":meth:`devices <tenancy.TenantScope.devices>`.\n\n>>> 1 + 1\n2\n\nAfter."
+    )
+    assert markdown(text) == (
+        "See `Tenancy.tenant`, `Page` and `devices`.\n\n\n```pycon\n>>> 1 + 1\n2\n```\n\nAfter."
+    )
+    assert markdown(">>> x = 1") == "\n```pycon\n>>> x = 1\n```"
+
+
+def test_headings_get_githubs_anchors() -> None:
+    """docs/mkdocs_hooks.py: the site's anchors are GitHub's, so links work in both."""
+    slug = load_docs_module("mkdocs_hooks").github_slug
+    assert slug("Forking servers (gunicorn --preload)", "-") == "forking-servers-gunicorn---preload"
+    assert slug("Who may act: by=", "-") == "who-may-act-by"

@@ -32,6 +32,7 @@ class TenantRecords:
         self._tenants = TenantLifecycle(writer, identity)
         self._queries = Queries(writer, identity)
         self.tenant_id = tenant_id
+        """The id of the tenant this scope reads and writes."""
 
     @property
     def _index(self) -> Index:
@@ -42,7 +43,7 @@ class TenantRecords:
 
     @property
     def record(self) -> Tenant:
-        """The tenant's current record."""
+        """The tenant's current :class:`~tenancy.Tenant` record."""
         return self._tenants.get_tenant(self.tenant_id)
 
     # ------------------------------------------------------------ look-ups
@@ -63,7 +64,9 @@ class TenantRecords:
         return record
 
     def get_group(self, group_id: str) -> Group:
-        """The group's record; NotFound if it is not a group of this tenant."""
+        """The :class:`~tenancy.Group` ``group_id``; NotFound unless it is a group of this tenant
+        (CrossTenantReference for another tenant's). Runtime complexity: O(its device ids and
+        rules), which the record copies."""
         return self._group(group_id, "group_id")
 
     def _group(self, group_id: object, field: str) -> Group:
@@ -76,14 +79,16 @@ class TenantRecords:
         return self._queries._read(look)
 
     def get_device(self, device_id: str) -> Device:
-        """The device's record; NotFound if it is not a device of this tenant."""
+        """The :class:`~tenancy.Device` ``device_id``; NotFound unless it is a device of this
+        tenant (CrossTenantReference for another tenant's). Runtime complexity: O(1)."""
         return self._device(device_id, "device_id")
 
     def _device(self, device_id: object, field: str) -> Device:
         return self._owned("device", self._index.devices, device_id, field)  # type: ignore[no-any-return]
 
     def get_user(self, user_id: str) -> User:
-        """The user's record; NotFound if it is not a user of this tenant."""
+        """The :class:`~tenancy.User` ``user_id``; NotFound unless it is a user of this tenant
+        (CrossTenantReference for another tenant's). Runtime complexity: O(1)."""
         return self._user(user_id, "user_id")
 
     def _user(self, user_id: object, field: str) -> User:

@@ -19,15 +19,26 @@ def open(
     target: str | PathLike[str] | Store | None = None,
     **options: object,
 ) -> Tenancy:
-    """Open a handle on a store.
+    """Open a handle on a store: a :class:`~tenancy.Tenancy`.
 
-    ``None`` or ``":memory:"`` gives a fresh in-memory store; a :class:`Store` instance is
-    used as it is. Options are passed to :class:`Tenancy` (``clock=``, ``staleness=``,
-    ``limits=``, ``usage_flush_interval=``, ``write_timeout=``), except the options of a
-    SQLite file: ``integrity=`` (``"rows"``, ``"quick"``, ``"full"``: what the open checks)
-    and ``create=`` (None: a missing file becomes a new store; True: an empty file does
-    too; False: only an existing store opens), see :class:`~tenancy.store.sqlite.SQLiteStore`.
-    """
+    ``target``: ``None`` or ``":memory:"``, a new in-memory store; a path or ``"sqlite:///path"``, a
+    SQLite file, created if missing; a :class:`~tenancy.Store` instance, used as it is. The options
+    go to :class:`~tenancy.Tenancy` (``clock=``, ``staleness=``, ``limits=``,
+    ``usage_flush_interval=``, ``support_duration=``, ``write_timeout=``), except the two options of
+    a SQLite file (InvalidValue for any other target):
+
+    - ``integrity=``: what the open of the file checks before it answers: ``"rows"`` (the
+      default) the checksum, count and references of every row it reads; ``"quick"`` also
+      ``PRAGMA quick_check``; ``"full"`` also ``PRAGMA integrity_check``. A damaged file
+      raises StoreError naming the file and the problem ([integrity on
+      open](../how-to/sqlite.md#integrity-on-open)).
+    - ``create=``: ``None``, a missing file becomes a new store; ``True``, so does an existing
+      empty file (0 bytes, or SQLite without tables); ``False``, only an existing store opens.
+      A file that is not a tenancy store (another application's database, not SQLite) is
+      always refused with StoreError.
+
+    A handle is a context manager: ``with tenancy.open("app.db") as tn: ...`` closes the store on
+    exit. Runtime complexity: O(records in the store), which the index loads once."""
     file_options = {key: options.pop(key) for key in _FILE_OPTIONS if key in options}
     if target is None or target == ":memory:" or isinstance(target, Store):
         if file_options:

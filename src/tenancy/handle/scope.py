@@ -107,7 +107,8 @@ class TenantScope(TenantRecords):
     # ------------------------------------------------------------ look-ups
 
     def find_user(self, email: str) -> User | None:
-        """The user with this email (case-insensitive), or None."""
+        """The user of this tenant with this ``email`` (compared ignoring case), or None. Runtime
+        complexity: O(1)."""
         try:
             key = email.casefold()
         except AttributeError:
@@ -158,7 +159,9 @@ class TenantScope(TenantRecords):
 
     def users(self, *, limit: int = UNSET, after: str | None = UNSET) -> list[User] | Page[User]:
         """Every user of the tenant, sorted by id (seq-checked, as :meth:`groups`); given
-        ``limit`` or ``after``, one :class:`~tenancy.Page` of them, as :meth:`groups`."""
+        ``limit`` or ``after``, one :class:`~tenancy.Page` of them, as :meth:`groups`.
+        Runtime complexity: O(u log u) for the list, O(u log limit) for a page, for the
+        tenant's u users."""
         if limit is UNSET and after is UNSET:
             return self._queries._read(_users_of, self.tenant_id)
         limit = DEFAULT_PAGE_SIZE if limit is UNSET else limit
@@ -166,9 +169,9 @@ class TenantScope(TenantRecords):
         return self._queries._read(users_page, self.tenant_id, limit=limit, after=after)
 
     def devices(self, *, limit: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Page[Device]:
-        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000,
-        ``after`` the ``next`` of the previous page of this tenant's listing. Runtime
-        complexity: O(log n + limit)."""
+        """One page of the tenant's devices, sorted by id: ``limit`` from 1 to 10,000 (100 by
+        default), ``after`` the ``next`` of the previous page of this tenant's listing (as for
+        ``devices_for``). Runtime complexity: O(log n + limit) for the tenant's n devices."""
         return self._queries._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
     # ------------------------------------------------------------ validation helpers
@@ -206,8 +209,11 @@ class TenantScope(TenantRecords):
         device_tags: RulesInput = (),
         id: str | None = None,
     ) -> Group:
-        """Create a group, optionally below ``parent`` and already associating devices by
-        id and by tag rule. Runtime complexity: O(devices it associates x depth)."""
+        """Create a group named ``name``, optionally below ``parent`` and already associating
+        devices by id (``device_ids``) and by tag rule (``device_tags``, [tag
+        shapes](scope.md#tag-shapes)), with a ``description``; ``id`` is generated unless given.
+        Returns the :class:`~tenancy.Group`. Runtime complexity: O(devices it associates x depth).
+        """
 
         def make() -> tuple[list[Change], Group]:
             self._writable()
@@ -227,7 +233,8 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def update_group(self, group_id: str, *, name: str = UNSET, description: str = UNSET) -> Group:
-        """Rename or re-describe a group; no answer about reach changes."""
+        """Give the group ``group_id`` a new ``name`` or ``description`` (the other stays); no
+        answer about reach changes. Runtime complexity: O(its device ids and rules), one commit."""
 
         def make() -> tuple[list[Change], Group]:
             self._writable()
@@ -246,9 +253,9 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def move_group(self, group_id: str, parent: str | None) -> Group:
-        """Put the group (with its whole subtree) under ``parent``, or make it a root with
-        None. CycleError if ``parent`` is the group or below it.
-        Runtime complexity: O(subtree x depth + devices it covers)."""
+        """Put the group ``group_id`` (with its whole subtree) under ``parent``, or make it a
+        root with None. CycleError if ``parent`` is the group or below it. Runtime complexity:
+        O(subtree x depth + devices it covers)."""
 
         def make() -> tuple[list[Change], Group]:
             self._writable()
@@ -266,8 +273,10 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
-        """Delete a group, its memberships and associations; with ``cascade`` its subgroups
-        too (refused without it when it has any)."""
+        """Delete the group ``group_id``, its memberships, associations and the role grants on
+        it; with ``cascade`` its subgroups too (refused with InUse without it when it has any).
+        Runtime complexity: O(subtree x (devices covered x depth + members + grants)), one
+        commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -294,8 +303,8 @@ class TenantScope(TenantRecords):
     def associate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
-        """Add device ids and tag rules to the group's associations.
-        Runtime complexity: O(devices newly associated x depth)."""
+        """Add device ids (``device_ids``) and tag rules (``device_tags``) to the associations of
+        the group ``group_id``. Runtime complexity: O(devices newly associated x depth)."""
 
         def make() -> tuple[list[Change], Group]:
             self._writable()
@@ -314,8 +323,9 @@ class TenantScope(TenantRecords):
     def dissociate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
-        """Remove device ids and tag rules from the group's associations (ones it does not
-        have are ignored). Runtime complexity: O(devices dissociated x depth)."""
+        """Remove device ids (``device_ids``) and tag rules (``device_tags``) from the
+        associations of the group ``group_id`` (ones it does not have are ignored). Runtime
+        complexity: O(devices dissociated x depth)."""
 
         def make() -> tuple[list[Change], Group]:
             self._writable()
@@ -402,19 +412,21 @@ class TenantScope(TenantRecords):
         id: str | None = None,
         parent: str | None = None,
     ) -> Device:
-        """Create a device, optionally under a gateway (``parent``); groups whose tag rules
-        match it associate it at once. Runtime complexity: O(tags x matching rules x depth)."""
+        """Create a device named ``name``, optionally under a gateway (``parent``), with ``tags``
+        (pairs or a mapping, [tag shapes](scope.md#tag-shapes)); ``id`` is generated unless given.
+        Groups whose tag rules match it associate it at once. Runtime complexity: O(tags x matching
+        rules x depth)."""
         return self.create_devices([{"name": name, "tags": tags, "id": id, "parent": parent}])[0]
 
     def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
-        """Create many devices in one transaction: all of them or, on any bad spec, none.
-        Each spec is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent``
-        (a parent may be created earlier in the same call).
+        """Create many devices in one transaction: all of them or, on any bad spec, none. Each of
+        ``specs`` is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent`` (a parent
+        may be created earlier in the same call).
 
-        ``specs`` may be any iterable, a generator included: it is read one spec at a time
-        and counted against the limits as it is read, so the first spec past a limit raises
-        LimitExceeded (creating nothing) without the rest being read, and an endless
-        generator stops there."""
+        ``specs`` may be any iterable, a generator included: it is read one spec at a time and
+        counted against the limits as it is read, so the first spec past a limit raises
+        LimitExceeded (creating nothing) without the rest being read, and an endless generator stops
+        there. Runtime complexity: O(specs x tags x matching rules x depth), one commit."""
         if isinstance(specs, list | tuple):
             source: Iterable[Mapping[str, Any]] = specs
         else:
@@ -442,8 +454,10 @@ class TenantScope(TenantRecords):
     def update_device(
         self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
     ) -> Device:
-        """Rename a device or change its gateway (None detaches it). CycleError when the
-        new parent is the device or one of its child devices."""
+        """Rename the device ``device_id`` (``name``) or change its gateway (``parent``; None
+        detaches it). CycleError when the new parent is the device or one of its child devices.
+        Runtime complexity: O(1) to rename; O((1 + child devices) x associating groups x
+        depth) to move; one commit."""
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -462,7 +476,7 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def tag_device(self, device_id: str, tags: TagsInput) -> Device:
-        """Add tags to a device; groups whose rules now match associate it.
+        """Add ``tags`` to the device ``device_id``; groups whose rules now match associate it.
         Runtime complexity: O(tags x matching rules x depth + child devices)."""
 
         def make() -> tuple[list[Change], Device]:
@@ -475,7 +489,9 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def untag_device(self, device_id: str, tags: TagsInput) -> Device:
-        """Remove tags from a device (ones it does not have are ignored)."""
+        """Remove ``tags`` from the device ``device_id`` (ones it does not have are ignored);
+        groups whose rules no longer match dissociate it. Runtime complexity: as :meth:`tag_device`.
+        """
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -487,8 +503,9 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
-        """Delete a device and its id associations; with ``cascade`` its child devices too
-        (refused without it when it has any)."""
+        """Delete the device ``device_id`` and its id associations; with ``cascade`` its child
+        devices too (refused with InUse without it when it has any). Runtime complexity: O(devices
+        deleted x covering groups), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -529,9 +546,10 @@ class TenantScope(TenantRecords):
         id: str | None = None,
         owner: str | None = None,
     ) -> User:
-        """Create a user of this tenant, optionally the sub-user of ``owner`` (who then
-        manages it, and whose permissions cap its own). Emails are unique per tenant,
-        ignoring case."""
+        """Create a user with ``email`` (unique per tenant, ignoring case), ``username``,
+        ``first_name``, ``last_name``, ``tags`` and ``enabled``; optionally the sub-user of
+        ``owner`` (who then manages it, and whose permissions cap its own). ``id`` is generated
+        unless given. Runtime complexity: O(tags), one commit."""
 
         def make() -> tuple[list[Change], User]:
             self._writable()
@@ -564,7 +582,10 @@ class TenantScope(TenantRecords):
         tags: TagsInput = UNSET,
         enabled: bool = UNSET,
     ) -> User:
-        """Edit a user; ``tags`` replaces the whole set; ``enabled=False`` ends its reach."""
+        """Edit the user ``user_id``: ``email``, ``username``, ``first_name``, ``last_name`` as
+        for :meth:`create_user`; ``tags`` replaces the whole set; ``enabled=False`` ends its reach
+        (the tenant's first admin cannot be disabled, nor change its username). Runtime complexity:
+        O(tags + the user's groups), one commit."""
 
         def make() -> tuple[list[Change], User]:
             self._writable()
@@ -600,8 +621,10 @@ class TenantScope(TenantRecords):
         return self._write(make)
 
     def delete_user(self, user_id: str) -> None:
-        """Delete a user and its memberships. The tenant's first admin user cannot be
-        deleted (no tenant can lock itself out)."""
+        """Delete the user ``user_id``, its memberships, role grants and delegations. The
+        tenant's first admin user cannot be deleted (no tenant can lock itself out), nor (InUse) an
+        owner of sub-users. Runtime complexity: O(its groups + the access records naming it), one
+        commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -620,7 +643,9 @@ class TenantScope(TenantRecords):
         self._write(make)
 
     def add_member(self, group_id: str, user_id: str) -> None:
-        """Make the user a member of the group: it reaches every device the group covers."""
+        """Make the user ``user_id`` a member of the group ``group_id``: it reaches every device
+        the group covers. Adding an existing membership does nothing. Runtime complexity: O(the
+        user's groups), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -633,7 +658,8 @@ class TenantScope(TenantRecords):
         self._write(make)
 
     def remove_member(self, group_id: str, user_id: str) -> None:
-        """End the user's membership of the group (no error if it was not a member)."""
+        """End the membership of the user ``user_id`` in the group ``group_id`` (no error if
+        there was none). Runtime complexity: as :meth:`add_member`."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -648,86 +674,112 @@ class TenantScope(TenantRecords):
     # ------------------------------------------------------------ roles (delegated)
 
     def roles_of(self, user_id: str) -> list[str]:
-        """The global roles the user holds, sorted."""
+        """The global roles the user ``user_id`` holds, sorted. Runtime complexity: O(r log r)
+        for r roles."""
         return self._roles.roles_of(user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
     ) -> list[InventoryGrant]:
-        """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
+        """The inventory grants the user ``principal_id`` holds (with ``to="group"``: those every
+        member of the group ``principal_id`` holds), sorted. Runtime complexity: O(k log k) for k
+        grants."""
         return self._roles.inventory_grants_of(principal_id, to=to)
 
     def default_member_role(self) -> str | None:
-        """The inventory role membership alone grants (viewer unless changed or cleared)."""
+        """The inventory role membership alone grants (``viewer`` unless changed), or None when
+        cleared. Runtime complexity: O(1)."""
         return self._roles.default_member_role()
 
     def define_role(
         self, name: str, permissions: Iterable[str | Permission], *, kind: RoleKind = "global"
     ) -> RoleDefinition:
-        """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
-        inventory (device permissions, held on a group). Built-in names are taken."""
+        """Define (or redefine: holders change at once) the custom role ``name`` of the tenant
+        with ``permissions``; ``kind`` is ``"global"`` (tenant-wide) or ``"inventory"`` (device
+        permissions, held on a group). Built-in names are taken (AlreadyExists). Returns the
+        :class:`~tenancy.RoleDefinition`. Runtime complexity: O(permissions), one commit."""
         return self._roles.define_role(name, permissions, kind=kind)
 
     def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
-        """Delete a custom role; refused while anyone holds it."""
+        """Delete the custom role ``name`` of that ``kind``; InUse while a grant of it remains.
+        Runtime complexity: O(access records of the tenant), one commit."""
         return self._roles.delete_role(name, kind=kind)
 
     def grant_role(self, user_id: str, role: str) -> RoleGrant:
-        """Give the user a global role, tenant-wide."""
+        """Give the user ``user_id`` the global ``role`` (``admin``, ``business``, ``readonly``
+        or a custom one), tenant-wide. Returns the :class:`~tenancy.RoleGrant`; granting a held role
+        writes nothing. Runtime complexity: O(the role's permissions + the owner's global roles),
+        one commit."""
         return self._roles.grant_role(user_id, role)
 
     def revoke_role(self, user_id: str, role: str) -> None:
-        """Take a global role away (at once from every sub-user it capped too). The tenant's
-        first admin user keeps the admin role: no tenant can lock itself out."""
+        """Take the global ``role`` away from ``user_id`` (at once from every sub-user it capped
+        too). The tenant's first admin user keeps admin: no tenant can lock itself out. No error if
+        not held. Runtime complexity: O(1), one commit."""
         return self._roles.revoke_role(user_id, role)
 
     def grant_inventory_role(
         self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
     ) -> InventoryGrant:
-        """Give an inventory role on ``group`` (every device it covers, within reach) to a
-        user, or with ``to="group"`` to every member of the group ``principal_id``."""
+        """Give the inventory ``role`` (``viewer``, ``operator``, ``manager`` or a custom one) on
+        ``group``, so on every device it covers within reach, to the user ``principal_id`` or, with
+        ``to="group"``, to every member of the group ``principal_id``. Returns the
+        :class:`~tenancy.InventoryGrant`. Runtime complexity: O(the role's permissions + the owner's
+        grants), for each member with ``to="group"``, one commit."""
         return self._roles.grant_inventory_role(principal_id, role, group=group, to=to)
 
     def revoke_inventory_role(
         self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
     ) -> None:
-        """Take an inventory role away (no error if it was not held)."""
+        """Take the inventory ``role`` on ``group`` away from ``principal_id`` (a user, or with
+        ``to="group"`` a group's members); no error if it was not held. Runtime complexity: O(1),
+        one commit."""
         return self._roles.revoke_inventory_role(principal_id, role, group=group, to=to)
 
     def set_default_member_role(self, role: str | None) -> None:
-        """The inventory role membership alone grants on the group; None clears it (then a
-        member reaches devices but may do nothing to them without another role)."""
+        """Set the inventory ``role`` membership alone grants on the group (``viewer`` unless
+        changed); None clears it (then a member reaches devices but may do nothing to them without
+        another role). A tenant option, ``("access", "default_member_role")``. Runtime complexity:
+        O(the tenant's options), one commit."""
         return self._roles.set_default_member_role(role)
 
     def set_owner(self, user_id: str, owner_id: str | None) -> User:
-        """Make ``owner_id`` the owner of the user (None: no owner). The owner manages its
-        sub-users, and a sub-user's permissions are capped by its owner's at check time."""
+        """Make ``owner_id`` the owner of the user ``user_id`` (None: no owner). The owner
+        manages its sub-users, and a sub-user's permissions are capped by its owner's at check time.
+        CycleError if the owner is the user or below it; the first admin user never has an owner.
+        Returns the :class:`~tenancy.User`. Runtime complexity: O(depth of owners), one commit."""
         return self._roles.set_owner(user_id, owner_id)
 
     def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
-        """The users the owner owns directly (or at any depth), sorted by id."""
+        """The users ``owner_id`` owns directly (with ``recursive``, at any depth), sorted by id.
+        Runtime complexity: O(k log k) for k users returned."""
         return self._roles.sub_users(owner_id, recursive=recursive)
 
     def delegate(
         self, owner_id: str, delegate_id: str, *, until: datetime | None = None
     ) -> Delegation:
-        """Let ``delegate_id`` manage the user hierarchy of ``owner_id`` (until a time, if
-        given). The delegate must hold user_management:CREATE."""
+        """Let ``delegate_id`` (who must hold ``user_management:CREATE``) manage the user
+        hierarchy of ``owner_id``, until a timezone-aware ``until`` if given. Returns the
+        :class:`~tenancy.Delegation`. Runtime complexity: O(the delegate's roles), one commit."""
         return self._roles.delegate(owner_id, delegate_id, until=until)
 
     def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
-        """End a delegation at once (no error if there was none)."""
+        """End the delegation from ``owner_id`` to ``delegate_id`` at once (no error if there was
+        none). Runtime complexity: O(1), one commit."""
         return self._roles.revoke_delegation(owner_id, delegate_id)
 
     def request_support(self, user_id: str, *, duration: timedelta | None = None) -> SupportRequest:
-        """Open support access to this tenant for ``duration`` (the handle's
-        ``support_duration``, 24 hours by default) from now; a new request extends it."""
+        """As the user ``user_id``, open support access to this tenant for ``duration`` (the
+        handle's ``support_duration``, 24 hours, by default; a positive timedelta) from now; a new
+        request extends it. Returns the :class:`~tenancy.SupportRequest`. Runtime complexity: O(1),
+        one commit."""
         return self._roles.request_support(user_id, duration=duration)
 
     def end_support(self) -> None:
-        """End this tenant's support request early (no error if there is none)."""
+        """End this tenant's support request early (no error if there is none). Runtime
+        complexity: O(1), one commit."""
         return self._roles.end_support()
 
     def support_until(self) -> datetime | None:
-        """When the tenant's open support request ends, or None."""
+        """When the tenant's open support request ends, or None. Runtime complexity: O(1)."""
         return self._roles.support_until()

@@ -1,23 +1,15 @@
-"""The facade: a :class:`Tenancy` handle holds a writer and an identity, and is composed of
-parts that take the two.
-
-The :class:`~tenancy.handle.writer.Writer` holds the store, the index and what writes them
-(the lock, the clock, the limits, the usage recorder, the follower); the
-:class:`~tenancy.rules.access.Identity` says who acts, which authorises and audits every
-write. The parts are plain classes on (writer, identity): the reach and access queries
-(:mod:`tenancy.handle.queries`, :mod:`tenancy.handle.access`), the tenant lifecycle
-(:mod:`tenancy.handle.tenants`), the usage reports (:mod:`tenancy.handle.usage`) and the
-audit log (:mod:`tenancy.handle.audit`). Each public method of the handle hands its call to
-its part, except :meth:`Tenancy.verify` and :meth:`Tenancy.check`, the hot paths, which read
-the writer's views themselves (a delegation would cost a call, a third of verify).
-
-``as_user`` and ``as_support`` build a new handle on the same writer with another identity;
-:meth:`Tenancy.tenant` a :class:`~tenancy.handle.scope.TenantScope` on them.
+"""The facade: a :class:`Tenancy` handle holds a writer (store, index, lock, clock, limits,
+usage recorder, follower) and an identity (who acts: it authorises and audits every write),
+and is composed of parts on the two: the reach and access queries, the tenant lifecycle, the
+usage reports and the audit log. Each public method hands its call to its part, except
+:meth:`Tenancy.verify` and :meth:`Tenancy.check`, the hot paths, which read the writer's
+views themselves (a delegation would cost a call, a third of verify). ``as_user`` and
+``as_support`` build a new handle on the same writer with another identity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -30,6 +22,7 @@ from tenancy.handle.audit import AuditLog
 from tenancy.handle.feed import DEFAULT_FEED_LIMIT, ChangeFeed
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.store_lookups import StoreLookups
+from tenancy.handle.tenant_calls import TenantCalls
 from tenancy.handle.tenants import MANAGEMENT_DOMAIN, TenantLifecycle
 from tenancy.handle.usage import UsageReports
 from tenancy.handle.writer import (
@@ -50,10 +43,8 @@ from tenancy.records.model import (
     Explanation,
     Group,
     Page,
-    RetentionRule,
     SafetyLimits,
     Tenant,
-    TenantPolicy,
     UsageDay,
     User,
 )
@@ -61,16 +52,19 @@ from tenancy.records.tags import RulesInput
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, check, effective_global, support_open
 from tenancy.rules.paging import DEFAULT_PAGE_SIZE
-from tenancy.rules.validate import UNSET, OptionsInput, PropertiesInput
 from tenancy.store.protocol import Store
 
 __all__ = ["Tenancy"]
 
 
-class Tenancy:
-    """A handle on one store: the queries, tenant lifecycle, and :meth:`tenant` scopes.
+class Tenancy(TenantCalls):
+    """A handle on one store: the queries, the tenant lifecycle, the audit log, and
+    :meth:`tenant` scopes for everything inside one tenant. Open it with :func:`tenancy.open`.
 
-    Open it with :func:`tenancy.open`. The bare handle is the trusted application.
+    The bare handle is the application itself: trusted, unrestricted (its writes are audited
+    as ``"system"``); :meth:`as_user` and :meth:`as_support` give handles whose writes are
+    authorised for a user. A handle is a context manager: ``with tenancy.open("app.db") as
+    tn: ...`` closes the store on exit.
     """
 
     # verify and check read the index's reach and cover mappings (Index.reach_tables)
@@ -92,18 +86,16 @@ class Tenancy:
     ) -> None:
         """Load the store's records into the index, then follow its change log.
 
-        ``staleness``: for a store other processes write to, the window in seconds within
-        which their writes show up here without asking (a follower thread catches up that
-        often); None turns the follower off, leaving ``fresh=True``, ``at_least=`` and
-        :meth:`catch_up`. Writes of this handle are visible to it at once, always.
-
-        ``limits``: the store-wide :class:`~tenancy.SafetyLimits` this handle enforces.
-        ``usage_flush_interval``: seconds between background flushes of the requests counted
-        by ``record_request`` (None: flush only with writes, ``flush_usage()`` and close).
-        ``support_duration``: how long a tenant's support request lasts (24 hours).
-        ``write_timeout``: seconds a write keeps retrying while other writers commit first
-        (10 by default); past it the write raises StaleRevision, having written nothing.
-        """
+        ``clock``: returns the current aware ``datetime`` (creation, audit and support times).
+        ``staleness`` (1.0 s): for a store other processes write to, such as a SQLite file, the
+        window within which their writes show up here unasked (a follower thread catches up that
+        often); None turns it off, leaving ``fresh=True``, ``at_least=`` and :meth:`catch_up`. This
+        handle's own writes show at once. ``limits``: the store-wide :class:`~tenancy.SafetyLimits`
+        enforced. ``usage_flush_interval``: seconds between background flushes of ``record_request``
+        counts (300; None: only with writes, ``flush_usage()`` and close). ``support_duration``: how
+        long a support request lasts (24 hours; at most 36,525 days). ``write_timeout`` (10 s,
+        positive): how long a write retries, with jittered exponential pauses, while other writers
+        commit first; past it it raises StaleRevision naming the timeout, having written nothing."""
         writer = Writer(
             store, clock=clock, staleness=staleness, limits=limits,
             usage_flush_interval=usage_flush_interval, write_timeout=write_timeout,
@@ -166,6 +158,7 @@ class Tenancy:
 
     @property
     def store(self) -> Store:
+        """The :class:`~tenancy.Store` under the handle."""
         return self._writer.store
 
     @property
@@ -176,7 +169,8 @@ class Tenancy:
 
     @property
     def staleness(self) -> float | None:
-        """The follower's window in seconds; None when this handle does not follow."""
+        """The follower's window in seconds; None when this handle does not follow its store
+        (an in-memory store, or ``staleness=None``)."""
         follower = self._writer.follower
         return None if follower is None else follower.window
 
@@ -187,7 +181,7 @@ class Tenancy:
 
     @property
     def management_tenant(self) -> Tenant:
-        """The root of the tenant tree, created when the store was initialised."""
+        """The root tenant (domain ``management``), created when the store was initialised."""
         return self._tenants.management_tenant
 
     @property
@@ -196,8 +190,9 @@ class Tenancy:
         return self._writer.limits
 
     def close(self) -> None:
-        """Stop following the store and close it. Closing twice does nothing; closing a
-        handle made by :meth:`as_user` or :meth:`as_support` closes nothing."""
+        """Stop following the store and close it. Closing twice does nothing; closing a handle
+        made by :meth:`as_user` or :meth:`as_support` closes nothing. Runtime complexity: O(1), plus
+        the wait for the follower thread and the store's close."""
         if self._owner:
             self._writer.close()
 
@@ -213,7 +208,9 @@ class Tenancy:
         self.close()
 
     def catch_up(self) -> Revision:
-        """Apply every commit other handles wrote since this one last looked."""
+        """Apply every commit other handles wrote since this one last looked; returns the new
+        revision. Runtime complexity: one read of the store's change log, plus applying each new
+        change as its write would."""
         return self._writer.catch_up()
 
     # ------------------------------------------------------------ the hot queries
@@ -221,9 +218,10 @@ class Tenancy:
     def verify(
         self, user_id: str, device_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> bool:
-        """May this user see this device? Unknown ids give False; never raises for them.
-
-        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint``.
+        """May the user ``user_id`` see the device ``device_id``? Unknown ids (of any type)
+        give False; never raises for them. ``at_least``, ``fresh``: [freshness](api.md#freshness).
+        Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint`` of two
+        frozensets; O(min(groups of the user, groups covering the device)) at worst.
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -255,12 +253,13 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> bool:
-        """May the user do ``permission`` (``"device:UPDATE"`` or a
-        :class:`~tenancy.Permission`) to the device? Unknown ids give False; a malformed
-        permission raises InvalidValue.
-
-        Runtime complexity: O(1) for a user without owner or inventory grants; otherwise
-        O(grants + owners x grants).
+        """May ``user_id`` do ``permission`` (``"device:UPDATE"``, ``("device", "UPDATE")`` or
+        a :class:`~tenancy.Permission`) to ``device_id``? A global role of the user grants it
+        tenant-wide, or the user reaches the device and an inventory role on a covering group
+        (or the default member role) grants it; a sub-user's owners must pass too. Unknown
+        ids give False; a malformed permission raises InvalidValue. ``at_least``, ``fresh``:
+        [freshness](api.md#freshness). Runtime complexity: O(1) for a user without owner or
+        inventory grants; otherwise O(grants + owners x grants).
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -318,8 +317,9 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[User]:
-        """Every user who reaches the device (whom to alert), sorted by id. Runtime
-        complexity: O(covering groups + members)."""
+        """Every user who reaches ``device_id`` (whom to alert), sorted by id; ``tags`` keeps users
+        whose tags match every matcher. ``at_least``, ``fresh``: [freshness](api.md#freshness).
+        Runtime complexity: O(c + m log c) for c covering groups and m members among them."""
         return self._queries.users_for(device_id, tags=tags, at_least=at_least, fresh=fresh)
 
     def groups_for(
@@ -330,8 +330,9 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[Group]:
-        """The user's groups, and with ``inherited`` every group below them. Runtime
-        complexity: O(groups returned)."""
+        """The groups ``user_id`` is a member of, sorted by id; with ``inherited`` every group below
+        them too. ``at_least``, ``fresh``: [freshness](api.md#freshness). Runtime complexity:
+        O(g log g) for g groups returned."""
         return self._queries.groups_for(
             user_id, inherited=inherited, at_least=at_least, fresh=fresh
         )
@@ -339,7 +340,9 @@ class Tenancy:
     def in_group(
         self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> bool:
-        """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
+        """Is ``user_id`` a member of ``group_id`` or of an ancestor? Structural: it ignores the
+        enabled flag and suspension, as :meth:`verify` does not. ``at_least``, ``fresh``:
+        [freshness](api.md#freshness). Runtime complexity: O(min(depth, the user's groups))."""
         return self._queries.in_group(user_id, group_id, at_least=at_least, fresh=fresh)
 
     def devices_in(
@@ -352,8 +355,11 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
-        """One page of the devices the group covers (or only associates itself). Runtime
-        complexity: O(log n + limit)."""
+        """One page of the devices ``group_id`` covers; with ``descendants=False`` only those it
+        associates itself (and their child devices). ``limit`` and ``after`` as for
+        :meth:`devices_for` (a cursor of this group with the same ``descendants``). ``at_least``,
+        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(log n + limit) with
+        descendants; O(d log d) over the d devices the group itself associates without."""
         return self._queries.devices_in(
             group_id,
             descendants=descendants,
@@ -375,10 +381,14 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
-        """One page of the devices the user reaches, sorted by id; with ``permission``, of
-        exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
-        tenant). See :func:`tenancy.rules.reach.devices_for` for the filters and the cost; a
-        permission filter adds one check per device it looks at."""
+        """One page of the devices ``user_id`` reaches, sorted by id. ``limit`` is 1 to 10,000;
+        ``after`` the previous page's ``next`` (a cursor of this listing with the same filters).
+        ``tags`` keeps devices matching every matcher; ``group`` those that group covers; with
+        ``permission``, exactly the devices :meth:`check` allows (a tenant-wide role lists the
+        tenant, filtered by ``check`` when an owner caps it). ``at_least``, ``fresh``:
+        [freshness](api.md#freshness). Runtime complexity: O(g log n + limit x g) for a user whose
+        groups cover n devices through g top-most groups; a filter adds the devices it skips, a
+        permission one check each. Never materialises more than one page."""
         return self._queries.devices_for(
             user_id,
             limit=limit,
@@ -399,220 +409,28 @@ class Tenancy:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Explanation:
-        """Why the user reaches the device, or the first failing condition; with
-        ``permission``, also which role grants it, or why none does. Runtime complexity:
-        O(depth x associating groups), plus the grants with a permission."""
+        """Why ``user_id`` reaches ``device_id`` (an :class:`~tenancy.Explanation`), or the
+        first condition that fails; with ``permission``, also which role grants it (``role``,
+        ``role_group``) or why none does (``no-role``, ``capped-by-owner``). ``at_least``,
+        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(gateways x (tags x
+        rules per tag + depth x associating groups)), plus the grants with a permission."""
         return self._queries.explain(
             user_id, device_id, permission=permission, at_least=at_least, fresh=fresh
         )
 
-    # ------------------------------------------------------------ tenants (delegated)
-
-    def get_tenant(self, tenant_id: str) -> Tenant:
-        """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
-        return self._tenants.get_tenant(tenant_id)
-
-    def find_tenant(self, domain: str) -> Tenant | None:
-        """The tenant with this domain, or None. Runtime complexity: O(1)."""
-        return self._tenants.find_tenant(domain)
-
-    def subtenants(self, tenant_id: str, *, recursive: bool = False) -> list[Tenant]:
-        """Direct (or all) tenants below ``tenant_id``, sorted by id."""
-        return self._tenants.subtenants(tenant_id, recursive=recursive)
-
-    def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
-        """The applications a new subtenant of this tenant is subscribed to: its own list
-        when it overrides it, else the nearest ancestor's that does (else none). Runtime
-        complexity: O(depth)."""
-        return self._tenants.default_subscriptions(tenant_id)
-
-    def is_subscribed(self, tenant_id: str, application: str) -> bool:
-        """Is the tenant subscribed to the application, and able to use it? False while it
-        is suspended (its applications are stopped; the subscription itself is kept) and for
-        an unknown tenant (or application). Runtime complexity: O(1)."""
-        return self._tenants.is_subscribed(tenant_id, application)
-
-    def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
-        """The policies the tenant defines, sorted by name; with ``inherited``, every policy
-        usable when creating a subtenant of it: its own, then its ancestors' (the nearest
-        definition of a name wins)."""
-        return self._tenants.policies(tenant_id, inherited=inherited)
-
-    def create_tenant(
-        self,
-        *,
-        domain: str,
-        name: str,
-        admin_email: str,
-        admin_username: str = "admin",
-        parent: str | None = None,
-        allow_subtenants: bool = False,
-        contact_name: str = "",
-        contact_phone: str = "",
-        properties: PropertiesInput = (),
-        options: OptionsInput = (),
-        retention_rules: Iterable[RetentionRule] | None = None,
-        policy: str | None = None,
-        max_devices: int | None = None,
-        max_root_devices: int | None = None,
-        subscriptions: Iterable[str] | None = None,
-        default_subscriptions: Iterable[str] | None = None,
-        id: str | None = None,
-        by: str | None = None,
-    ) -> Tenant:
-        """Create a tenant below ``parent`` (default: the acting tenant, ``by``, which is
-        the management tenant unless given) with its first admin user, in one
-        transaction."""
-        return self._tenants.create_tenant(
-            domain=domain,
-            name=name,
-            admin_email=admin_email,
-            admin_username=admin_username,
-            parent=parent,
-            allow_subtenants=allow_subtenants,
-            contact_name=contact_name,
-            contact_phone=contact_phone,
-            properties=properties,
-            options=options,
-            retention_rules=retention_rules,
-            policy=policy,
-            max_devices=max_devices,
-            max_root_devices=max_root_devices,
-            subscriptions=subscriptions,
-            default_subscriptions=default_subscriptions,
-            id=id,
-            by=by,
-        )
-
-    def update_tenant(
-        self,
-        tenant_id: str,
-        *,
-        name: str = UNSET,
-        contact_name: str = UNSET,
-        contact_phone: str = UNSET,
-        admin_email: str = UNSET,
-        allow_subtenants: bool = UNSET,
-        properties: PropertiesInput = UNSET,
-        options: OptionsInput = UNSET,
-        retention_rules: Iterable[RetentionRule] = UNSET,
-        max_devices: int | None = UNSET,
-        max_root_devices: int | None = UNSET,
-        subscriptions: Iterable[str] = UNSET,
-        default_subscriptions: Iterable[str] | None = UNSET,
-        by: str | None = None,
-    ) -> Tenant:
-        """Edit the given fields (the rest stay); id, domain and the admin username never
-        change. ``properties``, ``options``, ``retention_rules`` and ``subscriptions``
-        replace the whole collection; ``default_subscriptions=None`` turns the override off,
-        so the tenant inherits its parent's list again. A limit of None lifts it; lowering
-        one below the current count removes nothing and refuses the next record."""
-        return self._tenants.update_tenant(
-            tenant_id,
-            name=name,
-            contact_name=contact_name,
-            contact_phone=contact_phone,
-            admin_email=admin_email,
-            allow_subtenants=allow_subtenants,
-            properties=properties,
-            options=options,
-            retention_rules=retention_rules,
-            max_devices=max_devices,
-            max_root_devices=max_root_devices,
-            subscriptions=subscriptions,
-            default_subscriptions=default_subscriptions,
-            by=by,
-        )
-
-    def set_properties(
-        self, tenant_id: str, values: Mapping[str, str | None], *, by: str | None = None
-    ) -> Tenant:
-        """Set custom properties (a None value removes that key); the others stay. For the
-        parent or the management tenant."""
-        return self._tenants.set_properties(tenant_id, values, by=by)
-
-    def set_options(
-        self, tenant_id: str, values: Mapping[tuple[str, str], str | None], *, by: str | None = None
-    ) -> Tenant:
-        """Set tenant options ``{(category, key): value}`` (None removes one); the others
-        stay."""
-        return self._tenants.set_options(tenant_id, values, by=by)
-
-    def subscribe(
-        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
-    ) -> Tenant:
-        """Subscribe the tenant to applications (ones it has are ignored). For the parent or
-        the management tenant."""
-        return self._tenants.subscribe(tenant_id, applications, by=by)
-
-    def unsubscribe(
-        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
-    ) -> Tenant:
-        """Remove subscriptions (ones it lacks are ignored)."""
-        return self._tenants.unsubscribe(tenant_id, applications, by=by)
-
-    def define_policy(
-        self,
-        tenant_id: str,
-        name: str,
-        *,
-        description: str = "",
-        options: OptionsInput = (),
-        retention_rules: Iterable[RetentionRule] = (),
-        by: str | None = None,
-    ) -> TenantPolicy:
-        """Define (or replace) a policy of the tenant, for creating its subtenants: a named
-        bundle of options and retention rules, at least one of either. Tenants created with
-        it earlier keep what they got."""
-        return self._tenants.define_policy(
-            tenant_id,
-            name,
-            description=description,
-            options=options,
-            retention_rules=retention_rules,
-            by=by,
-        )
-
-    def delete_policy(self, tenant_id: str, name: str, *, by: str | None = None) -> None:
-        """Delete one of the tenant's policies; NotFound if it has none of that name."""
-        return self._tenants.delete_policy(tenant_id, name, by=by)
-
-    def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Block the tenant and every tenant below it: no user reaches anything and nothing
-        is written there until :meth:`activate_tenant`. All data is kept. For the parent or
-        the management tenant; the management tenant itself cannot be suspended. A tenant
-        below a suspended tenant accepts nothing but activation, so suspending it raises
-        TenantSuspended (naming the suspended ancestor) until that ancestor is active."""
-        return self._tenants.suspend_tenant(tenant_id, by=by)
-
-    def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Lift a suspension: every answer comes back exactly as it was (unless a tenant
-        above is suspended too). For the parent or the management tenant. Activation is the
-        one write a tenant below a suspended tenant accepts: it clears the tenant's own
-        suspension, and the tenant stays blocked until every tenant above it is active."""
-        return self._tenants.activate_tenant(tenant_id, by=by)
-
-    def delete_tenant(
-        self, tenant_id: str, *, cascade: bool = False, by: str | None = None
-    ) -> None:
-        """Remove the tenant and every record it holds (groups, devices, users, usage
-        statistics), irreversibly; with ``cascade`` its subtenants too (refused without it
-        when it has any). Only the management tenant may delete, and it cannot be deleted
-        itself. A suspended tenant can be deleted. Afterwards its ids are unknown to every
-        query and write, and its domain is free again."""
-        return self._tenants.delete_tenant(tenant_id, cascade=cascade, by=by)
-
     # ------------------------------------------------------------ usage statistics (delegated)
 
     def record_request(self, tenant_id: str, kind: str = "api", count: int = 1) -> bool:
-        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for the
-        tenant on today's UTC day. No I/O: counted in memory, flushed in batches (with the
-        next write, by :meth:`flush_usage`, by the background flusher, on close)."""
+        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for
+        ``tenant_id`` on today's UTC day. No I/O: counted in memory, flushed in batches (with the
+        next write, by :meth:`flush_usage`, by the background flusher, on close). Returns False,
+        counting nothing, while the tenant is suspended. Runtime complexity: O(1)."""
         return self._usage_reports.record_request(tenant_id, kind, count)
 
     def flush_usage(self) -> Revision:
         """Write the requests counted in memory now, as one commit (none when nothing is
-        pending). Returns the handle's revision afterwards."""
+        pending). Returns the handle's revision afterwards. Runtime complexity: O(counters pending),
+        one commit."""
         return self._usage_reports.flush_usage()
 
     def usage(
@@ -623,11 +441,11 @@ class Tenancy:
         *,
         subtenants: bool = False,
     ) -> list[UsageDay]:
-        """The tenant's usage statistics, one :class:`~tenancy.UsageDay` per UTC day from
-        ``start`` to ``end`` (both included; default: from the tenant's creation to today),
-        sorted by tenant id then day; with ``subtenants``, every tenant below it too.
-        Requests counted in memory and not flushed yet are included. Runtime complexity:
-        O(tenants x days)."""
+        """The usage statistics of ``tenant_id``, one :class:`~tenancy.UsageDay` per UTC day from
+        ``start`` to ``end`` (dates or datetimes, both included; default and bounds: from the
+        tenant's creation to today), sorted by tenant id then day; with ``subtenants``, every tenant
+        below it too. Requests counted in memory and not flushed yet are included. Runtime
+        complexity: O(tenants x days)."""
         return self._usage_reports.usage(tenant_id, start, end, subtenants=subtenants)
 
     def usage_csv(
@@ -639,10 +457,11 @@ class Tenancy:
         subtenants: bool = False,
         sep: str = ",",
     ) -> str:
-        """:meth:`usage` as CSV text, ``sep`` between fields (``";"`` for spreadsheets that
-        use a decimal comma). Columns: :data:`tenancy.rules.usage.CSV_COLUMNS`, then one
-        ``requests:<kind>`` column per request kind and one ``property:<key>`` column per
-        custom property."""
+        """:meth:`usage` of ``tenant_id`` from ``start`` to ``end`` (with ``subtenants``) as CSV
+        text, ``sep`` between fields (``";"`` for spreadsheets that use a decimal comma). Columns:
+        :data:`tenancy.rules.usage.CSV_COLUMNS`, then one ``requests:<kind>`` column per request
+        kind and one ``property:<key>`` column per custom property. Runtime complexity: O(tenants x
+        days x columns)."""
         return self._usage_reports.usage_csv(tenant_id, start, end, subtenants=subtenants, sep=sep)
 
     # ------------------------------------------------------------ audit log (delegated)
@@ -660,11 +479,14 @@ class Tenancy:
         after_seq: int | None = None,
     ) -> Page[AuditRecord]:
         """One page of the audit log, oldest first: the records matching every filter given
-        (``tenant``, ``actor``, ``target`` ids; ``start <= at < end``, a naive datetime
-        taken as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as ``after`` for
-        the next page, with the same filters (a cursor of another query is refused).
-        ``after_seq``, an :attr:`AuditRecord.seq`, starts after that record instead: how to
-        follow the log from the last record seen, when the last page had no ``next``."""
+        (``tenant``, ``actor``, ``target`` ids; ``start`` <= at < ``end``, a naive datetime taken
+        as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as ``after`` for the next page,
+        with the same filters. ``after_seq``, an :attr:`AuditRecord.seq` (not with ``after``),
+        starts right after that record: how to follow the log from the last record seen. Reads the
+        store, so every process's writes show at once; a handle acting as a user reads its tenant's
+        log only, with ``audit:READ``. Runtime complexity: on SQLite O(log n + limit) with at most
+        one id filter (each has an index; a time range is found by bisection); a second one is
+        tested on the records the first selects. The memory store scans from the cursor."""
         return self._audit.audit_log(
             tenant=tenant,
             actor=actor,
@@ -685,35 +507,43 @@ class Tenancy:
 
     def watch(self, *, after: int | None = None, timeout: float = 5.0) -> Iterator[Commit]:
         """Every commit after ``after`` (default: :attr:`revision`), in order, blocking for
-        new ones; ends once ``timeout`` seconds pass without one. O(commits)."""
+        new ones; ends once ``timeout`` seconds (0 to 86,400) pass without one. Runtime
+        complexity: O(commits given); between commits it waits without spinning."""
         return self._feed.watch(after=after, timeout=timeout)
 
     # ------------------------------------------------------------ store-wide look-ups (delegated)
 
     def tenants(self) -> list[Tenant]:
-        """Every tenant, parents first (depth first, siblings by id). O(tenants log tenants)."""
+        """Every tenant, parents first (depth first, siblings by id). Runtime complexity:
+        O(t log t) for the store's t tenants."""
         return self._lookups.tenants()
 
     def get_user(self, user_id: str) -> User:
-        """The user with this id, in any tenant; NotFound if unknown. O(1)."""
+        """The user ``user_id``, in any tenant; NotFound if unknown. Runtime complexity:
+        O(1)."""
         return self._lookups.get_user(user_id)
 
     def get_device(self, device_id: str) -> Device:
-        """The device with this id, in any tenant; NotFound if unknown. O(1)."""
+        """The device ``device_id``, in any tenant; NotFound if unknown. Runtime
+        complexity: O(1)."""
         return self._lookups.get_device(device_id)
 
     def get_group(self, group_id: str) -> Group:
-        """The group with this id, in any tenant; NotFound if unknown. O(its associations)."""
+        """The group ``group_id``, in any tenant; NotFound if unknown. Runtime complexity:
+        O(its device ids and tag rules)."""
         return self._lookups.get_group(group_id)
 
     def find_users(self, email: str) -> list[User]:
-        """The users with this email (ignoring case) in every tenant, by id. O(tenants)."""
+        """The users whose email is ``email`` (ignoring case), in every tenant, sorted by
+        id: who may log in with it. Runtime complexity: O(t) for the store's t tenants."""
         return self._lookups.find_users(email)
 
     # ------------------------------------------------------------ tenants
 
     def tenant(self, tenant_id: str) -> TenantScope:
-        """Everything inside one tenant: groups, devices, users, memberships."""
+        """The :class:`~tenancy.TenantScope` of ``tenant_id``: everything inside one tenant
+        (groups, devices, users, memberships, roles); NotFound for an unknown id. Runtime
+        complexity: O(1)."""
         self.get_tenant(tenant_id)
         return TenantScope(self._writer, self._identity, tenant_id)
 
@@ -726,10 +556,11 @@ class Tenancy:
         return self._identity
 
     def as_user(self, user_id: str) -> Tenancy:
-        """A handle with the same API whose every write is authorised for the user (each
-        needs its permission; PermissionDenied changes nothing) and audited as the user.
-        It is a new handle on this handle's writer (store, index, lock); closing it closes
-        nothing.
+        """A handle acting as ``user_id``, with the same API: every write is authorised for the
+        user (each needs its permission; PermissionDenied names the actor and the rule, and changes
+        nothing) and audited under its id. NotFound for an unknown user; PermissionDenied for a
+        disabled user or one of a suspended tenant. It is a new handle on this handle's writer
+        (store, index, lock); closing it closes nothing. Runtime complexity: O(1).
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -748,10 +579,12 @@ class Tenancy:
         return self._acting(Identity(user_id))
 
     def as_support(self, support_user_id: str, user_id: str) -> Tenancy:
-        """A handle acting as ``user_id`` on behalf of a support user of the management
-        tenant, audited as ``"support_user$user"``. Allowed while support access is open
-        for the user's tenant (for all tenants, or by the tenant's own request, which lasts
-        ``support_duration``); each write re-checks it, so an ended session is refused."""
+        """A handle acting as ``user_id`` for ``support_user_id`` (a management-tenant user
+        holding ``support:READ``), audited as ``"support_user$user"``; it records a
+        ``SupportSessionStarted``. PermissionDenied unless support is open for the user's tenant:
+        the management option ``("support", "enabled_for_all_tenants")`` is ``"true"``, or the
+        tenant's ``request_support`` has not ended; each write checks it again. Runtime complexity:
+        O(the support user's global roles), one commit."""
         support = actor_user(self._writer.index, support_user_id, "support user", "support_user_id")
         user = actor_user(self._writer.index, user_id, "user")
         management = self.management_tenant

@@ -82,6 +82,7 @@ __all__ = [
 ]
 
 Revision: TypeAlias = int
+"""The store-wide, strictly increasing number of a commit (an ``int``)."""
 
 
 class _Change(msgspec.Struct, frozen=True, tag=True, kw_only=True, array_like=False):
@@ -263,6 +264,8 @@ Change: TypeAlias = (
     | AccessRemoved
     | SupportSessionStarted
 )
+"""The type of a change record: a union of frozen msgspec structs (``GroupCreated``,
+``DeviceTagged``, ``MemberAdded``, ...) defined in this module, tagged by class name."""
 
 
 class Commit(msgspec.Struct, frozen=True, kw_only=True):

@@ -49,7 +49,11 @@ ADMIN_ROLE = "admin"
 
 
 class Permission(NamedTuple):
-    """A permission: ``Permission("device", "READ")``, also written ``"device:READ"``."""
+    """A permission, a named tuple ``(type, level)``: ``Permission("device", "READ")``, also
+    written ``"device:READ"`` (``str()`` gives that). Types: ``device``, ``group``,
+    ``user_management``, ``tenant_management``, ``audit``, ``support``; levels ``READ``,
+    ``CREATE``, ``UPDATE``, ``ADMIN`` (every level of its type), and ``CHANGE`` (create and
+    update) for ``tenant_management`` only."""
 
     type: str
     level: str
@@ -139,7 +143,8 @@ PrincipalKind: TypeAlias = Literal["user", "group"]
 
 class RoleDefinition(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """A custom role of one tenant: a named set of permissions, tenant-wide (global) or on
-    a group (inventory: device permissions only)."""
+    a group (inventory: device permissions only). ``kind`` is ``"global"`` or
+    ``"inventory"``; ``permissions`` a frozenset of ``"type:LEVEL"`` texts."""
 
     tenant_id: str
     name: str

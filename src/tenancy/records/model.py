@@ -214,6 +214,10 @@ def check_policy(policy: object) -> None:
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     """An isolation boundary; tenants form a tree under the management tenant.
 
+    ``status`` is ``"active"`` or ``"suspended"``; ``admin_user_id`` is the tenant's first
+    admin user (``admin_email``, ``admin_username``); ``created_at`` comes from the handle's
+    clock. Settings, limits and usage: [the tenants reference](tenants.md).
+
     Every field added after the first release has a default, so older stored records
     decode unchanged. Mappings are kept as sorted tuples (records are immutable values):
     read them with :meth:`get_property` and :meth:`get_option`.
@@ -275,7 +279,11 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
 # so no reference cycle can pass through it, and untracked, the million records of a large
 # store cost the cyclic collector nothing (a faster cold open, 16 bytes less each).
 class Group(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A node of one tenant's group forest; associates devices by id and by tag rule."""
+    """A node of one tenant's group forest; associates devices by id and by tag rule.
+
+    ``parent_id`` is the group above (None: a root); ``device_ids`` a frozenset of device
+    ids; ``device_tags`` a frozenset of rules, each a sorted tuple of :class:`TagMatcher`
+    (one matcher, or the matchers of an ``all_of``)."""
 
     id: str
     tenant_id: str
@@ -287,7 +295,11 @@ class Group(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class Device(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A device of one tenant; a child device (``parent_id``) follows its gateway."""
+    """A device of one tenant; a child device (``parent_id``, its gateway, or None) follows
+    its gateway: it is reached wherever the gateway is.
+
+    ``tags`` is a frozenset of ``(key, value)`` pairs; a key may carry several values:
+    :meth:`tag` reads one, :meth:`tags_of` all of them."""
 
     id: str
     tenant_id: str
@@ -310,7 +322,11 @@ class Device(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A user of one tenant; email is unique per tenant, compared case-insensitively."""
+    """A user of one tenant; email is unique per tenant, compared case-insensitively.
+
+    ``tags`` as on :class:`Device` (read with :meth:`tag` and :meth:`tags_of`);
+    ``enabled=False`` ends its reach; ``owner_id`` is the owner of a sub-user (whose
+    permissions cap its own), or None."""
 
     id: str
     tenant_id: str
@@ -455,8 +471,9 @@ T = TypeVar("T")
 
 
 class Page(Generic[T]):
-    """One page of a listing. Pass ``next`` as ``after=`` to get the following page;
-    ``next`` is None on the last page.
+    """One page of a listing: ``items`` (a tuple) and ``next`` (an opaque cursor: pass it
+    as ``after=`` to the same listing for the following page; None on the last page).
+    Iterable, with a length.
 
     A listing that has a next page hands over how to make its cursor, not the cursor:
     ``next`` is encoded the first time it is read (about a microsecond), so a caller that
@@ -523,7 +540,10 @@ AssociationKind: TypeAlias = Literal["device_id", "tag_rule"]
 @attrs.frozen
 class Association:
     """How a group associates a device: by its id or by a tag rule, possibly through the
-    device's gateways (``via`` lists the parent devices from the asked device upward)."""
+    device's gateways (``via`` lists the parent devices from the asked device upward).
+
+    ``kind`` is ``"device_id"`` or ``"tag_rule"``; ``device_id`` the device associated (the
+    asked one or a gateway above it); ``rule`` the matching rule, for ``"tag_rule"``."""
 
     group_id: str
     kind: AssociationKind
@@ -547,7 +567,9 @@ ExplanationCode: TypeAlias = Literal[
 
 @attrs.frozen
 class Explanation:
-    """Why a user reaches a device, or the first condition that fails.
+    """Why a user reaches a device, or the first condition that fails: ``allowed``,
+    ``code`` (see the codes below), ``reason`` (a sentence), ``user_id``, ``device_id``.
+    Truthy when allowed.
 
     ``path`` runs from the group the user is a member of down to the group that associates
     the device; ``association`` says how that last group associates it.
