@@ -6,5 +6,6 @@
 - :mod:`tenancy.testing.strategies`: Hypothesis strategies for records and operations.
 - :mod:`tenancy.testing.workload`: seeded synthetic hierarchies (tests, demos, benchmarks).
 
-Nothing here is imported by the library itself; the submodules need the ``test`` extra.
+Nothing here is imported by the library itself; the submodules need the ``testing`` extra
+(``pip install "tenancy-iot[testing]"``: pytest and Hypothesis).
 """
