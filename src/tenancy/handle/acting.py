@@ -5,13 +5,15 @@ an :class:`~tenancy.rules.access.Identity`; the handle and its parts share them.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tenancy.errors import NotFound, PermissionDenied
 from tenancy.index.index import Index
 from tenancy.records.grants import Permission
 from tenancy.records.model import User
-from tenancy.rules.access import Identity, effective_global
+from tenancy.rules.access import Identity, effective_global, support_open
 
-__all__ = ["acting_tenant", "acting_user", "actor_user", "audit_tenant"]
+__all__ = ["acting_tenant", "acting_user", "actor_user", "audit_tenant", "check_support"]
 
 
 def acting_tenant(index: Index, identity: Identity) -> str | None:
@@ -61,3 +63,36 @@ def audit_tenant(index: Index, identity: Identity, tenant: str | None) -> str | 
         raise PermissionDenied(f"{identity.name} may not read tenant {tenant!r}: {rule}",
                                value=tenant, rule=rule, field="tenant")  # fmt: skip
     return own
+
+
+def check_support(
+    index: Index, support_user_id: str, user_id: str, management_id: str, now: datetime
+) -> User:
+    """The user a support session may act as, checked: ``support_user_id`` is an able user
+    of the management tenant holding ``support:READ``, ``user_id`` an able user of a
+    customer tenant whose support is open at ``now``; else NotFound or PermissionDenied
+    naming the argument and the rule. Runtime complexity: O(the support user's global
+    roles)."""
+    support = actor_user(index, support_user_id, "support user", "support_user_id")
+    user = actor_user(index, user_id, "user")
+    if support.tenant_id != management_id:
+        rule = "support users are users of the management tenant"
+        raise PermissionDenied(f"{support_user_id!r} is not a support user: {rule}",
+                               value=support_user_id, rule=rule,
+                               field="support_user_id")  # fmt: skip
+    if Permission("support", "READ") not in effective_global(index, support_user_id):
+        rule = "acting as another tenant's user needs the support permission"
+        raise PermissionDenied(f"{support_user_id!r} may not give support: {rule}",
+                               value=support_user_id, rule=rule,
+                               field="support_user_id")  # fmt: skip
+    if user.tenant_id == management_id:
+        rule = "support acts in customer tenants, not in the management tenant"
+        raise PermissionDenied(f"support may not act as {user_id!r}: {rule}",
+                               value=user_id, rule=rule, field="user_id")  # fmt: skip
+    if not support_open(index, user.tenant_id, now):
+        rule = "support access is open only for all tenants or on the tenant's request"
+        raise PermissionDenied(
+            f"support access to tenant {user.tenant_id!r} is not open: {rule}",
+            value=user.tenant_id, rule=rule, field="user_id",
+        )  # fmt: skip
+    return user

@@ -146,6 +146,33 @@ class TenantLifecycle:
         """The store-wide safety limits this handle enforces."""
         return self._writer.limits
 
+    def create_management_tenant(self) -> None:
+        """Create the management tenant, the root of the tenant tree, with its first admin,
+        in revision 1 of a new store (nothing when another process did it first). Runtime
+        complexity: one commit."""
+
+        def make() -> tuple[list[Change], None]:
+            if self._index.tenants:
+                return [], None  # another process initialised the store first
+            tenant_id = _ids.new_tenant_id()
+            admin = User(
+                id=_ids.new_user_id(), tenant_id=tenant_id, email="admin@management.invalid",
+                username="admin",
+            )  # fmt: skip
+            tenant = Tenant(
+                id=tenant_id, domain=MANAGEMENT_DOMAIN, name="Management", parent_id=None,
+                allow_subtenants=True, created_at=self._writer.clock(), admin_email=admin.email,
+                admin_username=admin.username, admin_user_id=admin.id,
+            )  # fmt: skip
+            admin_role = RoleGrant(tenant_id=tenant.id, user_id=admin.id, role=ADMIN_ROLE)
+            return [
+                ch.TenantCreated(tenant=tenant),
+                ch.UserCreated(user=admin),
+                ch.AccessSet(record=admin_role),  # the first admin holds the admin role
+            ], None
+
+        self._write(make)
+
     def get_tenant(self, tenant_id: str) -> Tenant:
         """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
         return self._tenant(tenant_id, "tenant_id")
