@@ -27,7 +27,7 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 
-__all__ = ["Capabilities", "Store"]
+__all__ = ["Capabilities", "NotifyingStore", "Store"]
 
 
 @attrs.frozen
@@ -41,6 +41,9 @@ class Capabilities:
     the change log to stay fresh."""
     retention: int | None = None
     """How many revisions of change log the store keeps; None keeps them all."""
+    notifies: bool = False
+    """The store is a :class:`NotifyingStore`: a follower may block in
+    ``wait_for_commit`` until another connection commits, instead of polling."""
 
 
 @runtime_checkable
@@ -96,3 +99,18 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class NotifyingStore(Store, Protocol):
+    """A store whose commits wake the other connections' followers (``notifies``)."""
+
+    def wait_for_commit(self, after: Revision, timeout: float) -> bool:
+        """Block until a commit past ``after`` is announced (True), or ``timeout`` seconds
+        pass or :meth:`wake` is called (False). True may also mean "announcements may have
+        been missed": the caller catches up from the log either way."""
+        ...
+
+    def wake(self) -> None:
+        """End a ``wait_for_commit`` in progress on another thread at once."""
+        ...

@@ -1,0 +1,161 @@
+"""The PostgreSQL store's notifications: every commit sends ``NOTIFY`` with its revision
+(in its own transaction, so it is delivered when, and only if, the commit lands), and a
+:class:`Listener` holds one connection of its own that ``LISTEN``s, for the handle's
+follower to wait on.
+
+A wait ends at the first notification of a revision past the one the follower has, at
+its timeout (the follower then polls the log anyway: notifications are a hint, never the
+only way a commit arrives), or when :meth:`Listener.wake` is called (closing the handle).
+A lost connection is opened again on the next wait, which then returns at once: a commit
+may have been notified while nobody listened, and the follower's catch-up from the log
+finds it. The connection is never shared across a fork (the store forgets it in the child).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tenancy.records.changes import Revision
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["Listener", "channel"]
+
+_RETRY = 0.5
+"""Seconds a wait pauses after failing to reach the server, before it reports back."""
+
+
+def channel(schema: str) -> str:
+    """The notification channel of the store in ``schema`` (a database holds many)."""
+    return f"tenancy.{schema}"
+
+
+class Listener:
+    """One LISTEN connection and the waits on it (one thread at a time)."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], schema: str) -> None:
+        self._connect = connect
+        self._channel = channel(schema)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._closed = False
+        self._pid = os.getpid()
+        self.notified: Revision = 0
+        """The highest revision notified so far."""
+
+    def wait(self, after: Revision, timeout: float) -> bool:
+        """Block until a revision past ``after`` is notified (True), ``timeout`` seconds
+        pass (False), or :meth:`wake` is called (False). True also when the connection was
+        (re)opened: what was notified meanwhile is unknown, so the caller catches up."""
+        deadline = time.monotonic() + timeout
+        if self._pid != os.getpid():
+            self.forget()  # a forked child's follower may run before the fork hook
+        with self._lock:
+            if self._closed:
+                return False
+            if self.notified > after:
+                return True
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._open()
+                except Exception:  # the server is away: the caller polls, later
+                    self._pause(min(_RETRY, timeout))
+                    return True
+                return True
+            conn = self._conn
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], left)
+                except (OSError, ValueError):
+                    self._drop()
+                    return True
+                if self._wake_r in ready:
+                    self._drain_wake()
+                    return False
+                if not ready:
+                    return False
+                try:
+                    for note in conn.notifies(timeout=0):
+                        self._note(note.payload)
+                except Exception:  # the connection broke (a restart, a terminated backend)
+                    self._drop()
+                    return True
+                if self.notified > after:
+                    return True
+
+    def wake(self) -> None:
+        """End the wait in progress, if any, at once (from another thread)."""
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def close(self) -> None:
+        self._closed = True
+        self.wake()
+        with self._lock:
+            self._drop()
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def forget(self) -> None:
+        """In a forked child: the connection and the pipe are the parent's. Leave them
+        untouched (closing the connection would end the parent's session) and start anew.
+        Once per process: the fork hook and the child's follower may both call it."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        _INHERITED.append(self._conn)
+        self._conn = None
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    def _open(self) -> None:
+        from psycopg import sql  # noqa: PLC0415 - psycopg is imported only with the store
+
+        conn = self._connect()
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _note(self, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            self.notified = max(self.notified, int(payload))
+
+    def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            ready, _, _ = select.select([self._wake_r], [], [], seconds)
+            if ready:
+                self._drain_wake()
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self._wake_r, 64):
+                pass
+
+
+_INHERITED: list[object] = []
+"""Connections a forked child inherited: never used nor closed by it."""

@@ -1,0 +1,113 @@
+"""The PostgreSQL store's statements: one psycopg connection seen through the few calls of
+``sqlite3.Connection`` that the SQLite store's row writer (``_sqlite_apply``) and snapshot
+reader (``_sqlite_read``) make, so both stores give each change the same meaning on the
+same rows and check a snapshot the same way, from one source.
+
+The SQL those modules write is the common subset of the two dialects but for a few
+spellings, translated here once per statement text (and cached): ``?`` placeholders become
+``%s``, ``INSERT OR IGNORE`` becomes ``INSERT ... ON CONFLICT DO NOTHING``, ``max(a, b)``
+of two values ``greatest``, SQLite's ``NOT INDEXED`` hint goes, a sum of checksums stays an
+integer (PostgreSQL sums ``bigint`` as ``numeric``), and the devices, which SQLite stores
+in id order, are read ``ORDER BY id`` (every text column is ``COLLATE "C"``: the order of
+code points, as Python sorts).
+
+While a snapshot is read (``streaming``), each SELECT runs on a server-side cursor in
+binary form, so a read of a million devices holds one batch of rows at a time, never a
+second copy of the table.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PgCursor", "PgShim", "translate"]
+
+_STREAM_ROWS = 20_000
+"""Rows a server-side cursor fetches per round trip (the snapshot reader's batch)."""
+_names = itertools.count(1)
+
+
+@functools.lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """The PostgreSQL spelling of one statement of the SQLite store's row writer or reader."""
+    text = sql
+    ignore = text.lstrip().upper().startswith("INSERT OR IGNORE")
+    if ignore:
+        text = re.sub(r"(?i)INSERT OR IGNORE", "INSERT", text, count=1)
+        text = f"{text} ON CONFLICT DO NOTHING"
+    text = text.replace(" NOT INDEXED", "")
+    text = re.sub(r"\bmax\(value, \?\)", "greatest(value, ?)", text)
+    text = text.replace("sum(crc)", "sum(crc)::bigint")
+    if re.fullmatch(r"SELECT body FROM devices", text.strip()):
+        text = "SELECT body FROM devices ORDER BY id"
+    return text.replace("%", "%%").replace("?", "%s")
+
+
+class PgCursor:
+    """What a statement gave back: its rows and how many it changed."""
+
+    __slots__ = ("_cursor", "rowcount")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], rowcount: int) -> None:
+        self._cursor = cursor
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return self._cursor.fetchmany(size)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+
+class PgShim:
+    """One psycopg connection inside a transaction, as the SQLite row code calls it."""
+
+    def __init__(self, conn: psycopg.Connection[Any], *, streaming: bool = False) -> None:
+        self._conn = conn
+        self._streaming = streaming
+        self._cursors: list[psycopg.Cursor[Any]] = []
+        self.total_changes = 0
+        """Rows changed by this shim's statements so far (as sqlite3's, for the writer's
+        check that a batch of inserts inserted every row)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
+        text = translate(sql)
+        if self._streaming and text.lstrip().upper().startswith("SELECT"):
+            cursor: Any = self._conn.cursor(name=f"tenancy_read_{next(_names)}", binary=True)
+            cursor.itersize = _STREAM_ROWS
+            self._cursors.append(cursor)
+            cursor.execute(text, params or None)
+            return PgCursor(cursor, -1)
+        cursor = self._conn.execute(text, params or None, binary=True)
+        count = max(cursor.rowcount, 0)
+        self.total_changes += count
+        return PgCursor(cursor, count)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
+        rows = list(rows)
+        cursor = self._conn.cursor(binary=True)
+        if rows:
+            cursor.executemany(translate(sql), rows)
+        count = max(cursor.rowcount, 0) if rows else 0
+        self.total_changes += count
+        return PgCursor(cursor, count)
+
+    def close(self) -> None:
+        """Close the server-side cursors this read opened (the transaction's end would)."""
+        for cursor in self._cursors:
+            if not cursor.closed:
+                cursor.close()
+        self._cursors.clear()
