@@ -38,13 +38,16 @@ def channel(schema: str) -> str:
 
 
 class Listener:
-    """One LISTEN connection and the waits on it (one thread at a time)."""
+    """One LISTEN connection and the waits on it: one thread waits on its socket, any other
+    (a second handle on the same store object) on a condition the first one signals."""
 
     def __init__(self, connect: Callable[[], psycopg.Connection[Any]], schema: str) -> None:
         self._connect = connect
         self._channel = channel(schema)
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        self._signal = threading.Condition()
+        self._wakes = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -60,44 +63,65 @@ class Listener:
         deadline = time.monotonic() + timeout
         if self._pid != os.getpid():
             self.forget()  # a forked child's follower may run before the fork hook
-        with self._lock:
-            if self._closed:
+        if not self._lock.acquire(blocking=False):
+            return self._wait_beside(after, timeout)
+        try:
+            return self._wait_on_socket(after, deadline, timeout)
+        finally:
+            self._lock.release()
+            with self._signal:
+                self._signal.notify_all()
+
+    def _wait_beside(self, after: Revision, timeout: float) -> bool:
+        """Another thread waits on the socket: wait for what it hears."""
+        with self._signal:
+            wakes = self._wakes
+            self._signal.wait_for(
+                lambda: self.notified > after or self._closed or self._wakes != wakes, timeout
+            )
+            return self.notified > after and not self._closed
+
+    def _wait_on_socket(self, after: Revision, deadline: float, timeout: float) -> bool:
+        if self._closed:
+            return False
+        if self.notified > after:
+            return True
+        if self._conn is None or self._conn.closed:
+            try:
+                self._open()
+            except Exception:  # the server is away: the caller polls, later
+                self._pause(min(_RETRY, timeout))
+                return True
+            return True
+        conn = self._conn
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
+            try:
+                ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], left)
+            except (OSError, ValueError):
+                self._drop()
+                return True
+            if self._wake_r in ready:
+                self._drain_wake()
+                return False
+            if not ready:
+                return False
+            try:
+                for note in conn.notifies(timeout=0):
+                    self._note(note.payload)
+            except Exception:  # the connection broke (a restart, a terminated backend)
+                self._drop()
+                return True
             if self.notified > after:
                 return True
-            if self._conn is None or self._conn.closed:
-                try:
-                    self._open()
-                except Exception:  # the server is away: the caller polls, later
-                    self._pause(min(_RETRY, timeout))
-                    return True
-                return True
-            conn = self._conn
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                try:
-                    ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], left)
-                except (OSError, ValueError):
-                    self._drop()
-                    return True
-                if self._wake_r in ready:
-                    self._drain_wake()
-                    return False
-                if not ready:
-                    return False
-                try:
-                    for note in conn.notifies(timeout=0):
-                        self._note(note.payload)
-                except Exception:  # the connection broke (a restart, a terminated backend)
-                    self._drop()
-                    return True
-                if self.notified > after:
-                    return True
 
     def wake(self) -> None:
-        """End the wait in progress, if any, at once (from another thread)."""
+        """End the waits in progress, if any, at once (from another thread)."""
+        with self._signal:
+            self._wakes += 1
+            self._signal.notify_all()
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
@@ -120,6 +144,7 @@ class Listener:
         _INHERITED.append(self._conn)
         self._conn = None
         self._lock = threading.Lock()
+        self._signal = threading.Condition()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)

@@ -49,13 +49,14 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import sqlite3
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -283,29 +284,22 @@ class PostgresStore:
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg
-        for attempt in range(self._pool_size + 1):
-            state: dict[str, Any] = {}
-            used: list[Any] = []
-            try:
-                with self._get_pool().connection(timeout=self._busy_timeout) as conn:
-                    used.append(conn)
-                    return self._write(conn, changes, expected_revision, audit, state)
-            except self._psycopg_pool.PoolTimeout as exc:
-                raise self._unreachable(exc) from exc
-            except psycopg.OperationalError as exc:
-                if "xid" not in state and attempt < self._pool_size and _lost(used, exc):
-                    self._check_pool()  # a connection that died idle: nothing was sent
-                    continue
-                if state.get("committing"):
-                    return self._outcome(state, changes, exc)
-                raise self._error(
-                    exc, f"write revision {expected_revision + 1} (nothing was written)"
-                ) from exc
-            except psycopg.Error as exc:
-                raise self._error(exc, f"write revision {expected_revision + 1}") from exc
-        raise StoreError(  # pragma: no cover - the loop returns or raises
-            f"{self._name}: could not write", value=self._name
-        )
+        state: dict[str, Any] = {}
+        try:
+            # The pool hands out only connections whose socket is quiet (_check_idle): one
+            # the server ended while it sat idle is replaced before anything is sent on it.
+            with self._pooled() as conn:
+                return self._write(conn, changes, expected_revision, audit, state)
+        except self._psycopg_pool.PoolTimeout as exc:
+            raise self._unreachable(exc) from exc
+        except psycopg.OperationalError as exc:
+            if state.get("committing"):
+                return self._outcome(state, changes, exc)
+            raise self._error(
+                exc, f"write revision {expected_revision + 1} (nothing was written)"
+            ) from exc
+        except psycopg.Error as exc:
+            raise self._error(exc, f"write revision {expected_revision + 1}") from exc
 
     def _write(
         self,
@@ -531,6 +525,7 @@ class PostgresStore:
             max_size=self._pool_size,
             kwargs={"autocommit": True},
             configure=configure,
+            check=_check_idle,
             timeout=self._busy_timeout,
             reconnect_timeout=self._busy_timeout,
             name=f"tenancy-{self._schema}",
@@ -562,6 +557,30 @@ class PostgresStore:
                     raise self._error(exc, "connect") from exc
             return self._pool
 
+    @contextmanager
+    def _pooled(self) -> Iterator[Any]:
+        """A connection of the pool, given back afterwards. A pool that has none to give
+        within a second (its connections were ended together and its reconnection backs
+        off for seconds) is replaced by a new one, which connects at once."""
+        pool = self._get_pool()
+        try:
+            conn = pool.getconn(timeout=min(1.0, self._busy_timeout))
+        except self._psycopg_pool.PoolTimeout:
+            self._reset_pool(pool)
+            pool = self._get_pool()
+            conn = pool.getconn(timeout=self._busy_timeout)
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
+
+    def _reset_pool(self, pool: Any) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        with suppress(Exception):
+            pool.close(timeout=1.0)
+
     def _check_pool(self) -> None:
         """Replace every idle connection of the pool that no longer works."""
         pool = self._pool
@@ -574,12 +593,11 @@ class PostgresStore:
         died (a restart, a terminated backend) runs again on another: a read does nothing
         twice. An error of psycopg becomes StoreError; the store's own errors pass."""
         psycopg = self._psycopg
-        pool = self._get_pool()
         attempts = self._pool_size + 1 if read else 1
         for attempt in range(attempts):
             used: list[Any] = []
             try:
-                with pool.connection(timeout=self._busy_timeout) as conn:
+                with self._pooled() as conn:
                     used.append(conn)
                     return body(conn)
             except self._psycopg_pool.PoolTimeout as exc:
@@ -694,6 +712,18 @@ def _append_audit(
         " after_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         rows,
     )
+
+
+def _check_idle(conn: Any) -> None:
+    """Refuse a pooled connection the server has ended (a restart, a terminated backend):
+    an idle connection's socket has nothing to read unless the server said goodbye. No
+    round trip: one poll of the socket."""
+    if conn.closed or conn.broken:
+        raise OSError("the connection is closed")
+    ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    if ready:
+        conn.close()
+        raise OSError("the server ended this connection while it was idle")
 
 
 def _lost(used: list[Any], exc: BaseException) -> bool:
