@@ -32,6 +32,9 @@ __all__ = ["PgCursor", "PgShim", "translate"]
 _STREAM_ROWS = 20_000
 """Rows a server-side cursor fetches per round trip (the snapshot reader's batch)."""
 _names = itertools.count(1)
+_LARGE = re.compile(r"SELECT [a-z_, ]+ FROM (devices|users|memberships|group_devices|usage)\b")
+"""The reads of whole tables that grow with the store: on a server-side cursor (the
+others are a few rows, and a cursor costs two more round trips)."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -85,7 +88,7 @@ class PgShim:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         text = translate(sql)
-        if self._streaming and text.lstrip().upper().startswith("SELECT"):
+        if self._streaming and _LARGE.match(text):
             cursor: Any = self._conn.cursor(name=f"tenancy_read_{next(_names)}", binary=True)
             cursor.itersize = _STREAM_ROWS
             self._cursors.append(cursor)
