@@ -311,11 +311,12 @@ class PostgresStore:
     ) -> Revision:
         conn.execute("BEGIN")  # READ COMMITTED: each statement sees what the last writer did
         try:
-            head, xid = conn.execute(
-                "SELECT value, pg_current_xact_id()::text FROM meta WHERE key = 'head' FOR UPDATE"
-                if self._notify
-                else "SELECT value, '' FROM meta WHERE key = 'head' FOR UPDATE"
-            ).fetchone() or (None, None)
+            # The head row's lock first: writers queue here. The same round trip reads
+            # this transaction's id (to ask the server about it, should COMMIT be cut off)
+            # and the audit log's last record (the next ones are numbered after it).
+            head, xid, last_seq, last_at = conn.execute(
+                _HEAD_FOR_UPDATE if self._notify else _HEAD_FOR_UPDATE_NO_XID
+            ).fetchone() or (None, None, None, None)
             state["xid"] = xid
             if type(head) is not int:
                 raise self._damaged(f"its head revision is {shorten(head)}, not a revision")
@@ -334,13 +335,25 @@ class PostgresStore:
                     rule="every change of a commit must apply to the current records",
                 ) from exc
             body = _codec.encode_changes(changes)
+            rows = _audit_rows(audit, writer._encoded or {}, last_seq or 0, last_at or 0)
+        except BaseException:
+            if not conn.closed:
+                with suppress(Exception):
+                    conn.execute("ROLLBACK")
+            raise
+        # The rest reads nothing back: the log row, the audit records, the head, the NOTIFY
+        # and COMMIT. (A pipeline of them measured slower here than one statement at a
+        # time.) From the first of them on, a lost connection leaves the outcome to ask
+        # the server about (_outcome).
+        state["committing"] = revision
+        try:
             conn.execute(
                 "INSERT INTO changes (revision, body, crc) VALUES (%s, %s, %s)",
                 (revision, body, _codec.row_crc(body)),
                 binary=True,
             )
-            if audit:
-                _append_audit(conn, audit, writer._encoded or {})
+            if rows:
+                conn.cursor().executemany(_INSERT_AUDIT, rows)
             if self._retention is not None and revision - self._retention > 0:
                 writer._prune(db, revision - self._retention)
             if self._notify:
@@ -351,13 +364,14 @@ class PostgresStore:
                 )
             else:
                 conn.execute("UPDATE meta SET value = %s WHERE key = 'head'", (revision,))
+            conn.execute("COMMIT")
+        except self._psycopg.OperationalError:
+            raise
         except BaseException:
             if not conn.closed:
                 with suppress(Exception):
                     conn.execute("ROLLBACK")
             raise
-        state["committing"] = revision
-        conn.execute("COMMIT")
         return revision
 
     def _outcome(
@@ -688,14 +702,25 @@ class PostgresStore:
         return f"PostgresStore({self._name!r})"
 
 
-def _append_audit(
-    conn: psycopg.Connection[Any], audit: Sequence[AuditRecord], encoded: dict[int, bytes]
-) -> None:
-    """Append in order, numbered one above the last (the head's row lock is held, so no
-    other writer appends meanwhile). ``encoded``: blobs already made for this commit's
-    records, by id()."""
-    row = conn.execute("SELECT seq, at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, last = (0, 0) if row is None else row
+_HEAD_FOR_UPDATE = (
+    "SELECT m.value, pg_current_xact_id()::text, a.seq, a.at FROM meta AS m LEFT JOIN LATERAL"
+    " (SELECT seq, at FROM audit ORDER BY seq DESC LIMIT 1) AS a ON true"
+    " WHERE m.key = 'head' FOR UPDATE OF m"
+)
+_HEAD_FOR_UPDATE_NO_XID = _HEAD_FOR_UPDATE.replace("pg_current_xact_id()::text", "''")
+"""An engine without notifications (notify=False) may lack transaction ids too."""
+_INSERT_AUDIT = (
+    "INSERT INTO audit (seq, revision, at, tenant_id, actor, action, target, before_value,"
+    " after_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _audit_rows(
+    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, last: int
+) -> list[tuple[Any, ...]]:
+    """The audit log rows of a commit, numbered after ``seq`` (the last record's; the
+    head's row lock is held, so no other writer appends meanwhile), their times never
+    before ``last``. ``encoded``: blobs already made for this commit's records, by id()."""
     stamps = _audit.times(audit, last)
     encode, known = _audit.encode_value, encoded.get
     rows = []
@@ -707,11 +732,7 @@ def _append_audit(
             (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
              encode(r.before), blob)
         )  # fmt: skip
-    conn.cursor().executemany(
-        "INSERT INTO audit (seq, revision, at, tenant_id, actor, action, target, before_value,"
-        " after_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        rows,
-    )
+    return rows
 
 
 def _check_idle(conn: Any) -> None:
