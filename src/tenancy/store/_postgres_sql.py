@@ -78,9 +78,15 @@ class PgCursor:
 class PgShim:
     """One psycopg connection inside a transaction, as the SQLite row code calls it."""
 
-    def __init__(self, conn: psycopg.Connection[Any], *, streaming: bool = False) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], *, streaming: bool = False, defer_sums: bool = False
+    ) -> None:
         self._conn = conn
         self._streaming = streaming
+        self._defer_sums = defer_sums
+        self.sums: list[tuple[int, int, str]] = []
+        """With ``defer_sums``: the row writer's additions to the checksum totals, kept for
+        the commit to send with its last statements (one round trip less per write)."""
         self._cursors: list[psycopg.Cursor[Any]] = []
         self.total_changes = 0
         """Rows changed by this shim's statements so far (as sqlite3's, for the writer's
@@ -101,6 +107,9 @@ class PgShim:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
         rows = list(rows)
+        if self._defer_sums and sql.startswith("UPDATE checksums SET rows = rows + ?"):
+            self.sums.extend((int(n), int(total), str(table)) for n, total, table in rows)
+            return PgCursor(self._conn.cursor(), len(rows))
         cursor = self._conn.cursor(binary=True)
         if rows:
             cursor.executemany(translate(sql), rows)

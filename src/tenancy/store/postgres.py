@@ -67,6 +67,7 @@ from tenancy.records.model import AuditRecord, Device, Tenant, UsageDay, User
 from tenancy.records.snapshot import Snapshot
 from tenancy.store import _audit, _codec
 from tenancy.store import _postgres_migrations as pg_migrations
+from tenancy.store import migrations as sqlite_migrations
 from tenancy.store._postgres_listen import Listener, channel
 from tenancy.store._postgres_sql import PgShim
 from tenancy.store._sqlite_apply import ChangeWriter
@@ -309,21 +310,24 @@ class PostgresStore:
         audit: Sequence[AuditRecord],
         state: dict[str, Any],
     ) -> Revision:
-        conn.execute("BEGIN")  # READ COMMITTED: each statement sees what the last writer did
         try:
             # The head row's lock first: writers queue here. The same round trip reads
             # this transaction's id (to ask the server about it, should COMMIT be cut off)
             # and the audit log's last record (the next ones are numbered after it).
-            head, xid, last_seq, last_at = conn.execute(
-                _HEAD_FOR_UPDATE if self._notify else _HEAD_FOR_UPDATE_NO_XID
-            ).fetchone() or (None, None, None, None)
+            # BEGIN (READ COMMITTED: each statement sees what the last writer did) and the
+            # lock in one round trip (two statements: the simple query protocol).
+            cursor = conn.execute(
+                "BEGIN; " + (_HEAD_FOR_UPDATE if self._notify else _HEAD_FOR_UPDATE_NO_XID)
+            )
+            cursor.nextset()
+            head, xid, last_seq, last_at = cursor.fetchone() or (None, None, None, None)
             state["xid"] = xid
             if type(head) is not int:
                 raise self._damaged(f"its head revision is {shorten(head)}, not a revision")
             if head != expected:
                 raise StaleRevision(expected, head)
             revision = head + 1
-            shim = PgShim(conn)
+            shim = PgShim(conn, defer_sums=True)
             db = cast(sqlite3.Connection, shim)  # the subset of it the row writer calls
             writer = ChangeWriter({} if audit else None)
             try:
@@ -341,30 +345,36 @@ class PostgresStore:
                 with suppress(Exception):
                     conn.execute("ROLLBACK")
             raise
-        # The rest reads nothing back: the log row, the audit records, the head, the NOTIFY
-        # and COMMIT. (A pipeline of them measured slower here than one statement at a
-        # time.) From the first of them on, a lost connection leaves the outcome to ask
-        # the server about (_outcome).
-        state["committing"] = revision
+        # The rest reads nothing back, in two round trips: the log row with the audit
+        # records; then the checksum totals, the head, the NOTIFY and COMMIT (literals of
+        # the store's own making: ints and the validated schema name). From the second on,
+        # a lost connection leaves the outcome to ask the server about (_outcome).
         try:
-            conn.execute(
-                "INSERT INTO changes (revision, body, crc) VALUES (%s, %s, %s)",
-                (revision, body, _codec.row_crc(body)),
-                binary=True,
-            )
-            if rows:
-                conn.cursor().executemany(_INSERT_AUDIT, rows)
-            if self._retention is not None and revision - self._retention > 0:
-                writer._prune(db, revision - self._retention)
-            if self._notify:
+            log_row = (revision, body, _codec.row_crc(body))
+            if rows and len(rows) * 9 < _MAX_PARAMS:
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
                 conn.execute(
-                    "WITH head AS (UPDATE meta SET value = %s WHERE key = 'head')"
-                    " SELECT pg_notify(%s, %s)",
-                    (revision, self._channel, str(revision)),
+                    f"WITH a AS ({_INSERT_AUDIT_INTO} VALUES {values}) {_INSERT_LOG}",
+                    [value for row in rows for value in row] + list(log_row),
+                    binary=True,
                 )
             else:
-                conn.execute("UPDATE meta SET value = %s WHERE key = 'head'", (revision,))
-            conn.execute("COMMIT")
+                if rows:
+                    conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows)
+                conn.execute(_INSERT_LOG, log_row, binary=True)
+            if self._retention is not None and revision - self._retention > 0:
+                writer._prune(db, revision - self._retention)
+            tail = [
+                f"UPDATE checksums SET rows = rows + {n:d}, total = total + {total:d}"  # noqa: S608 - ints, a fixed name
+                f" WHERE name = '{_checked(table)}'"
+                for n, total, table in shim.sums
+            ]
+            tail.append(f"UPDATE meta SET value = {revision:d} WHERE key = 'head'")  # noqa: S608
+            if self._notify:
+                tail.append(f"SELECT pg_notify('{self._channel}', '{revision:d}')")
+            tail.append("COMMIT")
+            state["committing"] = revision
+            conn.execute("; ".join(tail))
         except self._psycopg.OperationalError:
             raise
         except BaseException:
@@ -709,10 +719,21 @@ _HEAD_FOR_UPDATE = (
 )
 _HEAD_FOR_UPDATE_NO_XID = _HEAD_FOR_UPDATE.replace("pg_current_xact_id()::text", "''")
 """An engine without notifications (notify=False) may lack transaction ids too."""
-_INSERT_AUDIT = (
+_INSERT_AUDIT_INTO = (
     "INSERT INTO audit (seq, revision, at, tenant_id, actor, action, target, before_value,"
-    " after_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " after_value)"
 )
+_ONE_AUDIT_ROW = "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_INSERT_LOG = "INSERT INTO changes (revision, body, crc) VALUES (%s, %s, %s)"
+_MAX_PARAMS = 60_000
+"""Parameters one statement may carry (PostgreSQL's limit is 65,535)."""
+
+
+def _checked(table: str) -> str:
+    """A table name the checksum totals keep (it goes into a statement as a literal)."""
+    if table not in sqlite_migrations.CHECKED:
+        raise StoreError(f"no checksum total is kept for {table!r}", value=table)
+    return table
 
 
 def _audit_rows(
