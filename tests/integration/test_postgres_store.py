@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 import tenancy
@@ -25,6 +24,9 @@ from tenancy.store.postgres import PostgresStore
 from tenancy.testing.contract import assert_index_matches_store, assert_records_match_log
 from tests import pg
 
+psycopg = pytest.importorskip(
+    "psycopg", reason="the extra 'postgres': pip install -e '.[postgres]'"
+)
 TIMEOUT = 20.0
 
 
