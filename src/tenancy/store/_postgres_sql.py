@@ -14,6 +14,9 @@ code points, as Python sorts).
 While a snapshot is read (``streaming``), each SELECT runs on a server-side cursor in
 binary form, so a read of a million devices holds one batch of rows at a time, never a
 second copy of the table.
+
+Below them, the statements of the store's own part of a commit (the head's lock, the log
+row, the audit rows), shared by nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from tenancy.errors import StoreError
+from tenancy.records.model import AuditRecord
+from tenancy.store import _audit
+from tenancy.store import migrations as sqlite_migrations
 
 if TYPE_CHECKING:
     import psycopg
@@ -123,3 +131,49 @@ class PgShim:
             if not cursor.closed:
                 cursor.close()
         self._cursors.clear()
+
+
+# ---------------------------------------------------------------- the commit's own
+
+_HEAD_FOR_UPDATE = (
+    "SELECT m.value, pg_current_xact_id()::text, a.seq, a.at FROM meta AS m LEFT JOIN LATERAL"
+    " (SELECT seq, at FROM audit ORDER BY seq DESC LIMIT 1) AS a ON true"
+    " WHERE m.key = 'head' FOR UPDATE OF m"
+)
+_HEAD_FOR_UPDATE_NO_XID = _HEAD_FOR_UPDATE.replace("pg_current_xact_id()::text", "''")
+"""An engine without notifications (notify=False) may lack transaction ids too."""
+_INSERT_AUDIT_INTO = (
+    "INSERT INTO audit (seq, revision, at, tenant_id, actor, action, target, before_value,"
+    " after_value)"
+)
+_ONE_AUDIT_ROW = "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_INSERT_LOG = "INSERT INTO changes (revision, body, crc) VALUES (%s, %s, %s)"
+_MAX_PARAMS = 60_000
+"""Parameters one statement may carry (PostgreSQL's limit is 65,535)."""
+
+
+def _checked(table: str) -> str:
+    """A table name the checksum totals keep (it goes into a statement as a literal)."""
+    if table not in sqlite_migrations.CHECKED:
+        raise StoreError(f"no checksum total is kept for {table!r}", value=table)
+    return table
+
+
+def _audit_rows(
+    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, last: int
+) -> list[tuple[Any, ...]]:
+    """The audit log rows of a commit, numbered after ``seq`` (the last record's; the
+    head's row lock is held, so no other writer appends meanwhile), their times never
+    before ``last``. ``encoded``: blobs already made for this commit's records, by id()."""
+    stamps = _audit.times(audit, last)
+    encode, known = _audit.encode_value, encoded.get
+    rows = []
+    for r, at in zip(audit, stamps, strict=True):
+        seq += 1
+        after = r.after
+        blob = None if after is None else (known(id(after)) or encode(after))
+        rows.append(
+            (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+             encode(r.before), blob)
+        )  # fmt: skip
+    return rows

@@ -67,9 +67,18 @@ from tenancy.records.model import AuditRecord, Device, Tenant, UsageDay, User
 from tenancy.records.snapshot import Snapshot
 from tenancy.store import _audit, _codec
 from tenancy.store import _postgres_migrations as pg_migrations
-from tenancy.store import migrations as sqlite_migrations
 from tenancy.store._postgres_listen import Listener, channel
-from tenancy.store._postgres_sql import PgShim
+from tenancy.store._postgres_sql import (
+    _HEAD_FOR_UPDATE,
+    _HEAD_FOR_UPDATE_NO_XID,
+    _INSERT_AUDIT_INTO,
+    _INSERT_LOG,
+    _MAX_PARAMS,
+    _ONE_AUDIT_ROW,
+    PgShim,
+    _audit_rows,
+    _checked,
+)
 from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_read import SnapshotReader, _audit_filters
 from tenancy.store._sqlite_rows import _AUDIT_COLUMNS, _cause, _Missing
@@ -710,50 +719,6 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._name!r})"
-
-
-_HEAD_FOR_UPDATE = (
-    "SELECT m.value, pg_current_xact_id()::text, a.seq, a.at FROM meta AS m LEFT JOIN LATERAL"
-    " (SELECT seq, at FROM audit ORDER BY seq DESC LIMIT 1) AS a ON true"
-    " WHERE m.key = 'head' FOR UPDATE OF m"
-)
-_HEAD_FOR_UPDATE_NO_XID = _HEAD_FOR_UPDATE.replace("pg_current_xact_id()::text", "''")
-"""An engine without notifications (notify=False) may lack transaction ids too."""
-_INSERT_AUDIT_INTO = (
-    "INSERT INTO audit (seq, revision, at, tenant_id, actor, action, target, before_value,"
-    " after_value)"
-)
-_ONE_AUDIT_ROW = "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-_INSERT_LOG = "INSERT INTO changes (revision, body, crc) VALUES (%s, %s, %s)"
-_MAX_PARAMS = 60_000
-"""Parameters one statement may carry (PostgreSQL's limit is 65,535)."""
-
-
-def _checked(table: str) -> str:
-    """A table name the checksum totals keep (it goes into a statement as a literal)."""
-    if table not in sqlite_migrations.CHECKED:
-        raise StoreError(f"no checksum total is kept for {table!r}", value=table)
-    return table
-
-
-def _audit_rows(
-    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, last: int
-) -> list[tuple[Any, ...]]:
-    """The audit log rows of a commit, numbered after ``seq`` (the last record's; the
-    head's row lock is held, so no other writer appends meanwhile), their times never
-    before ``last``. ``encoded``: blobs already made for this commit's records, by id()."""
-    stamps = _audit.times(audit, last)
-    encode, known = _audit.encode_value, encoded.get
-    rows = []
-    for r, at in zip(audit, stamps, strict=True):
-        seq += 1
-        after = r.after
-        blob = None if after is None else (known(id(after)) or encode(after))
-        rows.append(
-            (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-             encode(r.before), blob)
-        )  # fmt: skip
-    return rows
 
 
 def _check_idle(conn: Any) -> None:
