@@ -485,13 +485,19 @@ def _follow(
         if waiter is None:
             if stop.wait(window):
                 return
+        elif skipped:
+            # A write held the lock: it may have caught up just before the commit that
+            # woke us. Look again shortly (a sleep: waiting on the store would return at
+            # once for that commit, and spin against the write for the interpreter).
+            if stop.wait(_SOON):
+                return
         else:
             tn = ref()
             if tn is None:
                 return
             after = tn.index.revision
             del tn
-            waiter.wait_for_commit(after, _SOON if skipped else window)
+            waiter.wait_for_commit(after, window)
             if stop.is_set():
                 return
         tn = ref()

@@ -9,6 +9,11 @@ only way a commit arrives), or when :meth:`Listener.wake` is called (closing the
 A lost connection is opened again on the next wait, which then returns at once: a commit
 may have been notified while nobody listened, and the follower's catch-up from the log
 finds it. The connection is never shared across a fork (the store forgets it in the child).
+
+A store object's own commits wake none of its waits: the handle that wrote one applied it
+already (waking for it would cost a catch-up per write). So two handles sharing one store
+object (``Tenancy(store)`` twice) follow each other's writes by polling; ``tenancy.open``
+gives every handle a store object of its own.
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ class Listener:
         self._closed = False
         self._pid = os.getpid()
         self.notified: Revision = 0
-        """The highest revision notified so far."""
+        """The highest revision notified so far by another store object (this one's own
+        commits wake nobody here: its handle applied them already)."""
+        self._own: set[Revision] = set()
 
     def wait(self, after: Revision, timeout: float) -> bool:
         """Block until a revision past ``after`` is notified (True), ``timeout`` seconds
@@ -166,9 +173,22 @@ class Listener:
             with contextlib.suppress(Exception):
                 conn.close()
 
+    def committing(self, revision: Revision) -> None:
+        """This store object is committing ``revision``: its notification wakes no one."""
+        self._own.add(revision)
+
+    def settled(self, revision: Revision) -> None:
+        """That commit failed (or its outcome is unknown): its revision may come from
+        another writer, whose notification must wake us."""
+        self._own.discard(revision)
+
     def _note(self, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            self.notified = max(self.notified, int(payload))
+            revision = int(payload)
+            if revision in self._own:
+                self._own.discard(revision)
+                return
+            self.notified = max(self.notified, revision)
 
     def _pause(self, seconds: float) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -383,10 +383,16 @@ class PostgresStore:
                 tail.append(f"SELECT pg_notify('{self._channel}', '{revision:d}')")
             tail.append("COMMIT")
             state["committing"] = revision
+            if self._listener is not None:
+                self._listener.committing(revision)
             conn.execute("; ".join(tail))
         except self._psycopg.OperationalError:
+            if self._listener is not None:
+                self._listener.settled(revision)
             raise
         except BaseException:
+            if self._listener is not None:
+                self._listener.settled(revision)
             if not conn.closed:
                 with suppress(Exception):
                     conn.execute("ROLLBACK")
