@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -346,3 +347,36 @@ def test_a_handle_crosses_a_fork_without_sharing_a_connection(url: str) -> None:
         _until(lambda: tn.revision >= revision)  # the parent's follower still listens
         assert [d.name for d in tn.tenant(tid).devices()] == ["Forked"]
         _tenant(tn, "after-fork")  # and the parent's pool still writes
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_commit_whose_connection_breaks_during_commit_is_settled_by_the_server(
+    url: str, monkeypatch: pytest.MonkeyPatch, landed: bool
+) -> None:
+    """The connection breaks while COMMIT is on its way: the store asks the server
+    (pg_xact_status). A commit that landed returns its revision; one that did not raises
+    StoreError; either way the log holds it exactly when it landed."""
+    store = PostgresStore.from_url(url)
+    try:
+        real = psycopg.Connection.execute
+
+        def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(query, str) and query.endswith("; COMMIT"):
+                if landed:
+                    real(self, query, *args, **kwargs)
+                self.close()  # the server ends an uncommitted transaction with its session
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return real(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", execute)
+        tenant = Tenant(id="t1", domain="a", name="A")
+        if landed:
+            assert store.commit([ch.TenantCreated(tenant=tenant)], expected_revision=0) == 1
+        else:
+            with pytest.raises(StoreError, match=r"rolled back"):
+                store.commit([ch.TenantCreated(tenant=tenant)], expected_revision=0)
+        monkeypatch.undo()
+        assert store.head() == (1 if landed else 0)
+        assert [c.revision for c in store.changes_since(0)] == ([1] if landed else [])
+    finally:
+        store.close()
