@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tenancy.errors import StoreError
+from tenancy.errors import InvalidValue, StoreError
 from tenancy.records.model import AuditRecord
 from tenancy.store import _audit
 from tenancy.store import migrations as sqlite_migrations
@@ -177,3 +177,33 @@ def _audit_rows(
              encode(r.before), blob)
         )  # fmt: skip
     return rows
+
+
+# ---------------------------------------------------------------- connection strings
+
+
+def _shown(conninfo: str) -> str:
+    """The connection string without its password (it goes into messages)."""
+    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", conninfo)
+    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", shown)
+
+
+_URL_OPTIONS = ("schema", "pool_size", "retention", "busy_timeout", "notify")
+
+
+def _url_option(url: str, key: str, value: str) -> Any:
+    try:
+        if key == "pool_size":
+            return int(value)
+        if key == "busy_timeout":
+            return float(value)
+        if key == "retention":
+            return None if value.lower() in ("", "none", "all") else int(value)
+    except ValueError:
+        raise InvalidValue(_shown(url), f"the URL option {key} takes a number") from None
+    if key == "notify":
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        if value.lower() not in flags:
+            raise InvalidValue(_shown(url), "the URL option notify is true or false")
+        return flags[value.lower()]
+    return value

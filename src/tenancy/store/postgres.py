@@ -75,9 +75,12 @@ from tenancy.store._postgres_sql import (
     _INSERT_LOG,
     _MAX_PARAMS,
     _ONE_AUDIT_ROW,
+    _URL_OPTIONS,
     PgShim,
     _audit_rows,
     _checked,
+    _shown,
+    _url_option,
 )
 from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_read import SnapshotReader, _audit_filters
@@ -237,12 +240,15 @@ class PostgresStore:
         return self._conninfo
 
     def head(self) -> Revision:
+        """The latest committed revision: one round trip."""
         return self._run(
             "read",
             lambda conn: self._head(conn.execute("SELECT value FROM meta WHERE key = 'head'")),
         )
 
     def snapshot(self) -> Snapshot:
+        """Every record at one revision: one REPEATABLE READ transaction, the large
+        tables read on server-side cursors, 20,000 rows a batch. O(records)."""
         reader = SnapshotReader(self._damaged)
 
         def read(conn: Any) -> tuple[Any, ...]:
@@ -291,6 +297,8 @@ class PostgresStore:
         expected_revision: Revision,
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
+        """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
+        one transaction, about eight round trips plus the server's durable commit."""
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg
@@ -443,6 +451,9 @@ class PostgresStore:
         after: int | None = None,
         limit: int = 100,
     ) -> list[AuditRecord]:
+        """Audit records in ``seq`` order (see the Store protocol): one read transaction,
+        O(log2 of the log) probes for a time range, then one indexed query."""
+
         def read(conn: Any) -> list[Any]:
             db = PgShim(conn)
             top = db.execute("SELECT max(seq) FROM audit").fetchone()[0] or 0
@@ -478,6 +489,7 @@ class PostgresStore:
         ]
 
     def changes_since(self, revision: Revision) -> list[Commit]:
+        """Every commit after ``revision``: one statement, O(commits returned)."""
         if type(revision) is not int:
             raise InvalidValue(revision, "a revision is an int", field="revision")
         # One statement: one consistent view of the head, the floor and the log.
@@ -748,33 +760,6 @@ def _lost(used: list[Any], exc: BaseException) -> bool:
 
 _LOST_STATES = frozenset({"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001"})
 """admin_shutdown, crash_shutdown, cannot_connect_now, and the connection exceptions."""
-
-
-def _shown(conninfo: str) -> str:
-    """The connection string without its password (it goes into messages)."""
-    shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", conninfo)
-    return re.sub(r"(?i)(password\s*=\s*)\S+", r"\1***", shown)
-
-
-_URL_OPTIONS = ("schema", "pool_size", "retention", "busy_timeout", "notify")
-
-
-def _url_option(url: str, key: str, value: str) -> Any:
-    try:
-        if key == "pool_size":
-            return int(value)
-        if key == "busy_timeout":
-            return float(value)
-        if key == "retention":
-            return None if value.lower() in ("", "none", "all") else int(value)
-    except ValueError:
-        raise InvalidValue(_shown(url), f"the URL option {key} takes a number") from None
-    if key == "notify":
-        flags = {"true": True, "1": True, "false": False, "0": False}
-        if value.lower() not in flags:
-            raise InvalidValue(_shown(url), "the URL option notify is true or false")
-        return flags[value.lower()]
-    return value
 
 
 _OPEN: weakref.WeakSet[PostgresStore] = weakref.WeakSet()
