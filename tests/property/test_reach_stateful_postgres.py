@@ -11,6 +11,7 @@ from unittest import mock
 
 from hypothesis import settings
 
+from tenancy.handle import writer as writer_module
 from tenancy.store.postgres import PostgresStore
 from tests import pg
 from tests.property import test_reach_stateful as base
@@ -30,8 +31,11 @@ class PostgresReachMachine(base.ReachMachine):
             super().__init__()
 
     def teardown(self) -> None:
-        for handle in (self.tn, self.follower):
-            handle.close()
+        # Every handle on this store, those the reopen rule replaced too: their followers
+        # would otherwise go on waiting on a closed store.
+        for writer in list(writer_module._WRITERS):
+            if writer.store is self.store:
+                writer.close()
         self.store.close()
         pg.give_back(self._url, self._schema)
 
