@@ -131,15 +131,16 @@ def _per_call(fn: Callable[[], object], number: int = 2000) -> float:
 def _raw_commit(url: str, n: int = 100) -> str:
     """The floor under any durable write: one INSERT and COMMIT (WAL flushed) on the server."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (i int)")  # WAL-logged
+        table = f"bench_floor_{os.getpid()}"
+        conn.execute(f"CREATE TABLE {table} (i int)")  # WAL-logged, as the store's tables
         times = []
         for _ in range(n):
             start = time.perf_counter()
             conn.execute("BEGIN")
-            conn.execute("INSERT INTO bench_floor VALUES (1)")
+            conn.execute(f"INSERT INTO {table} VALUES (1)")
             conn.execute("COMMIT")
             times.append(time.perf_counter() - start)
-        conn.execute("DROP TABLE bench_floor")
+        conn.execute(f"DROP TABLE {table}")
     return _pct(times)
 
 

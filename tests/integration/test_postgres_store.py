@@ -9,10 +9,12 @@ wait is bounded.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -380,3 +382,17 @@ def test_a_commit_whose_connection_breaks_during_commit_is_settled_by_the_server
         assert [c.revision for c in store.changes_since(0)] == ([1] if landed else [])
     finally:
         store.close()
+
+
+def test_the_postgres_benchmark_runs_at_a_tiny_scale() -> None:
+    """benchmarks/postgres.py end to end on a few hundred devices, so it never rots."""
+    env = {**os.environ, "TENANCY_BENCH_POSTGRES": pg.database_url()}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.postgres", "--devices", "300", "--writes", "5",
+         "--visible", "5", "--naive-scale", "S"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for figure in ("tag change", "NOTIFY", "polling", "cold open", "verify", "naive"):
+        assert figure in done.stdout, done.stdout
