@@ -62,11 +62,13 @@ class Listener:
         """The highest revision notified so far by another store object (this one's own
         commits wake nobody here: its handle applied them already)."""
         self._own: set[Revision] = set()
+        self._own_max: Revision = 0
 
-    def wait(self, after: Revision, timeout: float) -> bool:
-        """Block until a revision past ``after`` is notified (True), ``timeout`` seconds
-        pass (False), or :meth:`wake` is called (False). True also when the connection was
-        (re)opened: what was notified meanwhile is unknown, so the caller catches up."""
+    def wait(self, after: Revision, timeout: float) -> Revision:
+        """Block until a revision past ``after`` is known to be committed, ``timeout``
+        seconds pass, or :meth:`wake` is called; return the latest revision known. It may
+        return early (a spurious wake-up): after the connection was (re)opened, what was
+        notified meanwhile is unknown, so the caller looks at the log either way."""
         deadline = time.monotonic() + timeout
         if self._pid != os.getpid():
             self.forget()  # a forked child's follower may run before the fork hook
@@ -79,50 +81,50 @@ class Listener:
             with self._signal:
                 self._signal.notify_all()
 
-    def _wait_beside(self, after: Revision, timeout: float) -> bool:
+    def _wait_beside(self, after: Revision, timeout: float) -> Revision:
         """Another thread waits on the socket: wait for what it hears."""
         with self._signal:
             wakes = self._wakes
             self._signal.wait_for(
-                lambda: self.notified > after or self._closed or self._wakes != wakes, timeout
+                lambda: self.known > after or self._closed or self._wakes != wakes, timeout
             )
-            return self.notified > after and not self._closed
+            return self.known
 
-    def _wait_on_socket(self, after: Revision, deadline: float, timeout: float) -> bool:
+    def _wait_on_socket(self, after: Revision, deadline: float, timeout: float) -> Revision:
         if self._closed:
-            return False
-        if self.notified > after:
-            return True
+            return self.known
+        if self.known > after:
+            return self.known
         if self._conn is None or self._conn.closed:
             try:
                 self._open()
             except Exception:  # the server is away: the caller polls, later
                 self._pause(min(_RETRY, timeout))
-                return True
-            return True
+                return self.known
+            return self.known
         conn = self._conn
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
+                return self.known
             try:
                 ready, _, _ = select.select([conn.fileno(), self._wake_r], [], [], left)
             except (OSError, ValueError):
                 self._drop()
-                return True
+                return self.known
             if self._wake_r in ready:
                 self._drain_wake()
-                return False
+                return self.known
             if not ready:
-                return False
+                return self.known
             try:
                 for note in conn.notifies(timeout=0):
                     self._note(note.payload)
             except Exception:  # the connection broke (a restart, a terminated backend)
                 self._drop()
-                return True
-            if self.notified > after:
-                return True
+                return self.known
+            if self.known > after:
+                return self.known
 
     def wake(self) -> None:
         """End the waits in progress, if any, at once (from another thread)."""
@@ -172,6 +174,20 @@ class Listener:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    @property
+    def known(self) -> Revision:
+        """The latest revision known to be committed: notified by another store object,
+        or committed by this one."""
+        return max(self.notified, self._own_max)
+
+    def committed(self, revision: Revision) -> None:
+        """This store object committed ``revision`` (its COMMIT returned)."""
+        self._own_max = max(self._own_max, revision)
+        if len(self._own) > 10_000:  # notifications missed (no connection): forget old ones
+            self._own = {r for r in self._own if r > revision - 1_000}
+        with self._signal:
+            self._signal.notify_all()
 
     def committing(self, revision: Revision) -> None:
         """This store object is committing ``revision``: its notification wakes no one."""

@@ -394,6 +394,8 @@ class PostgresStore:
             if self._listener is not None:
                 self._listener.committing(revision)
             conn.execute("; ".join(tail))
+            if self._listener is not None:
+                self._listener.committed(revision)
         except self._psycopg.OperationalError:
             if self._listener is not None:
                 self._listener.settled(revision)
@@ -532,15 +534,17 @@ class PostgresStore:
             raise self._damaged(f"its change log ends at {expected - 1}, its head is {head}")
         return commits
 
-    def wait_for_commit(self, after: Revision, timeout: float) -> bool:
-        """Block until a commit past ``after`` is notified (True), or ``timeout`` seconds
-        pass or :meth:`wake` is called (False); True also after the listening connection
-        was (re)opened, when a notification may have been missed. Costs no query: it waits
-        on the listening connection's socket. Used by the handle's follower."""
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until a commit past ``revision`` is announced (or made by this store
+        object), ``timeout`` seconds pass, or :meth:`wake` is called; return the latest
+        revision known to be committed (``revision`` when none is). It may return early
+        (after the listening connection was reopened a notification may have been
+        missed): the caller reads the log either way. Costs no query: it waits on the
+        listening connection's socket. Used by the handle's follower."""
         listener = self._listener
         if listener is None or self._closed:
-            return False
-        return listener.wait(after, timeout)
+            return revision
+        return max(revision, listener.wait(revision, timeout))
 
     def wake(self) -> None:
         """End a :meth:`wait_for_commit` in progress at once (the handle is closing)."""

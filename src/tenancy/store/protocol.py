@@ -105,10 +105,11 @@ class Store(Protocol):
 class NotifyingStore(Store, Protocol):
     """A store whose commits wake the other connections' followers (``notifies``)."""
 
-    def wait_for_commit(self, after: Revision, timeout: float) -> bool:
-        """Block until a commit past ``after`` is announced (True), or ``timeout`` seconds
-        pass or :meth:`wake` is called (False). True may also mean "announcements may have
-        been missed": the caller catches up from the log either way."""
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until a commit past ``revision`` is announced, or ``timeout`` seconds pass
+        or :meth:`wake` is called, and return the latest revision known to be committed. It
+        may return early (announcements may have been missed): the caller reads the log
+        either way."""
         ...
 
     def wake(self) -> None:
