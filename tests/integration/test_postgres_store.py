@@ -396,3 +396,22 @@ def test_the_postgres_benchmark_runs_at_a_tiny_scale() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     for figure in ("tag change", "NOTIFY", "polling", "cold open", "verify", "naive"):
         assert figure in done.stdout, done.stdout
+
+
+def test_commits_after_reads_a_bounded_stretch_of_the_log(url: str) -> None:
+    """The change feed's bounded read: the first ``limit`` commits after a revision, the
+    same commits as changes_since; StaleRevision past retention."""
+    store = PostgresStore.from_url(f"{url}&retention=4")
+    try:
+        for i in range(6):
+            tenant = Tenant(id=f"t{i}", domain=f"d{i}", name="T")
+            store.commit([ch.TenantCreated(tenant=tenant)], expected_revision=i)
+        assert store.commits_after(2, 2) == store.changes_since(2)[:2]
+        assert [c.revision for c in store.commits_after(3, 10)] == [4, 5, 6]
+        assert store.commits_after(6, 5) == []
+        with pytest.raises(StaleRevision):
+            store.commits_after(0, 1)
+        with pytest.raises(InvalidValue):
+            store.commits_after(2, 0)
+    finally:
+        store.close()

@@ -492,8 +492,16 @@ class PostgresStore:
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         """Every commit after ``revision``: one statement, O(commits returned)."""
+        return self.commits_after(revision, None)
+
+    def commits_after(self, revision: Revision, limit: int | None) -> list[Commit]:
+        """The first ``limit`` commits after ``revision`` (None: all), in order; StaleRevision
+        as :meth:`changes_since` when the log no longer reaches back that far. One
+        statement, O(commits returned). (The change feed's bounded read.)"""
         if type(revision) is not int:
             raise InvalidValue(revision, "a revision is an int", field="revision")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise InvalidValue(limit, "limit is a positive int, or None", field="limit")
         # One statement: one consistent view of the head, the floor and the log.
         rows = self._run(
             "read the change log",
@@ -501,8 +509,8 @@ class PostgresStore:
                 "SELECT m.head, m.floor, c.revision, c.body, c.crc FROM"
                 " (SELECT max(value) FILTER (WHERE key = 'head') AS head,"
                 "  max(value) FILTER (WHERE key = 'log_floor') AS floor FROM meta) AS m"
-                " LEFT JOIN changes AS c ON c.revision > %s ORDER BY c.revision",
-                (revision,),
+                " LEFT JOIN changes AS c ON c.revision > %s ORDER BY c.revision LIMIT %s",
+                (revision, limit),
                 binary=True,
             ).fetchall(),
         )
@@ -511,11 +519,15 @@ class PostgresStore:
             raise self._damaged(f"its head and log floor are {shorten((head, floor))}")
         if revision < floor:
             raise StaleRevision(revision, head)
-        return self._commits([row[2:] for row in rows if row[2] is not None], revision, head)
+        log = [row[2:] for row in rows if row[2] is not None]
+        return self._commits(log, revision, head, whole=limit is None or len(log) < limit)
 
-    def _commits(self, rows: list[Any], revision: Revision, head: Revision) -> list[Commit]:
+    def _commits(
+        self, rows: list[Any], revision: Revision, head: Revision, *, whole: bool
+    ) -> list[Commit]:
         """The commits of change-log rows, each checked against its checksum; the log has
-        no gap (each commit's revision follows the one before, up to the head)."""
+        no gap (each commit's revision follows the one before, up to the head when the
+        read was ``whole``, not cut by a limit)."""
         commits = []
         expected = revision + 1
         for number, body, crc in rows:
@@ -530,8 +542,10 @@ class PostgresStore:
             except _codec.DECODE_ERRORS as exc:
                 raise self._damaged(f"table changes, revision {number}: {_cause(exc)}") from None
             expected += 1
-        if expected - 1 < head or (rows and expected - 1 != head):
+        if whole and (expected - 1 < head or (rows and expected - 1 != head)):
             raise self._damaged(f"its change log ends at {expected - 1}, its head is {head}")
+        if rows and expected - 1 > head:
+            raise self._damaged(f"its change log reaches {expected - 1}, past its head {head}")
         return commits
 
     def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
