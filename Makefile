@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,7 +43,7 @@ test: lint typecheck unit docs
 SCALE ?= M
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,postgres,bench]'
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

@@ -334,21 +334,31 @@ def test_module_is_not_too_long(module: str) -> None:
 
 
 def runtime_dependencies(extra: str | None = None) -> frozenset[str]:
-    """The import names of the runtime dependencies declared in pyproject.toml (with
-    ``extra``, of that optional extra too)."""
+    """The import names of the runtime dependencies declared in pyproject.toml (or, given
+    ``extra``, of that optional extra)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    specs = project["dependencies"] + (project["optional-dependencies"][extra] if extra else [])
+    specs = project["dependencies"] if extra is None else project["optional-dependencies"][extra]
     names = (re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0] for spec in specs)
     return frozenset(n.lower().replace("-", "_") for n in names)
+
+
+OPTIONAL_EXTRAS = {
+    "tenancy.store.postgres": "postgres",
+    "tenancy.store._postgres": "postgres",
+    "tenancy.web": "web",
+}
+"""Modules (by name prefix) that may import the packages of an optional extra, lazily."""
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) != "tools"))
 def test_library_imports_only_runtime_dependencies(module: str) -> None:
     """The library proper imports the standard library, tenancy and its declared runtime
-    dependencies (tenancy.web also those of the ``web`` extra); test-only packages
-    (hypothesis, pytest) stay in tenancy.testing."""
-    extra = "web" if layer_of(module) == "web" else None
-    allowed = runtime_dependencies(extra) | set(sys.stdlib_module_names) | {"tenancy"}
+    dependencies (the modules of OPTIONAL_EXTRAS also their extra's packages); test-only
+    packages (hypothesis, pytest) stay in tenancy.testing."""
+    allowed = runtime_dependencies() | set(sys.stdlib_module_names) | {"tenancy"}
+    for prefix, extra in OPTIONAL_EXTRAS.items():
+        if module.startswith(prefix):
+            allowed |= runtime_dependencies(extra)
     found = sorted(
         {
             f"line {imp.line}: {imp.target}"

@@ -19,9 +19,12 @@ fresh snapshot instead of going on with a half-applied one.
 Freshness (DESIGN.md, Consistency): a handle on a store that other processes write
 (``capabilities.shared``) runs a daemon *follower* thread that applies the change log every
 ``staleness`` seconds, so an answer is never older than that window while the query path
-does no I/O and no check at all. ``at_least=revision`` and ``fresh=True`` catch up first,
-on the caller's thread. A handle that fell behind the store's log retention reloads a
-snapshot.
+does no I/O and no check at all. On a store that announces commits
+(``capabilities.notifies``: PostgreSQL's NOTIFY) the follower instead blocks until one is
+announced and applies it at once, and still catches up every ``staleness`` seconds when
+none is (an announcement lost with a connection is then made up for from the log).
+``at_least=revision`` and ``fresh=True`` catch up first, on the caller's thread. A handle
+that fell behind the store's log retention reloads a snapshot.
 
 Fork (``gunicorn --preload``, ``multiprocessing`` with ``fork``): a handle opened before
 ``os.fork()`` keeps working in the child. Before the fork, :func:`os.register_at_fork`
@@ -45,7 +48,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
 from tenancy.handle.recorder import UsageRecorder
@@ -56,7 +59,7 @@ from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, authorize
 from tenancy.rules.audit import audit_records
 from tenancy.rules.limits import DEFAULT_LIMITS
-from tenancy.store.protocol import Store
+from tenancy.store.protocol import NotifyingStore, Store
 
 __all__ = [
     "BACKOFF_CAP",
@@ -437,19 +440,23 @@ def _gc_paused() -> Iterator[None]:
 
 
 class Follower:
-    """A daemon thread that catches a writer up with its store every ``window`` seconds.
+    """A daemon thread that catches a writer up with its store every ``window`` seconds,
+    or as soon as the store announces a commit (``capabilities.notifies``).
 
     It holds the writer only weakly, so a handle (and its writer) dropped without close()
     is still collected (and the thread then ends). Catching up takes the handle's writer lock; a
-    round that finds a write in progress skips, since that write catches up itself.
+    round that finds a write in progress skips, since that write catches up itself (after an
+    announcement, it tries again shortly: the write may have caught up just before it).
     """
 
     def __init__(self, tn: Writer, window: float) -> None:
         self.window = window
         self._stop = threading.Event()
+        store = tn.store
+        self._waiter = cast(NotifyingStore, store) if store.capabilities.notifies else None
         self._thread = threading.Thread(
             target=_follow,
-            args=(weakref.ref(tn), window, self._stop),
+            args=(weakref.ref(tn), window, self._stop, self._waiter),
             name=f"tenancy-follower-{tn.label}",
             daemon=True,
         )
@@ -457,18 +464,49 @@ class Follower:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._waiter is not None:
+            self._waiter.wake()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=max(5.0, self.window))
 
 
-def _follow(ref: weakref.ref[Writer], window: float, stop: threading.Event) -> None:
+_SOON = 0.005
+"""Seconds a follower that was woken during a write waits before trying again."""
+
+
+def _follow(
+    ref: weakref.ref[Writer],
+    window: float,
+    stop: threading.Event,
+    waiter: NotifyingStore | None,
+) -> None:
     failures = 0
-    while not stop.wait(window):
+    skipped = False
+    while True:
+        if waiter is None:
+            if stop.wait(window):
+                return
+        elif skipped:
+            # A write held the lock: it may have caught up just before the commit that
+            # woke us. Look again shortly (a sleep: waiting on the store would return at
+            # once for that commit, and spin against the write for the interpreter).
+            if stop.wait(_SOON):
+                return
+        else:
+            tn = ref()
+            if tn is None:
+                return
+            after = tn.index.revision
+            del tn
+            waiter.wait_for_commit(after, window)
+            if stop.is_set():
+                return
         tn = ref()
         if tn is None:
             return
         try:
-            if tn.lock.acquire(blocking=False):
+            skipped = not tn.lock.acquire(blocking=False)
+            if not skipped:
                 try:
                     if not stop.is_set():
                         tn.catch_up()
@@ -480,5 +518,7 @@ def _follow(ref: weakref.ref[Writer], window: float, stop: threading.Event) -> N
             failures += 1
             if failures in (1, 10) or failures % 100 == 0:
                 _log.exception("follower could not catch up (%d failures in a row)", failures)
+            if waiter is not None and stop.wait(min(window, 0.5)):
+                return  # the store is away: no busy loop while it is
         finally:
             del tn

@@ -27,7 +27,7 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 
-__all__ = ["Capabilities", "FeedStore", "Store"]
+__all__ = ["Capabilities", "FeedStore", "NotifyingStore", "Store"]
 
 
 @attrs.frozen
@@ -46,6 +46,9 @@ class Capabilities:
     wait for the next commit, which the change feed (:meth:`Tenancy.changes
     <tenancy.Tenancy.changes>`, :meth:`~tenancy.Tenancy.watch`) uses instead of slicing
     :meth:`Store.changes_since` and polling :meth:`Store.head`."""
+    notifies: bool = False
+    """The store is a :class:`NotifyingStore`: a follower may block in
+    ``wait_for_commit`` until another connection commits, instead of polling."""
 
 
 @runtime_checkable
@@ -128,4 +131,18 @@ class FeedStore(Store, Protocol):
         """Block until the store's head is past ``revision``, or ``timeout`` seconds have
         passed, and return the head. It may return early (a spurious wake-up); the caller
         looks at the log again either way."""
+
+
+class NotifyingStore(Store, Protocol):
+    """A store whose commits wake the other connections' followers (``notifies``)."""
+
+    def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
+        """Block until a commit past ``revision`` is announced, or ``timeout`` seconds pass
+        or :meth:`wake` is called, and return the latest revision known to be committed. It
+        may return early (announcements may have been missed): the caller reads the log
+        either way."""
+        ...
+
+    def wake(self) -> None:
+        """End a ``wait_for_commit`` in progress on another thread at once."""
         ...
