@@ -114,7 +114,7 @@ def read_document(source: Readable) -> tuple[Header, Iterator[Record]]:
         document = _decode_json(line[:-1] + b"]}", Document, -1)
         _check_version(document.header)
         return document.header, _json_records(source)
-    whole = _decode_json(line + source.read(), Document, -1)  # laid out otherwise: whole
+    whole = _decode_json(line + source.read(), Document, -2)  # laid out otherwise: whole
     _check_version(whole.header)
     return whole.header, iter(whole.records)
 
@@ -136,7 +136,7 @@ def _decode_json(data: bytes, type_: Any, position: int) -> Any:
 
 
 def _bad(position: int, error: Exception) -> InvalidValue:
-    where = "the header" if position < 0 else f"record {position}"
+    where = {-1: "the header", -2: "the document"}.get(position, f"record {position}")
     return InvalidValue(
         where, f"a document is a tenancy document (see document_schema()): {error}",
         field="document",

@@ -29,6 +29,7 @@ from tenancy import ids as _ids
 from tenancy.errors import (
     AlreadyExists,
     CrossTenantReference,
+    CycleError,
     InvalidDocument,
     InvalidValue,
     LimitExceeded,
@@ -333,6 +334,14 @@ class Planner:
         keys[new] = new
         return new
 
+    def _parent(self, kind: str, record: Any, field: str, before: str) -> str:
+        """The id of the record's parent (or owner), listed earlier; a record naming itself
+        is a cycle, and so is any longer loop, which must name a record listed later."""
+        key = getattr(record, field)
+        if key in (record.id, record.ref):
+            raise CycleError(kind, record.id or record.ref, key, field=field)
+        return self._find(kind, key, field, before)
+
     def _find(self, kind: str, key: str, field: str, before: str = "") -> str:
         found = self.keys[kind].get(key)
         if found is None:
@@ -374,12 +383,7 @@ class Planner:
     def _tenant(self, r: s.TenantRecord) -> None:
         index, limits = self.index, self.limits
         first = self.root is None
-        if first and r.parent is None:
-            if self.parent is not None:
-                raise InvalidValue(
-                    self.parent, "a whole store's document is imported without parent=",
-                    field="parent",
-                )  # fmt: skip
+        if first and r.parent is None and self.parent is None:
             management = next(t for t in index.tenants.values() if t.parent_id is None)
             _pristine(index, management.id)
             self.replaces = management.id
@@ -397,7 +401,7 @@ class Planner:
                     None, "only a document's first tenant may be without a parent",
                     field="parent",
                 )  # fmt: skip
-            parent_id = self._find("tenant", r.parent, "parent", "a parent comes first")
+            parent_id = self._parent("tenant", r, "parent", "a parent comes before its subtenants")
             depth = self.tenant_depths[parent_id] + 1
         placed_by_management = (
             self.replaces is not None
@@ -506,7 +510,7 @@ class Planner:
         device_id = self._new_id("device", r.id, r.ref, _ids.new_device_id, self.index.devices)
         parent = r.parent
         if parent is not None:
-            parent = self._find("device", parent, "parent", "a gateway comes before its devices")
+            parent = self._parent("device", r, "parent", "a gateway comes before its devices")
             self._same("device", parent, self.device_tenant[parent], tenant_id, "parent")
         key = tuple(r.tags)
         tags = self.tag_memo.get(key)
@@ -527,7 +531,8 @@ class Planner:
         depth = 1
         parent = r.parent
         if parent is not None:
-            parent = self._group_of(parent, tenant_id, "parent")
+            parent = self._parent("group", r, "parent", "a parent comes before its children")
+            self._same("group", parent, self.group_info[parent][0], tenant_id, "parent")
             depth = self.group_info[parent][1] + 1
         count = self.group_counts[tenant_id] + 1
         if count > limits.max_groups_per_tenant:
@@ -572,7 +577,10 @@ class Planner:
             raise CrossTenantReference("user", reserved[0], tenant_id, reserved[1], field="tenant")
         users = self.index.users if self.replaces is None else {}
         user_id = self._new_id("user", r.id, r.ref, _ids.new_user_id, users)
-        owner = None if r.owner is None else self._user_of(r.owner, tenant_id, "owner")
+        owner = None
+        if r.owner is not None:
+            owner = self._parent("user", r, "owner", "an owner comes before its sub-users")
+            self._same("user", owner, self.users[owner].tenant_id, tenant_id, "owner")
         key = tuple(r.tags)
         tags = self.tag_memo.get(key)
         if tags is None:

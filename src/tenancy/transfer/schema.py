@@ -233,7 +233,7 @@ class Scope(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     device_tags: list[list[Matcher]] | None = None
 
 
-class Header(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Header(msgspec.Struct, frozen=True, kw_only=True):
     """What comes first: the format, its version, and what follows.
 
     ``counts`` (records per kind) lets a reader tell a cut-off document from a whole one;
