@@ -103,8 +103,9 @@ class Transfer:
         management = next(t.id for t in index.tenants.values() if t.parent_id is None)
         if own == management:
             return
+        field = "tenant" if below else "parent"  # the argument that chose the scope
         if tenant_id is None:
-            self._deny(action, "the whole store is for the management tenant's admins")
+            self._deny(action, "the whole store is for the management tenant's admins", field)
         walk: str | None = tenant_id
         while walk is not None:
             if walk == own:
@@ -114,11 +115,14 @@ class Transfer:
             action,
             "only its own tenant and the tenants below it" if below
             else "only below its own tenant (or by the management tenant)",
+            field,
         )  # fmt: skip
 
-    def _deny(self, action: str, rule: str) -> None:
+    def _deny(self, action: str, rule: str, field: str = "") -> None:
         name = self._identity.name
-        raise PermissionDenied(f"{name} may not {action}: {rule}", value=name, rule=rule)
+        raise PermissionDenied(
+            f"{name} may not {action}: {rule}", value=name, rule=rule, field=field
+        )
 
     # ------------------------------------------------------------ export
 

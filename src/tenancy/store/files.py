@@ -17,7 +17,14 @@ def is_path(value: object) -> bool:
 
 def open_document(path: Any, mode: str) -> IO[bytes]:
     """The file at ``path`` opened in binary ``mode`` ("rb" or "wb"); InvalidValue naming
-    ``path_or_fileobj`` when it cannot be (a missing file is never created by a read)."""
+    ``path_or_fileobj`` when it cannot be (a missing file is never created by a read), or
+    when the name is blank or holds control characters (a newline, a NUL, an escape),
+    which no one means to create."""
+    name = str(path)
+    if not name.strip() or not name.isprintable():
+        raise InvalidValue(
+            name, "a path is not blank and has no control characters", field="path_or_fileobj"
+        )
     try:
         return open(path, mode)
     except (OSError, ValueError, TypeError) as error:
