@@ -227,7 +227,8 @@ def _tenant(t: Tenant, by_tag: bool) -> TenantRecord:
     (the import provisions one) and permission to have subtenants."""
     return TenantRecord(
         id=t.id, domain=t.domain, name=t.name, parent=t.parent_id,
-        allow_subtenants=t.allow_subtenants and not by_tag, status=t.status, created_at=t.created_at,
+        allow_subtenants=t.allow_subtenants and not by_tag, status=t.status,
+        created_at=t.created_at,
         contact_name=t.contact_name, contact_phone=t.contact_phone,
         admin_email=t.admin_email, admin_username=t.admin_username,
         admin_user=None if by_tag else t.admin_user_id,

@@ -199,6 +199,10 @@ class Planner:
             k: {} for k in ("tenant", "group", "device", "user")
         }
         """kind -> document key (an id, or a ref) -> the id the record gets."""
+        self.assigned: dict[str, set[str]] = {k: set() for k in self.keys}
+        """kind -> the ids given to the document's records (and provisioned admins)."""
+        self.device_changes: list[ch.Change] = []
+        """DeviceCreated, committed after the groups (see :meth:`plan`)."""
         self.refs: dict[str, str] = {}
         self.tenants: dict[str, Tenant] = {}
         self.tenant_depths: dict[str, int] = {}
@@ -241,6 +245,7 @@ class Planner:
     def plan(self, records: Iterator[Record]) -> Plan:
         """Validate every record; InvalidDocument at the first bad one."""
         position = -1
+        split: int | None = None
         handlers = self._handlers
         counts = self.counts
         for position, record in enumerate(records):
@@ -260,6 +265,8 @@ class Planner:
                     position, kind, counts[kind], getattr(record, "id", None), error
                 ) from error
             counts[kind] += 1
+            if order > _GROUP and split is None:
+                split = len(self.changes)
         try:
             self._finish()
         except _AtRecord as at:
@@ -270,10 +277,17 @@ class Planner:
             raise InvalidDocument(position + 1, "end", 0, None, error) from error
         if self.provisioned:
             counts["provisioned_admin"] = self.provisioned
+        # The devices go in after the groups (tenants, roles and groups come first): a
+        # group then lists ids of devices still to come, and each device, added in one
+        # batch, finds the groups that associate it once (as a snapshot loads), where a
+        # group created after its devices re-derives each of them.
+        split = len(self.changes) if split is None else split
+        self.changes[split:split] = self.device_changes
+        self.device_changes = []
         return Plan(
             changes=self.changes, audit=self.audit, counts=dict(counts), tenant_id=self.root,
             refs=self.refs, placement=self.placement, replaces=self.replaces,
-            created={k: set(v.values()) for k, v in self.keys.items()}, domains=self.domains,
+            created=self.assigned, domains=self.domains,
         )  # fmt: skip
 
     def _finish(self) -> None:
@@ -311,19 +325,20 @@ class Planner:
         self, kind: str, given: str | None, ref: str | None, make: Callable[[], str],
         taken: Any,
     ) -> str:  # fmt: skip
-        keys = self.keys[kind]
+        keys, assigned = self.keys[kind], self.assigned[kind]
         reserved = self.reserved.pop(given or ref or "", None) if kind == "user" else None
         if given is not None:
             _ids.check_id(kind, given)
-            if given in taken or given in keys.values():
+            if given in taken or given in assigned:
                 raise AlreadyExists(kind, given, field="id")
             new = given
         elif reserved is not None:
             new = reserved[0]
         else:
             new = make()
-            while new in taken or new in keys.values():
+            while new in taken or new in assigned:
                 new = make()
+        assigned.add(new)
         if ref is not None:
             if ref in keys or ref in self.refs:
                 raise AlreadyExists(
@@ -474,9 +489,9 @@ class Planner:
         users = self.index.users if self.replaces is None else {}
         if r.admin_user is None:
             new = _ids.new_user_id()
-            while new in users or new in self.keys["user"].values():
+            while new in users or new in self.assigned["user"]:
                 new = _ids.new_user_id()
-            self.keys["user"][new] = new
+            self.assigned["user"].add(new)
             return new
         _ids.check_id("user", r.admin_user, "admin_user")
         if r.admin_user in users:
@@ -522,7 +537,7 @@ class Planner:
         )  # fmt: skip
         self.device_counters[tenant_id].add(device)
         self.device_tenant[device_id] = tenant_id
-        self.changes.append(ch.DeviceCreated(device=device))
+        self.device_changes.append(ch.DeviceCreated(device=device))
 
     def _group(self, r: s.GroupRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
@@ -687,6 +702,9 @@ class Planner:
             revision=r.revision, at=r.at, tenant_id=r.tenant, actor=r.actor, action=r.action,
             target=r.target, before=r.before, after=r.after,
         ))  # fmt: skip
+
+
+_GROUP = KINDS.index("group")
 
 
 class _AtRecord(Exception):
