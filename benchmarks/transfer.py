@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(
             f"  {r['step']:<6} {r['devices']:>9,} devices in {r['seconds']:6.2f} s "
-            f"= {r['devices_per_s']:>9,} devices/s; peak {int(r['peak']) / 2**20:7.1f} MiB, "  # type: ignore[call-overload]
-            f"handle {int(r['own']) / 2**20:7.1f} MiB, ratio {r['ratio']}"  # type: ignore[call-overload]
+            f"= {r['devices_per_s']:>9,} devices/s; peak {int(r['peak']) / 2**20:7.1f} MiB, "
+            f"handle {int(r['own']) / 2**20:7.1f} MiB, ratio {r['ratio']}"
         )
     return 0
 
