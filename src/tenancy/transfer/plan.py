@@ -109,7 +109,7 @@ class Plan:
     refs: dict[str, str]
     placement: str | None
     replaces: str | None
-    created: dict[str, set[str]]
+    created: dict[str, dict[str, str]]
     domains: set[str]
 
     def recheck(self, index: Index) -> None:
@@ -198,9 +198,10 @@ class Planner:
         self.keys: dict[str, dict[str, str]] = {
             k: {} for k in ("tenant", "group", "device", "user")
         }
-        """kind -> document key (an id, or a ref) -> the id the record gets."""
-        self.assigned: dict[str, set[str]] = {k: set() for k in self.keys}
-        """kind -> the ids given to the document's records (and provisioned admins)."""
+        """kind -> a ref of the document -> the id its record got."""
+        self.assigned: dict[str, dict[str, str]] = {k: {} for k in self.keys}
+        """kind -> the id of each record of the document (and provisioned admin) -> its
+        tenant (a tenant's own id for tenants): one entry a record, a million at L."""
         self.device_changes: list[ch.Change] = []
         """DeviceCreated, committed after the groups (see :meth:`plan`)."""
         self.refs: dict[str, str] = {}
@@ -210,7 +211,6 @@ class Planner:
         self.placement: str | None = None
         self.replaces: str | None = None
         self.domains: set[str] = set()
-        self.device_tenant: dict[str, str] = {}
         self.device_counters: dict[str, NewDevices] = {}
         self.group_info: dict[str, tuple[str, int]] = {}
         self.group_counts: dict[str, int] = defaultdict(int)
@@ -323,13 +323,15 @@ class Planner:
 
     def _new_id(
         self, kind: str, given: str | None, ref: str | None, make: Callable[[], str],
-        taken: Any,
+        taken: Any, *, tenant_id: str | None,
     ) -> str:  # fmt: skip
+        """The record's id (given, reserved as a tenant's admin_user, or generated), which
+        neither the store nor the document has; ``tenant_id`` None: the id itself."""
         keys, assigned = self.keys[kind], self.assigned[kind]
         reserved = self.reserved.pop(given or ref or "", None) if kind == "user" else None
         if given is not None:
             _ids.check_id(kind, given)
-            if given in taken or given in assigned:
+            if given in taken or given in assigned or given in keys:
                 raise AlreadyExists(kind, given, field="id")
             new = given
         elif reserved is not None:
@@ -338,15 +340,14 @@ class Planner:
             new = make()
             while new in taken or new in assigned:
                 new = make()
-        assigned.add(new)
+        assigned[new] = new if tenant_id is None else tenant_id
         if ref is not None:
-            if ref in keys or ref in self.refs:
+            if ref in keys or ref in self.refs or ref in assigned:
                 raise AlreadyExists(
                     f"{kind} ref", ref, rule="refs are unique in a document", field="ref"
                 )
             keys[ref] = new
             self.refs[ref] = new
-        keys[new] = new
         return new
 
     def _parent(self, kind: str, record: Any, field: str, before: str) -> str:
@@ -359,6 +360,8 @@ class Planner:
 
     def _find(self, kind: str, key: str, field: str, before: str = "") -> str:
         found = self.keys[kind].get(key)
+        if found is None and key in self.assigned[kind]:
+            found = key
         if found is None:
             where = "the document" + (f" ({before})" if before else "")
             raise NotFound(kind, key, where=where, field=field)
@@ -439,7 +442,7 @@ class Planner:
                 "tenant domain", domain, rule="tenant domains are unique", field="domain"
             )
         taken = {} if self.replaces is not None else index.tenants
-        tenant_id = self._new_id("tenant", r.id, r.ref, _ids.new_tenant_id, taken)
+        tenant_id = self._new_id("tenant", r.id, r.ref, _ids.new_tenant_id, taken, tenant_id=None)
         self.domains.add(domain)
         _aware("created_at", r.created_at)
         check_email(r.admin_email, "admin_email")
@@ -491,7 +494,7 @@ class Planner:
             new = _ids.new_user_id()
             while new in users or new in self.assigned["user"]:
                 new = _ids.new_user_id()
-            self.assigned["user"].add(new)
+            self.assigned["user"][new] = tenant_id
             return new
         _ids.check_id("user", r.admin_user, "admin_user")
         if r.admin_user in users:
@@ -522,11 +525,13 @@ class Planner:
 
     def _device(self, r: s.DeviceRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
-        device_id = self._new_id("device", r.id, r.ref, _ids.new_device_id, self.index.devices)
+        device_id = self._new_id(
+            "device", r.id, r.ref, _ids.new_device_id, self.index.devices, tenant_id=tenant_id
+        )
         parent = r.parent
         if parent is not None:
             parent = self._parent("device", r, "parent", "a gateway comes before its devices")
-            self._same("device", parent, self.device_tenant[parent], tenant_id, "parent")
+            self._same("device", parent, self.assigned["device"][parent], tenant_id, "parent")
         key = tuple(r.tags)
         tags = self.tag_memo.get(key)
         if tags is None:
@@ -536,13 +541,14 @@ class Planner:
             parent_id=parent,
         )  # fmt: skip
         self.device_counters[tenant_id].add(device)
-        self.device_tenant[device_id] = tenant_id
         self.device_changes.append(ch.DeviceCreated(device=device))
 
     def _group(self, r: s.GroupRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
         limits = self.limits
-        group_id = self._new_id("group", r.id, r.ref, _ids.new_group_id, self.index.groups)
+        group_id = self._new_id(
+            "group", r.id, r.ref, _ids.new_group_id, self.index.groups, tenant_id=tenant_id
+        )
         depth = 1
         parent = r.parent
         if parent is not None:
@@ -557,7 +563,7 @@ class Planner:
         device_ids = set()
         for key in r.device_ids:
             did = self._find("device", key, "device_ids", "a device comes before its groups")
-            self._same("device", did, self.device_tenant[did], tenant_id, "device_ids")
+            self._same("device", did, self.assigned["device"][did], tenant_id, "device_ids")
             device_ids.add(did)
         rules = frozenset(named("device_tags", parse_rule, AllOf(rule)) for rule in r.device_tags)
         check_group_rules(limits, len(rules))
@@ -591,7 +597,7 @@ class Planner:
         if reserved is not None and reserved[1] != tenant_id:
             raise CrossTenantReference("user", reserved[0], tenant_id, reserved[1], field="tenant")
         users = self.index.users if self.replaces is None else {}
-        user_id = self._new_id("user", r.id, r.ref, _ids.new_user_id, users)
+        user_id = self._new_id("user", r.id, r.ref, _ids.new_user_id, users, tenant_id=tenant_id)
         owner = None
         if r.owner is not None:
             owner = self._parent("user", r, "owner", "an owner comes before its sub-users")
