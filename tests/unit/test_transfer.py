@@ -417,3 +417,102 @@ def test_who_may_export_and_import(tn: Tenancy) -> None:
 def test_a_document_struct_round_trips_through_msgspec() -> None:
     document = msgspec.json.decode(json.dumps(ONBOARDING).encode(), type=Document)
     assert msgspec.json.decode(msgspec.json.encode(document), type=type(document)) == document
+
+
+# ---------------------------------------------------------------- more refusals
+
+
+def _onboarding(*records: dict[str, Any]) -> io.BytesIO:
+    tenant = {"kind": "tenant", "domain": "globex", "name": "G", "admin_email": "g@g.example"}
+    document = {"header": {"format": "tenancy", "version": 1}, "records": [tenant, *records]}
+    return io.BytesIO(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize(
+    ("records", "position", "rule"),
+    [
+        (
+            [{"kind": "device", "id": "a", "name": "A", "parent": "b"},
+             {"kind": "device", "id": "b", "name": "B", "parent": "a"}],
+            1, "a gateway comes before its devices",
+        ),
+        (
+            [{"kind": "group", "ref": "g", "name": "G", "parent": "g"}],
+            1, "cannot be moved under itself",
+        ),
+        (
+            [{"kind": "device", "id": "a", "name": "A"},
+             {"kind": "device", "ref": "a", "name": "B"}],
+            2, "refs are unique",
+        ),
+        (
+            [{"kind": "group", "name": "G"}, {"kind": "device", "name": "D"}],
+            2, "records come in this order of kinds",
+        ),
+        (
+            [{"kind": "user", "email": "x@g.example"}, {"kind": "user", "email": "X@G.example"}],
+            2, "emails are unique per tenant",
+        ),
+        (
+            [{"kind": "user", "ref": "x", "email": "x@g.example"},
+             {"kind": "role_grant", "user": "x", "role": "superuser"}],
+            2, "existing global role",
+        ),
+    ],
+)  # fmt: skip
+def test_more_bad_records(
+    tn: Tenancy, records: list[dict[str, Any]], position: int, rule: str
+) -> None:
+    before = tn.store.snapshot()
+    with pytest.raises(InvalidDocument) as refused:
+        tn.import_from(_onboarding(*records), parent=tn.management_tenant.id)
+    assert refused.value.position == position
+    assert rule in str(refused.value)
+    assert tn.store.snapshot() == before
+
+
+def test_a_header_that_announces_other_counts_is_refused(tn: Tenancy) -> None:
+    populate(tn)
+    header, records = _records(export(tn))
+    document = {"header": header, "records": records[:-1]}
+    with tenancy.open() as copy, pytest.raises(InvalidDocument, match="cut off or edited"):
+        copy.import_from(io.BytesIO(json.dumps(document).encode()))
+
+
+def test_a_record_of_another_tenant_is_a_cross_tenant_reference(tn: Tenancy) -> None:
+    ids = populate(tn)
+    header, records = _records(export(tn, tenant=ids["acme"]))
+    tn.delete_tenant(ids["acme"], cascade=True)
+    eu_meter = next(r for r in records if r.get("id") == "eu-1")
+    eu_meter["parent"] = "gw-1"  # a gateway of acme, for a device of acme-eu
+    order = [r for r in records if r is not eu_meter]
+    order.insert(max(i for i, r in enumerate(order) if r["kind"] == "device") + 1, eu_meter)
+    with pytest.raises(InvalidDocument) as refused:
+        tn.import_from(_document(header, order))
+    assert isinstance(refused.value.error, tenancy.CrossTenantReference)
+    assert refused.value.record_id == "eu-1"
+
+
+def test_a_domain_taken_by_another_process_meanwhile_refuses_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import validated against revision R; another handle commits first: the write
+    validates again (recheck) on the newer state and refuses, writing nothing."""
+    from tenancy.transfer import plan as plan_module
+
+    path = str(tmp_path / "s.db")
+    with tenancy.open(path, clock=clock) as one, tenancy.open(path, clock=clock) as two:
+        original = plan_module.Planner.plan
+
+        def plan_then_race(self: plan_module.Planner, records: Any) -> Any:
+            planned = original(self, records)
+            two.create_tenant(domain="globex", name="Other", admin_email="o@o.example")
+            return planned
+
+        monkeypatch.setattr(plan_module.Planner, "plan", plan_then_race)
+        with pytest.raises(AlreadyExists) as taken:
+            one.import_from(_onboarding(), parent=one.management_tenant.id)
+        assert taken.value.field == "domain"
+        one.catch_up()
+        [other] = [t for t in one.index.tenants.values() if t.domain == "globex"]
+        assert other.name == "Other"
