@@ -221,7 +221,7 @@ def _edit(records: list[dict[str, Any]], record_id: str, **fields: Any) -> int:
         ({"parent": "gen-1"}, CycleError, "under itself"),
         ({"tags": [["site", ""]]}, tenancy.InvalidValue, "non-empty"),
         ({"name": "two\nlines"}, tenancy.InvalidValue, "control characters"),
-        ({"name": 7}, tenancy.InvalidValue, "Expected `str`"),
+        ({"name": 7}, tenancy.InvalidValue, "Expected `str`, got `int` - at `$.name`"),
         ({"id": "gw-1"}, AlreadyExists, "unique"),
     ],
 )
@@ -243,13 +243,11 @@ def test_a_bad_record_is_named_and_nothing_is_written(
         with pytest.raises(tenancy.InvalidValue) as refused:
             one.import_from(_document(header, records), parent=one.management_tenant.id)
         assert rule in str(refused.value)
-        if isinstance(refused.value, InvalidDocument):
-            assert isinstance(refused.value.error, error)
-            assert refused.value.position == at
-            assert refused.value.kind == "device"
-            assert f"record {at} of the document (device" in str(refused.value)
-        else:  # a value of the wrong type: refused by the decoder, at its position
-            assert f"records[{at}].name" in str(refused.value)
+        assert isinstance(refused.value, InvalidDocument)
+        assert isinstance(refused.value.error, error)
+        assert refused.value.position == at
+        assert refused.value.kind == "device"
+        assert f"record {at} of the document (device" in str(refused.value)
         assert one.store.snapshot() == before
         assert one.audit_log(limit=10_000).items == log_before
         two.catch_up()
@@ -516,3 +514,26 @@ def test_a_domain_taken_by_another_process_meanwhile_refuses_the_import(
         one.catch_up()
         [other] = [t for t in one.index.tenants.values() if t.domain == "globex"]
         assert other.name == "Other"
+
+
+@pytest.mark.parametrize("format", ["json", "msgpack", "reformatted"])
+def test_a_record_of_the_wrong_type_is_named_in_every_layout(tn: Tenancy, format: str) -> None:
+    ids = populate(tn)
+    header, records = _records(export(tn, tenant=ids["acme"]))
+    tn.delete_tenant(ids["acme"], cascade=True)
+    at = _edit(records, "gen-1", tags="site=sb")
+    if format == "msgpack":
+        frames = [msgspec.msgpack.encode(header), msgspec.msgpack.encode(records)]
+        data = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+    else:
+        data = json.dumps({"header": header, "records": records}, indent=2 if format
+                          == "reformatted" else None).encode()  # fmt: skip
+    with pytest.raises(InvalidDocument) as refused:
+        tn.import_from(io.BytesIO(data))
+    assert (refused.value.position, refused.value.kind, refused.value.record_id) == (
+        at,
+        "device",
+        "gen-1",
+    )
+    assert refused.value.index == [r["kind"] for r in records[:at]].count("device")
+    assert "Expected `array`" in refused.value.rule

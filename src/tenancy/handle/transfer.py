@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from tenancy.errors import InvalidValue, NotFound, PermissionDenied
+from tenancy.errors import InvalidDocument, InvalidValue, NotFound, PermissionDenied
 from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
 from tenancy.records.changes import Change
@@ -38,7 +38,7 @@ from tenancy.records.model import AuditRecord, TagRule, parse_rules
 from tenancy.rules.access import Identity, authorize, effective_global
 from tenancy.store.files import is_path, open_document
 from tenancy.transfer.export import select, to_chunks
-from tenancy.transfer.frames import Format, read_document, write_document
+from tenancy.transfer.frames import BadRecord, Format, read_document, write_document
 from tenancy.transfer.plan import ImportReport, Plan, Planner
 
 __all__ = ["Transfer"]
@@ -223,7 +223,12 @@ class Transfer:
             writer.catch_up()
             index = writer.index
             self._need_admin(index, "import")  # before reading: the placement comes later
-            header, records = read_document(source)
+            try:
+                header, records = read_document(source)
+            except BadRecord as bad:  # a document read whole: named as the planner would
+                raise InvalidDocument(
+                    bad.position, bad.kind, bad.before, bad.record_id, bad
+                ) from bad
             plan = Planner(index, writer.limits, writer.clock(), header, parent).plan(records)
             if plan.replaces is not None:
                 self._allow(index, "import a whole store", None, below=False)

@@ -37,6 +37,7 @@ from tenancy.transfer.schema import DOCUMENT_VERSION, Document, Header, Record
 __all__ = [
     "CHUNK",
     "MAX_FRAME",
+    "BadRecord",
     "Format",
     "Readable",
     "Writable",
@@ -93,12 +94,39 @@ def _frame(out: Writable, payload: bytes) -> None:
     out.write(len(payload).to_bytes(4, "big") + payload)
 
 
-class _Bad(Exception):
-    """A part of the document that could not be decoded, at ``position``."""
+class BadRecord(InvalidValue):
+    """A record that does not decode as its kind (a value of the wrong type, a missing
+    field, an unknown kind): where it is, for the import to name it. ``before``: the
+    records of its kind before it in the part of the document decoded with it."""
 
-    def __init__(self, position: int, message: str) -> None:
-        super().__init__(message)
-        self.position = position
+    def __init__(
+        self, position: int, kind: str, before: int, record_id: str | None, error: Exception
+    ) -> None:
+        super().__init__(
+            f"record {position}", f"a {kind} record is as document_schema() says: {error}",
+            field="document",
+        )  # fmt: skip
+        self.position, self.kind, self.record_id = position, kind, record_id
+        self.before = before
+
+
+def _locate(items: object, start: int, error: Exception) -> InvalidValue:
+    """The BadRecord among ``items`` (records decoded without their schema) that the
+    schema refuses, or a plain error when the list itself is malformed."""
+    if not isinstance(items, list):
+        return _bad(start, error)
+    kinds = [str(item.get("kind")) if isinstance(item, dict) else "unknown" for item in items]
+    for offset, item in enumerate(items):
+        try:
+            msgspec.convert(item, Record)
+        except msgspec.ValidationError as found:
+            kind = kinds[offset]
+            record_id = item.get("id") if isinstance(item, dict) else None
+            return BadRecord(
+                start + offset, kind, kinds[:offset].count(kind),
+                record_id if isinstance(record_id, str) else None, found,
+            )  # fmt: skip
+    return _bad(start, error)
 
 
 def read_document(source: Readable) -> tuple[Header, Iterator[Record]]:
@@ -114,7 +142,15 @@ def read_document(source: Readable) -> tuple[Header, Iterator[Record]]:
         document = _decode_json(line[:-1] + b"]}", Document, -1)
         _check_version(document.header)
         return document.header, _json_records(source)
-    whole = _decode_json(line + source.read(), Document, -2)  # laid out otherwise: whole
+    data = line + source.read()  # laid out otherwise: read whole
+    try:
+        whole = msgspec.json.decode(data, type=Document)
+    except msgspec.ValidationError as error:
+        raw = _decode_json(data, Any, -2)
+        records = raw.get("records") if isinstance(raw, dict) else None
+        raise _locate(records, 0, error) from None
+    except msgspec.DecodeError as error:
+        raise _bad(-2, error) from None
     _check_version(whole.header)
     return whole.header, iter(whole.records)
 
@@ -161,6 +197,8 @@ def _json_records(source: Readable) -> Iterator[Record]:
             continue
         try:
             record = decoder.decode(body)
+        except msgspec.ValidationError as error:
+            raise _locate([_decode_json(body, Any, position)], position, error) from None
         except msgspec.DecodeError as error:
             raise _bad(position, error) from None
         yield record
@@ -168,6 +206,8 @@ def _json_records(source: Readable) -> Iterator[Record]:
 
 
 def _decode_frame(source: Readable, first: bytes, type_: Any, position: int) -> Any:
+    """One frame's value; a list of records the schema refuses is searched for the one at
+    fault (a chunk holds at most CHUNK records)."""
     size_bytes = first + source.read(4 - len(first))
     if len(size_bytes) != 4:
         raise _bad(position, ValueError("the document ends inside a frame's length"))
@@ -179,6 +219,17 @@ def _decode_frame(source: Readable, first: bytes, type_: Any, position: int) -> 
         raise _bad(position, ValueError("the document ends inside a frame"))
     try:
         return msgspec.msgpack.decode(payload, type=type_)
+    except msgspec.ValidationError as error:
+        if position < 0:
+            raise _bad(position, error) from None
+        raise _locate(_decode_msgpack(payload, position), position, error) from None
+    except msgspec.DecodeError as error:
+        raise _bad(position, error) from None
+
+
+def _decode_msgpack(payload: bytes, position: int) -> Any:
+    try:
+        return msgspec.msgpack.decode(payload)
     except msgspec.DecodeError as error:
         raise _bad(position, error) from None
 

@@ -80,6 +80,7 @@ from tenancy.rules.validate import (
     parse_retention_rules,
 )
 from tenancy.transfer import schema as s
+from tenancy.transfer.frames import BadRecord
 from tenancy.transfer.schema import KINDS, Header, Record
 
 __all__ = ["ImportReport", "Plan", "Planner"]
@@ -248,7 +249,16 @@ class Planner:
         split: int | None = None
         handlers = self._handlers
         counts = self.counts
-        for position, record in enumerate(records):
+        stream = enumerate(records)
+        while True:
+            try:
+                position, record = next(stream)
+            except StopIteration:
+                break
+            except BadRecord as bad:  # it did not decode: named as a record that did
+                raise InvalidDocument(
+                    bad.position, bad.kind, counts[bad.kind] + bad.before, bad.record_id, bad
+                ) from bad
             kind = record.__struct_config__.tag
             assert isinstance(kind, str)
             try:
