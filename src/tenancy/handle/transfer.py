@@ -31,6 +31,7 @@ import attrs
 
 from tenancy.errors import InvalidDocument, InvalidValue, NotFound, PermissionDenied
 from tenancy.handle.writer import Writer
+from tenancy.handle.writer import _gc_paused as gc_paused
 from tenancy.index.index import Index
 from tenancy.records.changes import Change
 from tenancy.records.grants import Permission
@@ -219,7 +220,9 @@ class Transfer:
 
     def _import(self, source: Any, parent: str | None) -> ImportReport:
         writer = self._writer
-        with writer.lock:
+        # The collector is paused as for an open: an import makes a million objects and
+        # frees none, and every collection on the way would walk all of them.
+        with writer.lock, gc_paused():
             writer.catch_up()
             index = writer.index
             self._need_admin(index, "import")  # before reading: the placement comes later
