@@ -161,15 +161,20 @@ class Selection:
     def records(self) -> Iterator[Record]:
         """Every record, in the canonical order."""
         by_tag = self.by_tag
+        tags = _SortedTags()
         for t in self.tenants:
             yield _tenant(t, by_tag)
         access = sorted(self.access, key=lambda r: (KINDS.index(_kind(r)), r.key))
         for r in access:
             if type(r) is RoleDefinition:
                 yield _access(r)
-        yield from map(_device, self.devices)
+        for d in self.devices:
+            yield DeviceRecord(
+                id=d.id, tenant=d.tenant_id, name=d.name, tags=tags[d.tags], parent=d.parent_id
+            )
         yield from map(_group, self.groups)
-        yield from map(_user, self.users)
+        for u in self.users:
+            yield _user(u, tags[u.tags])
         for gid, uid in self.memberships:
             yield MembershipRecord(group=gid, user=uid)
         for r in access:
@@ -242,10 +247,13 @@ def _tenant(t: Tenant, by_tag: bool) -> TenantRecord:
     )  # fmt: skip
 
 
-def _device(d: Device) -> DeviceRecord:
-    return DeviceRecord(
-        id=d.id, tenant=d.tenant_id, name=d.name, tags=sorted(d.tags), parent=d.parent_id
-    )
+class _SortedTags(dict[frozenset[tuple[str, str]], list[tuple[str, str]]]):
+    """Each distinct tag set sorted once: devices share few of them (a site's, a kind's),
+    and a record's own list is never changed after it is made."""
+
+    def __missing__(self, tags: frozenset[tuple[str, str]]) -> list[tuple[str, str]]:
+        self[tags] = out = sorted(tags)
+        return out
 
 
 def _group(g: Group) -> GroupRecord:
@@ -256,10 +264,10 @@ def _group(g: Group) -> GroupRecord:
     )  # fmt: skip
 
 
-def _user(u: User) -> UserRecord:
+def _user(u: User, tags: list[tuple[str, str]]) -> UserRecord:
     return UserRecord(
         id=u.id, tenant=u.tenant_id, email=u.email, username=u.username,
-        first_name=u.first_name, last_name=u.last_name, tags=sorted(u.tags),
+        first_name=u.first_name, last_name=u.last_name, tags=tags,
         enabled=u.enabled, owner=u.owner_id,
     )  # fmt: skip
 
