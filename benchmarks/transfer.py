@@ -7,7 +7,8 @@ Two child processes, one per direction, each print one JSON object:
 
 - ``export``: open the cached file (the handle's own memory: resident memory after the
   open minus before it), then ``export_to`` a file; ``devices_per_s`` is devices over the
-  export's wall-clock time, ``peak`` the highest resident memory during the export minus
+  export's wall-clock time (``cpu_seconds``, the process's CPU time, is steadier on a
+  shared machine), ``peak`` the highest resident memory during the export minus
   the baseline before the open, and ``ratio`` that peak over the handle's own memory;
 - ``import``: open a new, empty SQLite file and ``import_from`` the document exported
   above; ``peak`` the highest resident memory during the import minus the baseline before
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(
             f"  {r['step']:<6} {r['devices']:>9,} devices in {r['seconds']:6.2f} s "
-            f"= {r['devices_per_s']:>9,} devices/s; peak {int(r['peak']) / 2**20:7.1f} MiB, "
+            f"({r['cpu_seconds']:6.2f} s CPU) = {r['devices_per_s']:>9,} devices/s; "
+            f"peak {int(r['peak']) / 2**20:7.1f} MiB, "
             f"handle {int(r['own']) / 2**20:7.1f} MiB, ratio {r['ratio']}"
         )
     return 0
