@@ -38,7 +38,7 @@ from tenancy.records.grants import Permission
 from tenancy.records.model import AuditRecord, TagRule, parse_rules
 from tenancy.rules.access import Identity, authorize, effective_global
 from tenancy.store.files import is_path, open_document
-from tenancy.transfer.export import select, to_chunks
+from tenancy.transfer.export import select
 from tenancy.transfer.frames import BadRecord, Format, read_document, write_document
 from tenancy.transfer.plan import ImportReport, Plan, Planner
 
@@ -181,7 +181,7 @@ class Transfer:
             audit_count=audit_count,
         )  # fmt: skip
         del snapshot
-        chunks = to_chunks(selection.records())
+        chunks = selection.chunks()
         if not is_path(path_or_fileobj):
             return write_document(path_or_fileobj, selection.header, chunks, chosen)
         with open_document(path_or_fileobj, "wb") as out:

@@ -66,16 +66,22 @@ def rule_key(rule: TagRule) -> tuple[tuple[str, str, bool, bool], ...]:
 
 
 def _levels(
-    records: list[T], key: Callable[[T], str], parent: Callable[[T], str | None]
+    records: list[T],
+    key: Callable[[T], str],
+    parent: Callable[[T], str | None],
+    *,
+    complete: bool = True,
 ) -> list[T]:
     """``records`` (sorted by id) parents first: level by level, each level in id order.
-    A record whose parent is not among them is a root here."""
-    present = {key(r) for r in records}
+    ``complete``: every parent named is among them (a group's, a device's, a user's owner
+    are of its own tenant, and a selection takes whole tenants or a device with its
+    gateways); else a record whose parent is not among them is a root here."""
+    present = None if complete else {key(r) for r in records}
     children: defaultdict[str, list[T]] = defaultdict(list)
     level: list[T] = []
     for r in records:
         p = parent(r)
-        if p is None or p not in present:
+        if p is None or (present is not None and p not in present):
             level.append(r)
         else:
             children[p].append(r)
@@ -103,7 +109,9 @@ class Selection:
         audit: Iterable[AuditRecord] | None,
         audit_count: int,
     ) -> None:
-        self.tenants = _levels(snapshot.tenants, lambda t: t.id, lambda t: t.parent_id)
+        self.tenants = _levels(
+            snapshot.tenants, lambda t: t.id, lambda t: t.parent_id, complete=False
+        )
         self.by_tag = device_tags is not None
         if tenant is not None:
             below = _subtree(self.tenants, tenant, with_subtenants=not self.by_tag)
@@ -158,26 +166,41 @@ class Selection:
     def count(self) -> int:
         return sum((self.header.counts or {}).values())
 
+    def chunks(self, size: int = CHUNK) -> Iterator[list[Record]]:
+        """Every record, in the canonical order, in lists of at most ``size``."""
+        tags = _SortedTags()
+        yield from to_chunks(self._before_devices(), size)
+        devices = self.devices
+        for start in range(0, len(devices), size):  # the bulk: a list at a time
+            yield [
+                DeviceRecord(id=d.id, tenant=d.tenant_id, name=d.name, tags=tags[d.tags],
+                             parent=d.parent_id)
+                for d in devices[start : start + size]
+            ]  # fmt: skip
+        yield from to_chunks(self._after_devices(tags), size)
+
     def records(self) -> Iterator[Record]:
         """Every record, in the canonical order."""
-        by_tag = self.by_tag
-        tags = _SortedTags()
+        for chunk in self.chunks():
+            yield from chunk
+
+    def _access_sorted(self) -> list[AccessRecord]:
+        return sorted(self.access, key=lambda r: (KINDS.index(_kind(r)), r.key))
+
+    def _before_devices(self) -> Iterator[Record]:
         for t in self.tenants:
-            yield _tenant(t, by_tag)
-        access = sorted(self.access, key=lambda r: (KINDS.index(_kind(r)), r.key))
-        for r in access:
+            yield _tenant(t, self.by_tag)
+        for r in self._access_sorted():
             if type(r) is RoleDefinition:
                 yield _access(r)
-        for d in self.devices:
-            yield DeviceRecord(
-                id=d.id, tenant=d.tenant_id, name=d.name, tags=tags[d.tags], parent=d.parent_id
-            )
+
+    def _after_devices(self, tags: _SortedTags) -> Iterator[Record]:
         yield from map(_group, self.groups)
         for u in self.users:
             yield _user(u, tags[u.tags])
         for gid, uid in self.memberships:
             yield MembershipRecord(group=gid, user=uid)
-        for r in access:
+        for r in self._access_sorted():
             if type(r) is not RoleDefinition:
                 yield _access(r)
         yield from map(_usage, self.usage)

@@ -76,7 +76,10 @@ def write_document(
         separator = b"\n"
         for chunk in chunks:
             if chunk:
-                out.write(separator + b",\n".join([encoder.encode(r) for r in chunk]))
+                # One record a line; msgspec writes no raw newline inside a value, so the
+                # line breaks of encode_lines are exactly the places for the commas.
+                lines = encoder.encode_lines(chunk)[:-1].replace(b"\n", b",\n")
+                out.write(separator + lines)
                 separator = b",\n"
                 written += len(chunk)
         out.write(b"\n]}\n")
