@@ -189,6 +189,11 @@ def test_usage_and_audit_are_included_by_option(tn: Tenancy) -> None:
         own = log[len(source_log) :]
         assert {r.revision for r in own} == {copy.revision}  # the import's own records
         assert any(r.action == "DeviceCreated" and r.target == ids["gen"] for r in own)
+        # Exported again, the copy's log is whole: its start, the carried records (with
+        # the source's revisions, later than the copy's own) and the import's.
+        again, _ = read_document(io.BytesIO(export(copy, include_audit=True)))
+        assert again.counts is not None
+        assert again.counts["audit"] == start + len(log)
 
 
 # ---------------------------------------------------------------- all or nothing

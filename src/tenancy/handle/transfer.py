@@ -171,11 +171,11 @@ class Transfer:
                 raise NotFound("tenant", tenant, field="tenant")
             self._allow(index, "export", tenant, below=True)
             snapshot = index.snapshot()  # references to immutable records, under the lock
-        audit: Iterable[AuditRecord] | None = None
-        audit_count = 0
-        if include_audit:
-            audit_count = sum(1 for _ in self._audit(snapshot.revision))
-            audit = self._audit(snapshot.revision)
+            # The log is append-only: its first records now stay its first records. They
+            # are counted under the lock (no write of this handle lands in between), and
+            # read again as the document is written.
+            audit_count = sum(1 for _ in self._audit(None)) if include_audit else 0
+        audit: Iterable[AuditRecord] | None = self._audit(audit_count) if include_audit else None
         selection = select(
             snapshot, tenant=tenant, device_tags=rules, usage=include_usage, audit=audit,
             audit_count=audit_count,
@@ -187,17 +187,20 @@ class Transfer:
         with open_document(path_or_fileobj, "wb") as out:
             return write_document(out, selection.header, chunks, chosen)
 
-    def _audit(self, revision: int) -> Iterator[AuditRecord]:
-        """The store's audit log up to ``revision``, a page at a time."""
+    def _audit(self, count: int | None) -> Iterator[AuditRecord]:
+        """The first ``count`` records of the store's audit log (None: all), a page at a
+        time. Not by revision: a restored store's log starts with the records it carried
+        over, whose revisions are the source store's."""
         after: int | None = None
         store = self._writer.store
-        while True:
-            page = store.audit_log(after=after, limit=_AUDIT_PAGE)
-            for record in page:
-                if record.revision > revision:
-                    return
-                yield record
-            if len(page) < _AUDIT_PAGE:
+        left = count
+        while left is None or left > 0:
+            limit = _AUDIT_PAGE if left is None else min(_AUDIT_PAGE, left)
+            page = store.audit_log(after=after, limit=limit)
+            yield from page
+            if left is not None:
+                left -= len(page)
+            if len(page) < limit:
                 return
             after = page[-1].seq
 
