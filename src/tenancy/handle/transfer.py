@@ -37,7 +37,7 @@ from tenancy.records.changes import Change
 from tenancy.records.grants import Permission
 from tenancy.records.model import AuditRecord, TagRule, parse_rules
 from tenancy.rules.access import Identity, authorize, effective_global
-from tenancy.store.files import is_path, open_document
+from tenancy.store.files import is_path, open_document, path_name
 from tenancy.transfer.export import select
 from tenancy.transfer.frames import BadRecord, Format, read_document, write_document
 from tenancy.transfer.plan import ImportReport, Plan, Planner
@@ -64,9 +64,7 @@ class _Authorised(Identity):
 
 def _format(path_or_fileobj: object, format: str | None) -> Format:
     if format is None:
-        name = path_or_fileobj if isinstance(path_or_fileobj, str) else ""
-        if not name and hasattr(path_or_fileobj, "__fspath__"):
-            name = str(path_or_fileobj)
+        name = path_name(path_or_fileobj)
         suffix = name[name.rfind(".") :].lower() if "." in name else ""
         return "msgpack" if _SUFFIXES.get(suffix) == "msgpack" else "json"
     if format not in ("json", "msgpack"):

@@ -3,16 +3,25 @@ and import (tenancy.handle.transfer), which then only reads and writes bytes."""
 
 from __future__ import annotations
 
+import os
 from typing import IO, Any
 
 from tenancy.errors import InvalidValue
 
-__all__ = ["is_path", "open_document"]
+__all__ = ["is_path", "open_document", "path_name"]
 
 
 def is_path(value: object) -> bool:
     """A str or an os.PathLike (``pathlib.Path``): a file to open, not a file object."""
-    return isinstance(value, str) or hasattr(value, "__fspath__")
+    return isinstance(value, str | os.PathLike)
+
+
+def path_name(value: object) -> str:
+    """The name of a path (a str or an os.PathLike), or "" for anything else."""
+    if isinstance(value, str | os.PathLike):
+        name = os.fspath(value)
+        return name if isinstance(name, str) else ""
+    return ""
 
 
 def open_document(path: Any, mode: str) -> IO[bytes]:
