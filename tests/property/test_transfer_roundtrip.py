@@ -6,8 +6,9 @@ bytes.
 The random store has every record kind: two tenants (one below the other), groups, devices
 with gateways, users with owners, memberships, custom roles, global and inventory grants
 (to users and to groups), delegations, a support request, usage statistics and, drawn
-sometimes, a suspension. ``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by
-default, about 10 s); a new store adapter is one more entry in ``ADAPTERS``.
+sometimes, a suspension and revoked roles (a delegation outliving its delegate's role).
+``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by default, a few seconds);
+a new store adapter is one more entry in ``ADAPTERS``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ Extra = tuple[str, int, int, int]
 
 OPERATIONS = (
     "grant", "inventory", "group_grant", "custom_role", "delegate", "support", "owner",
-    "requests", "suspend",
+    "requests", "suspend", "revoke",
 )  # fmt: skip
 
 
@@ -93,6 +94,8 @@ def _apply(tn: Tenancy, tenant_id: str, world: object, extra: Extra) -> None:
             tn.flush_usage()
         elif op == "suspend":
             tn.suspend_tenant(tenant_id)
+        elif op == "revoke" and users:  # a delegation or a sub-user may outlive its reason
+            t.revoke_role(users[a % len(users)], ("business", "readonly")[b % 2])
     except TenancyError:
         pass
 

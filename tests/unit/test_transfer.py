@@ -542,3 +542,29 @@ def test_a_record_of_the_wrong_type_is_named_in_every_layout(tn: Tenancy, format
     )
     assert refused.value.index == [r["kind"] for r in records[:at]].count("device")
     assert "Expected `array`" in refused.value.rule
+
+
+def test_any_state_the_write_path_leaves_imports_back(tn: Tenancy) -> None:
+    """Rules of an operation that later writes may undo (a delegate must hold
+    user_management:CREATE when it is delegated to; only the management tenant sets
+    allow_subtenants) are not asked of a restored state."""
+    reseller = tn.create_tenant(domain="reseller", name="R", admin_email="r@r.example",
+                                allow_subtenants=True)  # fmt: skip
+    shop = tn.create_tenant(domain="shop", name="S", admin_email="s@s.example",
+                            parent=reseller.id)  # fmt: skip
+    tn.update_tenant(shop.id, allow_subtenants=True)  # the management tenant may
+    t = tn.tenant(shop.id)
+    owner, delegate = t.create_user("o@s.example"), t.create_user("d@s.example")
+    t.grant_role(delegate.id, "business")
+    t.delegate(owner.id, delegate.id)
+    t.revoke_role(delegate.id, "business")  # the delegation stays
+    whole = export(tn)
+    with tenancy.open(clock=clock) as copy:
+        copy.import_from(io.BytesIO(whole))
+        assert export(copy) == whole
+    data = export(tn, tenant=shop.id)
+    tn.delete_tenant(shop.id)
+    reseller_admin = tn.as_user(reseller.admin_user_id)  # type: ignore[arg-type]
+    with pytest.raises(InvalidDocument, match="only the management tenant sets"):
+        reseller_admin.import_from(io.BytesIO(data))
+    assert tn.import_from(io.BytesIO(data)).tenant_id == shop.id  # the application may

@@ -230,14 +230,18 @@ class Transfer:
         with writer.lock, gc_paused():
             writer.catch_up()
             index = writer.index
-            self._need_admin(index, "import")  # before reading: the placement comes later
+            own = self._need_admin(index, "import")  # before reading; the placement later
             try:
                 header, records = read_document(source)
             except BadRecord as bad:  # a document read whole: named as the planner would
                 raise InvalidDocument(
                     bad.position, bad.kind, bad.before, bad.record_id, bad
                 ) from bad
-            plan = Planner(index, writer.limits, writer.clock(), header, parent).plan(records)
+            by_management = own is None or index.tenants[own].parent_id is None
+            planner = Planner(
+                index, writer.limits, writer.clock(), header, parent, by_management=by_management
+            )
+            plan = planner.plan(records)
             if plan.replaces is not None:
                 self._allow(index, "import a whole store", None, below=False)
             elif plan.placement is not None:
