@@ -24,6 +24,7 @@ STATUS: dict[type[tenancy.TenancyError], int] = {
     tenancy.LimitExceeded: 409,
     tenancy.CrossTenantReference: 422,
     tenancy.InvalidValue: 422,
+    tenancy.InvalidDocument: 422,
     tenancy.StaleRevision: 503,
     tenancy.StoreError: 503,
     tenancy.TenancyError: 500,

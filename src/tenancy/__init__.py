@@ -22,6 +22,7 @@ from tenancy.errors import (
     CrossTenantReference,
     CycleError,
     InUse,
+    InvalidDocument,
     InvalidValue,
     LimitExceeded,
     NotFound,
@@ -67,6 +68,7 @@ from tenancy.records.model import (
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
+from tenancy.transfer import ImportReport, document_schema
 
 __version__ = "0.1.0"
 """The version of tenancy, a string such as ``"0.1.0"``."""
@@ -86,7 +88,9 @@ __all__ = [
     "Explanation",
     "Group",
     "Identity",
+    "ImportReport",
     "InUse",
+    "InvalidDocument",
     "InvalidValue",
     "InventoryGrant",
     "LimitExceeded",
@@ -119,6 +123,7 @@ __all__ = [
     "User",
     "__version__",
     "all_of",
+    "document_schema",
     "every_page",
     "open",
 ]

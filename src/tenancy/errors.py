@@ -18,6 +18,7 @@ __all__ = [
     "CrossTenantReference",
     "CycleError",
     "InUse",
+    "InvalidDocument",
     "InvalidValue",
     "LimitExceeded",
     "NotFound",
@@ -102,6 +103,33 @@ class InvalidValue(TenancyError, ValueError):
         super().__init__(
             f"invalid {what} {shorten(value)}: {rule}", value=value, rule=rule, field=field
         )
+
+
+class InvalidDocument(InvalidValue):
+    """A record of an imported document breaks a rule; nothing was imported.
+
+    ``position`` is the record's place in the document (0 is the first record after the
+    header), ``kind`` its kind, ``index`` its place among the records of that kind,
+    ``record_id`` its id if it has one, and ``error`` the error of the rule it broke (a
+    NotFound, a CycleError, a LimitExceeded...), whose ``value``, ``rule`` and ``field``
+    this error repeats."""
+
+    def __init__(
+        self, position: int, kind: str, index: int, record_id: str | None, error: TenancyError
+    ) -> None:
+        named_id = "" if record_id is None else f", id {shorten(record_id)}"
+        TenancyError.__init__(
+            self,
+            f"record {position} of the document ({kind} {index}{named_id}): {error}",
+            value=error.value,
+            rule=error.rule,
+            field=error.field,
+        )
+        self.position = position
+        self.kind = kind
+        self.index = index
+        self.record_id = record_id
+        self.error = error
 
 
 class CycleError(InvalidValue):

@@ -21,14 +21,18 @@ TEXT = PAGE.read_text(encoding="utf-8")
 
 
 def defined_errors() -> list[type[tenancy.TenancyError]]:
-    """Every TenancyError subclass defined in a tenancy module (all of them imported)."""
+    """Every public TenancyError subclass: defined in tenancy.errors, or defined in any
+    tenancy module (all of them imported) and exported by the package. An error a module
+    raises and catches itself (the transfer's undecodable record, which the import turns
+    into InvalidDocument) is not one an application meets."""
     for module in pkgutil.walk_packages(tenancy.__path__, prefix="tenancy."):
         importlib.import_module(module.name)
     found: list[type[tenancy.TenancyError]] = []
     todo: list[type[tenancy.TenancyError]] = [tenancy.TenancyError]
     while todo:
         cls = todo.pop()
-        if cls.__module__.startswith("tenancy.") and cls not in found:
+        public = cls.__module__ == "tenancy.errors" or getattr(tenancy, cls.__name__, None) is cls
+        if cls.__module__.startswith("tenancy.") and public and cls not in found:
             found.append(cls)
         todo.extend(cls.__subclasses__())
     return sorted(found, key=lambda c: c.__name__)

@@ -26,16 +26,20 @@ PACKAGE = SRC / "tenancy"
 
 # The layers, bottom first (RENOVATION.md, STYLE.md "A layout that shows the architecture"):
 #
-#   base (errors, ids) <- records <- index <- rules <- handle <- api <- web <- tools
+#   base (errors, ids) <- records <- index <- rules <- transfer <- handle <- api <- web <- tools
 #                         records <- store <- handle
 #
 # records/ is data only; index/ the closure index over the records; rules/ the pure
-# functions over the index (reach, access, limits, paging, validation); store/ a side layer
+# functions over the index (reach, access, limits, paging, validation); transfer/ the
+# interchange document (schema, canonical order, streamed encoding, import planning: pure,
+# the caller hands it a file); store/ a side layer
 # that knows the records it persists and nothing of the index, the rules or the facade;
 # handle/ the facade that ties them together; api is tenancy/__init__.py; the tools (the
 # command line and tenancy.testing) use the public API like any application. web/, the admin
 # page (an optional extra), imports the public package only; the command line starts it.
-LAYERS = ("base", "records", "index", "rules", "store", "handle", "api", "web", "tools")
+LAYERS = (
+    "base", "records", "index", "rules", "transfer", "store", "handle", "api", "web", "tools",
+)  # fmt: skip
 
 # Which layers each layer may import (itself included): every layer below it, except the
 # store, which sees the base and the records only, and web, which sees the public API only.
@@ -55,6 +59,7 @@ FOLDERS: dict[str, str] = {
     "records": "records",
     "index": "index",
     "rules": "rules",
+    "transfer": "transfer",
     "store": "store",
     "handle": "handle",
     "testing": "tools",

@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -54,7 +54,7 @@ from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
 from tenancy.handle.recorder import UsageRecorder
 from tenancy.index.index import Index
 from tenancy.records.changes import Change, Commit, Revision
-from tenancy.records.model import SafetyLimits, check_duration
+from tenancy.records.model import AuditRecord, SafetyLimits, check_duration
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, authorize
 from tenancy.rules.audit import audit_records
@@ -267,9 +267,16 @@ class Writer:
         self.rebuild_needed = False
 
     def write(
-        self, make: Callable[[], tuple[list[Change], R]], identity: Identity = SYSTEM_IDENTITY
+        self,
+        make: Callable[[], tuple[list[Change], R]],
+        identity: Identity = SYSTEM_IDENTITY,
+        *,
+        carried_audit: Sequence[AuditRecord] = (),
     ) -> R:
         """Validate, commit, apply: the one path every write takes.
+
+        ``carried_audit``: audit records brought from elsewhere (an imported document's
+        audit log), appended before the write's own records, in the same commit.
 
         A commit refused as stale (another writer got there first) is validated again on
         the newer state after a random pause that doubles with each loss (full jitter, at
@@ -292,6 +299,8 @@ class Writer:
                     self.index, changes, actor=identity.name, at=self.clock(),
                     revision=expected + 1,
                 )  # fmt: skip
+                if carried_audit:
+                    audit = [*carried_audit, *audit]
                 try:
                     revision = self.store.commit(changes, expected_revision=expected, audit=audit)
                 except StaleRevision as stale:

@@ -25,6 +25,7 @@ Deterministic: the same seed makes the same calls in the same order.
 from __future__ import annotations
 
 import inspect
+import io
 import random
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -97,6 +98,17 @@ AFTER = _p("cursor?", None)
 TAGS_FILTER = _p("rules?", None)
 
 _QUERY = {"at_least": REV, "fresh": FRESH}
+ONBOARDING = msgspec.json.encode(
+    {
+        "header": {"format": "tenancy", "version": 1},
+        "records": [
+            {"kind": "tenant", "domain": "onboarded", "name": "Onboarded",
+             "admin_email": "it@onboarded.example"},
+            {"kind": "device", "name": "Gateway", "tags": [["site", "x"]]},
+        ],
+    }
+)  # fmt: skip
+"""A tenant document to import: the valid value of import_from."""
 _TEXT = _p("text?", OMIT)
 
 RECIPES: dict[str, dict[str, Param]] = {
@@ -241,6 +253,19 @@ RECIPES: dict[str, dict[str, Param]] = {
         "by": BY,
     },
     # ------------------------------------------------------------ TenantScope
+    # ------------------------------------------------------------ import and export
+    "export_to": {
+        "path_or_fileobj": _p("fileobj", lambda w: io.BytesIO()),
+        "tenant": _p("tenant_id?", None),
+        "format": _p("format?", None),
+        "device_tags": _p("rules?", None),
+        "include_usage": _p("bool", True),
+        "include_audit": _p("bool", False),
+    },
+    "import_from": {
+        "path_or_fileobj": _p("fileobj", lambda w: io.BytesIO(ONBOARDING)),
+        "parent": _p("tenant_id?", _id("mgmt")),
+    },
     "get_group": {"group_id": GROUP},
     "get_device": {"device_id": DEVICE},
     "get_user": {"user_id": USER},

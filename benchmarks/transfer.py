@@ -1,0 +1,139 @@
+"""Export and import throughput and peak memory, each measured in a fresh process.
+
+    python -m benchmarks.transfer --scale=M [--seed N] [--format json|msgpack]
+
+The workload is the cached SQLite file of :mod:`benchmarks.cache` (made on first use).
+Two child processes, one per direction, each print one JSON object:
+
+- ``export``: open the cached file (the handle's own memory: resident memory after the
+  open minus before it), then ``export_to`` a file; ``devices_per_s`` is devices over the
+  export's wall-clock time (``cpu_seconds``, the process's CPU time, is steadier on a
+  shared machine), ``peak`` the highest resident memory during the export minus
+  the baseline before the open, and ``ratio`` that peak over the handle's own memory;
+- ``import``: open a new, empty SQLite file and ``import_from`` the document exported
+  above; ``peak`` the highest resident memory during the import minus the baseline before
+  the open, ``own`` the handle's resident memory after it (collected), ``ratio`` the two.
+
+Resident memory is read from ``/proc/self/status`` (VmRSS, and VmHWM reset through
+``/proc/self/clear_refs`` just before the measured step), as in :mod:`benchmarks.memory`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tenancy
+from benchmarks.cache import ensure, work_copy
+from benchmarks.memory import _reset_peak, _status, rss
+from tenancy.handle.writer import _release_free_heap
+from tenancy.testing.workload import DEFAULT_SEED, SCALES, plan
+
+__all__ = ["main"]
+
+CACHE = Path(".benchmarks/cache")
+
+
+def _baseline() -> int:
+    gc.collect()
+    _release_free_heap()
+    return rss()
+
+
+def _export(db: Path, out: Path, format: str) -> dict[str, object]:
+    before = _baseline()
+    tn = tenancy.open(str(db), staleness=None)
+    own = rss() - before
+    devices = len(tn.index.devices)
+    _reset_peak()
+    start, cpu = time.perf_counter(), time.process_time()
+    records = tn.export_to(out, format=format)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    peak = _status("VmHWM") - before
+    tn.close()
+    return {
+        "step": "export", "format": format, "devices": devices, "records": records,
+        "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+        "devices_per_s": round(devices / seconds), "bytes": out.stat().st_size,
+        "own": own, "peak": peak, "ratio": round(peak / own, 2),
+    }  # fmt: skip
+
+
+def _import(document: Path, db: Path) -> dict[str, object]:
+    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)
+    before = _baseline()
+    tn = tenancy.open(str(db), staleness=None)
+    _reset_peak()
+    start, cpu = time.perf_counter(), time.process_time()
+    report = tn.import_from(document)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    peak = _status("VmHWM") - before
+    gc.collect()
+    _release_free_heap()
+    own = rss() - before
+    devices = report.counts.get("device", 0)
+    tn.close()
+    return {
+        "step": "import", "devices": devices, "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3), "devices_per_s": round(devices / seconds),
+        "own": own, "peak": peak, "ratio": round(peak / own, 2),
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer")
+    parser.add_argument("--scale", choices=sorted(SCALES), default="M")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--format", choices=["json", "msgpack"], default="json")
+    parser.add_argument("--step", choices=["export", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--document", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.step == "export":
+        print(json.dumps(_export(args.db, args.document, args.format)))
+        return 0
+    if args.step == "import":
+        print(json.dumps(_import(args.document, args.db)))
+        return 0
+    cached = ensure(plan(SCALES[args.scale], seed=args.seed), CACHE)
+    source = work_copy(cached.path, f"transfer-{os.getpid()}.db")
+    suffix = "json" if args.format == "json" else "msgpack"
+    document = CACHE / f"transfer-{os.getpid()}.{suffix}"
+    target = CACHE / f"transfer-{os.getpid()}-import.db"
+    results = []
+    try:
+        for step, extra in (
+            ("export", ["--db", str(source), "--document", str(document)]),
+            ("import", ["--db", str(target), "--document", str(document)]),
+        ):
+            line = subprocess.run(  # this very module, in a fresh process
+                [sys.executable, "-m", "benchmarks.transfer", "--step", step,
+                 "--format", args.format, *extra],
+                check=True, capture_output=True, text=True, timeout=3600,
+            ).stdout.strip().splitlines()[-1]  # fmt: skip
+            results.append(json.loads(line))
+            print(line, flush=True)
+    finally:
+        for path in (source, document, target):
+            for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                stale.unlink(missing_ok=True)
+    print(f"\nscale {args.scale}, {args.format}:")
+    for r in results:
+        print(
+            f"  {r['step']:<6} {r['devices']:>9,} devices in {r['seconds']:6.2f} s "
+            f"({r['cpu_seconds']:6.2f} s CPU) = {r['devices_per_s']:>9,} devices/s; "
+            f"peak {int(r['peak']) / 2**20:7.1f} MiB, "
+            f"handle {int(r['own']) / 2**20:7.1f} MiB, ratio {r['ratio']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
