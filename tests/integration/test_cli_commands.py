@@ -248,3 +248,54 @@ def test_changes_lists_and_follows_the_feed(
     finally:
         follower.terminate()
         follower.communicate(timeout=TIMEOUT)  # reaps it and closes its pipes
+
+
+def test_export_then_import_moves_the_store(
+    run: Run, fleet: dict[str, str], tmp_path: Path
+) -> None:
+    """A whole store out to a file and into a new one: the same answers, the same bytes."""
+    out = run("export", "-o", "store.json")
+    assert out.strip().endswith("records to store.json")
+    assert run.err == ""  # no progress bar when standard error is not a terminal
+    piped = run("export")
+    assert piped.encode() == (tmp_path / "store.json").read_bytes()  # same state, same bytes
+    run("--db", "copy.db", "init")
+    report = run.json("--db", "copy.db", "import", "store.json")
+    assert report["counts"]["device"] == 2
+    run("--db", "copy.db", "verify", "ana", "gen-7")
+    assert run("--db", "copy.db", "export") == piped
+    run("--db", "copy.db", "import", "store.json", code=4)  # not an empty store any more
+    assert "already" in run.err or "empty" in run.err
+    run("export", "--tenant", fleet["acme"], "--tag", "site=la", "-o", "leaving.msgpack")
+    assert (tmp_path / "leaving.msgpack").read_bytes()[:1] == b"\x00"  # MessagePack frames
+
+
+def test_bulk_commands_draw_a_progress_bar_on_a_terminal(
+    run: Run, fleet: dict[str, str], tmp_path: Path
+) -> None:
+    """On a terminal (a pseudo-terminal here) import draws rich's bar on standard error."""
+    pytest.importorskip("rich")
+    import pty
+
+    run("export", "-o", "store.json")
+    run("--db", "copy.db", "init")
+    command = [sys.executable, "-m", "tenancy.cli", "--db", "copy.db", "import", "store.json"]
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        command, cwd=tmp_path, env={**run.env, "COLUMNS": "100"}, stdin=follower,
+        stdout=subprocess.PIPE, stderr=follower, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    os.close(follower)
+    drawn = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    assert b"import" in drawn
+    assert b"\x1b[" in drawn  # the bar's terminal control sequences

@@ -1,7 +1,7 @@
 """The PostgreSQL store: one schema of a PostgreSQL database shared by every process on
 every machine that opens it.
 
-Needs the extra ``postgres`` (psycopg 3 and psycopg_pool): ``pip install 'tenancy[postgres]'``.
+Needs the extra ``postgres`` (psycopg 3 and psycopg_pool): ``pip install 'tenancy-iot[postgres]'``.
 psycopg is imported when a store is opened, never by ``import tenancy``.
 
 Layout: the SQLite store's (see :mod:`tenancy.store._postgres_migrations`), and the same
@@ -112,7 +112,7 @@ def _drivers() -> tuple[Any, Any]:
     except ImportError as exc:
         raise StoreError(
             f"the PostgreSQL store needs psycopg 3 and psycopg_pool ({exc}): install the "
-            "extra 'postgres' of tenancy, e.g. pip install 'tenancy[postgres]'",
+            "extra 'postgres' of tenancy, e.g. pip install 'tenancy-iot[postgres]'",
             value=exc.name,
             rule="postgresql:// URLs need the optional extra 'postgres'",
         ) from exc
