@@ -258,9 +258,12 @@ def _listing_answers(t: TenantScope) -> Answers:
         "users": [(u.id, u.first_name, u.owner_id or "") for u in t.users()],
         "sub_users": [(u.id, u.first_name) for u in t.sub_users("u-owner", recursive=True)],
         "get_group": [(g.name, tuple(sorted(g.device_ids))) for g in [t.get_group("g-fixed")]],
-        "find_user": [
-            (u.id, u.first_name) for i in range(0, 30, 5) if (u := t.find_user(f"u{i}@r.example"))
-        ],
+        # One entry per look-up: each is one read, checked against one state (a list of six
+        # reads would mix the states of the writes between them).
+        **{
+            f"find_user u{i}": [(u.id, u.first_name) for u in [t.find_user(f"u{i}@r.example")] if u]
+            for i in range(0, 30, 5)
+        },
         "roles_of": t.roles_of("u-owner"),
         "inventory_grants_of": [(g.role, g.group_id) for g in t.inventory_grants_of("u-owner")],
     }
