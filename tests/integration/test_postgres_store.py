@@ -94,7 +94,7 @@ def test_bad_options_are_refused(url: str) -> None:
 
 def test_without_the_extra_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
-    with pytest.raises(StoreError, match=r"tenancy\[postgres\]"):
+    with pytest.raises(StoreError, match=r"tenancy-iot\[postgres\]"):
         tenancy.open("postgresql://nobody@127.0.0.1:1/none")
 
 
