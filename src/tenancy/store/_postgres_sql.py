@@ -24,21 +24,18 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tenancy.errors import InvalidValue, StoreError, shorten
-from tenancy.records.changes import Commit, Revision
+from tenancy.errors import InvalidValue, StoreError
 from tenancy.records.model import AuditRecord
-from tenancy.store import _audit, _codec
+from tenancy.store import _audit
 from tenancy.store import migrations as sqlite_migrations
-from tenancy.store._sqlite_log import log_crc
-from tenancy.store._sqlite_rows import _cause
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PgCursor", "PgShim", "decode_commits", "translate"]
+__all__ = ["PgCursor", "PgShim", "translate"]
 
 _STREAM_ROWS = 20_000
 """Rows a server-side cursor fetches per round trip (the snapshot reader's batch)."""
@@ -210,35 +207,3 @@ def _url_option(url: str, key: str, value: str) -> Any:
             raise InvalidValue(_shown(url), "the URL option notify is true or false")
         return flags[value.lower()]
     return value
-
-
-def decode_commits(
-    rows: list[Any],
-    revision: Revision,
-    head: Revision,
-    damaged: Callable[[str], StoreError],
-    *,
-    whole: bool,
-) -> list[Commit]:
-    """The commits of change-log rows ``(revision, body, crc, at, actor)``, each checked
-    against its checksum; the log has no gap (each commit's revision follows the one
-    before, up to the head when the read was ``whole``, not cut by a limit)."""
-    commits = []
-    expected = revision + 1
-    for number, body, crc, at, actor in rows:
-        if number != expected:
-            raise damaged(f"its change log skips from revision {expected - 1} to {shorten(number)}")
-        try:
-            if log_crc(body, at, actor) != crc:
-                raise damaged(f"table changes, revision {number}: checksum mismatch")
-            when = None if at is None else _audit.moment(at)
-            changes = _codec.decode_changes(body)
-            commits.append(Commit(revision=number, changes=changes, at=when, actor=actor))
-        except _codec.DECODE_ERRORS as exc:
-            raise damaged(f"table changes, revision {number}: {_cause(exc)}") from None
-        expected += 1
-    if whole and (expected - 1 < head or (rows and expected - 1 != head)):
-        raise damaged(f"its change log ends at {expected - 1}, its head is {head}")
-    if rows and expected - 1 > head:
-        raise damaged(f"its change log reaches {expected - 1}, past its head {head}")
-    return commits

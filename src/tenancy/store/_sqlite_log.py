@@ -34,11 +34,17 @@ def log_crc(body: bytes, at: int | None, actor: str | None) -> int:
 
 
 def decode_log(
-    rows: list[Any], revision: Revision, head: Revision, damaged: Callable[[str], StoreError]
+    rows: list[Any],
+    revision: Revision,
+    head: Revision,
+    damaged: Callable[[str], StoreError],
+    *,
+    whole: bool = True,
 ) -> list[Commit]:
     """The commits of change-log rows ``(revision, body, crc, at, actor)``, each checked
     against its checksum; the stretch has no gap (each commit's revision follows the one
-    before, from ``revision + 1`` up to ``head``)."""
+    before, from ``revision + 1``) and reaches ``head`` when the read was ``whole`` (not
+    cut by a limit), never past it. The SQLite and PostgreSQL stores share it."""
     commits = []
     expected = revision + 1
     for number, body, crc, at, actor in rows:
@@ -53,8 +59,10 @@ def decode_log(
         except _codec.DECODE_ERRORS as exc:
             raise damaged(f"table changes, revision {number}: {_cause(exc)}") from None
         expected += 1
-    if expected - 1 < head or (rows and expected - 1 != head):
+    if whole and (expected - 1 < head or (rows and expected - 1 != head)):
         raise damaged(f"its change log ends at {expected - 1}, its head is {head}")
+    if rows and expected - 1 > head:
+        raise damaged(f"its change log reaches {expected - 1}, past its head {head}")
     return commits
 
 

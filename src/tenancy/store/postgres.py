@@ -81,10 +81,9 @@ from tenancy.store._postgres_sql import (
     _checked,
     _shown,
     _url_option,
-    decode_commits,
 )
 from tenancy.store._sqlite_apply import ChangeWriter
-from tenancy.store._sqlite_log import log_crc
+from tenancy.store._sqlite_log import decode_log, log_crc
 from tenancy.store._sqlite_read import SnapshotReader, _audit_filters
 from tenancy.store._sqlite_rows import _AUDIT_COLUMNS, _Missing
 from tenancy.store.protocol import Capabilities
@@ -527,9 +526,8 @@ class PostgresStore:
         if revision < floor:
             raise StaleRevision(revision, head)
         log = [row[2:] for row in rows if row[2] is not None]
-        return decode_commits(
-            log, revision, head, self._damaged, whole=limit is None or len(log) < limit
-        )
+        whole = limit is None or len(log) < limit
+        return decode_log(log, revision, head, self._damaged, whole=whole)
 
     def wait_for_commit(self, revision: Revision, timeout: float) -> Revision:
         """Block until a commit past ``revision`` is announced (or made by this store
