@@ -94,6 +94,31 @@ class TenantRecords:
     def _user(self, user_id: object, field: str) -> User:
         return self._owned("user", self._index.users, user_id, field)  # type: ignore[no-any-return]
 
+    def members(self, group_id: str) -> list[User]:
+        """The direct members of the group ``group_id``, sorted by id (members of the
+        groups below it are theirs; :meth:`~tenancy.Tenancy.users_for` answers who reaches
+        a device). NotFound unless it is a group of this tenant. Runtime complexity: O(m)
+        for its m members."""
+
+        def look(index: Index) -> list[User]:
+            self._owned("group", index.groups, group_id, "group_id")
+            users = index.users
+            return [users[u] for u in index.members_of(group_id)]
+
+        return self._queries._read(look)  # seq-checked: a member may leave meanwhile
+
+    def child_devices(self, device_id: str) -> list[Device]:
+        """The devices whose gateway is ``device_id`` (its direct children), sorted by id.
+        NotFound unless it is a device of this tenant. Runtime complexity: O(k log k) for its
+        k children."""
+
+        def look(index: Index) -> list[Device]:
+            self._owned("device", index.devices, device_id, "device_id")
+            devices = index.devices
+            return [devices[d] for d in sorted(index.child_devices(device_id))]
+
+        return self._queries._read(look)
+
     # ------------------------------------------------------------ validation helpers
 
     def _writable(self) -> None:

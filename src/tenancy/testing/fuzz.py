@@ -269,6 +269,8 @@ RECIPES: dict[str, dict[str, Param]] = {
     "get_group": {"group_id": GROUP},
     "get_device": {"device_id": DEVICE},
     "get_user": {"user_id": USER},
+    "members": {"group_id": GROUP},
+    "child_devices": {"device_id": DEVICE},
     "find_user": {"email": _p("email", "ana@acme.example")},
     "groups": {"limit": LIMIT, "after": AFTER},
     "users": {"limit": LIMIT, "after": AFTER},

@@ -94,22 +94,14 @@ class Node:
     children: list[Node] = field(default_factory=list)
 
 
-def _member_counts(tn: Tenancy, scope: TenantScope) -> Counter[str]:
-    """Direct members per group. The public API has no members-of-a-group query, so this
-    asks each user of the tenant for its own groups: O(users + memberships)."""
-    counts: Counter[str] = Counter()
-    for user in scope.users():
-        counts.update(g.id for g in tn.groups_for(user.id, inherited=False))
-    return counts
+def _member_counts(scope: TenantScope, groups: list[Group]) -> dict[str, int]:
+    """Direct members of each group shown. O(members of those groups)."""
+    return {g.id: len(scope.members(g.id)) for g in groups}
 
 
 def _members_of(tn: Tenancy, scope: TenantScope, group_id: str) -> list[User]:
-    """The direct members of a group, sorted by id (the same walk as _member_counts)."""
-    return [
-        u
-        for u in scope.users()
-        if any(g.id == group_id for g in tn.groups_for(u.id, inherited=False))
-    ]
+    """The direct members of a group, sorted by id."""
+    return scope.members(group_id)
 
 
 def _tree_order(groups: list[Group]) -> tuple[list[Group], dict[str, int]]:
@@ -149,7 +141,7 @@ def tenant_page(req: Req) -> Response:
         start = ids.index(after) + 1
     page = ordered[start : start + req.page_size]
     more = start + req.page_size < len(ordered)
-    members = _member_counts(req.tn, scope)
+    members = _member_counts(scope, page)
     nodes = {g.id: Node(g, _device_count(req.tn, g.id), members[g.id]) for g in page}
     roots: list[Node] = []
     for g in page:
@@ -262,19 +254,9 @@ def user_page(req: Req) -> Response:
 
 
 def _children_of(scope: TenantScope, device: Device) -> tuple[list[Device], bool]:
-    """The child devices found among the first CHILD_SCAN devices of the tenant, and
-    whether the scan stopped before the end."""
-    found: list[Device] = []
-    after = None
-    seen = 0
-    while seen < CHILD_SCAN:
-        page = scope.devices(limit=min(1_000, CHILD_SCAN - seen), after=after)
-        seen += len(page.items)
-        found.extend(d for d in page.items if d.parent_id == device.id)
-        after = page.next
-        if after is None:
-            return found, False
-    return found, True
+    """The device's child devices, and whether the list is partial (never, now that the
+    scope answers it: the flag stays for the template)."""
+    return scope.child_devices(device.id), False
 
 
 def _tag_filter(values: list[str]) -> list[tuple[str, str | None]]:
