@@ -8,7 +8,7 @@ bytes whatever the hash seed of the process.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -17,7 +17,7 @@ import msgspec
 from tenancy.errors import InvalidValue
 from tenancy.rules.paging import check_page_size
 
-__all__ = ["Output", "every_page", "page_size", "parse_tag_options"]
+__all__ = ["Output", "page_size", "parse_tag_options"]
 
 _encoder = msgspec.json.Encoder(order="sorted")
 
@@ -83,17 +83,6 @@ def parse_tag_options(
             raise click.BadParameter(f"{raw!r} is not KEY=VALUE", param_hint=option)
         pairs.append((None if key == "*" else key, None if value == "*" else value))
     return pairs
-
-
-def every_page(fetch: Any) -> Iterator[Any]:
-    """The items of every page of a listing: ``fetch(after)`` returns one Page."""
-    after = None
-    while True:
-        page = fetch(after)
-        yield from page.items
-        if page.next is None:
-            return
-        after = page.next
 
 
 def page_size(ctx: click.Context, param: click.Parameter, value: int) -> int:

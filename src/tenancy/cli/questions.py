@@ -3,11 +3,12 @@ reports (stats, audit). None of them writes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 import click
 
-from tenancy.cli.output import every_page, page_size, parse_tag_options
+import tenancy
+from tenancy.cli.output import page_size, parse_tag_options
 from tenancy.cli.root import EXIT_DENIED, cli, state
 from tenancy.records.model import Device, User
 
@@ -90,9 +91,7 @@ def devices_for(
     tag_filter = parse_tag_options(tags) if tags else None
     with st.open() as tn:
         if every:
-            found = every_page(
-                lambda cursor: tn.devices_for(user_id, limit=limit, after=cursor, tags=tag_filter)
-            )
+            found = tenancy.every_page(tn.devices_for, user_id, limit=limit, tags=tag_filter)
             st.out.emit_stream(found, _device_line)
             return
         page = tn.devices_for(user_id, limit=limit, after=after, tags=tag_filter)
@@ -144,20 +143,18 @@ def _user_line(u: User) -> str:
     help="Last day, included (YYYY-MM-DD, UTC); default: today.",
 )
 @click.option("--subtenants", is_flag=True, help="Every tenant below it too.")
-def stats(*, tenant_id: str, start: object, end: object, subtenants: bool) -> None:
+def stats(
+    *, tenant_id: str, start: datetime | None, end: datetime | None, subtenants: bool
+) -> None:
     """Usage statistics of TENANT_ID, one CSV row per tenant and day (JSON: the records)."""
     st = state()
-    first = _day(start)
-    last = _day(end)
+    first = None if start is None else start.date()
+    last = None if end is None else end.date()
     with st.open() as tn:
         if st.out.as_json:
             st.out.emit(tn.usage(tenant_id, first, last, subtenants=subtenants), "")
         else:
             click.echo(tn.usage_csv(tenant_id, first, last, subtenants=subtenants), nl=False)
-
-
-def _day(value: object) -> date | None:
-    return None if value is None else value.date()  # type: ignore[attr-defined]
 
 
 @cli.command()

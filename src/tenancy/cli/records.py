@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import click
 import msgspec
 
-from tenancy.cli.output import every_page, parse_tag_options
+import tenancy
+from tenancy.cli.output import parse_tag_options
 from tenancy.cli.root import State, cli, state
 from tenancy.records.model import Device, Group, Tenant
 from tenancy.records.tags import parse_filter, rule_matches
@@ -257,7 +258,7 @@ def device_list(*, tenant_id: str, tags: tuple[str, ...]) -> None:
     with st.open() as tn:
         tn.get_tenant(tenant_id)
         scope = tn.tenant(tenant_id)
-        found: Iterator[Device] = every_page(lambda after: scope.devices(limit=1000, after=after))
+        found: Iterator[Device] = tenancy.every_page(scope.devices, limit=1000)
         if rule is not None:
             found = (d for d in found if rule_matches(rule, d.tags))
         st.out.emit_stream(found, _device_line)
