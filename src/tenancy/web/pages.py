@@ -17,13 +17,12 @@ from datetime import UTC, datetime, timedelta
 from starlette.responses import Response
 
 import tenancy
-from tenancy import Device, Group, Tenancy, Tenant, TenantScope, User
+from tenancy import Group, Tenancy, Tenant, TenantScope
 from tenancy.web import lookups
 from tenancy.web.context import Req
 from tenancy.web.render import Chart, slice_after, usage_chart
 
 __all__ = [
-    "CHILD_SCAN",
     "COUNT_CAP",
     "audit_page",
     "device_page",
@@ -39,9 +38,6 @@ USAGE_DAYS = 30
 COUNT_CAP = 100
 """The group tree counts each group's devices up to this many (then shows "100+"): one
 page of ``devices_in`` per group, so the tree costs the same for a million devices."""
-CHILD_SCAN = 5_000
-"""How many of a tenant's devices the device page looks at to find a gateway's child
-devices (the public API has no query for them yet); it says so when it stopped early."""
 
 
 def _usage(tn: Tenancy, tenant: Tenant, width: int, height: int) -> Chart:
@@ -97,11 +93,6 @@ class Node:
 def _member_counts(scope: TenantScope, groups: list[Group]) -> dict[str, int]:
     """Direct members of each group shown. O(members of those groups)."""
     return {g.id: len(scope.members(g.id)) for g in groups}
-
-
-def _members_of(tn: Tenancy, scope: TenantScope, group_id: str) -> list[User]:
-    """The direct members of a group, sorted by id."""
-    return scope.members(group_id)
 
 
 def _tree_order(groups: list[Group]) -> tuple[list[Group], dict[str, int]]:
@@ -203,7 +194,7 @@ def group_page(req: Req) -> Response:
     scope = req.tn.tenant(tenant.id)
     ids, ids_next = slice_after(sorted(group.device_ids), str, req.arg("ids_after"), req.page_size)
     members, members_next = slice_after(
-        _members_of(req.tn, scope, group.id), lambda u: u.id, req.arg("members_after"),
+        scope.members(group.id), lambda u: u.id, req.arg("members_after"),
         req.page_size,
     )  # fmt: skip
     children = sorted(
@@ -253,12 +244,6 @@ def user_page(req: Req) -> Response:
     )
 
 
-def _children_of(scope: TenantScope, device: Device) -> tuple[list[Device], bool]:
-    """The device's child devices, and whether the list is partial (never, now that the
-    scope answers it: the flag stays for the template)."""
-    return scope.child_devices(device.id), False
-
-
 def _tag_filter(values: list[str]) -> list[tuple[str, str | None]]:
     """``k=v`` (that pair), ``k`` or ``k=`` (any value of the key), as users_for takes."""
     pairs: list[tuple[str, str | None]] = []
@@ -275,7 +260,7 @@ def device_page(req: Req) -> Response:
     tenant = req.tenant(device.tenant_id)
     scope = req.tn.tenant(tenant.id)
     parent = scope.get_device(device.parent_id) if device.parent_id else None
-    children, partial = _children_of(scope, device)
+    children = scope.child_devices(device.id)
     filters = req.args("tag")
     problem = None
     try:
@@ -289,8 +274,6 @@ def device_page(req: Req) -> Response:
         device=device,
         parent=parent,
         children=children[: req.page_size],
-        partial=partial,
-        scanned=CHILD_SCAN,
         filters=filters,
         problem=problem,
         users=users,
