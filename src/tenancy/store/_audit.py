@@ -29,6 +29,7 @@ __all__ = [
     "encode_value",
     "filter_records",
     "first_at_or_after",
+    "from_rows",
     "micros",
     "moment",
     "plain",
@@ -177,3 +178,22 @@ def filter_records(
             if len(found) >= limit:
                 break
     return found
+
+
+def from_rows(rows: Sequence[Sequence[Any]]) -> list[AuditRecord]:
+    """Audit records of the rows ``(seq, revision, at, tenant_id, actor, action, target,
+    before, after)`` the SQL stores keep (times in microseconds, values encoded)."""
+    return [
+        AuditRecord(
+            seq=seq,
+            revision=revision,
+            at=moment(at),
+            tenant_id=tenant_id,
+            actor=who,
+            action=action,
+            target=what,
+            before=decode_value(before),
+            after=decode_value(after_),
+        )
+        for seq, revision, at, tenant_id, who, action, what, before, after_ in rows
+    ]

@@ -480,21 +480,7 @@ class PostgresStore:
             ).fetchall()
 
         rows = self._reading("read the audit log", read)
-        decode, moment = _audit.decode_value, _audit.moment
-        return [
-            AuditRecord(
-                seq=seq,
-                revision=revision,
-                at=moment(at),
-                tenant_id=tenant_id,
-                actor=who,
-                action=action,
-                target=what,
-                before=decode(before),
-                after=decode(after_),
-            )
-            for seq, revision, at, tenant_id, who, action, what, before, after_ in rows
-        ]
+        return _audit.from_rows(rows)
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         """Every commit after ``revision``: one statement, O(commits returned)."""

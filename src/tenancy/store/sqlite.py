@@ -450,21 +450,7 @@ class SQLiteStore:
                 f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
                 (*params, limit),
             ).fetchall()
-        decode, moment = _audit.decode_value, _audit.moment
-        return [
-            AuditRecord(
-                seq=seq,
-                revision=revision,
-                at=moment(at),
-                tenant_id=tenant_id,
-                actor=who,
-                action=action,
-                target=what,
-                before=decode(before),
-                after=decode(after_),
-            )
-            for seq, revision, at, tenant_id, who, action, what, before, after_ in rows
-        ]
+        return _audit.from_rows(rows)
 
     def changes_since(self, revision: Revision) -> list[Commit]:
         return self._log(revision, None)
