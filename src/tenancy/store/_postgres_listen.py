@@ -10,10 +10,11 @@ A lost connection is opened again on the next wait, which then returns at once: 
 may have been notified while nobody listened, and the follower's catch-up from the log
 finds it. The connection is never shared across a fork (the store forgets it in the child).
 
-A store object's own commits wake none of its waits: the handle that wrote one applied it
-already (waking for it would cost a catch-up per write). So two handles sharing one store
-object (``Tenancy(store)`` twice) follow each other's writes by polling; ``tenancy.open``
-gives every handle a store object of its own.
+A store object's own notifications are not counted as news (:meth:`Listener.committing`
+marks the revision, and its NOTIFY is dropped when it arrives): the handle that wrote the
+commit applied it already. The commit itself still ends a wait in progress
+(:meth:`Listener.committed`), so a change-feed ``watch`` on the writing handle sees it at
+once (7 ms measured). ``tenancy.open`` gives every handle a store object of its own.
 """
 
 from __future__ import annotations
