@@ -13,9 +13,10 @@ Not part of the package: it runs only while the documentation is built.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from griffe import Extension, Object
+from griffe import Alias, ExprCall, Extension, Object
 
 _ROLE = re.compile(r":(?:py:)?(?:meth|func|class|attr|data|mod|exc|obj):`(~?)([^`]+)`")
 
@@ -60,3 +61,37 @@ class ProseDocstrings(Extension):
         if docstring is not None and id(docstring) not in self._done:
             self._done.add(id(docstring))
             docstring.value = markdown(docstring.value)
+
+
+class DelegatedMethods(Extension):
+    """Render each ``name = delegated("_part", Part.name)`` attribute of a class (see
+    :mod:`tenancy.handle.delegate`) as the method it names: an alias of the part's function,
+    so the facade's reference shows its signature and docstring."""
+
+    def on_package(self, *, pkg: Object, **kwargs: Any) -> None:
+        for cls in _classes(pkg):
+            for name, member in list(cls.members.items()):
+                target = _delegated_target(member)
+                if target is not None:
+                    cls.set_member(name, Alias(name, target, parent=cls))
+
+
+def _classes(obj: Object) -> Iterator[Object]:
+    for member in obj.members.values():
+        if member.is_alias:
+            continue
+        if member.is_class:
+            yield member
+        if member.is_module or member.is_class:
+            yield from _classes(member)
+
+
+def _delegated_target(member: Object | Alias) -> str | None:
+    """``Part.name`` of a ``delegated("_part", Part.name)`` attribute, else None."""
+    if member.is_alias or not member.is_attribute:
+        return None
+    value = member.value
+    if not isinstance(value, ExprCall) or str(value.function) != "delegated":
+        return None
+    method = value.arguments[1]
+    return getattr(method, "canonical_path", None)  # the part's function, imports resolved

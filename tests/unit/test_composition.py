@@ -7,7 +7,13 @@ import ast
 import threading
 from pathlib import Path
 
+import pytest
+
 import tenancy
+from tenancy.handle.access import AccessQueries
+from tenancy.handle.delegate import delegated
+from tenancy.handle.store_lookups import StoreLookups
+from tenancy.handle.tenants import TenantLifecycle
 from tenancy.handle.writer import Writer
 
 HANDLE = Path(tenancy.__file__).parent / "handle"
@@ -75,3 +81,29 @@ def test_the_handle_classes_are_not_mixins() -> None:
                 assert not (isinstance(name, ast.Name) and name.id == "NotImplementedError"), (
                     f"{path.name}:{node.lineno} is a placeholder"
                 )
+
+
+def test_a_delegated_method_is_the_part_method_of_each_handle() -> None:
+    """``delegated`` binds the part of the handle it is read from: an acting handle's
+    ``suspend_tenant`` is authorised for its own identity, not the bare handle's."""
+    tn, tenant_id, _admin, ana = _world()
+    assert tenancy.Tenancy.create_tenant is TenantLifecycle.create_tenant
+    assert tn.create_tenant.__self__ is tn._tenants  # type: ignore[attr-defined]
+    acting = tn.as_user(ana)
+    assert acting.create_tenant.__self__ is acting._tenants  # type: ignore[attr-defined]
+    assert tenancy.Tenancy.explain.__doc__ == AccessQueries.explain.__doc__
+    with pytest.raises(tenancy.PermissionDenied):
+        acting.suspend_tenant(tenant_id)
+    assert tn.get_tenant(tenant_id).status == "active"
+
+
+def test_a_delegated_name_must_be_the_part_method_name() -> None:
+    """The reference shows a delegated attribute as the part's method: the names agree
+    (Python 3.11 wraps the TypeError of ``__set_name__`` in a RuntimeError)."""
+    with pytest.raises((TypeError, RuntimeError)) as refused:
+
+        class Facade:
+            listing = delegated("_lookups", StoreLookups.tenants)
+
+    error = refused.value.__cause__ or refused.value
+    assert "delegates to a method named tenants" in str(error)

@@ -30,6 +30,7 @@ from types import ModuleType
 import pytest
 
 import tenancy
+from tenancy.handle.delegate import delegated
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -266,7 +267,8 @@ def public_members(cls: type) -> list[str]:
     return sorted(
         name
         for name, value in vars(cls).items()
-        if not name.startswith("_") and (callable(value) or isinstance(value, property))
+        if not name.startswith("_")
+        and (callable(value) or isinstance(value, property | delegated))  # a part's method
     )
 
 

@@ -98,10 +98,14 @@ class AccessQueries(Queries):
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
-        """One page of the devices the user reaches, sorted by id; with ``permission``, of
-        exactly the devices :meth:`check` allows for it (a tenant-wide role lists the whole
-        tenant). See :func:`tenancy.rules.reach.devices_for` for the filters and the cost; a
-        permission filter adds one check per device it looks at."""
+        """One page of the devices ``user_id`` reaches, sorted by id. ``limit`` is 1 to 10,000;
+        ``after`` the previous page's ``next`` (a cursor of this listing with the same filters).
+        ``tags`` keeps devices matching every matcher; ``group`` those that group covers; with
+        ``permission``, exactly the devices :meth:`check` allows (a tenant-wide role lists the
+        tenant, filtered by ``check`` when an owner caps it). ``at_least``, ``fresh``:
+        [freshness](api.md#freshness). Runtime complexity: O(g log n + limit x g) for a user whose
+        groups cover n devices through g top-most groups; a filter adds the devices it skips, a
+        permission one check each. Never materialises more than one page."""
         self._sync(at_least, fresh)
         if permission is None:
             return self._read(
@@ -128,10 +132,11 @@ class AccessQueries(Queries):
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Explanation:
-        """Why the user reaches the device, or the first failing condition; with
-        ``permission``, also which role grants it, or why none does.
-        Runtime complexity: O(depth x associating groups), plus the grants with a
-        permission."""
+        """Why ``user_id`` reaches ``device_id`` (an :class:`~tenancy.Explanation`), or the
+        first condition that fails; with ``permission``, also which role grants it (``role``,
+        ``role_group``) or why none does (``no-role``, ``capped-by-owner``). ``at_least``,
+        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(gateways x (tags x
+        rules per tag + depth x associating groups)), plus the grants with a permission."""
         self._sync(at_least, fresh)
         if permission is None:
             return self._read(explain, user_id, device_id)

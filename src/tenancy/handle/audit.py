@@ -45,19 +45,15 @@ class AuditLog:
         after: str | None = None,
         after_seq: int | None = None,
     ) -> Page[AuditRecord]:
-        """One page of the audit log, oldest first: the records matching every filter
-        given (``tenant``, ``actor``, ``target`` ids; ``start <= at < end``, a naive
-        datetime taken as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as
-        ``after`` for the next page, with the same filters (a cursor of another query is
-        refused). ``after_seq``, an :attr:`AuditRecord.seq`, starts after that record
-        instead: how to follow the log from the last record seen, when the last page had no
-        ``next``.
-
-        Reads the store, so it sees every process's writes at once. Runtime complexity on
-        SQLite: O(log n + limit) with at most one of tenant, actor and target (each has an
-        index; times never decrease along the log, so a time range is a range of it, found
-        by bisection, and adds only the O(log n)); a second id filter is tested on the
-        records the first selects. The memory store scans the records after the cursor.
+        """One page of the audit log, oldest first: the records matching every filter given
+        (``tenant``, ``actor``, ``target`` ids; ``start`` <= at < ``end``, a naive datetime taken
+        as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as ``after`` for the next page,
+        with the same filters. ``after_seq``, an :attr:`AuditRecord.seq` (not with ``after``),
+        starts right after that record: how to follow the log from the last record seen. Reads the
+        store, so every process's writes show at once; a handle acting as a user reads its tenant's
+        log only, with ``audit:READ``. Runtime complexity: on SQLite O(log n + limit) with at most
+        one id filter (each has an index; a time range is found by bisection); a second one is
+        tested on the records the first selects. The memory store scans from the cursor.
 
         >>> import tenancy
         >>> tn = tenancy.open()

@@ -149,8 +149,9 @@ class Queries:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[User]:
-        """Every user who reaches the device (whom to alert), sorted by id.
-        Runtime complexity: O(covering groups + members)."""
+        """Every user who reaches ``device_id`` (whom to alert), sorted by id; ``tags`` keeps users
+        whose tags match every matcher. ``at_least``, ``fresh``: [freshness](api.md#freshness).
+        Runtime complexity: O(c + m log c) for c covering groups and m members among them."""
         self._sync(at_least, fresh)
         return self._read(users_for, device_id, tags=tags)
 
@@ -171,15 +172,18 @@ class Queries:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> list[Group]:
-        """The user's groups, and with ``inherited`` every group below them.
-        Runtime complexity: O(groups returned)."""
+        """The groups ``user_id`` is a member of, sorted by id; with ``inherited`` every group below
+        them too. ``at_least``, ``fresh``: [freshness](api.md#freshness). Runtime complexity:
+        O(g log g) for g groups returned."""
         self._sync(at_least, fresh)
         return self._read(groups_for, user_id, inherited=inherited)
 
     def in_group(
         self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
     ) -> bool:
-        """Is the user a member of the group or of an ancestor? Runtime complexity: O(1)."""
+        """Is ``user_id`` a member of ``group_id`` or of an ancestor? Structural: it ignores the
+        enabled flag and suspension, as :meth:`verify` does not. ``at_least``, ``fresh``:
+        [freshness](api.md#freshness). Runtime complexity: O(min(depth, the user's groups))."""
         self._sync(at_least, fresh)
         return self._read(in_group, user_id, group_id)
 
@@ -193,7 +197,10 @@ class Queries:
         at_least: int | None = None,
         fresh: bool = False,
     ) -> Page[Device]:
-        """One page of the devices the group covers (or only associates itself).
-        Runtime complexity: O(log n + limit)."""
+        """One page of the devices ``group_id`` covers; with ``descendants=False`` only those it
+        associates itself (and their child devices). ``limit`` and ``after`` as for
+        :meth:`devices_for` (a cursor of this group with the same ``descendants``). ``at_least``,
+        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(log n + limit) with
+        descendants; O(d log d) over the d devices the group itself associates without."""
         self._sync(at_least, fresh)
         return self._read(devices_in, group_id, descendants=descendants, limit=limit, after=after)

@@ -264,9 +264,8 @@ class StoreLookups:
         return self._queries._read(_group_record, group_id)
 
     def find_users(self, email: str) -> list[User]:
-        """The users with this email in every tenant (emails are unique per tenant,
-        compared ignoring case), sorted by id: which tenants a login page should offer.
-        Runtime complexity: O(tenants).
+        """The users whose email is ``email`` (ignoring case), in every tenant, sorted by
+        id: who may log in with it. Runtime complexity: O(t) for the store's t tenants.
 
         >>> import tenancy
         >>> tn = tenancy.open()

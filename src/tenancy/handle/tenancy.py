@@ -1,16 +1,17 @@
 """The facade: a :class:`Tenancy` handle holds a writer (store, index, lock, clock, limits,
 usage recorder, follower) and an identity (who acts: it authorises and audits every write),
 and is composed of parts on the two: the reach and access queries, the tenant lifecycle, the
-usage reports and the audit log. Each public method hands its call to its part, except
-:meth:`Tenancy.verify` and :meth:`Tenancy.check`, the hot paths, which read the writer's
-views themselves (a delegation would cost a call, a third of verify). ``as_user`` and
-``as_support`` build a new handle on the same writer with another identity.
+usage reports, the audit log, the change feed, the store-wide look-ups and import/export.
+Most public methods are a part's method, bound through :class:`~tenancy.handle.delegate.delegated`
+(its signature and docstring are the part's: one copy, no drift). :meth:`Tenancy.verify` and
+:meth:`Tenancy.check`, the hot paths, read the writer's views themselves (a delegation would
+cost a call, a third of verify). ``as_user`` and ``as_support`` build a new handle on the
+same writer with another identity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +19,9 @@ from tenancy.errors import InvalidValue, named, with_field
 from tenancy.handle.access import AccessQueries
 from tenancy.handle.acting import actor_user, check_support
 from tenancy.handle.audit import AuditLog
-from tenancy.handle.feed import DEFAULT_FEED_LIMIT, ChangeFeed
+from tenancy.handle.delegate import delegated
+from tenancy.handle.feed import ChangeFeed
+from tenancy.handle.queries import Queries
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.store_lookups import StoreLookups
 from tenancy.handle.tenants import TenantLifecycle
@@ -34,26 +37,15 @@ from tenancy.handle.writer import (
 )
 from tenancy.index.index import Index
 from tenancy.records import changes as ch
-from tenancy.records.changes import Commit, Revision
+from tenancy.records.changes import Revision
 from tenancy.records.grants import Permission, parse_permission
 from tenancy.records.model import (
-    AuditRecord,
-    Device,
-    Explanation,
-    Group,
-    Page,
-    RetentionRule,
     SafetyLimits,
     Tenant,
-    TenantPolicy,
-    UsageDay,
-    User,
 )
 from tenancy.records.tags import RulesInput
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, check
-from tenancy.rules.paging import DEFAULT_PAGE_SIZE
-from tenancy.rules.validate import UNSET, OptionsInput, PropertiesInput
 from tenancy.store.protocol import Store
 from tenancy.transfer.plan import ImportReport
 
@@ -288,418 +280,56 @@ class Tenancy:
 
     # ------------------------------------------------------------ the other queries (delegated)
 
-    def users_for(
-        self,
-        device_id: str,
-        *,
-        tags: RulesInput | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> list[User]:
-        """Every user who reaches ``device_id`` (whom to alert), sorted by id; ``tags`` keeps users
-        whose tags match every matcher. ``at_least``, ``fresh``: [freshness](api.md#freshness).
-        Runtime complexity: O(c + m log c) for c covering groups and m members among them."""
-        return self._queries.users_for(device_id, tags=tags, at_least=at_least, fresh=fresh)
-
-    def groups_for(
-        self,
-        user_id: str,
-        *,
-        inherited: bool = True,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> list[Group]:
-        """The groups ``user_id`` is a member of, sorted by id; with ``inherited`` every group below
-        them too. ``at_least``, ``fresh``: [freshness](api.md#freshness). Runtime complexity:
-        O(g log g) for g groups returned."""
-        return self._queries.groups_for(
-            user_id, inherited=inherited, at_least=at_least, fresh=fresh
-        )
-
-    def in_group(
-        self, user_id: str, group_id: str, *, at_least: int | None = None, fresh: bool = False
-    ) -> bool:
-        """Is ``user_id`` a member of ``group_id`` or of an ancestor? Structural: it ignores the
-        enabled flag and suspension, as :meth:`verify` does not. ``at_least``, ``fresh``:
-        [freshness](api.md#freshness). Runtime complexity: O(min(depth, the user's groups))."""
-        return self._queries.in_group(user_id, group_id, at_least=at_least, fresh=fresh)
-
-    def devices_in(
-        self,
-        group_id: str,
-        *,
-        descendants: bool = True,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> Page[Device]:
-        """One page of the devices ``group_id`` covers; with ``descendants=False`` only those it
-        associates itself (and their child devices). ``limit`` and ``after`` as for
-        :meth:`devices_for` (a cursor of this group with the same ``descendants``). ``at_least``,
-        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(log n + limit) with
-        descendants; O(d log d) over the d devices the group itself associates without."""
-        return self._queries.devices_in(
-            group_id, descendants=descendants, limit=limit, after=after, at_least=at_least,
-            fresh=fresh,
-        )  # fmt: skip
-
-    def devices_for(
-        self,
-        user_id: str,
-        *,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        tags: RulesInput | None = None,
-        group: str | None = None,
-        permission: str | Permission | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> Page[Device]:
-        """One page of the devices ``user_id`` reaches, sorted by id. ``limit`` is 1 to 10,000;
-        ``after`` the previous page's ``next`` (a cursor of this listing with the same filters).
-        ``tags`` keeps devices matching every matcher; ``group`` those that group covers; with
-        ``permission``, exactly the devices :meth:`check` allows (a tenant-wide role lists the
-        tenant, filtered by ``check`` when an owner caps it). ``at_least``, ``fresh``:
-        [freshness](api.md#freshness). Runtime complexity: O(g log n + limit x g) for a user whose
-        groups cover n devices through g top-most groups; a filter adds the devices it skips, a
-        permission one check each. Never materialises more than one page."""
-        return self._queries.devices_for(
-            user_id, limit=limit, after=after, tags=tags, group=group, permission=permission,
-            at_least=at_least, fresh=fresh,
-        )  # fmt: skip
-
-    def explain(
-        self,
-        user_id: str,
-        device_id: str,
-        *,
-        permission: str | Permission | None = None,
-        at_least: int | None = None,
-        fresh: bool = False,
-    ) -> Explanation:
-        """Why ``user_id`` reaches ``device_id`` (an :class:`~tenancy.Explanation`), or the
-        first condition that fails; with ``permission``, also which role grants it (``role``,
-        ``role_group``) or why none does (``no-role``, ``capped-by-owner``). ``at_least``,
-        ``fresh``: [freshness](api.md#freshness). Runtime complexity: O(gateways x (tags x
-        rules per tag + depth x associating groups)), plus the grants with a permission."""
-        return self._queries.explain(
-            user_id, device_id, permission=permission, at_least=at_least, fresh=fresh
-        )
+    users_for = delegated("_queries", Queries.users_for)
+    groups_for = delegated("_queries", Queries.groups_for)
+    in_group = delegated("_queries", Queries.in_group)
+    devices_in = delegated("_queries", Queries.devices_in)
+    devices_for = delegated("_queries", AccessQueries.devices_for)
+    explain = delegated("_queries", AccessQueries.explain)
 
     # ------------------------------------------------------------ tenants (delegated)
 
-    def get_tenant(self, tenant_id: str) -> Tenant:
-        """The tenant record of ``tenant_id``; NotFound for an unknown id. Runtime complexity:
-        O(1)."""
-        return self._tenants.get_tenant(tenant_id)
-
-    def find_tenant(self, domain: str) -> Tenant | None:
-        """The tenant with this ``domain``, or None. Runtime complexity: O(1)."""
-        return self._tenants.find_tenant(domain)
-
-    def subtenants(self, tenant_id: str, *, recursive: bool = False) -> list[Tenant]:
-        """The tenants directly below ``tenant_id`` (with ``recursive``, all the way down),
-        sorted by id. Runtime complexity: O(k log k) for k tenants returned."""
-        return self._tenants.subtenants(tenant_id, recursive=recursive)
-
-    def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
-        """The applications a new subtenant of ``tenant_id`` is subscribed to: its own list when
-        it overrides it, else the nearest ancestor's that does (else none). Runtime complexity:
-        O(depth)."""
-        return self._tenants.default_subscriptions(tenant_id)
-
-    def is_subscribed(self, tenant_id: str, application: str) -> bool:
-        """Is ``tenant_id`` subscribed to ``application``, and able to use it? False while it is
-        suspended (its applications are stopped; the subscription itself is kept) and for an unknown
-        tenant (or application). Runtime complexity: O(1)."""
-        return self._tenants.is_subscribed(tenant_id, application)
-
-    def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
-        """The policies ``tenant_id`` defines, sorted by name; with ``inherited``, every policy
-        usable for its new subtenants: its own, then its ancestors' (the nearest name wins). Runtime
-        complexity: O(p log p) for the p policies read."""
-        return self._tenants.policies(tenant_id, inherited=inherited)
-
-    def create_tenant(
-        self,
-        *,
-        domain: str,
-        name: str,
-        admin_email: str,
-        admin_username: str = "admin",
-        parent: str | None = None,
-        allow_subtenants: bool = False,
-        contact_name: str = "",
-        contact_phone: str = "",
-        properties: PropertiesInput = (),
-        options: OptionsInput = (),
-        retention_rules: Iterable[RetentionRule] | None = None,
-        policy: str | None = None,
-        max_devices: int | None = None,
-        max_root_devices: int | None = None,
-        subscriptions: Iterable[str] | None = None,
-        default_subscriptions: Iterable[str] | None = None,
-        id: str | None = None,
-        by: str | None = None,
-    ) -> Tenant:
-        """Create a tenant below ``parent`` (default: the acting tenant ``by``, the management
-        tenant unless given) with its first admin user, in one transaction. The parent must be
-        active and allow subtenants; only the management tenant sets ``allow_subtenants``.
-
-        ``domain`` is unique: 2 to 63 lowercase letters, digits and hyphens, starting with a letter,
-        not ending with a hyphen. ``name``, ``contact_name``, ``contact_phone``: text.
-        ``admin_email``, ``admin_username``: the first admin user's (it holds admin, and is never
-        disabled or deleted). ``properties`` (``{key: value}``), ``options`` (``{(category, key):
-        value}``), ``retention_rules``, ``max_devices``, ``max_root_devices`` (None: no limit): the
-        tenant's settings. A ``policy`` of the parent or an ancestor gives its options (those given
-        win) and retention rules (unless given). ``subscriptions`` default to the parent's default
-        subscriptions; ``default_subscriptions`` is what its own subtenants get. ``id``: generated
-        unless given; it never changes. ``by``: [the acting tenant](tenants.md#who-may-act-by).
-        Runtime complexity: O(depth + properties + options + retention rules), one commit."""
-        return self._tenants.create_tenant(
-            domain=domain, name=name, admin_email=admin_email, admin_username=admin_username,
-            parent=parent, allow_subtenants=allow_subtenants, contact_name=contact_name,
-            contact_phone=contact_phone, properties=properties, options=options,
-            retention_rules=retention_rules, policy=policy, max_devices=max_devices,
-            max_root_devices=max_root_devices, subscriptions=subscriptions,
-            default_subscriptions=default_subscriptions, id=id, by=by,
-        )  # fmt: skip
-
-    def update_tenant(
-        self,
-        tenant_id: str,
-        *,
-        name: str = UNSET,
-        contact_name: str = UNSET,
-        contact_phone: str = UNSET,
-        admin_email: str = UNSET,
-        allow_subtenants: bool = UNSET,
-        properties: PropertiesInput = UNSET,
-        options: OptionsInput = UNSET,
-        retention_rules: Iterable[RetentionRule] = UNSET,
-        max_devices: int | None = UNSET,
-        max_root_devices: int | None = UNSET,
-        subscriptions: Iterable[str] = UNSET,
-        default_subscriptions: Iterable[str] | None = UNSET,
-        by: str | None = None,
-    ) -> Tenant:
-        """Edit the given fields of ``tenant_id`` (the rest stay; id, domain and admin username
-        never change): ``name``, ``contact_name``, ``contact_phone``, ``admin_email``,
-        ``allow_subtenants``, ``max_devices``, ``max_root_devices`` as in :meth:`create_tenant`;
-        ``properties``, ``options``, ``retention_rules``, ``subscriptions`` replace the whole
-        collection; ``default_subscriptions=None`` inherits the parent's list again. A limit of None
-        lifts it; one below the current count removes nothing and refuses the next record. ``by``:
-        [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(the fields given), one
-        commit."""
-        return self._tenants.update_tenant(
-            tenant_id, name=name, contact_name=contact_name, contact_phone=contact_phone,
-            admin_email=admin_email, allow_subtenants=allow_subtenants, properties=properties,
-            options=options, retention_rules=retention_rules, max_devices=max_devices,
-            max_root_devices=max_root_devices, subscriptions=subscriptions,
-            default_subscriptions=default_subscriptions, by=by,
-        )  # fmt: skip
-
-    def set_properties(
-        self, tenant_id: str, values: Mapping[str, str | None], *, by: str | None = None
-    ) -> Tenant:
-        """Set custom properties of ``tenant_id`` from ``values`` (a None value removes the key);
-        the others stay. For the parent or the management tenant. ``by``: [the acting
-        tenant](tenants.md#who-may-act-by). Runtime complexity: O(p log p) for the tenant's p
-        properties, one commit."""
-        return self._tenants.set_properties(tenant_id, values, by=by)
-
-    def set_options(
-        self, tenant_id: str, values: Mapping[tuple[str, str], str | None], *, by: str | None = None
-    ) -> Tenant:
-        """Set options of ``tenant_id`` from ``values``, ``{(category, key): value}`` (None
-        removes one); the others stay. ``by``: [the acting tenant](tenants.md#who-may-act-by).
-        Runtime complexity: O(o log o) for its o options, one commit."""
-        return self._tenants.set_options(tenant_id, values, by=by)
-
-    def subscribe(
-        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
-    ) -> Tenant:
-        """Subscribe ``tenant_id`` to ``applications`` (ones it has are ignored), for the parent
-        or the management tenant. ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime
-        complexity: O(its subscriptions), one commit."""
-        return self._tenants.subscribe(tenant_id, applications, by=by)
-
-    def unsubscribe(
-        self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
-    ) -> Tenant:
-        """Remove the subscriptions of ``tenant_id`` to ``applications`` (ones it lacks are
-        ignored). ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(its
-        subscriptions), one commit."""
-        return self._tenants.unsubscribe(tenant_id, applications, by=by)
-
-    def define_policy(
-        self,
-        tenant_id: str,
-        name: str,
-        *,
-        description: str = "",
-        options: OptionsInput = (),
-        retention_rules: Iterable[RetentionRule] = (),
-        by: str | None = None,
-    ) -> TenantPolicy:
-        """Define (or replace) the policy ``name`` of ``tenant_id``, for creating its subtenants:
-        a named bundle of ``options`` and ``retention_rules``, at least one of either, with a
-        ``description``. Returns the :class:`~tenancy.TenantPolicy`. Tenants created with it earlier
-        keep what they got. ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime
-        complexity: O(policies of the tenant + options + retention rules), one commit."""
-        return self._tenants.define_policy(
-            tenant_id, name, description=description, options=options,
-            retention_rules=retention_rules, by=by,
-        )  # fmt: skip
-
-    def delete_policy(self, tenant_id: str, name: str, *, by: str | None = None) -> None:
-        """Delete the policy ``name`` of ``tenant_id``; NotFound if it has none of that name.
-        ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(policies of
-        the tenant), one commit."""
-        return self._tenants.delete_policy(tenant_id, name, by=by)
-
-    def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Block ``tenant_id`` and every tenant below it: no user reaches anything,
-        ``is_subscribed`` is False, requests are not counted and nothing is written there until
-        :meth:`activate_tenant`; all data is kept. For the parent or the management tenant, which
-        cannot be suspended itself. Below a suspended tenant only activation is accepted: suspending
-        raises TenantSuspended naming the suspended ancestor. ``by``: [the acting
-        tenant](tenants.md#who-may-act-by). Runtime complexity: O(tenants below + their users x
-        their groups), one commit."""
-        return self._tenants.suspend_tenant(tenant_id, by=by)
-
-    def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Lift the suspension of ``tenant_id``: every answer comes back as it was. For the
-        parent or the management tenant. Accepted below a suspended tenant too: the tenant then
-        stays blocked until every tenant above it is active. ``by``: [the acting
-        tenant](tenants.md#who-may-act-by). Runtime complexity: as :meth:`suspend_tenant`."""
-        return self._tenants.activate_tenant(tenant_id, by=by)
-
-    def delete_tenant(
-        self, tenant_id: str, *, cascade: bool = False, by: str | None = None
-    ) -> None:
-        """Remove ``tenant_id`` and every record it holds (groups, devices, users, memberships,
-        usage statistics), irreversibly; with ``cascade`` its subtenants too (else InUse when it has
-        any). Only the management tenant deletes, and is never deleted; a suspended tenant can be.
-        Afterwards its ids are unknown and its domain is free; its audit trail stays. ``by``: [the
-        acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(records deleted x depth),
-        one commit."""
-        return self._tenants.delete_tenant(tenant_id, cascade=cascade, by=by)
+    get_tenant = delegated("_tenants", TenantLifecycle.get_tenant)
+    find_tenant = delegated("_tenants", TenantLifecycle.find_tenant)
+    subtenants = delegated("_tenants", TenantLifecycle.subtenants)
+    default_subscriptions = delegated("_tenants", TenantLifecycle.default_subscriptions)
+    is_subscribed = delegated("_tenants", TenantLifecycle.is_subscribed)
+    policies = delegated("_tenants", TenantLifecycle.policies)
+    create_tenant = delegated("_tenants", TenantLifecycle.create_tenant)
+    update_tenant = delegated("_tenants", TenantLifecycle.update_tenant)
+    set_properties = delegated("_tenants", TenantLifecycle.set_properties)
+    set_options = delegated("_tenants", TenantLifecycle.set_options)
+    subscribe = delegated("_tenants", TenantLifecycle.subscribe)
+    unsubscribe = delegated("_tenants", TenantLifecycle.unsubscribe)
+    define_policy = delegated("_tenants", TenantLifecycle.define_policy)
+    delete_policy = delegated("_tenants", TenantLifecycle.delete_policy)
+    suspend_tenant = delegated("_tenants", TenantLifecycle.suspend_tenant)
+    activate_tenant = delegated("_tenants", TenantLifecycle.activate_tenant)
+    delete_tenant = delegated("_tenants", TenantLifecycle.delete_tenant)
 
     # ------------------------------------------------------------ usage statistics (delegated)
 
-    def record_request(self, tenant_id: str, kind: str = "api", count: int = 1) -> bool:
-        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for
-        ``tenant_id`` on today's UTC day. No I/O: counted in memory, flushed in batches (with the
-        next write, by :meth:`flush_usage`, by the background flusher, on close). Returns False,
-        counting nothing, while the tenant is suspended. Runtime complexity: O(1)."""
-        return self._usage_reports.record_request(tenant_id, kind, count)
-
-    def flush_usage(self) -> Revision:
-        """Write the requests counted in memory now, as one commit (none when nothing is
-        pending). Returns the handle's revision afterwards. Runtime complexity: O(counters pending),
-        one commit."""
-        return self._usage_reports.flush_usage()
-
-    def usage(
-        self,
-        tenant_id: str,
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-        *,
-        subtenants: bool = False,
-    ) -> list[UsageDay]:
-        """The usage statistics of ``tenant_id``, one :class:`~tenancy.UsageDay` per UTC day from
-        ``start`` to ``end`` (dates or datetimes, both included; default and bounds: from the
-        tenant's creation to today), sorted by tenant id then day; with ``subtenants``, every tenant
-        below it too. Requests counted in memory and not flushed yet are included. Runtime
-        complexity: O(tenants x days)."""
-        return self._usage_reports.usage(tenant_id, start, end, subtenants=subtenants)
-
-    def usage_csv(
-        self,
-        tenant_id: str,
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-        *,
-        subtenants: bool = False,
-        sep: str = ",",
-    ) -> str:
-        """:meth:`usage` of ``tenant_id`` from ``start`` to ``end`` (with ``subtenants``) as CSV
-        text, ``sep`` between fields (``";"`` for spreadsheets that use a decimal comma). Columns:
-        :data:`tenancy.rules.usage.CSV_COLUMNS`, then one ``requests:<kind>`` column per request
-        kind and one ``property:<key>`` column per custom property. Runtime complexity: O(tenants x
-        days x columns)."""
-        return self._usage_reports.usage_csv(tenant_id, start, end, subtenants=subtenants, sep=sep)
+    record_request = delegated("_usage_reports", UsageReports.record_request)
+    flush_usage = delegated("_usage_reports", UsageReports.flush_usage)
+    usage = delegated("_usage_reports", UsageReports.usage)
+    usage_csv = delegated("_usage_reports", UsageReports.usage_csv)
 
     # ------------------------------------------------------------ audit log (delegated)
 
-    def audit_log(
-        self,
-        *,
-        tenant: str | None = None,
-        actor: str | None = None,
-        target: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        after_seq: int | None = None,
-    ) -> Page[AuditRecord]:
-        """One page of the audit log, oldest first: the records matching every filter given
-        (``tenant``, ``actor``, ``target`` ids; ``start`` <= at < ``end``, a naive datetime taken
-        as UTC). ``limit`` is 1 to 10,000. Pass the page's ``next`` as ``after`` for the next page,
-        with the same filters. ``after_seq``, an :attr:`AuditRecord.seq` (not with ``after``),
-        starts right after that record: how to follow the log from the last record seen. Reads the
-        store, so every process's writes show at once; a handle acting as a user reads its tenant's
-        log only, with ``audit:READ``. Runtime complexity: on SQLite O(log n + limit) with at most
-        one id filter (each has an index; a time range is found by bisection); a second one is
-        tested on the records the first selects. The memory store scans from the cursor."""
-        return self._audit.audit_log(
-            tenant=tenant, actor=actor, target=target, start=start, end=end, limit=limit,
-            after=after, after_seq=after_seq,
-        )  # fmt: skip
+    audit_log = delegated("_audit", AuditLog.audit_log)
 
     # ------------------------------------------------------------ change feed (delegated)
 
-    def changes(self, *, after: int = 0, limit: int = DEFAULT_FEED_LIMIT) -> list[Commit]:
-        """The first ``limit`` (1 to 10,000) commits after revision ``after``, in order, read
-        from the store (see :mod:`tenancy.handle.feed`). Runtime complexity: O(log n + limit)."""
-        return self._feed.changes(after=after, limit=limit)
-
-    def watch(self, *, after: int | None = None, timeout: float = 5.0) -> Iterator[Commit]:
-        """Every commit after ``after`` (default: :attr:`revision`), in order, blocking for
-        new ones; ends once ``timeout`` seconds (0 to 86,400) pass without one. Runtime
-        complexity: O(commits given); between commits it waits without spinning."""
-        return self._feed.watch(after=after, timeout=timeout)
+    changes = delegated("_feed", ChangeFeed.changes)
+    watch = delegated("_feed", ChangeFeed.watch)
 
     # ------------------------------------------------------------ store-wide look-ups (delegated)
 
-    def tenants(self) -> list[Tenant]:
-        """Every tenant, parents first (depth first, siblings by id). Runtime complexity:
-        O(t log t) for the store's t tenants."""
-        return self._lookups.tenants()
-
-    def get_user(self, user_id: str) -> User:
-        """The user ``user_id``, in any tenant; NotFound if unknown. Runtime complexity:
-        O(1)."""
-        return self._lookups.get_user(user_id)
-
-    def get_device(self, device_id: str) -> Device:
-        """The device ``device_id``, in any tenant; NotFound if unknown. Runtime
-        complexity: O(1)."""
-        return self._lookups.get_device(device_id)
-
-    def get_group(self, group_id: str) -> Group:
-        """The group ``group_id``, in any tenant; NotFound if unknown. Runtime complexity:
-        O(its device ids and tag rules)."""
-        return self._lookups.get_group(group_id)
-
-    def find_users(self, email: str) -> list[User]:
-        """The users whose email is ``email`` (ignoring case), in every tenant, sorted by
-        id: who may log in with it. Runtime complexity: O(t) for the store's t tenants."""
-        return self._lookups.find_users(email)
+    tenants = delegated("_lookups", StoreLookups.tenants)
+    get_user = delegated("_lookups", StoreLookups.get_user)
+    get_device = delegated("_lookups", StoreLookups.get_device)
+    get_group = delegated("_lookups", StoreLookups.get_group)
+    find_users = delegated("_lookups", StoreLookups.find_users)
 
     # ------------------------------------------------------------ import and export (delegated)
 

@@ -174,14 +174,15 @@ class TenantLifecycle:
         self._write(make)
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        """The tenant record; NotFound for an unknown id. Runtime complexity: O(1)."""
+        """The tenant record of ``tenant_id``; NotFound for an unknown id. Runtime complexity:
+        O(1)."""
         return self._tenant(tenant_id, "tenant_id")
 
     def _tenant(self, tenant_id: object, field: str) -> Tenant:
         return lookup(self._index.tenants, tenant_id, "tenant", field)
 
     def find_tenant(self, domain: str) -> Tenant | None:
-        """The tenant with this domain, or None. Runtime complexity: O(1)."""
+        """The tenant with this ``domain``, or None. Runtime complexity: O(1)."""
         try:
             tenant_id = self._index.tenant_by_domain(domain)
         except TypeError:
@@ -190,7 +191,8 @@ class TenantLifecycle:
         return None if tenant_id is None else self._index.tenants[tenant_id]
 
     def subtenants(self, tenant_id: str, *, recursive: bool = False) -> list[Tenant]:
-        """Direct (or all) tenants below ``tenant_id``, sorted by id."""
+        """The tenants directly below ``tenant_id`` (with ``recursive``, all the way down),
+        sorted by id. Runtime complexity: O(k log k) for k tenants returned."""
         self.get_tenant(tenant_id)
         if check_bool("recursive", recursive):
             ids = [t for t in self._index.tenant_subtree(tenant_id) if t != tenant_id]
@@ -199,9 +201,9 @@ class TenantLifecycle:
         return [self._index.tenants[t] for t in sorted(ids)]
 
     def default_subscriptions(self, tenant_id: str) -> frozenset[str]:
-        """The applications a new subtenant of this tenant is subscribed to: its own list
-        when it overrides it, else the nearest ancestor's that does (else none).
-        Runtime complexity: O(depth).
+        """The applications a new subtenant of ``tenant_id`` is subscribed to: its own list when
+        it overrides it, else the nearest ancestor's that does (else none). Runtime complexity:
+        O(depth).
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -224,9 +226,9 @@ class TenantLifecycle:
         return frozenset()
 
     def is_subscribed(self, tenant_id: str, application: str) -> bool:
-        """Is the tenant subscribed to the application, and able to use it? False while it
-        is suspended (its applications are stopped; the subscription itself is kept) and
-        for an unknown tenant (or application). Runtime complexity: O(1)."""
+        """Is ``tenant_id`` subscribed to ``application``, and able to use it? False while it is
+        suspended (its applications are stopped; the subscription itself is kept) and for an unknown
+        tenant (or application). Runtime complexity: O(1)."""
         try:
             tenant = self._index.tenants.get(tenant_id)
             return (
@@ -238,9 +240,9 @@ class TenantLifecycle:
             return False
 
     def policies(self, tenant_id: str, *, inherited: bool = False) -> list[TenantPolicy]:
-        """The policies the tenant defines, sorted by name; with ``inherited``, every policy
-        usable when creating a subtenant of it: its own, then its ancestors' (the nearest
-        definition of a name wins)."""
+        """The policies ``tenant_id`` defines, sorted by name; with ``inherited``, every policy
+        usable for its new subtenants: its own, then its ancestors' (the nearest name wins). Runtime
+        complexity: O(p log p) for the p policies read."""
         tenant: Tenant | None = self.get_tenant(tenant_id)
         check_bool("inherited", inherited)
         found: dict[str, TenantPolicy] = {}
@@ -328,17 +330,20 @@ class TenantLifecycle:
         id: str | None = None,
         by: str | None = None,
     ) -> Tenant:
-        """Create a tenant below ``parent`` (default: the acting tenant, ``by``, which is
-        the management tenant unless given) with its first admin user, in one transaction.
+        """Create a tenant below ``parent`` (default: the acting tenant ``by``, the management
+        tenant unless given) with its first admin user, in one transaction. The parent must be
+        active and allow subtenants; only the management tenant sets ``allow_subtenants``.
 
-        The parent must be active and allowed to have subtenants (the management tenant
-        always is); only the management tenant sets ``allow_subtenants``. The id is
-        generated (``t`` and 8 digits) unless given, and never changes. A ``policy`` (a
-        name defined by the parent or an ancestor) gives the new tenant its options and
-        retention rules; ``options`` given here win over the policy's, and
-        ``retention_rules`` given here replace its rules. ``subscriptions`` default to the
-        parent's default subscriptions. ``by``: the acting tenant (see the module doc).
-        """
+        ``domain`` is unique: 2 to 63 lowercase letters, digits and hyphens, starting with a letter,
+        not ending with a hyphen. ``name``, ``contact_name``, ``contact_phone``: text.
+        ``admin_email``, ``admin_username``: the first admin user's (it holds admin, and is never
+        disabled or deleted). ``properties`` (``{key: value}``), ``options`` (``{(category, key):
+        value}``), ``retention_rules``, ``max_devices``, ``max_root_devices`` (None: no limit): the
+        tenant's settings. A ``policy`` of the parent or an ancestor gives its options (those given
+        win) and retention rules (unless given). ``subscriptions`` default to the parent's default
+        subscriptions; ``default_subscriptions`` is what its own subtenants get. ``id``: generated
+        unless given; it never changes. ``by``: [the acting tenant](tenants.md#who-may-act-by).
+        Runtime complexity: O(depth + properties + options + retention rules), one commit."""
 
         def make() -> tuple[list[Change], Tenant]:
             index = self._index
@@ -471,12 +476,14 @@ class TenantLifecycle:
         default_subscriptions: Iterable[str] | None = UNSET,
         by: str | None = None,
     ) -> Tenant:
-        """Edit the given fields (the rest stay); id, domain and the admin username never
-        change. ``properties``, ``options``, ``retention_rules`` and ``subscriptions``
-        replace the whole collection; ``default_subscriptions=None`` turns the override
-        off, so the tenant inherits its parent's list again. A limit of None lifts it;
-        lowering one below the current count removes nothing and refuses the next record.
-        """
+        """Edit the given fields of ``tenant_id`` (the rest stay; id, domain and admin username
+        never change): ``name``, ``contact_name``, ``contact_phone``, ``admin_email``,
+        ``allow_subtenants``, ``max_devices``, ``max_root_devices`` as in :meth:`create_tenant`;
+        ``properties``, ``options``, ``retention_rules``, ``subscriptions`` replace the whole
+        collection; ``default_subscriptions=None`` inherits the parent's list again. A limit of None
+        lifts it; one below the current count removes nothing and refuses the next record. ``by``:
+        [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(the fields given), one
+        commit."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             fields: dict[str, Any] = {}
@@ -523,8 +530,10 @@ class TenantLifecycle:
     def set_properties(
         self, tenant_id: str, values: Mapping[str, str | None], *, by: str | None = None
     ) -> Tenant:
-        """Set custom properties (a None value removes that key); the others stay. For the
-        parent or the management tenant."""
+        """Set custom properties of ``tenant_id`` from ``values`` (a None value removes the key);
+        the others stay. For the parent or the management tenant. ``by``: [the acting
+        tenant](tenants.md#who-may-act-by). Runtime complexity: O(p log p) for the tenant's p
+        properties, one commit."""
 
         if not isinstance(values, Mapping):
             raise InvalidValue(values, "properties to set are a mapping", field="values")
@@ -548,8 +557,9 @@ class TenantLifecycle:
         *,
         by: str | None = None,
     ) -> Tenant:
-        """Set tenant options ``{(category, key): value}`` (None removes one); the others
-        stay."""
+        """Set options of ``tenant_id`` from ``values``, ``{(category, key): value}`` (None
+        removes one); the others stay. ``by``: [the acting tenant](tenants.md#who-may-act-by).
+        Runtime complexity: O(o log o) for its o options, one commit."""
 
         if not isinstance(values, Mapping):
             raise InvalidValue(
@@ -575,8 +585,9 @@ class TenantLifecycle:
     def subscribe(
         self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
     ) -> Tenant:
-        """Subscribe the tenant to applications (ones it has are ignored). For the parent
-        or the management tenant."""
+        """Subscribe ``tenant_id`` to ``applications`` (ones it has are ignored), for the parent
+        or the management tenant. ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime
+        complexity: O(its subscriptions), one commit."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "subscriptions")
@@ -587,7 +598,9 @@ class TenantLifecycle:
     def unsubscribe(
         self, tenant_id: str, applications: Iterable[str], *, by: str | None = None
     ) -> Tenant:
-        """Remove subscriptions (ones it lacks are ignored)."""
+        """Remove the subscriptions of ``tenant_id`` to ``applications`` (ones it lacks are
+        ignored). ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(its
+        subscriptions), one commit."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "subscriptions")
@@ -605,9 +618,11 @@ class TenantLifecycle:
         retention_rules: Iterable[RetentionRule] = (),
         by: str | None = None,
     ) -> TenantPolicy:
-        """Define (or replace) a policy of the tenant, for creating its subtenants: a named
-        bundle of options and retention rules, at least one of either. Tenants created
-        with it earlier keep what they got."""
+        """Define (or replace) the policy ``name`` of ``tenant_id``, for creating its subtenants:
+        a named bundle of ``options`` and ``retention_rules``, at least one of either, with a
+        ``description``. Returns the :class:`~tenancy.TenantPolicy`. Tenants created with it earlier
+        keep what they got. ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime
+        complexity: O(policies of the tenant + options + retention rules), one commit."""
         policy = TenantPolicy(
             name=check_name("policy", name),
             description=check_text("description", description),
@@ -628,7 +643,9 @@ class TenantLifecycle:
         return policy
 
     def delete_policy(self, tenant_id: str, name: str, *, by: str | None = None) -> None:
-        """Delete one of the tenant's policies; NotFound if it has none of that name."""
+        """Delete the policy ``name`` of ``tenant_id``; NotFound if it has none of that name.
+        ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(policies of
+        the tenant), one commit."""
 
         def edit(old: Tenant, actor: str) -> dict[str, Any]:
             self._allow(actor, old, "policies")
@@ -641,11 +658,13 @@ class TenantLifecycle:
     # ------------------------------------------------------------ suspension and deletion
 
     def suspend_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Block the tenant and every tenant below it: no user reaches anything and nothing
-        is written there until :meth:`activate_tenant`. All data is kept. For the parent or
-        the management tenant; the management tenant itself cannot be suspended. A tenant
-        below a suspended tenant accepts nothing but activation, so suspending it raises
-        TenantSuspended (naming the suspended ancestor) until that ancestor is active."""
+        """Block ``tenant_id`` and every tenant below it: no user reaches anything,
+        ``is_subscribed`` is False, requests are not counted and nothing is written there until
+        :meth:`activate_tenant`; all data is kept. For the parent or the management tenant, which
+        cannot be suspended itself. Below a suspended tenant only activation is accepted: suspending
+        raises TenantSuspended naming the suspended ancestor. ``by``: [the acting
+        tenant](tenants.md#who-may-act-by). Runtime complexity: O(tenants below + their users x
+        their groups), one commit."""
 
         def make() -> tuple[list[Change], Tenant]:
             actor = self._actor(by)
@@ -665,10 +684,10 @@ class TenantLifecycle:
         return self._write(make)
 
     def activate_tenant(self, tenant_id: str, *, by: str | None = None) -> Tenant:
-        """Lift a suspension: every answer comes back exactly as it was (unless a tenant
-        above is suspended too). For the parent or the management tenant. Activation is the
-        one write a tenant below a suspended tenant accepts: it clears the tenant's own
-        suspension, and the tenant stays blocked until every tenant above it is active."""
+        """Lift the suspension of ``tenant_id``: every answer comes back as it was. For the
+        parent or the management tenant. Accepted below a suspended tenant too: the tenant then
+        stays blocked until every tenant above it is active. ``by``: [the acting
+        tenant](tenants.md#who-may-act-by). Runtime complexity: as :meth:`suspend_tenant`."""
 
         def make() -> tuple[list[Change], Tenant]:
             actor = self._actor(by)
@@ -684,11 +703,12 @@ class TenantLifecycle:
     def delete_tenant(
         self, tenant_id: str, *, cascade: bool = False, by: str | None = None
     ) -> None:
-        """Remove the tenant and every record it holds (groups, devices, users, usage
-        statistics), irreversibly; with ``cascade`` its subtenants too (refused without it
-        when it has any). Only the management tenant may delete, and it cannot be deleted
-        itself. A suspended tenant can be deleted. Afterwards its ids are unknown to every
-        query and write, and its domain is free again."""
+        """Remove ``tenant_id`` and every record it holds (groups, devices, users, memberships,
+        usage statistics), irreversibly; with ``cascade`` its subtenants too (else InUse when it has
+        any). Only the management tenant deletes, and is never deleted; a suspended tenant can be.
+        Afterwards its ids are unknown and its domain is free; its audit trail stays. ``by``: [the
+        acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(records deleted x depth),
+        one commit."""
 
         def make() -> tuple[list[Change], None]:
             actor = self._actor(by)

@@ -56,13 +56,10 @@ class UsageReports:
         return self._writer.index
 
     def record_request(self, tenant_id: str, kind: str = "api", count: int = 1) -> bool:
-        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for the
-        tenant on today's UTC day. No I/O: counted in memory, flushed in batches (with the
-        next write, by :meth:`flush_usage`, by the background flusher, on close).
-
-        Returns False, counting nothing, while the tenant is suspended (a suspended tenant
-        is billed no requests). NotFound for an unknown tenant.
-        Runtime complexity: O(1).
+        """Count ``count`` requests of ``kind`` (``"api"``, ``"device"``, anything) for
+        ``tenant_id`` on today's UTC day. No I/O: counted in memory, flushed in batches (with the
+        next write, by :meth:`flush_usage`, by the background flusher, on close). Returns False,
+        counting nothing, while the tenant is suspended. Runtime complexity: O(1).
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -96,7 +93,8 @@ class UsageReports:
 
     def flush_usage(self) -> Revision:
         """Write the requests counted in memory now, as one commit (none when nothing is
-        pending). Returns the handle's revision afterwards."""
+        pending). Returns the handle's revision afterwards. Runtime complexity: O(counters pending),
+        one commit."""
         return self._writer.flush_usage()
 
     def usage(
@@ -107,12 +105,11 @@ class UsageReports:
         *,
         subtenants: bool = False,
     ) -> list[UsageDay]:
-        """The tenant's usage statistics, one :class:`~tenancy.UsageDay` per UTC day from
-        ``start`` to ``end`` (both included; default: from the tenant's creation to today),
-        sorted by tenant id then day; with ``subtenants``, every tenant below it too.
-        Requests counted in memory and not flushed yet are included.
-        Runtime complexity: O(tenants x days).
-        """
+        """The usage statistics of ``tenant_id``, one :class:`~tenancy.UsageDay` per UTC day from
+        ``start`` to ``end`` (dates or datetimes, both included; default and bounds: from the
+        tenant's creation to today), sorted by tenant id then day; with ``subtenants``, every tenant
+        below it too. Requests counted in memory and not flushed yet are included. Runtime
+        complexity: O(tenants x days)."""
         return self._usage_rows(tenant_id, start, end, subtenants)[0]
 
     def usage_csv(
@@ -124,10 +121,11 @@ class UsageReports:
         subtenants: bool = False,
         sep: str = ",",
     ) -> str:
-        """:meth:`usage` as CSV text, ``sep`` between fields (``";"`` for spreadsheets that
-        use a decimal comma). Columns: :data:`tenancy.rules.usage.CSV_COLUMNS`, then one
-        ``requests:<kind>`` column per request kind and one ``property:<key>`` column per
-        custom property."""
+        """:meth:`usage` of ``tenant_id`` from ``start`` to ``end`` (with ``subtenants``) as CSV
+        text, ``sep`` between fields (``";"`` for spreadsheets that use a decimal comma). Columns:
+        :data:`tenancy.rules.usage.CSV_COLUMNS`, then one ``requests:<kind>`` column per request
+        kind and one ``property:<key>`` column per custom property. Runtime complexity: O(tenants x
+        days x columns)."""
         rows, tenants = self._usage_rows(tenant_id, start, end, subtenants)
         return usage_csv(rows, tenants, sep)
 
