@@ -71,9 +71,9 @@ def recipes_of(index: Index, tenant_id: str) -> list[Recipe]:
 
 
 def recipes_of_tenants(index: Index, tenant_ids: set[str]) -> list[Recipe]:
-    """The recipes of these tenants, sorted by id. O(access records of the store)."""
-    found = [r for r in index.access.sorted_records() if type(r) is Recipe]
-    return [r for r in found if r.tenant_id in tenant_ids]
+    """The recipes of these tenants, by tenant then id. O(access records of the store) for
+    each tenant (a deletion touches one, as a rule)."""
+    return [r for t in sorted(tenant_ids) for r in recipes_of(index, t)]
 
 
 def check_deletions(index: Index, changes: Sequence[ch.Change]) -> None:
