@@ -65,6 +65,7 @@ from tenancy.records.model import (
     User,
     all_of,
 )
+from tenancy.records.recipes import Recipe
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
@@ -99,6 +100,7 @@ __all__ = [
     "Page",
     "Permission",
     "PermissionDenied",
+    "Recipe",
     "RetentionRule",
     "Revision",
     "RoleDefinition",

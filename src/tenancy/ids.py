@@ -14,11 +14,13 @@ from tenancy.errors import InvalidValue
 __all__ = [
     "DeviceId",
     "GroupId",
+    "RecipeId",
     "TenantId",
     "UserId",
     "check_id",
     "new_device_id",
     "new_group_id",
+    "new_recipe_id",
     "new_tenant_id",
     "new_user_id",
 ]
@@ -27,6 +29,7 @@ TenantId = NewType("TenantId", str)
 GroupId = NewType("GroupId", str)
 DeviceId = NewType("DeviceId", str)
 UserId = NewType("UserId", str)
+RecipeId = NewType("RecipeId", str)
 
 MAX_ID_LENGTH = 255
 
@@ -46,6 +49,10 @@ def new_device_id() -> DeviceId:
 
 def new_user_id() -> UserId:
     return UserId(f"u-{secrets.token_hex(8)}")
+
+
+def new_recipe_id() -> RecipeId:
+    return RecipeId(f"r-{secrets.token_hex(8)}")
 
 
 def check_id(kind: str, value: object, field: str = "id") -> str:

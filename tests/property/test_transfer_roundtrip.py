@@ -5,8 +5,8 @@ bytes.
 
 The random store has every record kind: two tenants (one below the other), groups, devices
 with gateways, users with owners, memberships, custom roles, global and inventory grants
-(to users and to groups), delegations, a support request, usage statistics and, drawn
-sometimes, a suspension and revoked roles (a delegation outliving its delegate's role).
+(to users and to groups), delegations, a support request, device recipes, usage statistics
+and, drawn sometimes, a suspension and revoked roles (a delegation outliving its delegate's role).
 ``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by default, a few seconds);
 a new store adapter is one more entry in ``ADAPTERS``.
 """
@@ -118,6 +118,7 @@ def _answers(tn: Tenancy) -> list[object]:
             for d in devices
         )
     out.extend([u.id for u in tn.users_for(d)] for d in devices)
+    out.extend(tn.tenant(t).recipes() for t in sorted(index.tenants))
     return out
 
 
@@ -130,8 +131,8 @@ def _export(tn: Tenancy, format: str) -> bytes:
 @pytest.mark.parametrize("adapter", sorted(ADAPTERS))
 @settings(max_examples=EXAMPLES)
 @given(
-    top=world_plans(max_devices=5, max_groups=4, max_users=4),
-    below=world_plans(max_devices=3, max_groups=2, max_users=2),
+    top=world_plans(max_devices=5, max_groups=4, max_users=4, max_recipes=2),
+    below=world_plans(max_devices=3, max_groups=2, max_users=2, max_recipes=1),
     extra_top=extras(),
     extra_below=extras(),
     format=st.sampled_from(["json", "msgpack"]),

@@ -21,7 +21,7 @@ def _tenant_line(t: Tenant) -> str:
     return f"{t.id}\t{t.domain}\t{t.status}\t{t.name}"
 
 
-def _exact_tags(values: tuple[str, ...]) -> list[tuple[str, str]]:
+def exact_tags(values: tuple[str, ...]) -> list[tuple[str, str]]:
     """``--tag k=v`` of a record (a device's or a user's own tags): no wildcards."""
     pairs = parse_tag_options(values)
     for key, value in pairs:
@@ -236,7 +236,7 @@ def device_create(
     st = state()
     with st.open() as tn:
         d = tn.tenant(tenant_id).create_device(
-            name, tags=_exact_tags(tags), id=device_id, parent=parent
+            name, tags=exact_tags(tags), id=device_id, parent=parent
         )
         st.out.emit(d, d.id)
 
@@ -261,10 +261,10 @@ def device_list(*, tenant_id: str, tags: tuple[str, ...]) -> None:
         found: Iterator[Device] = tenancy.every_page(scope.devices, limit=1000)
         if rule is not None:
             found = (d for d in found if rule_matches(rule, d.tags))
-        st.out.emit_stream(found, _device_line)
+        st.out.emit_stream(found, device_line)
 
 
-def _device_line(d: Device) -> str:
+def device_line(d: Device) -> str:
     tags = ",".join(f"{k}={v}" for k, v in sorted(d.tags))
     return f"{d.id}\t{d.name}\t{tags}"
 
@@ -298,7 +298,7 @@ def user_create(
     st = state()
     with st.open() as tn:
         u = tn.tenant(tenant_id).create_user(
-            email, tags=_exact_tags(tags), first_name=first_name, last_name=last_name,
+            email, tags=exact_tags(tags), first_name=first_name, last_name=last_name,
             id=user_id,
         )  # fmt: skip
         st.out.emit(u, u.id)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from tenancy import ids as _ids
 from tenancy.errors import (
@@ -13,7 +13,9 @@ from tenancy.errors import (
     InUse,
     InvalidValue,
 )
+from tenancy.handle.devices import DeviceWrites
 from tenancy.handle.lookups import TenantRecords
+from tenancy.handle.recipes import RecipeBook
 from tenancy.handle.roles import RoleAdmin
 from tenancy.handle.store_lookups import groups_page, users_page
 from tenancy.handle.writer import Writer
@@ -31,11 +33,10 @@ from tenancy.records.grants import (
     SupportRequest,
 )
 from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
+from tenancy.records.recipes import Recipe
 from tenancy.records.tags import RulesInput, TagsInput
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
-    NewDevices,
-    check_device_move,
     check_group_move,
     check_group_rules,
     check_new_group,
@@ -56,26 +57,6 @@ from tenancy.rules.validate import (
 )
 
 __all__ = ["TenantScope"]
-
-_DEVICE_FIELDS = frozenset({"name", "tags", "id", "parent"})
-T = TypeVar("T")
-
-
-class _Replay(Iterable[T]):
-    """An iterator read lazily, at most once, and replayed from the start on each pass: a
-    write validated again after losing a race sees the very specs of the first pass."""
-
-    __slots__ = ("_read", "_source")
-
-    def __init__(self, source: Iterator[T]) -> None:
-        self._source = source
-        self._read: list[T] = []
-
-    def __iter__(self) -> Iterator[T]:
-        yield from self._read[:]
-        for item in self._source:
-            self._read.append(item)
-            yield item
 
 
 def _groups_of(index: Index, tenant_id: str) -> list[Group]:
@@ -100,6 +81,8 @@ class TenantScope(TenantRecords):
     def __init__(self, writer: Writer, identity: Identity, tenant_id: str) -> None:
         super().__init__(writer, identity, tenant_id)
         self._roles = RoleAdmin(writer, identity, tenant_id)
+        self._devices = DeviceWrites(writer, identity, tenant_id)
+        self._recipes = RecipeBook(writer, identity, tenant_id)
 
     def __repr__(self) -> str:
         return f"TenantScope({self.tenant_id!r})"
@@ -339,70 +322,7 @@ class TenantScope(TenantRecords):
 
         return self._write(make)
 
-    # ------------------------------------------------------------ devices
-
-    def _device_parent(self, device_id: str | None, parent: str | None) -> str | None:
-        if parent is None:
-            return None
-        self._device(parent, "parent")
-        walk: str | None = parent
-        while walk is not None:
-            if walk == device_id:
-                raise CycleError("device", device_id, parent, field="parent")
-            walk = self._index.devices[walk].parent_id
-        return parent
-
-    def _new_device(
-        self,
-        spec: Mapping[str, Any],
-        pending: Mapping[str, Device],
-        tag_memo: dict[object, frozenset[tuple[str, str]]],
-    ) -> Device:
-        """Validate one device spec of a (bulk) create. Written for speed: a bulk create
-        runs it a hundred thousand times, so equal tag lists are parsed once."""
-        try:
-            unknown_fields = spec.keys() - _DEVICE_FIELDS
-        except (AttributeError, TypeError):
-            raise InvalidValue(
-                spec, "a device spec is a mapping with name, tags, id and parent", field="specs"
-            ) from None
-        if unknown_fields:
-            unknown = sorted(map(str, unknown_fields))
-            raise InvalidValue(
-                unknown, "a device has only name, tags, id and parent", field="specs"
-            )
-        if "name" not in spec:
-            raise InvalidValue(dict(spec), "a device needs a name", field="name")
-        parent = spec.get("parent")
-        if parent is not None and (type(parent) is not str or parent not in pending):
-            self._device(parent, "parent")  # a new device cannot be its own ancestor
-        existing = self._index.devices
-        device_id = spec.get("id")
-        if device_id is None:
-            device_id = _ids.new_device_id()
-            while device_id in existing or device_id in pending:
-                device_id = _ids.new_device_id()
-        else:
-            _ids.check_id("device", device_id)
-            if device_id in existing or device_id in pending:
-                raise AlreadyExists("device", device_id, field="id")
-        raw_tags = spec.get("tags") or ()
-        try:
-            key: object = tuple(raw_tags) if isinstance(raw_tags, list) else raw_tags
-            tags = tag_memo.get(key)
-        except TypeError:  # unhashable: parse it every time
-            key, tags = None, None
-        if tags is None:
-            tags = named("tags", parse_tags, raw_tags)
-            if key is not None:
-                tag_memo[key] = tags
-        return Device(
-            id=device_id,
-            tenant_id=self.tenant_id,
-            name=check_name("device", spec["name"]),
-            tags=tags,
-            parent_id=parent,
-        )
+    # ------------------------------------------------------------ devices (delegated)
 
     def create_device(
         self,
@@ -416,7 +336,8 @@ class TenantScope(TenantRecords):
         (pairs or a mapping, [tag shapes](scope.md#tag-shapes)); ``id`` is generated unless given.
         Groups whose tag rules match it associate it at once. Runtime complexity: O(tags x matching
         rules x depth)."""
-        return self.create_devices([{"name": name, "tags": tags, "id": id, "parent": parent}])[0]
+        spec = {"name": name, "tags": tags, "id": id, "parent": parent}
+        return self._devices.create_devices([spec])[0]
 
     def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
         """Create many devices in one transaction: all of them or, on any bad spec, none. Each of
@@ -427,29 +348,7 @@ class TenantScope(TenantRecords):
         counted against the limits as it is read, so the first spec past a limit raises
         LimitExceeded (creating nothing) without the rest being read, and an endless generator stops
         there. Runtime complexity: O(specs x tags x matching rules x depth), one commit."""
-        if isinstance(specs, list | tuple):
-            source: Iterable[Mapping[str, Any]] = specs
-        else:
-            try:
-                source = _Replay(iter(specs))
-            except TypeError:
-                raise InvalidValue(
-                    specs, "device specs are an iterable of mappings", field="specs"
-                ) from None
-
-        def make() -> tuple[list[Change], list[Device]]:
-            self._writable()
-            pending: dict[str, Device] = {}
-            tag_memo: dict[object, frozenset[tuple[str, str]]] = {}
-            counter = NewDevices(self._writer.limits, self._index, self.record)
-            for spec in source:
-                device = self._new_device(spec, pending, tag_memo)
-                pending[device.id] = device
-                counter.add(device)
-            devices = list(pending.values())
-            return [ch.DeviceCreated(device=d) for d in devices], devices
-
-        return self._write(make)
+        return self._devices.create_devices(specs)
 
     def update_device(
         self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
@@ -458,71 +357,92 @@ class TenantScope(TenantRecords):
         detaches it). CycleError when the new parent is the device or one of its child devices.
         Runtime complexity: O(1) to rename; O((1 + child devices) x associating groups x
         depth) to move; one commit."""
-
-        def make() -> tuple[list[Change], Device]:
-            self._writable()
-            old = self.get_device(device_id)
-            changes: list[Change] = []
-            new = old
-            if name is not UNSET and name != old.name:
-                new = replace(new, name=check_name("device", name))
-                changes.append(ch.DeviceRenamed(device_id=device_id, name=name))
-            if parent is not UNSET and parent != old.parent_id:
-                new = replace(new, parent_id=self._device_parent(device_id, parent))
-                check_device_move(self._writer.limits, self._index, self.record, device_id, parent)
-                changes.append(ch.DeviceMoved(device_id=device_id, parent_id=parent))
-            return changes, new
-
-        return self._write(make)
+        return self._devices.update_device(device_id, name=name, parent=parent)
 
     def tag_device(self, device_id: str, tags: TagsInput) -> Device:
         """Add ``tags`` to the device ``device_id``; groups whose rules now match associate it.
         Runtime complexity: O(tags x matching rules x depth + child devices)."""
-
-        def make() -> tuple[list[Change], Device]:
-            self._writable()
-            old = self.get_device(device_id)
-            added = named("tags", parse_tags, tags) - old.tags
-            new = replace(old, tags=old.tags | added)
-            return ([ch.DeviceTagged(device_id=device_id, tags=added)] if added else []), new
-
-        return self._write(make)
+        return self._devices.tag_device(device_id, tags)
 
     def untag_device(self, device_id: str, tags: TagsInput) -> Device:
         """Remove ``tags`` from the device ``device_id`` (ones it does not have are ignored);
         groups whose rules no longer match dissociate it. Runtime complexity: as :meth:`tag_device`.
         """
-
-        def make() -> tuple[list[Change], Device]:
-            self._writable()
-            old = self.get_device(device_id)
-            removed = named("tags", parse_tags, tags) & old.tags
-            new = replace(old, tags=old.tags - removed)
-            return ([ch.DeviceUntagged(device_id=device_id, tags=removed)] if removed else []), new
-
-        return self._write(make)
+        return self._devices.untag_device(device_id, tags)
 
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
         """Delete the device ``device_id`` and its id associations; with ``cascade`` its child
-        devices too (refused with InUse without it when it has any). Runtime complexity: O(devices
-        deleted x covering groups), one commit."""
+        devices too (refused with InUse without it when it has any, and while a device recipe
+        creates devices under one of them). Runtime complexity: O(devices deleted x covering
+        groups + access records), one commit."""
+        return self._devices.delete_device(device_id, cascade=cascade)
 
-        def make() -> tuple[list[Change], None]:
-            self._writable()
-            self.get_device(device_id)
-            children = self._index.child_devices
-            if children(device_id) and not check_bool("cascade", cascade):
-                raise InUse(
-                    "device", device_id, "it is the gateway of child devices; pass cascade=True",
-                    field="device_id",
-                )  # fmt: skip
-            check_bool("cascade", cascade)
-            order = [device_id]
-            for did in order:
-                order.extend(sorted(children(did)))
-            return [ch.DeviceDeleted(device_id=d) for d in reversed(order)], None
+    # ------------------------------------------------------------ recipes (delegated)
+    def create_recipe(
+        self,
+        recipe_name: str,
+        *,
+        name: str = UNSET,
+        name_pattern: str = UNSET,
+        tags: TagsInput = (),
+        parent: str | None = None,
+        groups: Iterable[str] = (),
+        id: str | None = None,
+    ) -> Recipe:
+        """Keep a device recipe named ``recipe_name`` (unique in the tenant): a template that
+        :meth:`create_devices_from_recipe` makes devices from. ``name`` is the name pattern of
+        its devices, as ``create_recipe("generator", name="Generator {n}")`` writes it
+        (``name_pattern`` is the same argument under the record's own name; give one): it
+        holds ``{n}``, the number of each device, and no other brace. Every device gets
+        ``tags`` ([tag shapes](scope.md#tag-shapes)), goes under the gateway ``parent`` (a
+        device id, or None), and is associated by id with each of ``groups`` (group ids).
+        While a recipe names a group or a device, deleting that one is refused (InUse).
+        ``id`` is generated unless given. Returns the :class:`~tenancy.Recipe`. An acting user
+        needs ``device:CREATE``. Runtime complexity: O(tags + groups + access records), one
+        commit.
 
-        self._write(make)
+        >>> import tenancy
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="a@a.example")
+        >>> t = tn.tenant(acme.id)
+        >>> r = t.create_recipe("generator", name="Generator {n}", tags=[("kind", "gen")])
+        >>> [d.name for d in t.create_devices_from_recipe(r.id, count=3, start=7)]
+        ['Generator 7', 'Generator 8', 'Generator 9']
+        """
+        return self._recipes.create_recipe(
+            recipe_name, name=name, name_pattern=name_pattern, tags=tags, parent=parent,
+            groups=groups, id=id,
+        )  # fmt: skip
+
+    def recipes(self) -> list[Recipe]:
+        """Every device recipe of the tenant, sorted by id (seq-checked, as :meth:`groups`).
+        Runtime complexity: O(access records of the store)."""
+        return self._recipes.recipes()
+
+    def get_recipe(self, recipe_id: str) -> Recipe:
+        """The :class:`~tenancy.Recipe` ``recipe_id``; NotFound unless it is a recipe of this
+        tenant (CrossTenantReference for another tenant's). Runtime complexity: O(1)."""
+        return self._recipes.get_recipe(recipe_id)
+
+    def delete_recipe(self, recipe_id: str) -> None:
+        """Delete the recipe ``recipe_id``; the devices made from it stay as they are. An
+        acting user needs ``device:ADMIN``, as to delete a device. Runtime complexity: O(1),
+        one commit."""
+        self._recipes.delete_recipe(recipe_id)
+
+    def create_devices_from_recipe(
+        self, recipe_id: str, *, count: int, start: int = 1
+    ) -> list[Device]:
+        """Create ``count`` devices (at least 1) from the recipe ``recipe_id`` in one
+        transaction: numbers ``start`` (an int, 0 or more; 1 by default) to ``start + count -
+        1``, each named by the recipe's pattern with its number, with the recipe's tags, under
+        its gateway, with generated ids, and associated by id with its groups in the same
+        commit. Counted against the tenant's device limits and the store's safety limits
+        before a device is built: past one, LimitExceeded and nothing is created. Returns the
+        devices, in number order. An acting user needs ``device:CREATE``, and
+        ``group:UPDATE`` when the recipe names groups. Runtime complexity: O(count x (tags x
+        matching rules + groups) x depth), one commit."""
+        return self._recipes.create_devices_from_recipe(recipe_id, count=count, start=start)
 
     # ------------------------------------------------------------ users
 

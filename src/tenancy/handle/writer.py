@@ -59,6 +59,7 @@ from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
 from tenancy.rules.access import Identity, authorize
 from tenancy.rules.audit import audit_records
 from tenancy.rules.limits import DEFAULT_LIMITS
+from tenancy.rules.recipes import check_deletions
 from tenancy.store.protocol import NotifyingStore, Store
 
 __all__ = [
@@ -289,6 +290,7 @@ class Writer:
             while True:
                 self.catch_up()
                 changes, result = make()
+                check_deletions(self.index, changes)  # nothing a recipe names goes
                 authorize(self.index, identity, changes, self.clock())
                 changes = self.usage.stamp(changes, self.index)  # usage counts ride along
                 if not changes:

@@ -46,6 +46,7 @@ from tenancy.records.model import (
     check_retention_rule,
     matcher_problem,
 )
+from tenancy.records.recipes import Recipe
 
 __all__ = [
     "AccessRemoved",
@@ -534,6 +535,14 @@ def _access(record: object, field: str, seen: object = None) -> None:
             _id(record.tenant_id, "tenant_id")
             _id(record.requested_by, "requested_by")
             _aware(record.until, "until")
+        case Recipe():
+            _id(record.id, "id")
+            _id(record.tenant_id, "tenant_id")
+            _text(record.name, "name")
+            _text(record.name_pattern, "name_pattern")
+            _tags(record.tags, "tags", set())
+            _opt_id(record.parent_id, "parent_id")
+            _ids(record.group_ids, "group_ids")
         case _:
             raise _bad(record, "an access record is a tenancy.records.grants record", field)
 

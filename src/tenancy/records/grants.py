@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple, TypeAlias
 import msgspec
 
 from tenancy.errors import InvalidValue
+from tenancy.records.recipes import Recipe
 
 __all__ = [
     "ADMIN_ROLE",
@@ -209,4 +210,8 @@ class SupportRequest(msgspec.Struct, frozen=True, kw_only=True, tag=True):
         return self.tenant_id
 
 
-AccessRecord: TypeAlias = RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest
+AccessRecord: TypeAlias = (
+    RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest | Recipe
+)
+"""Every record of the generic access table: the access-control records above, and the
+device recipes of :mod:`tenancy.records.recipes`, kept the same way."""

@@ -52,6 +52,7 @@ from tenancy.records.grants import (
     parse_permission,
 )
 from tenancy.records.model import Device, Tenant, User
+from tenancy.records.recipes import Recipe
 from tenancy.rules.tenant_rules import edit_refusal
 
 __all__ = [
@@ -606,6 +607,16 @@ class _Authorizer:
                     self.need("user_management", "ADMIN", "delegate another user's hierarchy")
             case SupportRequest(tenant_id=t):
                 self.in_tenant(t, "request support")
+            case Recipe(tenant_id=t, id=rid):
+                # A recipe is a standing way to create devices: making one takes what
+                # creating a device takes, deleting one what deleting a device takes. Using
+                # it is authorised change by change (device:CREATE, and group:UPDATE for
+                # the groups it associates the new devices with).
+                self.in_tenant(t, "keep device recipes")
+                if removing:
+                    self.need("device", "ADMIN", f"delete recipe {rid!r}")
+                else:
+                    self.need("device", "CREATE", "create a device recipe")
             case _:
                 raise InvalidValue(
                     record, "an access record is a tenancy.records.grants record", field="record"

@@ -11,7 +11,7 @@ What each record says:
 - ``target`` is the id the change is about: the tenant, group, device or user it creates,
   updates or deletes; for a membership change the *user* (so the trail of a user shows
   the groups it joined and left), the group being in ``before`` / ``after``; for an
-  access-control record the user (or group) it grants to.
+  access-control record the user (or group) it grants to; for a device recipe its id.
 - ``tenant_id`` is the tenant of the record touched (a tenant's own id for tenant changes).
 - ``before`` and ``after``: for a creation the new record (after) and for a deletion the
   old one (before); for an update that replaces a whole record (tenant, user) both
@@ -46,6 +46,7 @@ from tenancy.records.model import (
     Tenant,
     User,
 )
+from tenancy.records.recipes import Recipe
 
 __all__ = [
     "SYSTEM",
@@ -289,7 +290,9 @@ class _View:
 
 def _subject(record: AccessRecord) -> str:
     """The user (or group) an access-control record is about; a tenant's own role
-    definitions are about the tenant."""
+    definitions are about the tenant, and a device recipe is about itself."""
+    if type(record) is Recipe:
+        return record.id
     for name in _SUBJECT_FIELDS:
         value = getattr(record, name, None)
         if isinstance(value, str):

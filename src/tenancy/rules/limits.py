@@ -152,6 +152,23 @@ class NewDevices:
         self._depth[device.id] = depth
         _check("max_device_depth", depth, self._limits.max_device_depth)
 
+    def add_many(self, count: int, parent_id: str | None) -> None:
+        """Count ``count`` more new devices at once, all under the existing device
+        ``parent_id`` (None: root devices), before any of them is built: a bulk creation of
+        a known size (a recipe's) past a limit is refused at once, naming the count the
+        write would reach, however large it is. O(depth of the parent)."""
+        self.count += count
+        if self.count > self._room:
+            _check("max_devices_per_tenant", self.count, self._limits.max_devices_per_tenant)
+            _check("max_devices", self.count, self._tenant.max_devices)
+        if parent_id is None:
+            self.roots += count
+            _check("max_root_devices", self.roots, self._roots)
+            depth = 1
+        else:
+            depth = _device_depth(self._index, parent_id, self._depth) + 1
+        _check("max_device_depth", depth, self._limits.max_device_depth)
+
 
 def check_new_devices(
     limits: SafetyLimits, index: Index, tenant: Tenant, devices: Iterable[Device]

@@ -142,8 +142,9 @@ def random_operation(tn: Tenancy, rng: random.Random) -> str:
             "update_group", "move_group", "delete_group", "associate", "dissociate",
             "create_devices", "update_device", "tag", "untag", "delete_device",
             "create_user", "update_user", "delete_user", "add_member", "remove_member",
+            "create_recipe", "devices_from_recipe", "delete_recipe",
         ],
-        weights=[3, 1, 2, 1, 6, 1, 4, 1, 4, 2, 6, 2, 3, 2, 2, 4, 2, 1, 6, 2],
+        weights=[3, 1, 2, 1, 6, 1, 4, 1, 4, 2, 6, 2, 3, 2, 2, 4, 2, 1, 6, 2, 2, 2, 1],
     )[0]  # fmt: skip
 
     def group() -> str:
@@ -217,6 +218,20 @@ def random_operation(tn: Tenancy, rng: random.Random) -> str:
             t.delete_user(user())
         case "add_member":
             t.add_member(group(), user())
+        case "create_recipe":  # it names groups and a gateway: deleting them is then refused
+            t.create_recipe(
+                f"recipe {rng.randrange(10)}", name=f"{rng.choice(_NAMES)} {{n}}",
+                tags=_tags(rng), parent=rng.choice([None, *devices]), groups=_some(rng, groups, 2),
+            )  # fmt: skip
+        case "devices_from_recipe" | "delete_recipe":
+            recipes = [r.id for r in t.recipes()]
+            recipe = rng.choice(recipes) if recipes and rng.random() < 0.95 else "r-missing"
+            if pick == "delete_recipe":
+                t.delete_recipe(recipe)
+            else:
+                t.create_devices_from_recipe(
+                    recipe, count=rng.randint(1, 3), start=rng.randrange(9)
+                )
         case _:
             t.remove_member(group(), user())
     return f"{pick} in {tid}"

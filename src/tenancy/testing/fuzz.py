@@ -317,6 +317,23 @@ RECIPES: dict[str, dict[str, Param]] = {
     "tag_device": {"device_id": DEVICE, "tags": _p("tags", [("k", "v")])},
     "untag_device": {"device_id": DEVICE, "tags": _p("tags", [("site", "x")])},
     "delete_device": {"device_id": _p("device_id", _id("device3")), "cascade": _p("bool", False)},
+    "create_recipe": {
+        "recipe_name": _p("name", "New"),
+        "name": _p("name", "New {n}"),
+        "name_pattern": _p("name?", OMIT),
+        "tags": _p("tags", ()),
+        "parent": _p("device_id?", None),
+        "groups": _p("group_ids", ()),
+        "id": _p("new_id?", None),
+    },
+    "recipes": {},
+    "get_recipe": {"recipe_id": _p("recipe_id", _id("recipe"))},
+    "delete_recipe": {"recipe_id": _p("recipe_id", _id("recipe"))},
+    "create_devices_from_recipe": {
+        "recipe_id": _p("recipe_id", _id("recipe")),
+        "count": _p("count", 2),
+        "start": _p("count", 1),
+    },
     "create_user": {
         "email": _p("email", "new@acme.example"),
         "username": _p("text", ""),

@@ -66,6 +66,7 @@ def build_world(directory: str | None = None) -> World:
     acme = tn.create_tenant(
         domain="acme", name="Acme", admin_email="admin@acme.example", allow_subtenants=True,
         properties={"p": "1"}, options=[("c", "k", "v")],
+        max_devices=10_000,  # a recipe's count of a million is refused, not made
     )  # fmt: skip
     beta = tn.create_tenant(domain="beta", name="Beta", admin_email="admin@beta.example")
     admin = acme.admin_user_id
@@ -91,6 +92,8 @@ def build_world(directory: str | None = None) -> World:
     a.grant_role(u1.id, "auditor")
     a.grant_inventory_role(u1.id, "operator", group=g1.id)
     a.request_support(u1.id)
+    recipe = a.create_recipe("sensors", name="Sensor {n}", tags=[("site", "x")], parent=d1.id,
+                             groups=[g2.id])  # fmt: skip
     gb = b.create_group("Beta Sites")
     db = b.create_device("Beta Gen")
     ub = b.create_user("bob@beta.example")
@@ -100,6 +103,7 @@ def build_world(directory: str | None = None) -> World:
         "group": g1.id, "group2": g2.id, "group3": g3.id, "device": d1.id, "device2": d2.id,
         "device3": d3.id, "user": u1.id, "user2": u2.id, "admin": admin,
         "b_group": gb.id, "b_device": db.id, "b_user": ub.id, "sup": sup.id,
+        "recipe": recipe.id,
     }  # fmt: skip
     records = {"tenant": acme, "group": g2, "device": d1, "user": u1}
     w = World(tn=tn, ids=ids, records=records)

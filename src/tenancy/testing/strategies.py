@@ -4,8 +4,8 @@ own use of tenancy).
 Tags come from a deliberately tiny alphabet (three keys, three values, and the same values
 under every key) so that randomly drawn tag rules match randomly drawn devices often, and
 ``(None, value)`` matchers really do match across keys. A *world plan* is a small random
-tenant (a group forest, devices with gateways, users with memberships) described by
-indices, so it shrinks well; :func:`build_world` creates it through the public API with
+tenant (a group forest, devices with gateways, users with memberships, device recipes)
+described by indices, so it shrinks well; :func:`build_world` creates it through the public API with
 deterministic ids, so a failing example replays identically.
 
 >>> import tenancy
@@ -35,6 +35,7 @@ __all__ = [
     "GroupPlan",
     "Matcher",
     "RawRule",
+    "RecipePlan",
     "UserPlan",
     "World",
     "WorldPlan",
@@ -155,12 +156,23 @@ class UserPlan:
 
 
 @attrs.frozen
+class RecipePlan:
+    """A device recipe; ``parent`` is the index of a device (the gateway of the devices it
+    makes), ``groups`` indices of the groups that associate them."""
+
+    tags: frozenset[Tag] = frozenset()
+    parent: int | None = None
+    groups: tuple[int, ...] = ()
+
+
+@attrs.frozen
 class WorldPlan:
     """One tenant's records, by index."""
 
     devices: tuple[DevicePlan, ...] = ()
     groups: tuple[GroupPlan, ...] = ()
     users: tuple[UserPlan, ...] = ()
+    recipes: tuple[RecipePlan, ...] = ()
 
 
 @attrs.frozen
@@ -171,6 +183,7 @@ class World:
     group_ids: tuple[str, ...]
     device_ids: tuple[str, ...]
     user_ids: tuple[str, ...]
+    recipe_ids: tuple[str, ...] = ()
 
 
 def _optional_index(draw: st.DrawFn, count: int) -> int | None:
@@ -192,9 +205,13 @@ def world_plans(
     min_users: int = 0,
     max_users: int = 4,
     disabled_users: bool = True,
+    max_recipes: int = 0,
 ) -> WorldPlan:
     """A small random tenant: devices (with gateways), a group forest associating them by
-    id and by rule, and users each a member of one or two groups (when there are any)."""
+    id and by rule, users each a member of one or two groups (when there are any), and
+    up to ``max_recipes`` device recipes naming a gateway and groups (none by default: a
+    recipe keeps what it names from being deleted, which a test of deletions would not
+    expect)."""
     n_devices = draw(st.integers(min_devices, max_devices))
     devices = tuple(
         DevicePlan(tags=draw(tag_sets()), parent=_optional_index(draw, i)) for i in range(n_devices)
@@ -224,7 +241,19 @@ def world_plans(
         )
         for _ in range(n_users)
     )
-    return WorldPlan(devices=devices, groups=tuple(groups), users=users)
+    recipes = tuple(
+        RecipePlan(
+            tags=draw(tag_sets()),
+            parent=None if not n_devices else draw(st.none() | st.integers(0, n_devices - 1)),
+            groups=tuple(
+                draw(st.lists(st.integers(0, n_groups - 1), max_size=2, unique=True))
+                if n_groups
+                else ()
+            ),
+        )
+        for _ in range(draw(st.integers(0, max_recipes)))
+    )
+    return WorldPlan(devices=devices, groups=tuple(groups), users=users, recipes=recipes)
 
 
 def build_world(
@@ -237,7 +266,8 @@ def build_world(
     allow_subtenants: bool = False,
 ) -> World:
     """Create the plan as a new tenant through the public API. Ids are ``{prefix}d0``,
-    ``{prefix}g0``, ``{prefix}u0``, ...: deterministic, so an example replays exactly."""
+    ``{prefix}g0``, ``{prefix}u0``, ``{prefix}r0``, ...: deterministic, so an example replays
+    exactly."""
     tenant = tn.create_tenant(
         domain=domain,
         name=domain.title(),
@@ -264,4 +294,14 @@ def build_world(
         t.create_user(f"user{i}@{domain}.example", id=user_ids[i], enabled=u.enabled, tags=u.tags)
         for k in u.groups:
             t.add_member(group_ids[k], user_ids[i])
-    return World(tenant_id=tenant.id, group_ids=group_ids, device_ids=device_ids, user_ids=user_ids)
+    recipe_ids = tuple(f"{prefix}r{i}" for i in range(len(plan.recipes)))
+    for i, r in enumerate(plan.recipes):
+        t.create_recipe(
+            f"recipe {i}", name=f"{domain} {i}-{{n}}", tags=r.tags, id=recipe_ids[i],
+            parent=None if r.parent is None else device_ids[r.parent],
+            groups=[group_ids[k] for k in r.groups],
+        )  # fmt: skip
+    return World(
+        tenant_id=tenant.id, group_ids=group_ids, device_ids=device_ids, user_ids=user_ids,
+        recipe_ids=recipe_ids,
+    )  # fmt: skip

@@ -3,8 +3,8 @@
 Kinds come in :data:`~tenancy.transfer.schema.KINDS` order (what a record refers to comes
 first); within a kind, tenants, groups, devices and users come parents (owners) first,
 level by level, each level sorted by id; the other kinds are sorted by what identifies them.
-Every list inside a record (tags, device ids, tag rules, permissions, subscriptions) is
-sorted, and defaults are left out.
+Every list inside a record (tags, device ids, tag rules, permissions, subscriptions, a
+recipe's groups) is sorted, and defaults are left out.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tenancy.records.model import (
     User,
     rule_matches,
 )
+from tenancy.records.recipes import Recipe
 from tenancy.records.snapshot import Snapshot
 from tenancy.transfer.frames import CHUNK
 from tenancy.transfer.schema import (
@@ -42,6 +43,7 @@ from tenancy.transfer.schema import (
     Header,
     InventoryGrantRecord,
     MembershipRecord,
+    RecipeRecord,
     Record,
     RoleGrantRecord,
     RoleRecord,
@@ -300,6 +302,7 @@ _ACCESS_KINDS: dict[str, type[Any]] = {
     "inventory_grant": InventoryGrant,
     "delegation": Delegation,
     "support_request": SupportRequest,
+    "recipe": Recipe,
 }
 
 
@@ -329,10 +332,15 @@ def _access(r: AccessRecord) -> Record:
             return DelegationRecord(
                 tenant=r.tenant_id, owner=r.owner_id, delegate=r.delegate_id, until=r.until
             )
-        case _:
+        case SupportRequest():
             return SupportRequestRecord(
                 tenant=r.tenant_id, requested_by=r.requested_by, until=r.until
             )
+        case _:
+            return RecipeRecord(
+                id=r.id, tenant=r.tenant_id, name=r.name, name_pattern=r.name_pattern,
+                tags=sorted(r.tags), parent=r.parent_id, groups=sorted(r.group_ids),
+            )  # fmt: skip
 
 
 def _usage(u: UsageDay) -> UsageRecord:

@@ -64,7 +64,9 @@ from tenancy.records.model import (
     parse_rule,
     parse_tags,
 )
+from tenancy.records.recipes import Recipe
 from tenancy.rules.limits import NewDevices, check_group_rules, tenant_depth
+from tenancy.rules.recipes import check_name_pattern
 from tenancy.rules.validate import (
     check_domain,
     check_email,
@@ -230,6 +232,7 @@ class Planner:
         self.access: set[tuple[str, str]] = set()
         self.roles: dict[tuple[str, str, str], frozenset[str]] = {}
         self.usage_days: set[tuple[str, object]] = set()
+        self.recipe_names: set[tuple[str, str]] = set()
         self.provisioned = 0
         """Admin users the import created for tenant records without ``admin_user``."""
         self.tag_memo: dict[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]] = {}
@@ -239,7 +242,8 @@ class Planner:
             s.GroupRecord: self._group, s.UserRecord: self._user,
             s.MembershipRecord: self._membership, s.RoleGrantRecord: self._role_grant,
             s.InventoryGrantRecord: self._inventory_grant, s.DelegationRecord: self._delegation,
-            s.SupportRequestRecord: self._support, s.UsageRecord: self._usage,
+            s.SupportRequestRecord: self._support, s.RecipeRecord: self._recipe,
+            s.UsageRecord: self._usage,
             s.AuditEntry: self._audit_entry,
         }  # fmt: skip
 
@@ -680,6 +684,38 @@ class Planner:
         user = self._user_of(r.requested_by, tenant_id, "requested_by")
         _aware("until", r.until)
         self._put(SupportRequest(tenant_id=tenant_id, requested_by=user, until=r.until))
+
+    def _recipe(self, r: s.RecipeRecord) -> None:
+        if self.header.version < s.RECIPES_SINCE:
+            raise InvalidValue(
+                self.header.version, f"device recipes are records of version "
+                f"{s.RECIPES_SINCE} of the document and later", field="version",
+            )  # fmt: skip
+        tenant_id = self._tenant_of(r.tenant)
+        recipe_id = _ids.new_recipe_id() if r.id is None else _ids.check_id("recipe", r.id)
+        while r.id is None and self.index.access.record("Recipe", recipe_id) is not None:
+            recipe_id = _ids.new_recipe_id()
+        if self.index.access.record("Recipe", recipe_id) is not None:
+            raise AlreadyExists("recipe", recipe_id, field="id")
+        name = (tenant_id, check_name("recipe", r.name))
+        if name in self.recipe_names:
+            raise AlreadyExists(
+                "recipe name", r.name, rule="recipe names are unique per tenant", field="name"
+            )
+        parent = None
+        if r.parent is not None:
+            parent = self._find("device", r.parent, "parent", "a device comes before the recipes")
+            self._same("device", parent, self.assigned["device"][parent], tenant_id, "parent")
+        key = tuple(r.tags)
+        tags = self.tag_memo.get(key)
+        if tags is None:
+            tags = self.tag_memo[key] = named("tags", parse_tags, r.tags)
+        self._put(Recipe(
+            id=recipe_id, tenant_id=tenant_id, name=r.name,
+            name_pattern=check_name_pattern(r.name_pattern), tags=tags, parent_id=parent,
+            group_ids=frozenset(self._group_of(g, tenant_id, "groups") for g in r.groups),
+        ), "id")  # fmt: skip
+        self.recipe_names.add(name)
 
     def _usage(self, r: s.UsageRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)

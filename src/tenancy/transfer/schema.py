@@ -9,8 +9,9 @@ onboarding, ids may be left out, and a record without an id that others refer to
 to the document's first tenant.
 
 Versioning: :data:`DOCUMENT_VERSION` is the version written. A reader refuses a document of
-a later version (it may hold record kinds it does not know); a new record kind (recipes,
-connectors) is a new version, and a reader of that version still reads version 1.
+a later version (it may hold record kinds it does not know); a new record kind is a new
+version, and a reader of that version still reads the earlier ones. Version 2 added device
+recipes (``recipe``); a version 1 document holds none.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "DOCUMENT_FORMAT",
     "DOCUMENT_VERSION",
     "KINDS",
+    "RECIPES_SINCE",
     "AuditEntry",
     "DelegationRecord",
     "DeviceRecord",
@@ -34,6 +36,7 @@ __all__ = [
     "Header",
     "InventoryGrantRecord",
     "MembershipRecord",
+    "RecipeRecord",
     "Record",
     "RoleGrantRecord",
     "RoleRecord",
@@ -46,8 +49,10 @@ __all__ = [
 ]
 
 DOCUMENT_FORMAT = "tenancy"
-DOCUMENT_VERSION = 1
-"""The version this library writes, and the latest it reads."""
+DOCUMENT_VERSION = 2
+"""The version this library writes, and the latest it reads (1 and 2)."""
+RECIPES_SINCE = 2
+"""The first version whose documents may hold device recipes."""
 
 Pair: TypeAlias = tuple[str, str]
 Matcher: TypeAlias = tuple[str | None, str | None]
@@ -172,6 +177,20 @@ class SupportRequestRecord(_Record, frozen=True, kw_only=True, tag="support_requ
     until: datetime
 
 
+class RecipeRecord(_Record, frozen=True, kw_only=True, tag="recipe"):
+    """A device recipe of a tenant (since version 2): ``name_pattern`` holds ``{n}``;
+    ``parent`` (a gateway) and ``groups`` are a device and groups of the same tenant, listed
+    earlier."""
+
+    id: str | None = None
+    tenant: str | None = None
+    name: str
+    name_pattern: str
+    tags: list[Pair] = []
+    parent: str | None = None
+    groups: list[str] = []
+
+
 class UsageRecord(_Record, frozen=True, kw_only=True, tag="usage"):
     """A tenant's usage statistics of one UTC day (``include_usage``)."""
 
@@ -213,13 +232,14 @@ Record: TypeAlias = (
     | InventoryGrantRecord
     | DelegationRecord
     | SupportRequestRecord
+    | RecipeRecord
     | UsageRecord
     | AuditEntry
 )
 
 KINDS: tuple[str, ...] = (
     "tenant", "role", "device", "group", "user", "membership", "role_grant",
-    "inventory_grant", "delegation", "support_request", "usage", "audit",
+    "inventory_grant", "delegation", "support_request", "recipe", "usage", "audit",
 )  # fmt: skip
 """Every record kind, in the order a document lists them (what a record refers to comes
 before it)."""
