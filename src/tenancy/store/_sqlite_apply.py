@@ -68,7 +68,12 @@ class ChangeWriter:
             change = changes[i]
             # Runs of creations (bulk import, create_devices) go in one executemany.
             if isinstance(
-                change, ch.DeviceCreated | ch.UserCreated | ch.UserUpdated | ch.MemberAdded
+                change,
+                ch.DeviceCreated
+                | ch.UserCreated
+                | ch.UserUpdated
+                | ch.MemberAdded
+                | ch.GroupCreated,
             ):
                 j = i + 1
                 kind = type(change)
@@ -188,6 +193,8 @@ class ChangeWriter:
                 user = change.user  # type: ignore[union-attr]
                 body = encode(user)
                 put((user.id, user.tenant_id, body, crc(body)))
+        elif isinstance(first, ch.GroupCreated):
+            self._create_groups(conn, [c.group for c in run])  # type: ignore[union-attr]
         else:
             key_crc = _codec.key_crc
             self._insert_new(
@@ -197,6 +204,48 @@ class ChangeWriter:
                 [(c.group_id, c.user_id, key_crc(c.group_id, c.user_id)) for c in run],  # type: ignore[union-attr]
                 self._add_pair(conn, "memberships", "group_id, user_id"),
             )
+
+    def _create_groups(self, conn: sqlite3.Connection, groups: list[Group]) -> None:
+        """Groups created one after the other (an import): when none of them is there yet,
+        their rows in one executemany and their ids and rules in one each; else one by
+        one, each replacing the group it names (GroupCreated of :meth:`_apply_one`). A
+        group that is not there has no id or rule rows: they are deleted with it."""
+        if len(groups) == 1:
+            self._apply_one(conn, ch.GroupCreated(group=groups[0]))
+            return
+        encode, crc, key_crc = _codec.encode_record, _codec.row_crc, _codec.key_crc
+        rows = []
+        for group in groups:
+            body = encode(_bare(group))
+            rows.append((group.id, group.tenant_id, body, crc(body)))
+        conn.execute("SAVEPOINT tenancy_groups")
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO groups (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)", rows
+        )
+        if conn.total_changes - before != len(rows):  # one was there (or came twice)
+            conn.execute("ROLLBACK TO tenancy_groups")
+            conn.execute("RELEASE tenancy_groups")
+            for group in groups:
+                self._apply_one(conn, ch.GroupCreated(group=group))
+            return
+        conn.execute("RELEASE tenancy_groups")
+        self._count("groups", len(rows), sum(map(itemgetter(-1), rows)))
+        self._insert_new(
+            conn,
+            "group_devices",
+            "INSERT OR IGNORE INTO group_devices (group_id, device_id, crc) VALUES (?, ?, ?)",
+            [(g.id, d, key_crc(g.id, d)) for g in groups for d in g.device_ids],
+            self._add_pair(conn, "group_devices", "group_id, device_id"),
+        )
+        rules = [(g.id, _codec.encode_rule(r)) for g in groups for r in g.device_tags]
+        self._insert_new(
+            conn,
+            "group_rules",
+            "INSERT OR IGNORE INTO group_rules (group_id, rule, crc) VALUES (?, ?, ?)",
+            [(gid, blob, key_crc(gid, blob)) for gid, blob in rules],
+            self._add_pair(conn, "group_rules", "group_id, rule"),
+        )
 
     def _apply_one(self, conn: sqlite3.Connection, change: ch.Change) -> None:
         match change:
