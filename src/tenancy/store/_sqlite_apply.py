@@ -35,7 +35,32 @@ from tenancy.store._sqlite_rows import (
     _Record,
 )
 
-__all__ = ["ChangeWriter"]
+__all__ = ["BULK_CACHE", "CACHE_KIB", "ChangeWriter", "enlarge_cache", "normal_cache"]
+
+CACHE_KIB = 32_000
+"""The page cache of a store's connection, in KiB: a bulk insert of a few hundred thousand
+rows stays in memory."""
+BULK_CACHE = 262_144
+"""The most page cache, in KiB, a large commit takes for its time (:func:`enlarge_cache`)."""
+
+
+def enlarge_cache(conn: sqlite3.Connection, rows: int) -> bool:
+    """A larger page cache for a commit of ``rows`` rows (an import), for its time: its
+    inserts go to several indexes at once (devices and audit records by tenant, audit
+    records by target), and past the cache each insert reads back a page it evicted. Sized
+    by the rows (256 bytes of pages each, at most :data:`BULK_CACHE` KiB); True if it
+    grew, and :func:`normal_cache` gives it back after the commit."""
+    kib = min(BULK_CACHE, rows // 4)
+    if kib <= CACHE_KIB:
+        return False
+    conn.execute(f"PRAGMA cache_size = -{kib}")
+    return True
+
+
+def normal_cache(conn: sqlite3.Connection) -> None:
+    """The connection's page cache back to its size, its pages beyond it freed."""
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute("PRAGMA shrink_memory")
 
 
 class ChangeWriter:
