@@ -4,6 +4,7 @@ store reads its snapshot (which checks both) and equals the memory store's."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from tenancy.errors import StoreError
 from tenancy.records import changes as ch
-from tenancy.records.model import Device, Group, Tenant, User, parse_rules
+from tenancy.records.model import AuditRecord, Device, Group, Tenant, User, parse_rules
 from tenancy.store import MemoryStore, _sqlite_apply
 from tenancy.store.sqlite import SQLiteStore
 
@@ -102,3 +103,44 @@ def test_a_large_commit_takes_a_larger_page_cache_for_its_time(
     assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -2
     assert len(store.snapshot().devices) == 40
     store.close()
+
+
+def _schema(store: SQLiteStore) -> list[tuple[str, str, str]]:
+    return store._conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+    ).fetchall()
+
+
+def test_indexes_made_after_a_large_insert_leave_the_schema_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Devices and audit records inserted with their tables' indexes made afterwards: the
+    same schema, a file SQLite finds whole, indexes that answer; a refused commit leaves
+    the indexes there."""
+    monkeypatch.setattr(_sqlite_apply, "DEFER_ROWS", 5)
+    store = SQLiteStore(tmp_path / "s.db")
+    schema = _schema(store)
+    devices = [ch.DeviceCreated(device=Device(id=f"d{n:02}", tenant_id=ACME.id, name="D"))
+               for n in range(30)]  # fmt: skip
+    audit = [AuditRecord(revision=1, at=datetime(2026, 1, 1, tzinfo=UTC), tenant_id=ACME.id,
+                         actor="system", action="DeviceCreated", target=c.device.id,
+                         after=c.device) for c in devices]  # fmt: skip
+    store.commit([ch.TenantCreated(tenant=ACME), *devices], expected_revision=0, audit=audit)
+    assert _schema(store) == schema
+    assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    plan = store._conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM devices WHERE tenant_id = ?", (ACME.id,)
+    ).fetchall()
+    assert "devices_by_tenant" in str(plan)
+    assert len(store.audit_log(tenant=ACME.id, limit=100)) == 30
+    assert [r.target for r in store.audit_log(target="d07")] == ["d07"]
+    more = [ch.DeviceCreated(device=Device(id=f"e{n:02}", tenant_id=ACME.id, name="E"))
+            for n in range(40)]  # fmt: skip
+    with pytest.raises(StoreError):  # the run is written, then the commit fails: rolled back
+        store.commit([*more, ch.DeviceDeleted(device_id="nobody")], expected_revision=1)
+    assert _schema(store) == schema
+    assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+    again = SQLiteStore(tmp_path / "s.db")
+    assert [d.id for d in again.snapshot().devices] == [c.device.id for c in devices]
+    again.close()

@@ -8,7 +8,8 @@ per row: they tripled a bulk insert of a million rows).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -35,13 +36,19 @@ from tenancy.store._sqlite_rows import (
     _Record,
 )
 
-__all__ = ["BULK_CACHE", "CACHE_KIB", "ChangeWriter", "enlarge_cache", "normal_cache"]
+__all__ = [
+    "BULK_CACHE", "CACHE_KIB", "DEFER_ROWS", "ChangeWriter", "enlarge_cache", "indexes_after",
+    "normal_cache",
+]  # fmt: skip
 
 CACHE_KIB = 32_000
 """The page cache of a store's connection, in KiB: a bulk insert of a few hundred thousand
 rows stays in memory."""
 BULK_CACHE = 262_144
 """The most page cache, in KiB, a large commit takes for its time (:func:`enlarge_cache`)."""
+DEFER_ROWS = 50_000
+"""The fewest rows a commit inserts into a table for :func:`indexes_after` to make the
+table's secondary indexes after the inserts."""
 
 
 def enlarge_cache(conn: sqlite3.Connection, rows: int) -> bool:
@@ -55,6 +62,30 @@ def enlarge_cache(conn: sqlite3.Connection, rows: int) -> bool:
         return False
     conn.execute(f"PRAGMA cache_size = -{kib}")
     return True
+
+
+@contextmanager
+def indexes_after(conn: sqlite3.Connection, table: str, held: int, rows: int) -> Iterator[None]:
+    """Insert ``rows`` rows into ``table``, which holds ``held``, with its secondary indexes
+    made after the inserts rather than kept up during them, when the rows are many
+    (:data:`DEFER_ROWS`) and more than the table holds: each index is dropped, then made
+    again, in the same transaction, from the statement that made it (``sqlite_master``
+    holds it), so the schema after the commit is the schema before. Building an index is
+    one sort of its keys, where keeping it up is an insert into a B-tree per row. An
+    exception leaves the indexes dropped: the transaction it ends rolls them back."""
+    if rows < DEFER_ROWS or rows <= held:
+        yield
+        return
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL ORDER BY name",  # not the primary key's (sql is NULL)
+        (table,),
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in indexes:
+        conn.execute(sql)
 
 
 def normal_cache(conn: sqlite3.Connection) -> None:
@@ -191,13 +222,15 @@ class ChangeWriter:
         first = run[0]
         if isinstance(first, ch.DeviceCreated):
             rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
-            self._insert_new(
-                conn,
-                "devices",
-                "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
-                [(*row, crc(row[2])) for row in rows],
-                self._put_record_row("devices", conn),
-            )
+            held = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
+            with indexes_after(conn, "devices", held[0] if held else 0, len(rows)):
+                self._insert_new(
+                    conn,
+                    "devices",
+                    "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
+                    [(*row, crc(row[2])) for row in rows],
+                    self._put_record_row("devices", conn),
+                )
             if self._encoded is not None:
                 # The audit records of these creations carry the same devices as ``after``.
                 encoded = self._encoded
@@ -446,7 +479,7 @@ class ChangeWriter:
         """Append in order; SQLite numbers the rows (seq is the rowid: one above the last).
         ``encoded``: blobs already made for records of this commit, by id(). Returns the
         time the first record is stored with (the commit's, in the change log)."""
-        row = conn.execute("SELECT at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT at, seq FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         stamps = _audit.times(audit, 0 if row is None else row[0])
         encode, known = _audit.encode_value, encoded.get
         rows = []
@@ -457,11 +490,12 @@ class ChangeWriter:
                 (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
                  encode(r.before), blob)
             )  # fmt: skip
-        conn.executemany(
-            "INSERT INTO audit (revision, at, tenant_id, actor, action, target, before_value, "
-            "after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        with indexes_after(conn, "audit", 0 if row is None else row[1], len(rows)):  # seq: dense
+            conn.executemany(
+                "INSERT INTO audit (revision, at, tenant_id, actor, action, target, "
+                "before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         return stamps[0]
 
     def _prune(self, conn: sqlite3.Connection, floor: ch.Revision) -> None:
