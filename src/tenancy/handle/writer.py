@@ -323,6 +323,7 @@ class Writer:
                     time.sleep(min(backoff(losses), left))
                     continue
                 self.usage.committed()  # durable now, whatever the index makes of it
+                del audit  # one record per change: an import's index is built without them
                 self.apply(Commit(revision=revision, changes=tuple(changes)))
                 return result
 
