@@ -44,7 +44,7 @@ __all__ = [
 CACHE_KIB = 32_000
 """The page cache of a store's connection, in KiB: a bulk insert of a few hundred thousand
 rows stays in memory."""
-BULK_CACHE = 262_144
+BULK_CACHE = 65_536
 """The most page cache, in KiB, a large commit takes for its time (:func:`enlarge_cache`)."""
 DEFER_ROWS = 50_000
 """The fewest rows a commit inserts into a table for :func:`indexes_after` to make the
@@ -221,14 +221,18 @@ class ChangeWriter:
         encode, crc = _codec.encode_record, _codec.row_crc
         first = run[0]
         if isinstance(first, ch.DeviceCreated):
-            rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
+            rows = []  # one tuple a row, made once: at L an import writes a million
+            for c in run:
+                device = c.device  # type: ignore[union-attr]
+                body = encode(device)
+                rows.append((device.id, device.tenant_id, body, crc(body)))
             held = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
             with indexes_after(conn, "devices", held[0] if held else 0, len(rows)):
                 self._insert_new(
                     conn,
                     "devices",
                     "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
-                    [(*row, crc(row[2])) for row in rows],
+                    rows,
                     self._put_record_row("devices", conn),
                 )
             if self._encoded is not None:
@@ -482,19 +486,19 @@ class ChangeWriter:
         row = conn.execute("SELECT at, seq FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         stamps = _audit.times(audit, 0 if row is None else row[0])
         encode, known = _audit.encode_value, encoded.get
-        rows = []
-        for r, at in zip(audit, stamps, strict=True):
-            after = r.after
-            blob = None if after is None else (known(id(after)) or encode(after))
-            rows.append(
-                (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-                 encode(r.before), blob)
-            )  # fmt: skip
-        with indexes_after(conn, "audit", 0 if row is None else row[1], len(rows)):  # seq: dense
+
+        def rows() -> Iterator[tuple[Any, ...]]:  # made as they are inserted, none kept
+            for r, at in zip(audit, stamps, strict=True):
+                after = r.after
+                blob = None if after is None else (known(id(after)) or encode(after))
+                yield (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+                       encode(r.before), blob)  # fmt: skip
+
+        with indexes_after(conn, "audit", 0 if row is None else row[1], len(audit)):  # seq: dense
             conn.executemany(
                 "INSERT INTO audit (revision, at, tenant_id, actor, action, target, "
                 "before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                rows(),
             )
         return stamps[0]
 
