@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -75,33 +74,6 @@ def test_a_run_that_names_a_group_already_there_replaces_it(tmp_path: Path) -> N
     groups = {g.id: g for g in store.snapshot().groups}
     assert groups["g-a"] == again
     assert groups["g-b"] == twice_again
-    store.close()
-
-
-def test_a_large_commit_takes_a_larger_page_cache_for_its_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The cache grows for a commit of many rows and is back to its size after it, when
-    the commit succeeds and when it is refused."""
-    monkeypatch.setattr(_sqlite_apply, "CACHE_KIB", 2)  # 8 rows or more: a large commit
-    store = SQLiteStore(tmp_path / "s.db")
-    seen: list[int] = []
-    apply = _sqlite_apply.ChangeWriter._apply
-
-    def spy(self: _sqlite_apply.ChangeWriter, conn: Any, changes: Any) -> None:
-        seen.append(conn.execute("PRAGMA cache_size").fetchone()[0])
-        apply(self, conn, changes)
-
-    monkeypatch.setattr(_sqlite_apply.ChangeWriter, "_apply", spy)
-    devices = [ch.DeviceCreated(device=Device(id=f"d{n}", tenant_id=ACME.id, name="D"))
-               for n in range(40)]  # fmt: skip
-    store.commit([ch.TenantCreated(tenant=ACME), *devices], expected_revision=0)
-    store.commit(devices[:1], expected_revision=1)
-    with pytest.raises(StoreError):  # d0 is there: the run goes one by one, then fails
-        store.commit([ch.DeviceDeleted(device_id="nobody"), *devices], expected_revision=2)
-    assert seen == [-10, -2, -10]  # 41 rows / 4 KiB, then the normal size
-    assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -2
-    assert len(store.snapshot().devices) == 40
     store.close()
 
 

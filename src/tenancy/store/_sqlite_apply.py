@@ -36,32 +36,11 @@ from tenancy.store._sqlite_rows import (
     _Record,
 )
 
-__all__ = [
-    "BULK_CACHE", "CACHE_KIB", "DEFER_ROWS", "ChangeWriter", "enlarge_cache", "indexes_after",
-    "normal_cache",
-]  # fmt: skip
+__all__ = ["DEFER_ROWS", "ChangeWriter", "indexes_after"]
 
-CACHE_KIB = 32_000
-"""The page cache of a store's connection, in KiB: a bulk insert of a few hundred thousand
-rows stays in memory."""
-BULK_CACHE = 65_536
-"""The most page cache, in KiB, a large commit takes for its time (:func:`enlarge_cache`)."""
 DEFER_ROWS = 50_000
 """The fewest rows a commit inserts into a table for :func:`indexes_after` to make the
 table's secondary indexes after the inserts."""
-
-
-def enlarge_cache(conn: sqlite3.Connection, rows: int) -> bool:
-    """A larger page cache for a commit of ``rows`` rows (an import), for its time: its
-    inserts go to several indexes at once (devices and audit records by tenant, audit
-    records by target), and past the cache each insert reads back a page it evicted. Sized
-    by the rows (256 bytes of pages each, at most :data:`BULK_CACHE` KiB); True if it
-    grew, and :func:`normal_cache` gives it back after the commit."""
-    kib = min(BULK_CACHE, rows // 4)
-    if kib <= CACHE_KIB:
-        return False
-    conn.execute(f"PRAGMA cache_size = -{kib}")
-    return True
 
 
 @contextmanager
@@ -86,12 +65,6 @@ def indexes_after(conn: sqlite3.Connection, table: str, held: int, rows: int) ->
     yield
     for _, sql in indexes:
         conn.execute(sql)
-
-
-def normal_cache(conn: sqlite3.Connection) -> None:
-    """The connection's page cache back to its size, its pages beyond it freed."""
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    conn.execute("PRAGMA shrink_memory")
 
 
 class ChangeWriter:

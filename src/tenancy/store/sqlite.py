@@ -92,7 +92,7 @@ from tenancy.records.model import (
 )
 from tenancy.records.snapshot import Snapshot
 from tenancy.store import _audit, _codec, migrations
-from tenancy.store._sqlite_apply import CACHE_KIB, ChangeWriter, enlarge_cache, normal_cache
+from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_log import CommitSignal, decode_log, log_crc
 from tenancy.store._sqlite_read import (
     SnapshotReader,
@@ -395,10 +395,8 @@ class SQLiteStore:
     ) -> Revision:
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
-        large = False
         try:
             with self.atomic() as conn:
-                large = enlarge_cache(conn, len(changes) + len(audit))
                 head = self._head(conn)
                 if head != expected_revision:
                     raise StaleRevision(expected_revision, head)
@@ -423,10 +421,6 @@ class SQLiteStore:
                 value=changes,
                 rule="every change of a commit must apply to the current records",
             ) from exc
-        finally:
-            if large:
-                with self._lock, suppress(sqlite3.Error):  # a closed store keeps its error
-                    normal_cache(self._conn)
         self._signal.committed()
         return revision
 
@@ -683,7 +677,7 @@ class SQLiteStore:
                 )
         # NORMAL in WAL mode: durable across a process crash, see the module docstring.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")  # a bulk insert stays in memory
+        conn.execute("PRAGMA cache_size = -32000")  # 32 MB: a bulk insert stays in memory
         conn.execute("PRAGMA temp_store = MEMORY")
 
     # ------------------------------------------------------------ reading records
