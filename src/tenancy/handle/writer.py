@@ -52,6 +52,7 @@ from typing import Any, TypeVar, cast
 
 from tenancy.errors import InvalidValue, StaleRevision, StoreError, TenancyError
 from tenancy.handle.recorder import UsageRecorder
+from tenancy.index.bulk import is_large, rebuilt
 from tenancy.index.index import Index
 from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord, SafetyLimits, check_duration
@@ -235,7 +236,12 @@ class Writer:
         """Apply one commit to the index; True if it applied, False if the index had to be
         rebuilt from the store instead (the failure is logged, once, here)."""
         try:
-            self.index.apply_commit(commit)
+            if is_large(self.index, commit):  # an import: a new index, built in bulk
+                with _gc_paused():
+                    self.index = rebuilt(self.index, commit)
+                _release_free_heap()
+            else:
+                self.index.apply_commit(commit)
         except Exception:
             # The index may be half-applied: never answer from it again. The store holds
             # the truth, so a fresh snapshot gives a whole index at (at least) this commit.
@@ -319,6 +325,7 @@ class Writer:
                     time.sleep(min(backoff(losses), left))
                     continue
                 self.usage.committed()  # durable now, whatever the index makes of it
+                del audit  # one record per change: an import's index is built without them
                 self.apply(Commit(revision=revision, changes=tuple(changes)))
                 return result
 

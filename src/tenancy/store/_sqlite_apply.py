@@ -8,7 +8,8 @@ per row: they tripled a bulk insert of a million rows).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -35,7 +36,35 @@ from tenancy.store._sqlite_rows import (
     _Record,
 )
 
-__all__ = ["ChangeWriter"]
+__all__ = ["DEFER_ROWS", "ChangeWriter", "indexes_after"]
+
+DEFER_ROWS = 50_000
+"""The fewest rows a commit inserts into a table for :func:`indexes_after` to make the
+table's secondary indexes after the inserts."""
+
+
+@contextmanager
+def indexes_after(conn: sqlite3.Connection, table: str, held: int, rows: int) -> Iterator[None]:
+    """Insert ``rows`` rows into ``table``, which holds ``held``, with its secondary indexes
+    made after the inserts rather than kept up during them, when the rows are many
+    (:data:`DEFER_ROWS`) and more than the table holds: each index is dropped, then made
+    again, in the same transaction, from the statement that made it (``sqlite_master``
+    holds it), so the schema after the commit is the schema before. Building an index is
+    one sort of its keys, where keeping it up is an insert into a B-tree per row. An
+    exception leaves the indexes dropped: the transaction it ends rolls them back."""
+    if rows < DEFER_ROWS or rows <= held:
+        yield
+        return
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND sql IS NOT NULL ORDER BY name",  # not the primary key's (sql is NULL)
+        (table,),
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    yield
+    for _, sql in indexes:
+        conn.execute(sql)
 
 
 class ChangeWriter:
@@ -68,7 +97,12 @@ class ChangeWriter:
             change = changes[i]
             # Runs of creations (bulk import, create_devices) go in one executemany.
             if isinstance(
-                change, ch.DeviceCreated | ch.UserCreated | ch.UserUpdated | ch.MemberAdded
+                change,
+                ch.DeviceCreated
+                | ch.UserCreated
+                | ch.UserUpdated
+                | ch.MemberAdded
+                | ch.GroupCreated,
             ):
                 j = i + 1
                 kind = type(change)
@@ -160,14 +194,20 @@ class ChangeWriter:
         encode, crc = _codec.encode_record, _codec.row_crc
         first = run[0]
         if isinstance(first, ch.DeviceCreated):
-            rows = [(c.device.id, c.device.tenant_id, encode(c.device)) for c in run]  # type: ignore[union-attr]
-            self._insert_new(
-                conn,
-                "devices",
-                "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
-                [(*row, crc(row[2])) for row in rows],
-                self._put_record_row("devices", conn),
-            )
+            rows = []  # one tuple a row, made once: at L an import writes a million
+            for c in run:
+                device = c.device  # type: ignore[union-attr]
+                body = encode(device)
+                rows.append((device.id, device.tenant_id, body, crc(body)))
+            held = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
+            with indexes_after(conn, "devices", held[0] if held else 0, len(rows)):
+                self._insert_new(
+                    conn,
+                    "devices",
+                    "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
+                    rows,
+                    self._put_record_row("devices", conn),
+                )
             if self._encoded is not None:
                 # The audit records of these creations carry the same devices as ``after``.
                 encoded = self._encoded
@@ -188,6 +228,8 @@ class ChangeWriter:
                 user = change.user  # type: ignore[union-attr]
                 body = encode(user)
                 put((user.id, user.tenant_id, body, crc(body)))
+        elif isinstance(first, ch.GroupCreated):
+            self._create_groups(conn, [c.group for c in run])  # type: ignore[union-attr]
         else:
             key_crc = _codec.key_crc
             self._insert_new(
@@ -197,6 +239,48 @@ class ChangeWriter:
                 [(c.group_id, c.user_id, key_crc(c.group_id, c.user_id)) for c in run],  # type: ignore[union-attr]
                 self._add_pair(conn, "memberships", "group_id, user_id"),
             )
+
+    def _create_groups(self, conn: sqlite3.Connection, groups: list[Group]) -> None:
+        """Groups created one after the other (an import): when none of them is there yet,
+        their rows in one executemany and their ids and rules in one each; else one by
+        one, each replacing the group it names (GroupCreated of :meth:`_apply_one`). A
+        group that is not there has no id or rule rows: they are deleted with it."""
+        if len(groups) == 1:
+            self._apply_one(conn, ch.GroupCreated(group=groups[0]))
+            return
+        encode, crc, key_crc = _codec.encode_record, _codec.row_crc, _codec.key_crc
+        rows = []
+        for group in groups:
+            body = encode(_bare(group))
+            rows.append((group.id, group.tenant_id, body, crc(body)))
+        conn.execute("SAVEPOINT tenancy_groups")
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO groups (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)", rows
+        )
+        if conn.total_changes - before != len(rows):  # one was there (or came twice)
+            conn.execute("ROLLBACK TO tenancy_groups")
+            conn.execute("RELEASE tenancy_groups")
+            for group in groups:
+                self._apply_one(conn, ch.GroupCreated(group=group))
+            return
+        conn.execute("RELEASE tenancy_groups")
+        self._count("groups", len(rows), sum(map(itemgetter(-1), rows)))
+        self._insert_new(
+            conn,
+            "group_devices",
+            "INSERT OR IGNORE INTO group_devices (group_id, device_id, crc) VALUES (?, ?, ?)",
+            [(g.id, d, key_crc(g.id, d)) for g in groups for d in g.device_ids],
+            self._add_pair(conn, "group_devices", "group_id, device_id"),
+        )
+        rules = [(g.id, _codec.encode_rule(r)) for g in groups for r in g.device_tags]
+        self._insert_new(
+            conn,
+            "group_rules",
+            "INSERT OR IGNORE INTO group_rules (group_id, rule, crc) VALUES (?, ?, ?)",
+            [(gid, blob, key_crc(gid, blob)) for gid, blob in rules],
+            self._add_pair(conn, "group_rules", "group_id, rule"),
+        )
 
     def _apply_one(self, conn: sqlite3.Connection, change: ch.Change) -> None:
         match change:
@@ -372,22 +456,23 @@ class ChangeWriter:
         """Append in order; SQLite numbers the rows (seq is the rowid: one above the last).
         ``encoded``: blobs already made for records of this commit, by id(). Returns the
         time the first record is stored with (the commit's, in the change log)."""
-        row = conn.execute("SELECT at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT at, seq FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         stamps = _audit.times(audit, 0 if row is None else row[0])
         encode, known = _audit.encode_value, encoded.get
-        rows = []
-        for r, at in zip(audit, stamps, strict=True):
-            after = r.after
-            blob = None if after is None else (known(id(after)) or encode(after))
-            rows.append(
-                (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-                 encode(r.before), blob)
-            )  # fmt: skip
-        conn.executemany(
-            "INSERT INTO audit (revision, at, tenant_id, actor, action, target, before_value, "
-            "after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+
+        def rows() -> Iterator[tuple[Any, ...]]:  # made as they are inserted, none kept
+            for r, at in zip(audit, stamps, strict=True):
+                after = r.after
+                blob = None if after is None else (known(id(after)) or encode(after))
+                yield (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+                       encode(r.before), blob)  # fmt: skip
+
+        with indexes_after(conn, "audit", 0 if row is None else row[1], len(audit)):  # seq: dense
+            conn.executemany(
+                "INSERT INTO audit (revision, at, tenant_id, actor, action, target, "
+                "before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows(),
+            )
         return stamps[0]
 
     def _prune(self, conn: sqlite3.Connection, floor: ch.Revision) -> None:

@@ -236,6 +236,8 @@ class Planner:
         self.provisioned = 0
         """Admin users the import created for tenant records without ``admin_user``."""
         self.tag_memo: dict[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]] = {}
+        self.tenant_keys: dict[str | None, str] = {}
+        """A tenant key of a record (ref or id) -> the id found for it (:meth:`_tenant_of`)."""
         self._kind_at = 0
         self._handlers: dict[type[Any], Callable[[Any], str | None]] = {
             s.TenantRecord: self._tenant, s.RoleRecord: self._role, s.DeviceRecord: self._device,
@@ -268,7 +270,7 @@ class Planner:
             kind = record.__struct_config__.tag
             assert isinstance(kind, str)
             try:
-                order = KINDS.index(kind)
+                order = _ORDER[kind]
                 if order < self._kind_at:
                     raise InvalidValue(
                         kind, "records come in this order of kinds: " + ", ".join(KINDS),
@@ -384,10 +386,14 @@ class Planner:
         return found
 
     def _tenant_of(self, key: str | None) -> str:
+        found = self.tenant_keys.get(key)  # a key names the same tenant all along
+        if found is not None:
+            return found
         if key is None:
             assert self.root is not None  # tenants come first, and the first is the root
             return self.root
-        return self._find("tenant", key, "tenant")
+        found = self.tenant_keys[key] = self._find("tenant", key, "tenant")
+        return found
 
     def _same(self, kind: str, value: str, owner: str, tenant_id: str, field: str) -> None:
         if owner != tenant_id:
@@ -538,13 +544,23 @@ class Planner:
 
     def _device(self, r: s.DeviceRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
-        device_id = self._new_id(
-            "device", r.id, r.ref, _ids.new_device_id, self.index.devices, tenant_id=tenant_id
-        )
+        device_id = r.id
+        assigned = self.assigned["device"]
+        if device_id is not None and r.ref is None:  # most devices: their id, and no ref
+            _ids.check_id("device", device_id)  # then what _new_id does with a given id
+            taken = self.index.devices
+            if device_id in taken or device_id in assigned or device_id in self.keys["device"]:
+                raise AlreadyExists("device", device_id, field="id")
+            assigned[device_id] = tenant_id
+        else:
+            device_id = self._new_id(
+                "device", r.id, r.ref, _ids.new_device_id, self.index.devices,
+                tenant_id=tenant_id,
+            )  # fmt: skip
         parent = r.parent
         if parent is not None:
             parent = self._parent("device", r, "parent", "a gateway comes before its devices")
-            self._same("device", parent, self.assigned["device"][parent], tenant_id, "parent")
+            self._same("device", parent, assigned[parent], tenant_id, "parent")
         key = tuple(r.tags)
         tags = self.tag_memo.get(key)
         if tags is None:
@@ -750,6 +766,7 @@ class Planner:
 
 
 _GROUP = KINDS.index("group")
+_ORDER = {kind: order for order, kind in enumerate(KINDS)}
 
 
 class _AtRecord(Exception):
