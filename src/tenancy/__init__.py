@@ -31,6 +31,7 @@ from tenancy.errors import (
     StoreError,
     TenancyError,
     TenantSuspended,
+    WrongSecurityCode,
 )
 from tenancy.handle.open import open
 from tenancy.handle.scope import TenantScope
@@ -65,6 +66,7 @@ from tenancy.records.model import (
     User,
     all_of,
 )
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
@@ -81,6 +83,7 @@ __all__ = [
     "Capabilities",
     "Change",
     "Commit",
+    "Connector",
     "CrossTenantReference",
     "CycleError",
     "Delegation",
@@ -109,6 +112,7 @@ __all__ = [
     "StaleRevision",
     "Store",
     "StoreError",
+    "Subscription",
     "SupportRequest",
     "TagMatcher",
     "TagsInput",
@@ -121,6 +125,7 @@ __all__ = [
     "UsageCounts",
     "UsageDay",
     "User",
+    "WrongSecurityCode",
     "__version__",
     "all_of",
     "document_schema",

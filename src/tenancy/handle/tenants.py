@@ -48,6 +48,7 @@ from tenancy.records.model import (
 )
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import check_new_tenant
+from tenancy.rules.sharing import tenant_share_removals
 from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
     UNSET,
@@ -687,8 +688,9 @@ class TenantLifecycle:
         """Remove the tenant and every record it holds (groups, devices, users, usage
         statistics), irreversibly; with ``cascade`` its subtenants too (refused without it
         when it has any). Only the management tenant may delete, and it cannot be deleted
-        itself. A suspended tenant can be deleted. Afterwards its ids are unknown to every
-        query and write, and its domain is free again."""
+        itself. A suspended tenant can be deleted. Every connector from or to a deleted tenant
+        goes with it (with its subscription and virtual group). Afterwards its ids are unknown
+        to every query and write, and its domain is free again."""
 
         def make() -> tuple[list[Change], None]:
             actor = self._actor(by)
@@ -704,6 +706,8 @@ class TenantLifecycle:
                     "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too",
                     field="tenant_id",
                 )  # fmt: skip
-            return [ch.TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
+            # Shares from or to a deleted tenant end first, in the tenants that stay too.
+            ends = tenant_share_removals(self._index, subtree)
+            return [*ends, *(ch.TenantDeleted(tenant_id=t) for t in reversed(subtree))], None
 
         self._write(make)

@@ -155,7 +155,7 @@ class Index(IndexTables):
                 self._access._put(r)
             case ch.AccessRemoved(record=r):
                 self._access._remove(r)
-            case ch.SupportSessionStarted():
+            case ch.SupportSessionStarted() | ch.ConnectorAcceptRefused():
                 pass
             case ch.TenantUpdated(tenant=t):
                 self._tenants[t.id] = t

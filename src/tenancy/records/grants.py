@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple, TypeAlias
 import msgspec
 
 from tenancy.errors import InvalidValue
+from tenancy.records.sharing import Connector, Subscription
 
 __all__ = [
     "ADMIN_ROLE",
@@ -209,4 +210,9 @@ class SupportRequest(msgspec.Struct, frozen=True, kw_only=True, tag=True):
         return self.tenant_id
 
 
-AccessRecord: TypeAlias = RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest
+AccessRecord: TypeAlias = (
+    RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest
+    | Connector | Subscription
+)  # fmt: skip
+"""Every kind of access-table record: the access-control records of this module and the
+sharing records of :mod:`tenancy.records.sharing`."""

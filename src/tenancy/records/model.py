@@ -376,6 +376,8 @@ class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Tag rules of one group (ten times the source platform's 100). Past a few thousand
     rules sharing a first matcher, each device with that tag costs milliseconds to
     re-derive; a group that needs more is better split into child groups."""
+    max_connectors_per_tenant: int = 10_000
+    """Connectors a tenant is the source of (cross-tenant sharing, DOMAIN.md section 7)."""
 
     def __post_init__(self) -> None:
         for field in self.__struct_fields__:

@@ -52,6 +52,8 @@ from tenancy.records.grants import (
     parse_permission,
 )
 from tenancy.records.model import Device, Tenant, User
+from tenancy.records.sharing import Connector, Subscription
+from tenancy.rules.sharing import Consequences, consequences
 from tenancy.rules.tenant_rules import edit_refusal
 
 __all__ = [
@@ -411,8 +413,13 @@ def _deny(identity: Identity, action: str, rule: str) -> PermissionDenied:
 class _Authorizer:
     """Checks one commit's changes against what the acting user may do (rule 5)."""
 
-    def __init__(self, index: Index, identity: Identity, now: datetime) -> None:
+    def __init__(
+        self, index: Index, identity: Identity, now: datetime, implied: Consequences
+    ) -> None:
         assert identity.user_id is not None
+        self.implied = implied
+        """Changes another change of the commit implies (a new subscription's virtual
+        group...): authorised with that change (tenancy.rules.sharing)."""
         self.index = index
         self.identity = identity
         self.actor = identity.user_id
@@ -479,6 +486,11 @@ class _Authorizer:
         match change:
             case ch.UsageRecorded() | ch.SupportSessionStarted():
                 return
+            case _ if self.implied.follows(change):
+                return
+            case ch.ConnectorAcceptRefused(tenant_id=tid):
+                self.in_tenant(tid, "accept a connector")
+                self.need("tenant_management", "UPDATE", "accept a connector")
             case (
                 ch.UserCreated(user=User(tenant_id=tid))
                 | ch.AccessSet(record=RoleGrant(tenant_id=tid))
@@ -606,6 +618,12 @@ class _Authorizer:
                     self.need("user_management", "ADMIN", "delegate another user's hierarchy")
             case SupportRequest(tenant_id=t):
                 self.in_tenant(t, "request support")
+            case Connector(source_tenant_id=t):
+                self.in_tenant(t, "create, toggle or delete a connector")
+                self.need("tenant_management", "UPDATE", "create, toggle or delete a connector")
+            case Subscription(tenant_id=t):
+                self.in_tenant(t, "accept, toggle or delete a subscription")
+                self.need("tenant_management", "UPDATE", "accept, toggle or delete a subscription")
             case _:
                 raise InvalidValue(
                     record, "an access record is a tenancy.records.grants record", field="record"
@@ -644,6 +662,7 @@ def authorize(
             raise _deny(identity, "act", "the support user no longer holds the support permission")
         if not support_open(index, actor.tenant_id, now):
             raise _deny(identity, "act", "the support session has ended")
-    authorizer = _Authorizer(index, identity, now)
+    changes = list(changes)
+    authorizer = _Authorizer(index, identity, now, consequences(index, changes))
     for change in changes:
         authorizer.authorize(change)
