@@ -51,7 +51,7 @@ from tenancy.records.model import (
 )
 from tenancy.records.tags import RulesInput
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
-from tenancy.rules.access import Identity, check
+from tenancy.rules.access import Identity, check, membership_grants
 from tenancy.rules.paging import DEFAULT_PAGE_SIZE
 from tenancy.rules.validate import UNSET, OptionsInput, PropertiesInput
 from tenancy.store.protocol import Store
@@ -264,7 +264,11 @@ class Tenancy:
             if acc is not None and acc.simple and permission in acc.member_texts:
                 covering = cover.get(device_id)
                 if covering is not None and not reach[user_id].isdisjoint(covering):
-                    return True
+                    # More than READ only on a device of the user's own tenant (a shared
+                    # one is read-only: tenancy.rules.access rule 6).
+                    return permission == "device:READ" or membership_grants(
+                        index, user_id, device_id, permission
+                    )
                 if permission not in acc.global_texts:
                     return False
             # The walk over grants and owners may meet a write half-way: trusted only if
