@@ -235,7 +235,8 @@ class Tenancy:
         """May ``user_id`` do ``permission`` (``"device:UPDATE"``, ``("device", "UPDATE")`` or
         a :class:`~tenancy.Permission`) to ``device_id``? A global role of the user grants it
         tenant-wide, or the user reaches the device and an inventory role on a covering group
-        (or the default member role) grants it; a sub-user's owners must pass too. Unknown
+        (or the default member role) grants it; a sub-user's owners must pass too. A device
+        shared into the user's tenant is read-only: at most READ, never tenant-wide. Unknown
         ids give False; a malformed permission raises InvalidValue. ``at_least``, ``fresh``:
         [freshness](api.md#freshness). Runtime complexity: O(1) for a user without owner or
         inventory grants; otherwise O(grants + owners x grants).
