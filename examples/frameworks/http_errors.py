@@ -18,6 +18,7 @@ STATUS: dict[type[tenancy.TenancyError], int] = {
     tenancy.NotFound: 404,
     tenancy.PermissionDenied: 403,
     tenancy.TenantSuspended: 403,
+    tenancy.WrongSecurityCode: 403,
     tenancy.AlreadyExists: 409,
     tenancy.InUse: 409,
     tenancy.CycleError: 409,

@@ -31,6 +31,7 @@ from tenancy.errors import (
     StoreError,
     TenancyError,
     TenantSuspended,
+    WrongSecurityCode,
 )
 from tenancy.handle.open import open
 from tenancy.handle.scope import TenantScope
@@ -66,6 +67,7 @@ from tenancy.records.model import (
     all_of,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
@@ -82,6 +84,7 @@ __all__ = [
     "Capabilities",
     "Change",
     "Commit",
+    "Connector",
     "CrossTenantReference",
     "CycleError",
     "Delegation",
@@ -111,6 +114,7 @@ __all__ = [
     "StaleRevision",
     "Store",
     "StoreError",
+    "Subscription",
     "SupportRequest",
     "TagMatcher",
     "TagsInput",
@@ -123,6 +127,7 @@ __all__ = [
     "UsageCounts",
     "UsageDay",
     "User",
+    "WrongSecurityCode",
     "__version__",
     "all_of",
     "document_schema",

@@ -27,6 +27,7 @@ __all__ = [
     "StoreError",
     "TenancyError",
     "TenantSuspended",
+    "WrongSecurityCode",
     "named",
     "shorten",
     "with_field",
@@ -191,6 +192,19 @@ class LimitExceeded(TenancyError, ValueError):
 
 class PermissionDenied(TenancyError, PermissionError):
     """The acting identity may not do this."""
+
+
+class WrongSecurityCode(PermissionDenied):
+    """A destination tried to accept a connector with a security code that is not the
+    connector's. ``value`` is the connector id: the message, like the audit record of the
+    attempt, never shows the code tried."""
+
+    def __init__(self, connector_id: str) -> None:
+        rule = "a connector is accepted only with its own security code"
+        super().__init__(
+            f"connector {shorten(connector_id)} was not accepted: {rule}",
+            value=connector_id, rule=rule, field="security_code",
+        )  # fmt: skip
 
 
 class TenantSuspended(TenancyError, PermissionError):

@@ -20,6 +20,7 @@ from tenancy.records.changes import Change
 from tenancy.records.model import Device, parse_tags
 from tenancy.records.tags import TagsInput
 from tenancy.rules.limits import NewDevices, check_device_move
+from tenancy.rules.sharing import filter_drops
 from tenancy.rules.validate import UNSET, check_bool, check_name, named, replace
 
 __all__ = ["DeviceWrites"]
@@ -199,6 +200,7 @@ class DeviceWrites(TenantRecords):
             order = [device_id]
             for did in order:
                 order.extend(sorted(children(did)))
-            return [ch.DeviceDeleted(device_id=d) for d in reversed(order)], None
+            drops = filter_drops(self._index, device_ids=order)  # filters naming them lose them
+            return [*drops, *(ch.DeviceDeleted(device_id=d) for d in reversed(order))], None
 
         self._write(make)

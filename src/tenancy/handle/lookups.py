@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from tenancy.errors import CrossTenantReference, NotFound
+from tenancy import ids as _ids
+from tenancy.errors import AlreadyExists, CrossTenantReference, NotFound
 from tenancy.handle.queries import Queries
 from tenancy.handle.tenants import TenantLifecycle
 from tenancy.handle.writer import Writer
@@ -17,6 +18,7 @@ from tenancy.index.index import Index
 from tenancy.records.changes import Change
 from tenancy.records.model import Device, Group, Tenant, User
 from tenancy.rules.access import Identity
+from tenancy.rules.validate import unique_id
 
 __all__ = ["TenantRecords"]
 
@@ -120,6 +122,16 @@ class TenantRecords:
         return self._queries._read(look)
 
     # ------------------------------------------------------------ validation helpers
+
+    def _new_id(
+        self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
+    ) -> str:
+        if given is None:
+            return unique_id(make, taken)  # type: ignore[no-any-return]
+        _ids.check_id(kind, given)
+        if given in taken:
+            raise AlreadyExists(kind, given, field="id")
+        return given
 
     def _writable(self) -> None:
         self._tenants.get_tenant(self.tenant_id)

@@ -85,7 +85,7 @@ class RecipeBook(TenantRecords):
         def make() -> tuple[list[Change], Recipe]:
             self._writable()
             recipe = Recipe(
-                id=self._new_id(id),
+                id=self._new_recipe_id(id),
                 tenant_id=self.tenant_id,
                 name=self._free_name(check_name("recipe", recipe_name, "recipe_name")),
                 name_pattern=_pattern(name, name_pattern),
@@ -145,7 +145,7 @@ class RecipeBook(TenantRecords):
 
     # ------------------------------------------------------------ validation helpers
 
-    def _new_id(self, given: str | None) -> str:
+    def _new_recipe_id(self, given: str | None) -> str:
         access = self._index.access
         if given is None:
             new = _ids.new_recipe_id()

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, overload
 
 from tenancy import ids as _ids
 from tenancy.errors import (
     AlreadyExists,
-    CycleError,
     InUse,
     InvalidValue,
 )
 from tenancy.handle.devices import DeviceWrites
+from tenancy.handle.groups import GroupAdmin
 from tenancy.handle.lookups import TenantRecords
 from tenancy.handle.recipes import RecipeBook
 from tenancy.handle.roles import RoleAdmin
+from tenancy.handle.sharing import ShareAdmin
 from tenancy.handle.store_lookups import groups_page, users_page
 from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
@@ -32,28 +33,22 @@ from tenancy.records.grants import (
     RoleKind,
     SupportRequest,
 )
-from tenancy.records.model import Device, Group, Page, User, parse_rules, parse_tags
+from tenancy.records.model import Device, Group, Page, User, parse_tags
 from tenancy.records.recipes import Recipe
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.tags import RulesInput, TagsInput
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
-    check_group_move,
-    check_group_rules,
-    check_new_group,
     check_new_user,
 )
 from tenancy.rules.reach import DEFAULT_PAGE_SIZE, devices_of_tenant
 from tenancy.rules.validate import (
     UNSET,
-    as_id_tuple,
     check_bool,
     check_email,
     check_line,
-    check_name,
-    check_text,
     named,
     replace,
-    unique_id,
 )
 
 __all__ = ["TenantScope"]
@@ -83,6 +78,8 @@ class TenantScope(TenantRecords):
         self._roles = RoleAdmin(writer, identity, tenant_id)
         self._devices = DeviceWrites(writer, identity, tenant_id)
         self._recipes = RecipeBook(writer, identity, tenant_id)
+        self._group_admin = GroupAdmin(writer, identity, tenant_id)
+        self._shares = ShareAdmin(writer, identity, tenant_id)
 
     def __repr__(self) -> str:
         return f"TenantScope({self.tenant_id!r})"
@@ -157,30 +154,7 @@ class TenantScope(TenantRecords):
         ``devices_for``). Runtime complexity: O(log n + limit) for the tenant's n devices."""
         return self._queries._read(devices_of_tenant, self.tenant_id, limit=limit, after=after)
 
-    # ------------------------------------------------------------ validation helpers
-
-    def _new_id(
-        self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
-    ) -> str:
-        if given is None:
-            return unique_id(make, taken)  # type: ignore[no-any-return]
-        _ids.check_id(kind, given)
-        if given in taken:
-            raise AlreadyExists(kind, given, field="id")
-        return given
-
-    def _device_ids(self, raw: Iterable[str]) -> frozenset[str]:
-        device_ids = as_id_tuple(raw, "device_ids")
-        for did in device_ids:
-            self._device(did, "device_ids")
-        return frozenset(device_ids)
-
-    def _group_parent(self, parent: str | None) -> str | None:
-        if parent is not None:
-            self._group(parent, "parent")
-        return parent
-
-    # ------------------------------------------------------------ groups
+    # ------------------------------------------------------------ groups (delegated)
 
     def create_group(
         self,
@@ -195,113 +169,41 @@ class TenantScope(TenantRecords):
         """Create a group named ``name``, optionally below ``parent`` and already associating
         devices by id (``device_ids``) and by tag rule (``device_tags``, [tag
         shapes](scope.md#tag-shapes)), with a ``description``; ``id`` is generated unless given.
-        Returns the :class:`~tenancy.Group`. Runtime complexity: O(devices it associates x depth).
+        A virtual group (of a subscription) takes no child groups. Returns the
+        :class:`~tenancy.Group`. Runtime complexity: O(devices it associates x depth).
         """
-
-        def make() -> tuple[list[Change], Group]:
-            self._writable()
-            group = Group(
-                id=self._new_id("group", id, self._index.groups, _ids.new_group_id),
-                tenant_id=self.tenant_id,
-                name=check_name("group", name),
-                description=check_text("description", description),
-                parent_id=self._group_parent(parent),
-                device_ids=self._device_ids(device_ids),
-                device_tags=named("device_tags", parse_rules, device_tags),
-            )
-            check_new_group(self._writer.limits, self._index, self.tenant_id, group.parent_id)
-            check_group_rules(self._writer.limits, len(group.device_tags))
-            return [ch.GroupCreated(group=group)], group
-
-        return self._write(make)
+        return self._group_admin.create_group(
+            name, parent=parent, description=description, device_ids=device_ids,
+            device_tags=device_tags, id=id,
+        )  # fmt: skip
 
     def update_group(self, group_id: str, *, name: str = UNSET, description: str = UNSET) -> Group:
         """Give the group ``group_id`` a new ``name`` or ``description`` (the other stays); no
         answer about reach changes. Runtime complexity: O(its device ids and rules), one commit."""
-
-        def make() -> tuple[list[Change], Group]:
-            self._writable()
-            old = self.get_group(group_id)
-            new_name = old.name if name is UNSET else check_name("group", name)
-            new_description = (
-                old.description if description is UNSET else check_text("description", description)
-            )
-            new = replace(old, name=new_name, description=new_description)
-            if new == old:
-                return [], old
-            return [
-                ch.GroupUpdated(group_id=group_id, name=new_name, description=new_description)
-            ], new
-
-        return self._write(make)
+        return self._group_admin.update_group(group_id, name=name, description=description)
 
     def move_group(self, group_id: str, parent: str | None) -> Group:
         """Put the group ``group_id`` (with its whole subtree) under ``parent``, or make it a
-        root with None. CycleError if ``parent`` is the group or below it. Runtime complexity:
+        root with None. CycleError if ``parent`` is the group or below it; a virtual group may
+        move under the tenant's own groups but takes no child groups. Runtime complexity:
         O(subtree x depth + devices it covers)."""
-
-        def make() -> tuple[list[Change], Group]:
-            self._writable()
-            old = self.get_group(group_id)
-            self._group_parent(parent)
-            if self._index.would_cycle(group_id, parent):
-                raise CycleError("group", group_id, parent, field="parent")
-            if old.parent_id == parent:
-                return [], old
-            check_group_move(self._writer.limits, self._index, group_id, parent)
-            return [ch.GroupMoved(group_id=group_id, parent_id=parent)], replace(
-                old, parent_id=parent
-            )
-
-        return self._write(make)
+        return self._group_admin.move_group(group_id, parent)
 
     def delete_group(self, group_id: str, *, cascade: bool = False) -> None:
         """Delete the group ``group_id``, its memberships, associations and the role grants on
         it; with ``cascade`` its subgroups too (refused with InUse without it when it has any).
-        Runtime complexity: O(subtree x (devices covered x depth + members + grants)), one
-        commit."""
-
-        def make() -> tuple[list[Change], None]:
-            self._writable()
-            self.get_group(group_id)
-            index = self._index
-            if index.has_child_groups(group_id) and not check_bool("cascade", cascade):
-                raise InUse(
-                    "group", group_id, "it has subgroups; pass cascade=True to delete them too",
-                    field="group_id",
-                )  # fmt: skip
-            check_bool("cascade", cascade)  # also when it has none: a bad value is refused
-            subtree = list(index.groups_below(group_id, include_self=True))
-            access = index.access
-            changes: list[Change] = [
-                ch.AccessRemoved(record=r)  # grants on the group or held through it go first
-                for g in subtree
-                for r in access.referring_to_group(g)
-            ]
-            changes.extend(ch.GroupDeleted(group_id=g) for g in reversed(subtree))
-            return changes, None
-
-        self._write(make)
+        A group named by a connector's filter leaves that filter in the same commit; a virtual
+        group is deleted only with its subscription (InUse). Runtime complexity:
+        O(subtree x (devices covered x depth + members + grants)), one commit."""
+        self._group_admin.delete_group(group_id, cascade=cascade)
 
     def associate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
         """Add device ids (``device_ids``) and tag rules (``device_tags``) to the associations of
-        the group ``group_id``. Runtime complexity: O(devices newly associated x depth)."""
-
-        def make() -> tuple[list[Change], Group]:
-            self._writable()
-            old = self.get_group(group_id)
-            ids = self._device_ids(device_ids) - old.device_ids
-            rules = named("device_tags", parse_rules, device_tags) - old.device_tags
-            new = replace(old, device_ids=old.device_ids | ids, device_tags=old.device_tags | rules)
-            if not ids and not rules:
-                return [], old
-            if rules:  # a group over a lowered limit may still lose rules or gain ids
-                check_group_rules(self._writer.limits, len(new.device_tags))
-            return [ch.Associated(group_id=group_id, device_ids=ids, device_tags=rules)], new
-
-        return self._write(make)
+        the group ``group_id`` (never of a virtual group: InvalidValue). Runtime complexity:
+        O(devices newly associated x depth)."""
+        return self._group_admin.associate(group_id, device_ids=device_ids, device_tags=device_tags)
 
     def dissociate(
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
@@ -309,18 +211,9 @@ class TenantScope(TenantRecords):
         """Remove device ids (``device_ids``) and tag rules (``device_tags``) from the
         associations of the group ``group_id`` (ones it does not have are ignored). Runtime
         complexity: O(devices dissociated x depth)."""
-
-        def make() -> tuple[list[Change], Group]:
-            self._writable()
-            old = self.get_group(group_id)
-            ids = self._device_ids(device_ids) & old.device_ids
-            rules = named("device_tags", parse_rules, device_tags) & old.device_tags
-            new = replace(old, device_ids=old.device_ids - ids, device_tags=old.device_tags - rules)
-            if not ids and not rules:
-                return [], old
-            return [ch.Dissociated(group_id=group_id, device_ids=ids, device_tags=rules)], new
-
-        return self._write(make)
+        return self._group_admin.dissociate(
+            group_id, device_ids=device_ids, device_tags=device_tags
+        )
 
     # ------------------------------------------------------------ devices (delegated)
 
@@ -373,7 +266,8 @@ class TenantScope(TenantRecords):
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
         """Delete the device ``device_id`` and its id associations; with ``cascade`` its child
         devices too (refused with InUse without it when it has any, and while a device recipe
-        creates devices under one of them). Runtime complexity: O(devices deleted x covering
+        creates devices under one of them); a connector's filter naming one leaves it in the same
+        commit. Runtime complexity: O(devices deleted x covering
         groups + access records), one commit."""
         return self._devices.delete_device(device_id, cascade=cascade)
 
@@ -703,3 +597,104 @@ class TenantScope(TenantRecords):
     def support_until(self) -> datetime | None:
         """When the tenant's open support request ends, or None. Runtime complexity: O(1)."""
         return self._roles.support_until()
+
+    # ------------------------------------------------------------ sharing (delegated)
+
+    def create_connector(
+        self,
+        name: str,
+        *,
+        destination: str,
+        groups: Iterable[str] = (),
+        devices: Iterable[str] = (),
+        tags: RulesInput | None = None,
+        description: str = "",
+        id: str | None = None,
+    ) -> Connector:
+        """Offer the tenant ``destination`` a share of this tenant's devices: a
+        :class:`~tenancy.Connector` named ``name`` with a ``description`` (both shown to the
+        destination). Its filters: every device a group of ``groups`` covers here, and every
+        device of ``devices`` with its child devices, narrowed by ``tags`` (matchers a shared
+        device must all match, [tag shapes](scope.md#tag-shapes)) when given. At least one
+        group or device, all of this tenant (not a virtual group: shares never chain); never
+        from the management tenant, never to this tenant itself. ``id`` is generated unless
+        given; the returned connector carries the ``security_code`` to give the destination.
+        Runtime complexity: O(filters), one commit, audited in both tenants.
+        """
+        return self._shares.create_connector(
+            name, destination=destination, groups=groups, devices=devices, tags=tags,
+            description=description, id=id,
+        )  # fmt: skip
+
+    def suspend_connector(self, connector_id: str) -> Connector:
+        """Suspend the connector ``connector_id`` of this tenant (its source): the
+        destination reaches none of its devices until :meth:`activate_connector`. Returns the
+        :class:`~tenancy.Connector`. Runtime complexity: O(1) plus the devices it shares,
+        one commit."""
+        return self._shares.suspend_connector(connector_id)
+
+    def activate_connector(self, connector_id: str) -> Connector:
+        """Activate the suspended connector ``connector_id`` of this tenant again. Returns the
+        :class:`~tenancy.Connector`. Runtime complexity: as :meth:`suspend_connector`."""
+        return self._shares.activate_connector(connector_id)
+
+    def delete_connector(self, connector_id: str) -> None:
+        """Delete the connector ``connector_id`` of this tenant, with its subscription and the
+        destination's virtual group (its memberships and grants). Runtime complexity: O(the
+        devices it shares + the virtual group's members and grants), one commit."""
+        self._shares.delete_connector(connector_id)
+
+    def accept_connector(
+        self, connector_id: str, *, security_code: str, name: str, id: str | None = None
+    ) -> Subscription:
+        """Accept the connector ``connector_id`` offered to this tenant, with the
+        ``security_code`` its source gave: a :class:`~tenancy.Subscription` named ``name``
+        (``id`` generated unless given) and its virtual group (``group_id``, named ``name``)
+        in one commit. A wrong code raises WrongSecurityCode and is on record in the audit
+        log of both tenants (never the code). Runtime complexity: O(the devices it shares),
+        one commit."""
+        return self._shares.accept_connector(
+            connector_id, security_code=security_code, name=name, id=id
+        )
+
+    def pause_subscription(self, subscription_id: str) -> Subscription:
+        """Pause this tenant's subscription ``subscription_id``: its users reach none of the
+        shared devices until :meth:`resume_subscription`. Returns the
+        :class:`~tenancy.Subscription`. Runtime complexity: O(1) plus the devices it shares,
+        one commit."""
+        return self._shares.pause_subscription(subscription_id)
+
+    def resume_subscription(self, subscription_id: str) -> Subscription:
+        """Resume this tenant's paused subscription ``subscription_id``. Returns the
+        :class:`~tenancy.Subscription`. Runtime complexity: as :meth:`pause_subscription`."""
+        return self._shares.resume_subscription(subscription_id)
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """Delete this tenant's subscription ``subscription_id`` with its virtual group (its
+        memberships and grants); the connector stays and may be accepted again. Runtime
+        complexity: as :meth:`delete_connector`."""
+        self._shares.delete_subscription(subscription_id)
+
+    def connectors(self) -> list[Connector]:
+        """The connectors this tenant is the source of, with their security codes, sorted by
+        id; for the management tenant every connector of the store, without the codes.
+        Runtime complexity: O(c log c) for the c connectors listed."""
+        return self._queries._read(lambda index: self._shares.connectors())
+
+    def subscriptions(self) -> list[Subscription]:
+        """The subscriptions of this tenant (the connectors it accepted), sorted by id; for
+        the management tenant every subscription of the store. Runtime complexity:
+        O(s log s) for the s subscriptions listed."""
+        return self._queries._read(lambda index: self._shares.subscriptions())
+
+    def get_connector(self, connector_id: str) -> Connector:
+        """The :class:`~tenancy.Connector` ``connector_id``, for its source (with the
+        security code), its destination and the management tenant (without it); NotFound
+        for any other tenant. Runtime complexity: O(1)."""
+        return self._shares.get_connector(connector_id)
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        """The :class:`~tenancy.Subscription` ``subscription_id``, for its tenant, the source
+        of its connector and the management tenant; NotFound for any other. Runtime
+        complexity: O(1)."""
+        return self._shares.get_subscription(subscription_id)

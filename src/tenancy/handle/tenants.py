@@ -48,6 +48,7 @@ from tenancy.records.model import (
 )
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import check_new_tenant
+from tenancy.rules.sharing import tenant_share_removals
 from tenancy.rules.tenant_rules import editors, may_edit
 from tenancy.rules.validate import (
     UNSET,
@@ -706,9 +707,10 @@ class TenantLifecycle:
         """Remove ``tenant_id`` and every record it holds (groups, devices, users, memberships,
         usage statistics), irreversibly; with ``cascade`` its subtenants too (else InUse when it has
         any). Only the management tenant deletes, and is never deleted; a suspended tenant can be.
-        Afterwards its ids are unknown and its domain is free; its audit trail stays. ``by``: [the
-        acting tenant](tenants.md#who-may-act-by). Runtime complexity: O(records deleted x depth),
-        one commit."""
+        Every connector from or to a deleted tenant goes with it (with its subscription and
+        virtual group). Afterwards its ids are unknown and its domain is free; its audit trail
+        stays. ``by``: [the acting tenant](tenants.md#who-may-act-by). Runtime complexity:
+        O(records deleted x depth), one commit."""
 
         def make() -> tuple[list[Change], None]:
             actor = self._actor(by)
@@ -724,6 +726,8 @@ class TenantLifecycle:
                     "tenant", tenant_id, "it has subtenants; pass cascade=True to delete them too",
                     field="tenant_id",
                 )  # fmt: skip
-            return [ch.TenantDeleted(tenant_id=t) for t in reversed(subtree)], None
+            # Shares from or to a deleted tenant end first, in the tenants that stay too.
+            ends = tenant_share_removals(self._index, subtree)
+            return [*ends, *(ch.TenantDeleted(tenant_id=t) for t in reversed(subtree))], None
 
         self._write(make)

@@ -24,6 +24,7 @@ from tenancy.records.grants import (
     RoleGrant,
     SupportRequest,
 )
+from tenancy.records.sharing import Connector, Subscription
 
 __all__ = ["AccessState"]
 
@@ -56,6 +57,22 @@ class AccessState:
         """tenant -> its open support request."""
         self._sub_users: dict[str, set[str]] = defaultdict(set)
         """owner -> its direct sub-users."""
+        self._connectors: dict[str, Connector] = {}
+        """connector id -> connector."""
+        self._outgoing: dict[str, set[str]] = defaultdict(set)
+        """source tenant -> its connectors."""
+        self._incoming: dict[str, set[str]] = defaultdict(set)
+        """destination tenant -> the connectors offered to it."""
+        self._filtered: dict[str, set[str]] = defaultdict(set)
+        """group or device id -> the connectors whose filters name it."""
+        self._subscriptions: dict[str, Subscription] = {}
+        """subscription id -> subscription."""
+        self._accepted: dict[str, str] = {}
+        """connector id -> the id of its subscription."""
+        self._tenant_subscriptions: dict[str, set[str]] = defaultdict(set)
+        """destination tenant -> its subscriptions."""
+        self._virtual: dict[str, str] = {}
+        """virtual group id -> the id of the subscription it belongs to."""
         self.cache: dict[str, Any] = {}
         """Per-user answers of tenancy.rules.access, valid until the next commit clears them."""
 
@@ -100,6 +117,50 @@ class AccessState:
         """The ids of the owner's direct sub-users. O(1)."""
         return self._sub_users.get(owner_id, _NONE)
 
+    def connector(self, connector_id: str) -> Connector | None:
+        """The connector of this id, or None. O(1)."""
+        return self._connectors.get(connector_id)
+
+    def connectors_from(self, tenant_id: str) -> Set[str]:
+        """The ids of the connectors the tenant is the source of. O(1)."""
+        return self._outgoing.get(tenant_id, _NONE)
+
+    def connectors_to(self, tenant_id: str) -> Set[str]:
+        """The ids of the connectors offered to the tenant (its destination). O(1)."""
+        return self._incoming.get(tenant_id, _NONE)
+
+    def connectors_naming(self, record_id: str) -> Set[str]:
+        """The ids of the connectors whose filters name this group or device. O(1)."""
+        return self._filtered.get(record_id, _NONE)
+
+    def all_connectors(self) -> Mapping[str, Connector]:
+        """connector id -> connector, every one. O(1)."""
+        return self._connectors
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        """The subscription of this id, or None. O(1)."""
+        return self._subscriptions.get(subscription_id)
+
+    def subscription_of(self, connector_id: str) -> Subscription | None:
+        """The subscription accepting the connector, or None while it is not accepted.
+        O(1)."""
+        sid = self._accepted.get(connector_id)
+        return None if sid is None else self._subscriptions[sid]
+
+    def subscriptions_of(self, tenant_id: str) -> Set[str]:
+        """The ids of the tenant's subscriptions (connectors it accepted). O(1)."""
+        return self._tenant_subscriptions.get(tenant_id, _NONE)
+
+    def all_subscriptions(self) -> Mapping[str, Subscription]:
+        """subscription id -> subscription, every one. O(1)."""
+        return self._subscriptions
+
+    def virtual_group(self, group_id: str) -> Subscription | None:
+        """The subscription whose virtual group this is, or None for an ordinary group.
+        O(1)."""
+        sid = self._virtual.get(group_id)
+        return None if sid is None else self._subscriptions[sid]
+
     # ----------------------------------------------------------------- upkeep (the index)
 
     def _put(self, record: AccessRecord) -> None:
@@ -120,6 +181,17 @@ class AccessState:
                 self._delegated_to[d].add(o)
             case SupportRequest(tenant_id=t):
                 self._support[t] = record
+            case Connector(id=cid):
+                self._connectors[cid] = record
+                self._outgoing[record.source_tenant_id].add(cid)
+                self._incoming[record.destination_tenant_id].add(cid)
+                for named in record.group_ids | record.device_ids:
+                    self._filtered[named].add(cid)
+            case Subscription(id=sid, tenant_id=t, connector_id=cid, group_id=g):
+                self._subscriptions[sid] = record
+                self._accepted[cid] = sid
+                self._tenant_subscriptions[t].add(sid)
+                self._virtual[g] = sid
 
     def _remove(self, record: AccessRecord) -> None:
         record = self._records.pop(_key(record), record)
@@ -139,6 +211,19 @@ class AccessState:
                 _discard(self._delegated_to, d, o)
             case SupportRequest(tenant_id=t):
                 self._support.pop(t, None)
+            case Connector(id=cid):
+                self._connectors.pop(cid, None)
+                _discard(self._outgoing, record.source_tenant_id, cid)
+                _discard(self._incoming, record.destination_tenant_id, cid)
+                for named in record.group_ids | record.device_ids:
+                    _discard(self._filtered, named, cid)
+            case Subscription(id=sid, tenant_id=t, connector_id=cid, group_id=g):
+                self._subscriptions.pop(sid, None)
+                if self._accepted.get(cid) == sid:
+                    del self._accepted[cid]
+                _discard(self._tenant_subscriptions, t, sid)
+                if self._virtual.get(g) == sid:
+                    del self._virtual[g]
 
     def _set_owner(self, user_id: str, old: str | None, new: str | None) -> None:
         if old is not None:

@@ -47,6 +47,12 @@ from tenancy.records.model import (
     matcher_problem,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.sharing import (
+    CONNECTOR_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    Connector,
+    Subscription,
+)
 
 __all__ = [
     "AccessRemoved",
@@ -54,6 +60,7 @@ __all__ = [
     "Associated",
     "Change",
     "Commit",
+    "ConnectorAcceptRefused",
     "DeviceCreated",
     "DeviceDeleted",
     "DeviceMoved",
@@ -215,8 +222,8 @@ class UsageRecorded(_Change, frozen=True):
 
 
 class AccessSet(_Change, frozen=True):
-    """Put an access-control record (a role definition, a grant, a delegation, a support
-    request), replacing the one of the same kind and key."""
+    """Put an access-table record (a role definition, a grant, a delegation, a support
+    request, a connector, a subscription), replacing the one of the same kind and key."""
 
     record: AccessRecord
 
@@ -235,6 +242,15 @@ class SupportSessionStarted(_Change, frozen=True):
     tenant_id: str
     support_user_id: str
     user_id: str
+
+
+class ConnectorAcceptRefused(_Change, frozen=True):
+    """The tenant ``tenant_id`` tried to accept the connector ``connector_id`` with a wrong
+    security code. Changes no record; it is in the log (and the audit log of both tenants)
+    so every refused attempt is on record. It never carries the code tried."""
+
+    tenant_id: str
+    connector_id: str
 
 
 Change: TypeAlias = (
@@ -264,6 +280,7 @@ Change: TypeAlias = (
     | AccessSet
     | AccessRemoved
     | SupportSessionStarted
+    | ConnectorAcceptRefused
 )
 """The type of a change record: a union of frozen msgspec structs (``GroupCreated``,
 ``DeviceTagged``, ``MemberAdded``, ...) defined in this module, tagged by class name."""
@@ -543,6 +560,27 @@ def _access(record: object, field: str, seen: object = None) -> None:
             _tags(record.tags, "tags", set())
             _opt_id(record.parent_id, "parent_id")
             _ids(record.group_ids, "group_ids")
+        case Connector():
+            _id(record.id, "id")
+            _id(record.source_tenant_id, "source_tenant_id")
+            _id(record.destination_tenant_id, "destination_tenant_id")
+            _text(record.name, "name")
+            _text(record.description, "description")
+            _ids(record.group_ids, "group_ids")
+            _ids(record.device_ids, "device_ids")
+            if record.tags is not None:
+                _rules(frozenset((record.tags,)), "tags")
+            if record.status not in CONNECTOR_STATUSES:
+                raise _bad(record.status, "a connector is 'active' or 'suspended'", "status")
+            _text(record.security_code, "security_code")
+        case Subscription():
+            _id(record.id, "id")
+            _id(record.tenant_id, "tenant_id")
+            _id(record.connector_id, "connector_id")
+            _text(record.name, "name")
+            _id(record.group_id, "group_id")
+            if record.status not in SUBSCRIPTION_STATUSES:
+                raise _bad(record.status, "a subscription is 'active' or 'paused'", "status")
         case _:
             raise _bad(record, "an access record is a tenancy.records.grants record", field)
 
@@ -596,5 +634,6 @@ _FIELDS: dict[type[Any], tuple[tuple[str, _Check], ...]] = {
     SupportSessionStarted: (
         ("tenant_id", _id), ("support_user_id", _id), ("user_id", _id)
     ),
+    ConnectorAcceptRefused: (("tenant_id", _id), ("connector_id", _id)),
 }  # fmt: skip
 """Each change type's fields, with the check of each; a type missing here is refused."""

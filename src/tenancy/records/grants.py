@@ -23,6 +23,7 @@ import msgspec
 
 from tenancy.errors import InvalidValue
 from tenancy.records.recipes import Recipe
+from tenancy.records.sharing import Connector, Subscription
 
 __all__ = [
     "ADMIN_ROLE",
@@ -211,7 +212,9 @@ class SupportRequest(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 
 AccessRecord: TypeAlias = (
-    RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest | Recipe
-)
-"""Every record of the generic access table: the access-control records above, and the
-device recipes of :mod:`tenancy.records.recipes`, kept the same way."""
+    RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest
+    | Connector | Subscription | Recipe
+)  # fmt: skip
+"""Every kind of access-table record: the access-control records of this module, the
+sharing records of :mod:`tenancy.records.sharing` and the device recipes of
+:mod:`tenancy.records.recipes`, kept the same way."""

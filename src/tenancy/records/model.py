@@ -376,6 +376,8 @@ class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Tag rules of one group (ten times the source platform's 100). Past a few thousand
     rules sharing a first matcher, each device with that tag costs milliseconds to
     re-derive; a group that needs more is better split into child groups."""
+    max_connectors_per_tenant: int = 10_000
+    """Connectors a tenant is the source of (cross-tenant sharing, DOMAIN.md section 7)."""
 
     def __post_init__(self) -> None:
         for field in self.__struct_fields__:
@@ -562,6 +564,10 @@ ExplanationCode: TypeAlias = Literal[
     "no-covering-group",
     "no-role",
     "capped-by-owner",
+    "not-shared",
+    "not-accepted",
+    "connector-suspended",
+    "subscription-paused",
 ]
 
 
@@ -578,6 +584,12 @@ class Explanation:
     names what grants it (``"global:admin"``, ``"inventory:operator"`` on ``role_group``,
     or ``"member:viewer"`` through a membership of ``role_group``); the codes
     ``no-role`` and ``capped-by-owner`` (``capped_by`` is that owner) say why not.
+
+    For a device of another tenant shared into the user's (DOMAIN.md section 7),
+    ``connector_id``, ``subscription_id`` and ``filter_id`` (the filter group or device
+    that shares it) name the share, ``path`` runs down to the subscription's virtual group,
+    and the codes ``not-shared``, ``not-accepted``, ``connector-suspended`` and
+    ``subscription-paused`` say which link is missing.
     """
 
     allowed: bool
@@ -591,6 +603,9 @@ class Explanation:
     role: str | None = None
     role_group: str | None = None
     capped_by: str | None = None
+    connector_id: str | None = None
+    subscription_id: str | None = None
+    filter_id: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed

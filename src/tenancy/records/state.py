@@ -196,7 +196,7 @@ class RecordState:
                 self.access[access_key(r)] = r
             case ch.AccessRemoved(record=r):
                 self.access.pop(access_key(r), None)
-            case ch.SupportSessionStarted():
+            case ch.SupportSessionStarted() | ch.ConnectorAcceptRefused():
                 pass
             case ch.TenantSuspended(tenant_id=tid):
                 self.tenants[tid] = msgspec.structs.replace(self.tenants[tid], status=SUSPENDED)

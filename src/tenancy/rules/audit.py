@@ -18,6 +18,10 @@ What each record says:
   records; for a change of some fields (rename, move, tags, status) those fields before and
   after; for an association or a membership the ids and rules added (after) or removed
   (before). Values are given as they are; the store keeps them as JSON.
+- A change to a connector or a subscription (and a refused acceptance) is recorded in both
+  tenants of the share: one record with the source's id and one with the destination's.
+  A connector's security code is never in a record: ``before`` and ``after`` hold the
+  connector without it (``security_code`` is ``""``).
 - Usage statistics (``UsageRecorded``, stamped on writes and flushed in the background)
   are bookkeeping, not an act of anyone: they make no audit record.
 
@@ -47,6 +51,7 @@ from tenancy.records.model import (
     User,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.sharing import Connector, Subscription, redacted
 
 __all__ = [
     "SYSTEM",
@@ -110,6 +115,9 @@ def audit_records(
             action=kind.__name__, target=target, before=before, after=after,
         )  # fmt: skip
         append(record)
+        other = view.other_tenant(change)
+        if other is not None and other != tenant_id:
+            append(msgspec.structs.replace(record, tenant_id=other))
     return out
 
 
@@ -258,13 +266,30 @@ class _View:
                 return self.tenant_of(uid), uid, {"group_id": gid}, None
             case ch.AccessSet(record=r):
                 old_r = self.index.access.record(type(r).__name__, r.key)
-                return r.tenant_id, _subject(r), old_r, r
+                return r.tenant_id, _subject(r), _shown(old_r), _shown(r)
             case ch.AccessRemoved(record=r):
-                return r.tenant_id, _subject(r), r, None
+                return r.tenant_id, _subject(r), _shown(r), None
+            case ch.ConnectorAcceptRefused(tenant_id=tid, connector_id=cid):
+                return tid, cid, None, {"connector_id": cid}
             case ch.SupportSessionStarted(tenant_id=tid, support_user_id=sid, user_id=uid):
                 return tid, uid, None, {"support_user_id": sid, "user_id": uid}
             case _:
                 raise ch.unknown_change(change)
+
+    def other_tenant(self, change: ch.Change) -> str | None:
+        """The second tenant a share change is recorded in (None for other changes)."""
+        match change:
+            case ch.AccessSet(record=Connector() as c) | ch.AccessRemoved(record=Connector() as c):
+                return c.destination_tenant_id
+            case (
+                ch.AccessSet(record=Subscription(connector_id=cid))
+                | ch.AccessRemoved(record=Subscription(connector_id=cid))
+                | ch.ConnectorAcceptRefused(connector_id=cid)
+            ):
+                connector = self.index.access.connector(cid)
+                return None if connector is None else connector.source_tenant_id
+            case _:
+                return None
 
     def _device_change(self, change: ch.Change) -> _Description:
         did: str = change.device_id  # type: ignore[union-attr]
@@ -288,10 +313,16 @@ class _View:
         return old.tenant_id, did, {field: getattr(old, field)}, {field: value}
 
 
+def _shown(record: AccessRecord | None) -> AccessRecord | None:
+    """The record as the audit log keeps it: a connector without its security code."""
+    return redacted(record) if isinstance(record, Connector) else record
+
+
 def _subject(record: AccessRecord) -> str:
     """The user (or group) an access-control record is about; a tenant's own role
-    definitions are about the tenant, and a device recipe is about itself."""
-    if type(record) is Recipe:
+    definitions are about the tenant; a device recipe, a connector or a subscription is
+    about itself."""
+    if isinstance(record, Recipe | Connector | Subscription):
         return record.id
     for name in _SUBJECT_FIELDS:
         value = getattr(record, name, None)

@@ -7,7 +7,8 @@ Two kinds, checked the same way:
   management tenant;
 - the store's :class:`~tenancy.records.model.SafetyLimits`, given to :func:`tenancy.open`, which
   stop an accidental run from creating millions of records: tenants, tenant depth, per
-  tenant groups, group depth, users, devices and gateway depth, and tag rules per group.
+  tenant groups, group depth, users, devices and gateway depth, tag rules per group, and
+  connectors per source tenant.
 
 Every check runs while a command validates, before it builds a single change, and raises
 :class:`~tenancy.errors.LimitExceeded` naming the limit and the count the write would
@@ -33,6 +34,7 @@ __all__ = [
     "check_device_move",
     "check_group_move",
     "check_group_rules",
+    "check_new_connector",
     "check_new_devices",
     "check_new_group",
     "check_new_tenant",
@@ -90,6 +92,12 @@ def check_group_rules(limits: SafetyLimits, count: int) -> None:
     """A group about to hold ``count`` tag rules (a creation's, or an association's new
     rules with those it has)."""
     _check("max_tag_rules_per_group", count, limits.max_tag_rules_per_group)
+
+
+def check_new_connector(limits: SafetyLimits, index: Index, tenant_id: str) -> None:
+    """A new connector with ``tenant_id`` as its source."""
+    count = len(index.access.connectors_from(tenant_id)) + 1
+    _check("max_connectors_per_tenant", count, limits.max_connectors_per_tenant)
 
 
 def check_new_user(limits: SafetyLimits, index: Index, tenant_id: str) -> None:

@@ -152,7 +152,7 @@ _UNCOUNTED: frozenset[type] = frozenset({
     ch.TenantUpdated, ch.TenantSuspended, ch.TenantActivated, ch.GroupUpdated, ch.GroupMoved,
     ch.Associated, ch.Dissociated, ch.DeviceRenamed, ch.DeviceTagged, ch.DeviceUntagged,
     ch.UserUpdated, ch.MemberAdded, ch.MemberRemoved, ch.UsageRecorded, ch.AccessSet,
-    ch.AccessRemoved, ch.SupportSessionStarted,
+    ch.AccessRemoved, ch.SupportSessionStarted, ch.ConnectorAcceptRefused,
 })  # fmt: skip
 """The change types that change no count; count_deltas refuses any type it does not name."""
 

@@ -359,7 +359,7 @@ class ChangeWriter:
                 )
             case ch.AccessRemoved(record=r):
                 self._delete_where(conn, "access", "kind = ? AND key = ?", access_key(r))
-            case ch.SupportSessionStarted():
+            case ch.SupportSessionStarted() | ch.ConnectorAcceptRefused():
                 pass  # on record in the log (and the audit log); no row changes
             case ch.DeviceCreated() | ch.UserCreated() | ch.UserUpdated() | ch.MemberAdded():
                 self._apply_run(conn, [change])

@@ -38,6 +38,7 @@ from tenancy.records.model import (
     User,
     all_of,
 )
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.records.state import RecordState
 from tenancy.store.memory import MemoryStore
@@ -179,6 +180,14 @@ def sample_commits() -> list[list[ch.Change]]:
         }),
     )  # fmt: skip
     site = Group(id="g-site", tenant_id=acme.id, name="San Bruno", parent_id=region.id)
+    connector = Connector(
+        id="c-sample", source_tenant_id=acme.id, destination_tenant_id=mgmt.id, name="To ops",
+        description="Generators ✓", group_ids=frozenset({region.id}),
+        device_ids=frozenset({child.id}),
+        tags=(TagMatcher(None, "sb"), TagMatcher("kind", None)), status="suspended",
+        security_code="sample-code",
+    )  # fmt: skip
+    virtual = Group(id="g-virtual", tenant_id=mgmt.id, name="Acme shares")
     far_group = Group(id="g-far", tenant_id=other.id, name="Far", device_ids=frozenset({far.id}))
     gold: tuple[TagMatcher, ...] = (TagMatcher(None, "gold"),)
     return [
@@ -233,6 +242,12 @@ def sample_commits() -> list[list[ch.Change]]:
         [ch.AccessRemoved(record=RoleGrant(tenant_id=acme.id, user_id=bob.id, role="auditor")),
          ch.SupportSessionStarted(tenant_id=acme.id, support_user_id=root.id,
                                user_id=acme_admin.id)],
+        [ch.AccessSet(record=connector),
+         ch.ConnectorAcceptRefused(tenant_id=mgmt.id, connector_id=connector.id)],
+        [ch.GroupCreated(group=virtual),
+         ch.AccessSet(record=Subscription(id="s-sample", tenant_id=mgmt.id,
+                                          connector_id=connector.id, name="Acme shares",
+                                          group_id=virtual.id, status="paused"))],
     ]  # fmt: skip
 
 

@@ -98,12 +98,19 @@ def build_world(directory: str | None = None) -> World:
     db = b.create_device("Beta Gen")
     ub = b.create_user("bob@beta.example")
     b.add_member(gb.id, ub.id)
+    # Shares: acme offers beta one; beta offers acme two, of which acme accepted one.
+    ca = a.create_connector("To Beta", destination=beta.id, groups=[g1.id])
+    cb = b.create_connector("To Acme", destination=acme.id, groups=[gb.id])
+    cb2 = b.create_connector("To Acme too", destination=acme.id, devices=[db.id])
+    sa = a.accept_connector(cb.id, security_code=cb.security_code, name="From Beta")
     ids = {
         "mgmt": mgmt.id, "tenant": acme.id, "sub": sub.id, "b_tenant": beta.id,
         "group": g1.id, "group2": g2.id, "group3": g3.id, "device": d1.id, "device2": d2.id,
         "device3": d3.id, "user": u1.id, "user2": u2.id, "admin": admin,
         "b_group": gb.id, "b_device": db.id, "b_user": ub.id, "sup": sup.id,
         "recipe": recipe.id,
+        "connector": ca.id, "b_connector": cb.id, "b_connector2": cb2.id,
+        "code2": cb2.security_code, "subscription": sa.id,
     }  # fmt: skip
     records = {"tenant": acme, "group": g2, "device": d1, "user": u1}
     w = World(tn=tn, ids=ids, records=records)
