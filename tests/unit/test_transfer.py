@@ -18,7 +18,7 @@ import tenancy
 from tenancy import InvalidDocument, PermissionDenied, Tenancy
 from tenancy.errors import AlreadyExists, CycleError, LimitExceeded, NotFound
 from tenancy.transfer.frames import read_document
-from tenancy.transfer.schema import Document
+from tenancy.transfer.schema import DOCUMENT_VERSION, Document
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -112,12 +112,13 @@ def test_json_is_one_json_value_with_one_record_per_line(tn: Tenancy) -> None:
     data = export(tn)
     document = json.loads(data)
     assert document["header"]["format"] == "tenancy"
-    assert document["header"]["version"] == 1
+    assert document["header"]["version"] == DOCUMENT_VERSION
     lines = data.decode().splitlines()
     assert len(lines) == len(document["records"]) + 2
     kinds = [r["kind"] for r in document["records"]]
     order = ["tenant", "role", "device", "group", "user", "membership", "role_grant",
-             "inventory_grant", "delegation", "support_request", "usage"]  # fmt: skip
+             "inventory_grant", "delegation", "support_request", "connector", "subscription",
+             "usage"]  # fmt: skip
     assert sorted(kinds, key=order.index) == kinds
     gen = next(r for r in document["records"] if r.get("id") == "gen-1")
     assert gen["tags"] == [["kind", "generator"], ["site", "sb"]]  # sorted
@@ -158,9 +159,10 @@ def test_the_published_schema_is_up_to_date() -> None:
 def test_a_later_version_and_a_cut_off_document_are_refused(tn: Tenancy) -> None:
     populate(tn)
     data = export(tn)
-    later = data.replace(b'"version":1', b'"version":2', 1)
-    later = later if later != data else data.replace(b'{"header":{', b'{"header":{"version":2,', 1)
-    with pytest.raises(tenancy.InvalidValue, match="versions 1 to 1"):
+    now, next_ = (f'"version":{v}'.encode() for v in (DOCUMENT_VERSION, DOCUMENT_VERSION + 1))
+    later = data.replace(now, next_, 1)
+    assert later != data
+    with pytest.raises(tenancy.InvalidValue, match=f"versions 1 to {DOCUMENT_VERSION}"):
         tenancy.open().import_from(io.BytesIO(later))
     cut = b"\n".join(data.split(b"\n")[:5])
     with pytest.raises(tenancy.InvalidValue, match="ends before"):

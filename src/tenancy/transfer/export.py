@@ -5,6 +5,11 @@ first); within a kind, tenants, groups, devices and users come parents (owners) 
 level by level, each level sorted by id; the other kinds are sorted by what identifies them.
 Every list inside a record (tags, device ids, tag rules, permissions, subscriptions) is
 sorted, and defaults are left out.
+
+Shares: a connector's security code is written only when asked (``secrets``); an export of
+one tenant holds the connectors whose source and destination are both in it, and the
+subscriptions of those (a virtual group whose subscription is left out stays, an ordinary
+group that covers nothing).
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ from tenancy.records.model import (
     User,
     rule_matches,
 )
+from tenancy.records.sharing import Connector, Subscription, redacted
 from tenancy.records.snapshot import Snapshot
 from tenancy.transfer.frames import CHUNK
 from tenancy.transfer.schema import (
     KINDS,
     AuditEntry,
+    ConnectorRecord,
     DelegationRecord,
     DeviceRecord,
     GroupRecord,
@@ -46,6 +53,7 @@ from tenancy.transfer.schema import (
     RoleGrantRecord,
     RoleRecord,
     Scope,
+    SubscriptionRecord,
     SupportRequestRecord,
     TenantRecord,
     UsageRecord,
@@ -108,6 +116,7 @@ class Selection:
         usage: bool,
         audit: Iterable[AuditRecord] | None,
         audit_count: int,
+        secrets: bool = False,
     ) -> None:
         self.tenants = _levels(
             snapshot.tenants, lambda t: t.id, lambda t: t.parent_id, complete=False
@@ -135,7 +144,9 @@ class Selection:
             self.users = _levels(users, lambda u: u.id, lambda u: u.owner_id)
             group_ids = {g.id for g in groups}
             self.memberships = [m for m in snapshot.memberships if m[0] in group_ids]
-            self.access = [r for r in snapshot.access if whole or r.tenant_id in keep]
+            self.access = _shares(
+                [r for r in snapshot.access if whole or r.tenant_id in keep], keep, secrets
+            )
             self.usage = [u for u in snapshot.usage if usage and (whole or u.tenant_id in keep)]
         self.audit = None if audit is None else audit
         self.keep = None if whole else keep
@@ -226,6 +237,24 @@ def to_chunks(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[Rec
         yield chunk
 
 
+def _shares(access: list[AccessRecord], keep: set[str], secrets: bool) -> list[AccessRecord]:
+    """The access records with each connector as the document holds it (its code only
+    with ``secrets``), without the connectors to a tenant not in ``keep`` and the
+    subscriptions of connectors left out. O(access records)."""
+    out: list[AccessRecord] = []
+    kept: set[str] = set()
+    for r in access:
+        if type(r) is Connector:
+            if r.destination_tenant_id not in keep:
+                continue
+            kept.add(r.id)
+            out.append(r if secrets else redacted(r))
+        elif type(r) is not Subscription:
+            out.append(r)
+    out.extend(r for r in access if type(r) is Subscription and r.connector_id in kept)
+    return out
+
+
 def _subtree(tenants: list[Tenant], root: str, *, with_subtenants: bool) -> set[str]:
     out = {root}
     if with_subtenants:
@@ -300,6 +329,8 @@ _ACCESS_KINDS: dict[str, type[Any]] = {
     "inventory_grant": InventoryGrant,
     "delegation": Delegation,
     "support_request": SupportRequest,
+    "connector": Connector,
+    "subscription": Subscription,
 }
 
 
@@ -333,8 +364,19 @@ def _access(r: AccessRecord) -> Record:
             return SupportRequestRecord(
                 tenant=r.tenant_id, requested_by=r.requested_by, until=r.until
             )
-        case _:  # connectors and subscriptions: not in this document version yet
-            raise TypeError(f"no document record for {type(r).__name__}")
+        case Connector():
+            return ConnectorRecord(
+                id=r.id, tenant=r.source_tenant_id, destination=r.destination_tenant_id,
+                name=r.name, description=r.description, groups=sorted(r.group_ids),
+                devices=sorted(r.device_ids), tags=None if r.tags is None else list(r.tags),
+                status=r.status, security_code=r.security_code,
+            )  # fmt: skip
+        case _:
+            assert isinstance(r, Subscription)
+            return SubscriptionRecord(
+                id=r.id, tenant=r.tenant_id, connector=r.connector_id, name=r.name,
+                group=r.group_id, status=r.status,
+            )  # fmt: skip
 
 
 def _usage(u: UsageDay) -> UsageRecord:

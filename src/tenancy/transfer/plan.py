@@ -79,6 +79,7 @@ from tenancy.rules.validate import (
 )
 from tenancy.transfer import schema as s
 from tenancy.transfer.frames import BadRecord
+from tenancy.transfer.plan_shares import SharePlanner
 from tenancy.transfer.schema import KINDS, Header, Record
 
 __all__ = ["ImportReport", "Plan", "Planner"]
@@ -121,7 +122,8 @@ class Plan:
             _placement(index, self.placement)
         tables: dict[str, Any] = {
             "tenant": index.tenants, "group": index.groups, "device": index.devices,
-            "user": index.users,
+            "user": index.users, "connector": index.access.all_connectors(),
+            "subscription": index.access.all_subscriptions(),
         }  # fmt: skip
         for kind, taken in self.created.items():
             clash = next((i for i in taken if i in tables[kind]), None)
@@ -201,7 +203,7 @@ class Planner:
         self.audit: list[AuditRecord] = []
         self.counts: dict[str, int] = defaultdict(int)
         self.keys: dict[str, dict[str, str]] = {
-            k: {} for k in ("tenant", "group", "device", "user")
+            k: {} for k in ("tenant", "group", "device", "user", "connector", "subscription")
         }
         """kind -> a ref of the document -> the id its record got."""
         self.assigned: dict[str, dict[str, str]] = {k: {} for k in self.keys}
@@ -234,13 +236,15 @@ class Planner:
         """Admin users the import created for tenant records without ``admin_user``."""
         self.tag_memo: dict[tuple[tuple[str, str], ...], frozenset[tuple[str, str]]] = {}
         self._kind_at = 0
+        self.shares = SharePlanner(self)
         self._handlers: dict[type[Any], Callable[[Any], str | None]] = {
             s.TenantRecord: self._tenant, s.RoleRecord: self._role, s.DeviceRecord: self._device,
             s.GroupRecord: self._group, s.UserRecord: self._user,
             s.MembershipRecord: self._membership, s.RoleGrantRecord: self._role_grant,
             s.InventoryGrantRecord: self._inventory_grant, s.DelegationRecord: self._delegation,
             s.SupportRequestRecord: self._support, s.UsageRecord: self._usage,
-            s.AuditEntry: self._audit_entry,
+            s.ConnectorRecord: self.shares.connector,
+            s.SubscriptionRecord: self.shares.subscription, s.AuditEntry: self._audit_entry,
         }  # fmt: skip
 
     # ------------------------------------------------------------ driving
@@ -583,6 +587,7 @@ class Planner:
         )  # fmt: skip
         self.group_counts[tenant_id] = count
         self.group_info[group_id] = (tenant_id, depth)
+        self.shares.group(group)
         self.changes.append(ch.GroupCreated(group=group))
 
     def _add_user(self, user: User, field: str) -> None:

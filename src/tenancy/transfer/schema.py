@@ -27,6 +27,7 @@ __all__ = [
     "DOCUMENT_VERSION",
     "KINDS",
     "AuditEntry",
+    "ConnectorRecord",
     "DelegationRecord",
     "DeviceRecord",
     "Document",
@@ -38,6 +39,7 @@ __all__ = [
     "RoleGrantRecord",
     "RoleRecord",
     "Scope",
+    "SubscriptionRecord",
     "SupportRequestRecord",
     "TenantRecord",
     "UsageRecord",
@@ -46,8 +48,9 @@ __all__ = [
 ]
 
 DOCUMENT_FORMAT = "tenancy"
-DOCUMENT_VERSION = 1
-"""The version this library writes, and the latest it reads."""
+DOCUMENT_VERSION = 2
+"""The version this library writes, and the latest it reads (2: connectors and
+subscriptions)."""
 
 Pair: TypeAlias = tuple[str, str]
 Matcher: TypeAlias = tuple[str | None, str | None]
@@ -172,6 +175,41 @@ class SupportRequestRecord(_Record, frozen=True, kw_only=True, tag="support_requ
     until: datetime
 
 
+class ConnectorRecord(_Record, frozen=True, kw_only=True, tag="connector"):
+    """A share (DOMAIN.md section 7) offered by ``tenant`` (the source) to ``destination``,
+    tenants listed earlier. Its filters: ``groups`` and ``devices`` of the source, listed
+    earlier; ``tags``, one all-of list of ``[key, value]`` matchers narrowing them, or
+    null. ``security_code`` is in the document only when the export asked for it
+    (``include_secrets=True``); an import of a connector without it gives the connector a
+    new code (see the document reference)."""
+
+    id: str | None = None
+    ref: str | None = None
+    tenant: str | None = None
+    destination: str
+    name: str
+    description: str = ""
+    groups: list[str] = []
+    devices: list[str] = []
+    tags: list[Matcher] | None = None
+    status: Literal["active", "suspended"] = "active"
+    security_code: str = ""
+
+
+class SubscriptionRecord(_Record, frozen=True, kw_only=True, tag="subscription"):
+    """The destination ``tenant``'s acceptance of ``connector`` (listed earlier); ``group``
+    is its virtual group, a group record of the same tenant listed earlier, with no
+    devices, no tag rules and no child groups of its own."""
+
+    id: str | None = None
+    ref: str | None = None
+    tenant: str | None = None
+    connector: str
+    name: str
+    group: str
+    status: Literal["active", "paused"] = "active"
+
+
 class UsageRecord(_Record, frozen=True, kw_only=True, tag="usage"):
     """A tenant's usage statistics of one UTC day (``include_usage``)."""
 
@@ -213,13 +251,16 @@ Record: TypeAlias = (
     | InventoryGrantRecord
     | DelegationRecord
     | SupportRequestRecord
+    | ConnectorRecord
+    | SubscriptionRecord
     | UsageRecord
     | AuditEntry
 )
 
 KINDS: tuple[str, ...] = (
     "tenant", "role", "device", "group", "user", "membership", "role_grant",
-    "inventory_grant", "delegation", "support_request", "usage", "audit",
+    "inventory_grant", "delegation", "support_request", "connector", "subscription", "usage",
+    "audit",
 )  # fmt: skip
 """Every record kind, in the order a document lists them (what a record refers to comes
 before it)."""
