@@ -148,6 +148,14 @@ class UsageReports:
         rows: list[UsageDay] = []
         for tid in ids:
             rows.extend(
-                usage_days(index, tid, first, last, today=today, pending=self._writer.usage.pending)
+                usage_days(
+                    index,
+                    tid,
+                    first,
+                    last,
+                    today=today,
+                    pending=self._writer.usage.pending,
+                    shared=self._writer.usage.shared_pending,
+                )
             )
         return rows, {tid: index.tenants[tid] for tid in ids}

@@ -318,6 +318,7 @@ class Writer:
                     continue
                 self.usage.committed()  # durable now, whatever the index makes of it
                 self.apply(Commit(revision=revision, changes=tuple(changes)))
+                self.usage.applied(self.index, self)  # shares touched: count them again
                 return result
 
     # ------------------------------------------------------------ fork

@@ -384,7 +384,8 @@ def _usage(u: UsageDay) -> UsageRecord:
         tenant=u.tenant_id, day=u.day, devices=u.devices, root_devices=u.root_devices,
         users=u.users, groups=u.groups, peak_devices=u.peak_devices,
         peak_root_devices=u.peak_root_devices, peak_users=u.peak_users,
-        peak_groups=u.peak_groups, requests=list(u.requests),
+        peak_groups=u.peak_groups, requests=list(u.requests), shared_devices=u.shared_devices,
+        peak_shared_devices=u.peak_shared_devices,
     )  # fmt: skip
 
 

@@ -695,7 +695,8 @@ class Planner:
         counts = [
             check_int(f, getattr(r, f))
             for f in ("devices", "root_devices", "users", "groups", "peak_devices",
-                      "peak_root_devices", "peak_users", "peak_groups")
+                      "peak_root_devices", "peak_users", "peak_groups", "shared_devices",
+                      "peak_shared_devices")
         ]  # fmt: skip
         requests = {}
         for kind, n in r.requests:
@@ -705,8 +706,10 @@ class Planner:
             requests[kind] = check_int("requests", n)
         self.usage_days.add((tenant_id, r.day))
         self.changes.append(ch.UsageRecorded(
-            tenant_id=tenant_id, day=r.day, counts=UsageCounts(*counts[:4]),
-            peaks=UsageCounts(*counts[4:]), requests=tuple(sorted(requests.items())),
+            tenant_id=tenant_id, day=r.day,
+            counts=UsageCounts(counts[0], counts[1], counts[2], counts[3], counts[8]),
+            peaks=UsageCounts(counts[4], counts[5], counts[6], counts[7], counts[9]),
+            requests=tuple(sorted(requests.items())),
         ))  # fmt: skip
 
     def _audit_entry(self, r: s.AuditEntry) -> None:

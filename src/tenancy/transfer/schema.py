@@ -224,6 +224,8 @@ class UsageRecord(_Record, frozen=True, kw_only=True, tag="usage"):
     peak_users: int = 0
     peak_groups: int = 0
     requests: list[tuple[str, int]] = []
+    shared_devices: int = 0
+    peak_shared_devices: int = 0
 
 
 class AuditEntry(_Record, frozen=True, kw_only=True, tag="audit"):
