@@ -62,7 +62,8 @@ def unchanged(
     with pytest.raises(error) as raised:
         write()
     assert raised.value.rule
-    assert tn.revision == revision and tn.store.snapshot() == snapshot
+    assert tn.revision == revision
+    assert tn.store.snapshot() == snapshot
     return raised.value
 
 
@@ -72,10 +73,13 @@ def unchanged(
 def test_a_connector_is_created_with_its_filters_and_a_code(w: World) -> None:
     c = w.connector(devices=[w.gen.id], tags={"site": "sb"}, description="two sites")
     assert (c.source_tenant_id, c.destination_tenant_id) == (w.acme.id, w.svc.id)
-    assert c.group_ids == {w.site.id} and c.device_ids == {w.gen.id}
+    assert c.group_ids == {w.site.id}
+    assert c.device_ids == {w.gen.id}
     assert c.tags == (tenancy.TagMatcher("site", "sb"),)
-    assert c.status == "active" and c.description == "two sites"
-    assert w.src.connectors() == [c] and w.src.get_connector(c.id) == c
+    assert c.status == "active"
+    assert c.description == "two sites"
+    assert w.src.connectors() == [c]
+    assert w.src.get_connector(c.id) == c
 
 
 def test_the_security_code_is_long_random_and_hidden(w: World) -> None:
@@ -83,7 +87,8 @@ def test_the_security_code_is_long_random_and_hidden(w: World) -> None:
     assert len(codes) == 20
     assert all(len(code) >= 32 for code in codes)  # token_urlsafe(24): 192 bits
     c = w.src.connectors()[0]
-    assert c.security_code not in repr(c) and c.security_code not in str(c)
+    assert c.security_code not in repr(c)
+    assert c.security_code not in str(c)
     assert "<hidden>" in repr(c)
 
 
@@ -163,8 +168,11 @@ def test_accepting_gives_a_subscription_and_its_virtual_group(w: World) -> None:
         "active",
     )
     group = w.dst.get_group(sub.group_id)
-    assert group.name == "Acme" and not group.device_ids and not group.device_tags
-    assert w.dst.subscriptions() == [sub] and w.dst.get_subscription(sub.id) == sub
+    assert group.name == "Acme"
+    assert not group.device_ids
+    assert not group.device_tags
+    assert w.dst.subscriptions() == [sub]
+    assert w.dst.get_subscription(sub.id) == sub
     assert w.src.get_subscription(sub.id) == sub  # the source sees who accepted
     unchanged(
         w.tn,
@@ -178,8 +186,10 @@ def test_a_wrong_code_is_refused_and_on_record_in_both_tenants(w: World) -> None
     before = w.tn.store.snapshot()
     with pytest.raises(WrongSecurityCode) as raised:
         w.dst.accept_connector(c.id, security_code="guess", name="Acme")
-    assert raised.value.field == "security_code" and raised.value.value == c.id
-    assert "guess" not in str(raised.value) and c.security_code not in str(raised.value)
+    assert raised.value.field == "security_code"
+    assert raised.value.value == c.id
+    assert "guess" not in str(raised.value)
+    assert c.security_code not in str(raised.value)
     after = w.tn.store.snapshot()
     assert msgspec.structs.replace(after, revision=before.revision, usage=before.usage) == before
     for tenant in (w.acme.id, w.svc.id):
@@ -188,15 +198,19 @@ def test_a_wrong_code_is_refused_and_on_record_in_both_tenants(w: World) -> None
             for r in w.tn.audit_log(tenant=tenant, limit=500)
             if r.action == "ConnectorAcceptRefused"
         ]
-        assert record.target == c.id and "guess" not in repr(record.after)
+        assert record.target == c.id
+        assert "guess" not in repr(record.after)
     assert w.dst.subscriptions() == []
 
 
 def test_a_code_that_is_no_string_is_refused_without_echo(w: World) -> None:
     c = w.connector()
+    code: object = 1234
     e = unchanged(
-        w.tn, lambda: w.dst.accept_connector(c.id, security_code=1234, name="A"), InvalidValue
-    )  # type: ignore[arg-type]
+        w.tn,
+        lambda: w.dst.accept_connector(c.id, security_code=code, name="A"),  # type: ignore[arg-type]
+        InvalidValue,
+    )
     assert "1234" not in str(e)
 
 
@@ -241,7 +255,8 @@ def test_deleting_a_connector_takes_its_subscription_and_virtual_group(w: World)
     w.dst.add_member(sub.group_id, w.tech.id)
     w.dst.grant_inventory_role(w.tech.id, "operator", group=sub.group_id)
     w.src.delete_connector(c.id)
-    assert w.src.connectors() == [] and w.dst.subscriptions() == []
+    assert w.src.connectors() == []
+    assert w.dst.subscriptions() == []
     unchanged(w.tn, lambda: w.dst.get_group(sub.group_id), NotFound)
     assert w.dst.inventory_grants_of(w.tech.id) == []
 
@@ -265,10 +280,11 @@ def test_deleting_a_filter_group_or_device_drops_it_from_the_filter(w: World) ->
 
 @pytest.mark.parametrize("side", ["source", "destination"])
 def test_deleting_a_tenant_ends_its_shares(w: World, side: str) -> None:
-    c, sub = w.accepted()
+    _c, sub = w.accepted()
     w.tn.delete_tenant(w.acme.id if side == "source" else w.svc.id)
     mgmt = w.tn.tenant(w.tn.management_tenant.id)
-    assert mgmt.connectors() == [] and mgmt.subscriptions() == []
+    assert mgmt.connectors() == []
+    assert mgmt.subscriptions() == []
     if side == "source":
         unchanged(w.tn, lambda: w.dst.get_group(sub.group_id), NotFound)
     w.tn.index.check_invariants()
@@ -289,9 +305,7 @@ def test_the_virtual_group_takes_no_associations_and_no_child_groups(w: World) -
     assert e.field == "parent"
     other = w.dst.create_group("Other")
     unchanged(w.tn, lambda: w.dst.move_group(other.id, sub.group_id), InvalidValue)
-    unchanged(
-        w.tn, lambda: w.dst.associate(sub.group_id, device_ids=[w.gen.id]), InvalidValue
-    )
+    unchanged(w.tn, lambda: w.dst.associate(sub.group_id, device_ids=[w.gen.id]), InvalidValue)
 
 
 def test_the_virtual_group_moves_under_own_groups_and_takes_members(w: World) -> None:
@@ -318,7 +332,8 @@ def test_the_virtual_group_is_deleted_only_with_its_subscription(w: World) -> No
 def test_acting_users_need_tenant_management_update_on_their_side(w: World) -> None:
     src_admin = w.acme.admin_user_id
     dst_admin = w.svc.admin_user_id
-    assert src_admin is not None and dst_admin is not None
+    assert src_admin is not None
+    assert dst_admin is not None
     worker = w.src.create_user("worker@acme.example")
     w.src.grant_role(worker.id, "business")
     as_worker = w.tn.as_user(worker.id).tenant(w.acme.id)
@@ -365,8 +380,10 @@ def test_writes_are_audited_in_both_tenants_without_the_code(w: World, tmp_path:
     v.src.delete_connector(c.id)
     for tenant in (v.acme.id, v.svc.id):
         actions = [(r.action, r.target) for r in tn.audit_log(tenant=tenant, limit=500)]
-        assert ("AccessSet", c.id) in actions and ("AccessSet", sub.id) in actions
-        assert ("AccessRemoved", c.id) in actions and ("AccessRemoved", sub.id) in actions
+        assert ("AccessSet", c.id) in actions
+        assert ("AccessSet", sub.id) in actions
+        assert ("AccessRemoved", c.id) in actions
+        assert ("AccessRemoved", sub.id) in actions
     raw = (tmp_path / "s.db").read_bytes()
     everything = msgspec.json.encode(list(tn.audit_log(limit=10_000)))
     assert c.security_code.encode() not in everything

@@ -95,20 +95,18 @@ def build_world(directory: str | None = None) -> World:
     db = b.create_device("Beta Gen")
     ub = b.create_user("bob@beta.example")
     b.add_member(gb.id, ub.id)
-    # Shares (DOMAIN.md section 7): one from A to B, one B offers A (pending, its code
-    # known to the world), one A accepted from B.
-    a.create_connector("Share", destination=beta.id, groups=[g1.id], id="conn")
-    offer = b.create_connector("Offer", destination=acme.id, devices=[db.id], id="in_conn")
-    given = b.create_connector("Given", destination=acme.id, devices=[db.id], id="acc_conn")
-    accepted = a.accept_connector(given.id, security_code=given.security_code,
-                                  name="From Beta", id="subscription")  # fmt: skip
+    # Shares: acme offers beta one; beta offers acme two, of which acme accepted one.
+    ca = a.create_connector("To Beta", destination=beta.id, groups=[g1.id])
+    cb = b.create_connector("To Acme", destination=acme.id, groups=[gb.id])
+    cb2 = b.create_connector("To Acme too", destination=acme.id, devices=[db.id])
+    sa = a.accept_connector(cb.id, security_code=cb.security_code, name="From Beta")
     ids = {
         "mgmt": mgmt.id, "tenant": acme.id, "sub": sub.id, "b_tenant": beta.id,
         "group": g1.id, "group2": g2.id, "group3": g3.id, "device": d1.id, "device2": d2.id,
         "device3": d3.id, "user": u1.id, "user2": u2.id, "admin": admin,
         "b_group": gb.id, "b_device": db.id, "b_user": ub.id, "sup": sup.id,
-        "connector": "conn", "in_connector": offer.id, "in_code": offer.security_code,
-        "subscription": accepted.id, "virtual_group": accepted.group_id,
+        "connector": ca.id, "b_connector": cb.id, "b_connector2": cb2.id,
+        "code2": cb2.security_code, "subscription": sa.id,
     }  # fmt: skip
     records = {"tenant": acme, "group": g2, "device": d1, "user": u1}
     w = World(tn=tn, ids=ids, records=records)
@@ -204,9 +202,6 @@ _ID_VALUES: list[tuple[str, Value]] = [
     ("own user", _id("user2")),
     ("management tenant", _id("mgmt")),
     ("subtenant", _id("sub")),
-    ("connector", _id("connector")),
-    ("offered connector", _id("in_connector")),
-    ("subscription", _id("subscription")),
     ("tenant record", lambda w: w.records["tenant"]),
     ("group record", lambda w: w.records["group"]),
     ("user record", lambda w: w.records["user"]),
@@ -296,7 +291,7 @@ def _family(kind: str) -> str:
     if base.endswith("_id") or base in ("new_id", "cursor"):
         return "id"
     if base in ("name", "text", "email", "domain", "role", "sep", "role_kind", "principal_kind",
-                "permission", "security_code"):  # fmt: skip
+                "permission"):  # fmt: skip
         return "text"
     if base in ("limit", "count", "revision", "seconds"):
         return "number"
