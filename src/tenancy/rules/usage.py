@@ -127,6 +127,9 @@ _SOURCE_CHANGES: frozenset[type] = frozenset({
     ch.Dissociated,
 })  # fmt: skip
 """Changes to a source's devices and groups: they may change what its shares cover."""
+_DEVICE_CHANGES: frozenset[type] = frozenset({
+    ch.DeviceDeleted, ch.DeviceMoved, ch.DeviceTagged, ch.DeviceUntagged,
+})  # fmt: skip
 
 
 def shares_touched(changes: Sequence[ch.Change], index: Index) -> set[str]:
@@ -166,8 +169,8 @@ def shares_touched(changes: Sequence[ch.Change], index: Index) -> set[str]:
                 source(change.device.tenant_id)  # type: ignore[union-attr]
             elif kind is ch.GroupCreated:
                 source(change.group.tenant_id)  # type: ignore[union-attr]
-            elif hasattr(change, "device_id"):
-                device = index.devices.get(change.device_id)
+            elif kind in _DEVICE_CHANGES:
+                device = index.devices.get(change.device_id)  # type: ignore[union-attr]
                 source(None if device is None else device.tenant_id)
             else:
                 group = index.groups.get(change.group_id)  # type: ignore[union-attr]
