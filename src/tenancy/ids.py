@@ -18,9 +18,12 @@ __all__ = [
     "TenantId",
     "UserId",
     "check_id",
+    "new_connector_id",
     "new_device_id",
     "new_group_id",
     "new_recipe_id",
+    "new_security_code",
+    "new_subscription_id",
     "new_tenant_id",
     "new_user_id",
 ]
@@ -53,6 +56,24 @@ def new_user_id() -> UserId:
 
 def new_recipe_id() -> RecipeId:
     return RecipeId(f"r-{secrets.token_hex(8)}")
+
+
+def new_connector_id() -> str:
+    return f"c-{secrets.token_hex(8)}"
+
+
+def new_subscription_id() -> str:
+    return f"s-{secrets.token_hex(8)}"
+
+
+SECURITY_CODE_BYTES = 24
+"""Random bytes of a connector's security code: 192 bits (DOMAIN.md section 7 asks 128+)."""
+
+
+def new_security_code() -> str:
+    """A fresh security code: :data:`SECURITY_CODE_BYTES` bytes from :mod:`secrets`, as
+    URL-safe text (32 characters)."""
+    return secrets.token_urlsafe(SECURITY_CODE_BYTES)
 
 
 def check_id(kind: str, value: object, field: str = "id") -> str:

@@ -5,8 +5,12 @@ bytes.
 
 The random store has every record kind: two tenants (one below the other), groups, devices
 with gateways, users with owners, memberships, custom roles, global and inventory grants
-(to users and to groups), delegations, a support request, device recipes, usage statistics
-and, drawn sometimes, a suspension and revoked roles (a delegation outliving its delegate's role).
+(to users and to groups), delegations, a support request, device recipes, usage statistics,
+connectors between the two tenants in both directions (accepted or not, active, suspended,
+paused, the virtual group with members and moved under a group) and, drawn sometimes, a
+suspension and revoked roles (a delegation outliving its delegate's role). The document is
+written with or without the security codes; either way the copy exports to the same bytes
+(without them, the copy's connectors have new codes, which that document does not hold).
 ``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by default, a few seconds);
 a new store adapter is one more entry in ``ADAPTERS``.
 """
@@ -26,7 +30,14 @@ from hypothesis import strategies as st
 
 import tenancy
 from tenancy import Tenancy, TenancyError
-from tenancy.testing.strategies import WorldPlan, build_world, world_plans
+from tenancy.testing.strategies import (
+    SharePlan,
+    WorldPlan,
+    build_shares,
+    build_world,
+    share_plans,
+    world_plans,
+)
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("TENANCY_TRANSFER_EXAMPLES", "30"))
@@ -122,10 +133,20 @@ def _answers(tn: Tenancy) -> list[object]:
     return out
 
 
-def _export(tn: Tenancy, format: str) -> bytes:
+def _export(tn: Tenancy, format: str, secrets: bool = False) -> bytes:
     out = io.BytesIO()
-    tn.export_to(out, format=format)
+    tn.export_to(out, format=format, include_secrets=secrets)
     return out.getvalue()
+
+
+def _codes(tn: Tenancy) -> list[tuple[str, str]]:
+    """Each connector's id and security code (read as its source reads them)."""
+    return [
+        (c.id, c.security_code)
+        for t in tn.tenants()
+        if t.parent_id is not None
+        for c in tn.tenant(t.id).connectors()
+    ]
 
 
 @pytest.mark.parametrize("adapter", sorted(ADAPTERS))
@@ -135,7 +156,9 @@ def _export(tn: Tenancy, format: str) -> bytes:
     below=world_plans(max_devices=3, max_groups=2, max_users=2, max_recipes=1),
     extra_top=extras(),
     extra_below=extras(),
+    shares=share_plans(),
     format=st.sampled_from(["json", "msgpack"]),
+    secrets=st.booleans(),
 )
 def test_export_then_import_answers_the_same_and_exports_the_same_bytes(
     adapter: str,
@@ -143,18 +166,27 @@ def test_export_then_import_answers_the_same_and_exports_the_same_bytes(
     below: WorldPlan,
     extra_top: list[Extra],
     extra_below: list[Extra],
+    shares: tuple[SharePlan, ...],
     format: str,
+    secrets: bool,
 ) -> None:
     with tempfile.TemporaryDirectory() as directory, tenancy.open(clock=clock) as source:
         acme = build_world(source, top, domain="acme", prefix="a", allow_subtenants=True)
         eu = build_world(source, below, domain="acme-eu", prefix="e", parent=acme.tenant_id)
+        build_shares(source, acme, eu, shares)
         for extra in extra_below:
             _apply(source, eu.tenant_id, eu, extra)
         for extra in extra_top:
             _apply(source, acme.tenant_id, acme, extra)
-        document = _export(source, format)
+        document = _export(source, format, secrets)
         with ADAPTERS[adapter](Path(directory)) as copy:
             copy.import_from(io.BytesIO(document))
             assert _answers(copy) == _answers(source)
-            assert _export(copy, format) == document
+            assert _export(copy, format, secrets) == document
+            codes, copied = _codes(source), _codes(copy)
+            assert [c for c, _ in copied] == [c for c, _ in codes]
+            if secrets:
+                assert copied == codes
+            else:  # new codes, none of them the source's
+                assert not {code for _, code in copied} & {code for _, code in codes}
             copy.index.check_invariants()

@@ -117,7 +117,8 @@ def test_json_is_one_json_value_with_one_record_per_line(tn: Tenancy) -> None:
     assert len(lines) == len(document["records"]) + 2
     kinds = [r["kind"] for r in document["records"]]
     order = ["tenant", "role", "device", "group", "user", "membership", "role_grant",
-             "inventory_grant", "delegation", "support_request", "usage"]  # fmt: skip
+             "inventory_grant", "delegation", "support_request", "connector", "subscription",
+             "usage"]  # fmt: skip
     assert sorted(kinds, key=order.index) == kinds
     gen = next(r for r in document["records"] if r.get("id") == "gen-1")
     assert gen["tags"] == [["kind", "generator"], ["site", "sb"]]  # sorted

@@ -359,8 +359,8 @@ def test_csv_export_with_a_chosen_separator(tn: Tenancy, clock: Clock) -> None:
         "property:tier",
     ]
     rows = {line.split(";")[0]: line for line in lines[1:]}
-    assert rows[one.id] == f'{one.id};"One; Two & Co";2026-03-01;2;2;2;2;1;1;0;0;6;5;1;C-7;gold'
-    assert rows[reseller.id] == f"{reseller.id};Reseller;2026-03-01;0;0;0;0;1;1;0;0;0;0;0;R-1;"
+    assert rows[one.id] == f'{one.id};"One; Two & Co";2026-03-01;2;2;2;2;1;1;0;0;0;0;6;5;1;C-7;gold'
+    assert rows[reseller.id] == f"{reseller.id};Reseller;2026-03-01;0;0;0;0;1;1;0;0;0;0;0;0;0;R-1;"
     assert text.endswith("\n")
     assert tn.usage_csv(one.id).splitlines()[0].startswith("tenant_id,tenant,day,devices,")
     for bad in ("", ";;", '"', "\n"):

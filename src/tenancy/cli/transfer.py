@@ -75,9 +75,14 @@ class _CountingReader:
 )
 @click.option("--audit", is_flag=True, help="Include the audit log.")
 @click.option("--no-usage", is_flag=True, help="Leave the usage statistics out.")
+@click.option(
+    "--include-secrets",
+    is_flag=True,
+    help="Include the connectors' security codes (keep such a file as secret as they are).",
+)
 def export(
     *, tenant: str | None, fmt: str | None, output: str | None, tags: tuple[str, ...],
-    audit: bool, no_usage: bool,
+    audit: bool, no_usage: bool, include_secrets: bool,
 ) -> None:  # fmt: skip
     """Write the store (or --tenant) as a document: the same state, the same bytes. The
     document goes to -o FILE, or to standard output when there is none."""
@@ -96,6 +101,7 @@ def export(
                 written = tn.export_to(
                     _CountingWriter(target, bar), tenant=tenant, format=fmt, device_tags=rules,
                     include_usage=not no_usage, include_audit=audit,
+                    include_secrets=include_secrets,
                 )  # fmt: skip
         finally:
             if output is not None:

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Protocol
 
+import msgspec
+
 from tenancy.errors import InvalidValue
 from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.changes import Change, Revision
 from tenancy.records.model import UsageCounts
-from tenancy.rules.usage import count_deltas, counts_on, utc_day
+from tenancy.rules.usage import count_deltas, counts_on, shared_devices, shares_touched, utc_day
 
 __all__ = ["FLUSH_AFTER", "Flushes", "UsageRecorder"]
 
@@ -74,6 +76,24 @@ class _Flusher:
             self._thread.join()
 
 
+def _shared_count(
+    index: Index, tenant_id: str, day: date, pending: dict[tuple[str, date], tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The (count, peak) of shared devices a row of the tenant's day carries: the pending
+    one; for the day's first row of a tenant with subscriptions, the count now (a row
+    starts at 0, not at yesterday's count); else None (the row keeps its count). O(1) for
+    a tenant without subscriptions."""
+    counted = pending.pop((tenant_id, day), None)
+    if (
+        counted is None
+        and index.access.subscriptions_of(tenant_id)
+        and index.usage_on(tenant_id, day) is None
+    ):
+        n = len(shared_devices(index, tenant_id))
+        counted = (n, n)
+    return counted
+
+
 class UsageRecorder:
     """The in-memory side of usage statistics for one handle: pending request counters,
     and the stamping of counts onto commits. See the module docstring."""
@@ -95,6 +115,14 @@ class UsageRecorder:
         self.flush_requested = False
         """Set by flush_usage: stamp even an empty write."""
         self.flush_after = FLUSH_AFTER
+        self._shared: dict[tuple[str, date], tuple[int, int]] = {}
+        """(tenant, day) -> (devices shared into it, the day's peak), counted after a
+        commit that touched its shares and not written yet: they ride along with the next
+        commit, as pending requests do."""
+        self._shared_in_flight: dict[tuple[str, date], tuple[int, int]] = {}
+        self._touched: dict[str, int] = {}
+        """The tenants the stamped commit may change the shared count of -> that count
+        before it."""
 
     # ------------------------------------------------------------ requests
 
@@ -119,7 +147,29 @@ class UsageRecorder:
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or bool(self._shared)
+
+    def shared_pending(self, tenant_id: str, day: date) -> tuple[int, int] | None:
+        """The (count, peak) of shared devices counted here and not yet written."""
+        return self._shared.get((tenant_id, day))
+
+    def applied(self, index: Index, owner: Flushes) -> None:
+        """After the stamped commit reached the index: count the shared devices of each
+        tenant it may have changed (none for most commits), to be written with the next
+        one. Runtime complexity: O(the devices shared into those tenants)."""
+        touched, self._touched = self._touched, {}
+        if not touched:
+            return
+        today = utc_day(self._clock())
+        for tenant_id, before in touched.items():
+            if tenant_id not in index.tenants:
+                continue
+            now = len(shared_devices(index, tenant_id))
+            old = self._shared.get((tenant_id, today))
+            peak = max(before, now, 0 if old is None else old[1])
+            self._shared[(tenant_id, today)] = (now, peak)
+        if self._flusher is None and self._flush_interval is not None:
+            self._flusher = _Flusher(owner, self._flush_interval)
 
     @property
     def flusher(self) -> _Flusher | None:
@@ -136,6 +186,7 @@ class UsageRecorder:
         self._pending_count = 0
         self._in_flight = None
         self.flush_requested = False
+        self._shared, self._shared_in_flight, self._touched = {}, {}, {}
 
     def stop(self) -> None:
         """Stop the background flusher (close() flushes what is left itself)."""
@@ -151,12 +202,16 @@ class UsageRecorder:
         requests it took, which :meth:`committed` then subtracts.
         Runtime complexity: O(changes + pending)."""
         self._in_flight = None
+        self._shared_in_flight = {}
         if not changes and not self.flush_requested:
             return changes
         deltas, deleted = count_deltas(changes, index) if changes else ({}, set())
-        if not deltas and not self._pending:  # read without the lock: a request counted
-            return changes  # at this very moment simply waits for the next flush
+        touched = shares_touched(changes, index) if changes else set()
+        self._touched = {t: len(shared_devices(index, t)) for t in touched if t not in deleted}
+        if not deltas and not self._pending and not self._shared:  # read without the lock:
+            return changes  # a request counted at this very moment waits for the next flush
         today = utc_day(self._clock())
+        shared = dict(self._shared)
         rows: dict[tuple[str, date], tuple[UsageCounts, UsageCounts, tuple[tuple[str, int], ...]]]
         rows = {}
         devices, roots = index.device_count, index.root_device_count
@@ -167,9 +222,11 @@ class UsageRecorder:
             bd, br = devices(tenant_id), roots(tenant_id)
             bu, bg = len(users(tenant_id)), len(groups(tenant_id))
             ad, ar, au, ag = bd + dd, br + dr, bu + du, bg + dg
+            counted = _shared_count(index, tenant_id, today, shared)
+            sc, sp = (None, None) if counted is None else counted
             rows[(tenant_id, today)] = (
-                UsageCounts(ad, ar, au, ag),
-                UsageCounts(max(bd, ad), max(br, ar), max(bu, au), max(bg, ag)),
+                UsageCounts(ad, ar, au, ag, sc),
+                UsageCounts(max(bd, ad), max(br, ar), max(bu, au), max(bg, ag), sp),
                 (),
             )
         taken: dict[tuple[str, date], dict[str, int]] = {}
@@ -185,8 +242,25 @@ class UsageRecorder:
                 rows[(tenant_id, day)] = (row[0], row[1], requests)
             else:
                 counts = counts_on(index, tenant_id, day, today)
-                rows[(tenant_id, day)] = (counts, counts, requests)
+                counted = _shared_count(index, tenant_id, day, shared)
+                peaks = counts
+                if counted is not None:
+                    counts = msgspec.structs.replace(counts, shared_devices=counted[0])
+                    peaks = msgspec.structs.replace(counts, shared_devices=counted[1])
+                rows[(tenant_id, day)] = (counts, peaks, requests)
+        for (tenant_id, day), (count, peak) in shared.items():
+            if tenant_id in deleted or tenant_id not in index.tenants:
+                continue
+            counts = msgspec.structs.replace(
+                counts_on(index, tenant_id, day, today), shared_devices=count
+            )
+            rows[(tenant_id, day)] = (
+                counts,
+                msgspec.structs.replace(counts, shared_devices=peak),
+                (),
+            )
         self._in_flight = taken
+        self._shared_in_flight = dict(self._shared)
         if not rows:
             return changes
         return [
@@ -198,7 +272,12 @@ class UsageRecorder:
         ]
 
     def committed(self) -> None:
-        """The stamped commit is durable: forget the requests it carried."""
+        """The stamped commit is durable: forget the requests and shared counts it
+        carried."""
+        for key, value in self._shared_in_flight.items():
+            if self._shared.get(key) == value:
+                del self._shared[key]
+        self._shared_in_flight = {}
         taken, self._in_flight = self._in_flight, None
         if not taken:
             return

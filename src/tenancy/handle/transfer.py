@@ -135,10 +135,15 @@ class Transfer:
         device_tags: RulesInput | None = None,
         include_usage: bool = True,
         include_audit: bool = False,
+        include_secrets: bool = False,
     ) -> int:
         writer = self._writer
         chosen = _format(path_or_fileobj, format)
-        for field, flag in (("include_usage", include_usage), ("include_audit", include_audit)):
+        flags = (
+            ("include_usage", include_usage), ("include_audit", include_audit),
+            ("include_secrets", include_secrets),
+        )  # fmt: skip
+        for field, flag in flags:
             if type(flag) is not bool:
                 raise InvalidValue(flag, f"{field} is True or False", field=field)
         rules: frozenset[TagRule] | None = None
@@ -177,7 +182,7 @@ class Transfer:
         audit: Iterable[AuditRecord] | None = self._audit(audit_count) if include_audit else None
         selection = select(
             snapshot, tenant=tenant, device_tags=rules, usage=include_usage, audit=audit,
-            audit_count=audit_count,
+            audit_count=audit_count, secrets=include_secrets,
         )  # fmt: skip
         del snapshot
         chunks = selection.chunks()

@@ -10,6 +10,12 @@ What is counted, and how it reaches the store:
   :class:`~tenancy.records.changes.UsageRecorded` per tenant. So the counts are exact even with
   several writers (the write was validated at the head revision), they survive a crash with
   the write itself, and they cost no extra revision.
+- **Shared devices** (devices of other tenants shared into the tenant, DOMAIN.md section
+  7) are counted only after a commit that may change them (a share toggled, accepted or
+  deleted; a source's devices or groups changed; a tenant suspended or activated:
+  :func:`tenancy.rules.usage.shares_touched`), from the index the commit left, and ride
+  with the next commit or flush, as pending requests do; :meth:`usage` includes them at
+  once. Every other commit's rows keep the count they had.
 - **Requests** are what the application records with ``record_request(tenant, kind)``: no
   I/O, a counter in memory under a tiny lock. Pending counters ride along with the next
   commit of this handle, and are flushed on their own by :meth:`flush_usage`, on
@@ -146,6 +152,14 @@ class UsageReports:
         rows: list[UsageDay] = []
         for tid in ids:
             rows.extend(
-                usage_days(index, tid, first, last, today=today, pending=self._writer.usage.pending)
+                usage_days(
+                    index,
+                    tid,
+                    first,
+                    last,
+                    today=today,
+                    pending=self._writer.usage.pending,
+                    shared=self._writer.usage.shared_pending,
+                )
             )
         return rows, {tid: index.tenants[tid] for tid in ids}

@@ -327,6 +327,7 @@ class Writer:
                 self.usage.committed()  # durable now, whatever the index makes of it
                 del audit  # one record per change: an import's index is built without them
                 self.apply(Commit(revision=revision, changes=tuple(changes)))
+                self.usage.applied(self.index, self)  # shares touched: count them again
                 return result
 
     # ------------------------------------------------------------ fork

@@ -446,6 +446,8 @@ def _counts(value: object, field: str, seen: object = None) -> None:
         raise _bad(value, "a UsageCounts", field)
     for count in (value.devices, value.root_devices, value.users, value.groups):
         _int(count, field)
+    if value.shared_devices is not None:
+        _int(value.shared_devices, field)
 
 
 def _tenant(t: Tenant, field: str, seen: object = None) -> None:

@@ -390,12 +390,19 @@ class SafetyLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UsageCounts(msgspec.Struct, frozen=True, array_like=True):
-    """How many devices, root devices, users and groups a tenant has."""
+    """How many devices, root devices, users and groups a tenant has, and how many devices
+    of other tenants are shared into it (DOMAIN.md section 7).
+
+    ``shared_devices`` is None where a change does not count them (most commits: only a
+    commit that touches a share does), and a day's row then keeps its count. It is the
+    last field and has a default: a row encoded before it existed (an array of four)
+    decodes with None."""
 
     devices: int = 0
     root_devices: int = 0
     users: int = 0
     groups: int = 0
+    shared_devices: int | None = None
 
 
 class UsageDay(msgspec.Struct, frozen=True, kw_only=True):
@@ -417,6 +424,9 @@ class UsageDay(msgspec.Struct, frozen=True, kw_only=True):
     peak_users: int = 0
     peak_groups: int = 0
     requests: tuple[tuple[str, int], ...] = ()
+    shared_devices: int = 0
+    """Devices of other tenants shared into this one by live shares (section 7)."""
+    peak_shared_devices: int = 0
 
     @property
     def total_requests(self) -> int:
@@ -425,6 +435,8 @@ class UsageDay(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def counts(self) -> UsageCounts:
+        """The four counts of the tenant's own records (``shared_devices`` is the row's
+        own field)."""
         return UsageCounts(self.devices, self.root_devices, self.users, self.groups)
 
     @property

@@ -43,12 +43,17 @@ def merge_usage(row: UsageDay | None, change: ch.UsageRecorded) -> UsageDay:
     if row is None:
         peak_devices, peak_roots = max(p.devices, c.devices), max(p.root_devices, c.root_devices)
         peak_users, peak_groups = max(p.users, c.users), max(p.groups, c.groups)
+        shared = c.shared_devices or 0
+        peak_shared = max(p.shared_devices or 0, shared)
         requests = change.requests
     else:
         peak_devices = max(row.peak_devices, p.devices, c.devices)
         peak_roots = max(row.peak_root_devices, p.root_devices, c.root_devices)
         peak_users = max(row.peak_users, p.users, c.users)
         peak_groups = max(row.peak_groups, p.groups, c.groups)
+        # None: the change did not count shared devices, the row keeps its count.
+        shared = row.shared_devices if c.shared_devices is None else c.shared_devices
+        peak_shared = max(row.peak_shared_devices, p.shared_devices or 0, shared)
         requests = row.requests
     if change.requests and requests is not change.requests:
         summed = dict(requests)
@@ -67,6 +72,8 @@ def merge_usage(row: UsageDay | None, change: ch.UsageRecorded) -> UsageDay:
         peak_users=peak_users,
         peak_groups=peak_groups,
         requests=requests,
+        shared_devices=shared,
+        peak_shared_devices=peak_shared,
     )
 
 

@@ -13,15 +13,21 @@ import csv
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
+
 from tenancy.errors import InvalidValue
 from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.model import Tenant, UsageCounts, UsageDay
+from tenancy.records.sharing import Connector, Subscription
+from tenancy.records.tags import rule_matches
 
 __all__ = [
     "CSV_COLUMNS",
     "count_deltas",
     "current_counts",
+    "shared_devices",
+    "shares_touched",
     "usage_csv",
     "usage_days",
     "utc_day",
@@ -40,6 +46,8 @@ CSV_COLUMNS = (
     "peak_users",
     "groups",
     "peak_groups",
+    "shared_devices",
+    "peak_shared_devices",
     "requests",
 )
 """The fixed columns of :func:`usage_csv`; ``requests:<kind>`` and ``property:<key>``
@@ -61,13 +69,123 @@ def utc_day(moment: datetime | date, field: str = "day") -> date:
 
 
 def current_counts(index: Index, tenant_id: str) -> UsageCounts:
-    """The tenant's counts now, from the index. Runtime complexity: O(1)."""
+    """The tenant's counts now, from the index (shared devices not counted: see
+    :func:`shared_devices`). Runtime complexity: O(1)."""
     return UsageCounts(
         index.device_count(tenant_id),
         index.root_device_count(tenant_id),
         len(index.users_of_tenant(tenant_id)),
         len(index.groups_of_tenant(tenant_id)),
     )
+
+
+# ---------------------------------------------------------------- shared devices
+
+
+def _live(index: Index, connector: Connector, subscription: Subscription) -> bool:
+    """Both sides active and both tenants (with their ancestors) active: section 7."""
+    return (
+        connector.status == "active"
+        and subscription.status == "active"
+        and index.blocker_of(connector.source_tenant_id) is None
+        and index.blocker_of(subscription.tenant_id) is None
+    )
+
+
+def shared_devices(index: Index, tenant_id: str) -> set[str]:
+    """The devices of other tenants shared into ``tenant_id`` now: those some filter of a
+    live share of it covers (a group's devices by the reach rules, a device with its child
+    devices), narrowed by the connector's tag matchers. Runtime complexity: O(the devices
+    its shares cover); nothing for a tenant without subscriptions."""
+    access = index.access
+    out: set[str] = set()
+    for sid in access.subscriptions_of(tenant_id):
+        subscription = access.subscription(sid)
+        connector = None if subscription is None else access.connector(subscription.connector_id)
+        if subscription is None or connector is None or not _live(index, connector, subscription):
+            continue
+        found: set[str] = set()
+        for gid in connector.group_ids:
+            found.update(index.devices_covered_by(gid))
+        walk = [d for d in connector.device_ids if d in index.devices]
+        while walk:
+            did = walk.pop()
+            if did not in found:
+                found.add(did)
+                walk.extend(index.child_devices(did))
+        rule = connector.tags
+        if rule is not None:
+            devices = index.devices
+            found = {d for d in found if rule_matches(rule, devices[d].tags)}
+        out |= found
+    return out
+
+
+_SOURCE_CHANGES: frozenset[type] = frozenset({
+    ch.DeviceCreated, ch.DeviceDeleted, ch.DeviceMoved, ch.DeviceTagged, ch.DeviceUntagged,
+    ch.GroupCreated, ch.GroupDeleted, ch.GroupMoved, ch.GroupUpdated, ch.Associated,
+    ch.Dissociated,
+})  # fmt: skip
+"""Changes to a source's devices and groups: they may change what its shares cover."""
+_DEVICE_CHANGES: frozenset[type] = frozenset({
+    ch.DeviceDeleted, ch.DeviceMoved, ch.DeviceTagged, ch.DeviceUntagged,
+})  # fmt: skip
+
+
+def shares_touched(changes: Sequence[ch.Change], index: Index) -> set[str]:
+    """The tenants whose count of shared devices the changes may change, read against the
+    index before them: the destination of a connector or subscription put or removed,
+    the destinations of the accepted connectors of a tenant whose devices or groups
+    change, and every tenant with shares in or out below a tenant suspended or activated.
+    Runtime complexity: O(changes), O(1) each for a commit that touches no share (a
+    look-up of the tenant's connectors); a suspension walks the tenant's subtree."""
+    access = index.access
+    out: set[str] = set()
+    if not access.all_connectors():  # no share yet: only this commit's can count
+        for change in changes:
+            if type(change) is ch.AccessSet:
+                record = change.record
+                if isinstance(record, Connector):
+                    out.add(record.destination_tenant_id)
+                elif isinstance(record, Subscription):
+                    out.add(record.tenant_id)
+        return out
+    sources: set[str] = set()
+
+    def source(tenant_id: str | None) -> None:
+        if tenant_id is not None and tenant_id not in sources and access.connectors_from(tenant_id):
+            sources.add(tenant_id)
+
+    for change in changes:
+        kind = type(change)
+        if kind is ch.AccessSet or kind is ch.AccessRemoved:
+            record = change.record  # type: ignore[union-attr]
+            if isinstance(record, Connector):
+                out.add(record.destination_tenant_id)
+            elif isinstance(record, Subscription):
+                out.add(record.tenant_id)
+        elif kind in _SOURCE_CHANGES:
+            if kind is ch.DeviceCreated:
+                source(change.device.tenant_id)  # type: ignore[union-attr]
+            elif kind is ch.GroupCreated:
+                source(change.group.tenant_id)  # type: ignore[union-attr]
+            elif kind in _DEVICE_CHANGES:
+                device = index.devices.get(change.device_id)  # type: ignore[union-attr]
+                source(None if device is None else device.tenant_id)
+            else:
+                group = index.groups.get(change.group_id)  # type: ignore[union-attr]
+                source(None if group is None else group.tenant_id)
+        elif kind is ch.TenantSuspended or kind is ch.TenantActivated:
+            for tid in index.tenant_subtree(change.tenant_id):  # type: ignore[union-attr]
+                source(tid)
+                if access.subscriptions_of(tid):
+                    out.add(tid)
+    for tid in sources:
+        for cid in access.connectors_from(tid):
+            connector = access.connector(cid)
+            if connector is not None and access.subscription_of(cid) is not None:
+                out.add(connector.destination_tenant_id)
+    return out
 
 
 def count_deltas(
@@ -191,9 +309,11 @@ def usage_days(
     *,
     today: date,
     pending: Callable[[str, date], dict[str, int]] | None = None,
+    shared: Callable[[str, date], tuple[int, int] | None] | None = None,
 ) -> list[UsageDay]:
     """One row per UTC day from ``start`` to ``end`` (both included), clipped to the days
-    the tenant existed up to today. ``pending`` adds requests not flushed yet.
+    the tenant existed up to today. ``pending`` adds requests not flushed yet, ``shared``
+    the (count, peak) of shared devices counted and not flushed yet.
     Runtime complexity: O(log rows + days)."""
     tenant = index.tenants[tenant_id]
     first = max(start or date.min, _first_day(index, tenant, today))
@@ -203,6 +323,9 @@ def usage_days(
     stored = {row.day: row for row in index.usage_between(tenant_id, first, last)}
     carry = index.usage_before(tenant_id, first)
     counts = carry.counts if carry is not None else current_counts(index, tenant_id)
+    shared_now = (
+        carry.shared_devices if carry is not None else len(shared_devices(index, tenant_id))
+    )
     days = []
     for day in _day_range(first, last):
         row = stored.get(day)
@@ -218,8 +341,16 @@ def usage_days(
                 peak_root_devices=counts.root_devices,
                 peak_users=counts.users,
                 peak_groups=counts.groups,
+                shared_devices=shared_now,
+                peak_shared_devices=shared_now,
             )
-        counts = row.counts
+        counts, shared_now = row.counts, row.shared_devices
+        newer = shared(tenant_id, day) if shared is not None else None
+        if newer is not None:
+            row = msgspec.structs.replace(
+                row, shared_devices=newer[0],
+                peak_shared_devices=max(row.peak_shared_devices, newer[1]),
+            )  # fmt: skip
         extra = pending(tenant_id, day) if pending is not None else None
         if extra:
             requests = dict(row.requests)
@@ -276,6 +407,8 @@ def usage_csv(rows: Sequence[UsageDay], tenants: dict[str, Tenant], sep: str = "
                 row.peak_users,
                 row.groups,
                 row.peak_groups,
+                row.shared_devices,
+                row.peak_shared_devices,
                 row.total_requests,
                 *(requests.get(k, 0) for k in kinds),
                 *(properties.get(k, "") for k in keys),

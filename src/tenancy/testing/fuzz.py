@@ -264,6 +264,7 @@ RECIPES: dict[str, dict[str, Param]] = {
         "device_tags": _p("rules?", None),
         "include_usage": _p("bool", True),
         "include_audit": _p("bool", False),
+        "include_secrets": _p("bool", False),
     },
     "import_from": {
         "path_or_fileobj": _p("fileobj", lambda w: io.BytesIO(ONBOARDING)),

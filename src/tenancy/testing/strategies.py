@@ -6,7 +6,9 @@ under every key) so that randomly drawn tag rules match randomly drawn devices o
 ``(None, value)`` matchers really do match across keys. A *world plan* is a small random
 tenant (a group forest, devices with gateways, users with memberships, device recipes)
 described by indices, so it shrinks well; :func:`build_world` creates it through the public API with
-deterministic ids, so a failing example replays identically.
+deterministic ids, so a failing example replays identically. A *share plan* is a connector
+between two such worlds (DOMAIN.md section 7), accepted or not, either side toggled off;
+:func:`build_shares` creates them.
 
 >>> import tenancy
 >>> plan = WorldPlan(
@@ -36,14 +38,17 @@ __all__ = [
     "Matcher",
     "RawRule",
     "RecipePlan",
+    "SharePlan",
     "UserPlan",
     "World",
     "WorldPlan",
+    "build_shares",
     "build_world",
     "domains",
     "emails",
     "matchers",
     "names",
+    "share_plans",
     "tag_keys",
     "tag_pairs",
     "tag_rules",
@@ -305,3 +310,86 @@ def build_world(
         tenant_id=tenant.id, group_ids=group_ids, device_ids=device_ids, user_ids=user_ids,
         recipe_ids=recipe_ids,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------- share plans
+
+
+@attrs.frozen
+class SharePlan:
+    """A connector from one world to another (``backwards``: from the second to the
+    first). ``groups`` and ``devices`` are indices into the source's groups and devices
+    (taken modulo their number), ``tags`` narrow them; accepted or not, the connector
+    suspended or the subscription paused; ``members`` index the destination's users made
+    members of the virtual group, ``under`` a destination group it is moved under."""
+
+    backwards: bool = False
+    groups: tuple[int, ...] = ()
+    devices: tuple[int, ...] = ()
+    tags: tuple[Matcher, ...] = ()
+    accepted: bool = True
+    suspended: bool = False
+    paused: bool = False
+    members: tuple[int, ...] = ()
+    under: int | None = None
+
+
+@st.composite
+def share_plans(draw: st.DrawFn, *, max_shares: int = 3) -> tuple[SharePlan, ...]:
+    """A few shares between two worlds, in both directions, in every status."""
+    index = st.integers(0, 7)
+    return tuple(
+        SharePlan(
+            backwards=draw(st.booleans()),
+            groups=tuple(draw(st.lists(index, max_size=2, unique=True))),
+            devices=tuple(draw(st.lists(index, max_size=2, unique=True))),
+            tags=tuple(draw(st.lists(matchers(), max_size=1))),
+            accepted=draw(st.booleans()),
+            suspended=draw(st.booleans()),
+            paused=draw(st.booleans()),
+            members=tuple(draw(st.lists(index, max_size=2, unique=True))),
+            under=draw(st.none() | index),
+        )
+        for _ in range(draw(st.integers(0, max_shares)))
+    )
+
+
+def build_shares(
+    tn: Tenancy, first: World, second: World, plans: tuple[SharePlan, ...], *, prefix: str = "s"
+) -> list[tuple[str, str | None]]:
+    """Create the plans through the public API, with ids ``{prefix}c0``, ``{prefix}s0``, ...;
+    a plan whose source has no group or device to share is left out. Returns (connector
+    id, subscription id or None) for each share made."""
+    made: list[tuple[str, str | None]] = []
+    for i, plan in enumerate(plans):
+        source, destination = (second, first) if plan.backwards else (first, second)
+        groups = sorted({source.group_ids[k % len(source.group_ids)] for k in plan.groups}
+                        if source.group_ids else set())  # fmt: skip
+        devices = sorted({source.device_ids[k % len(source.device_ids)] for k in plan.devices}
+                         if source.device_ids else set())  # fmt: skip
+        if not groups and not devices:
+            continue
+        src, dst = tn.tenant(source.tenant_id), tn.tenant(destination.tenant_id)
+        connector = src.create_connector(
+            f"share {i}", destination=destination.tenant_id, groups=groups, devices=devices,
+            tags=[all_of(*plan.tags)] if plan.tags else None, id=f"{prefix}c{i}",
+        )  # fmt: skip
+        subscription_id: str | None = None
+        if plan.accepted:
+            sub = dst.accept_connector(
+                connector.id, security_code=connector.security_code, name=f"shared {i}",
+                id=f"{prefix}s{i}",
+            )  # fmt: skip
+            subscription_id = sub.id
+            users = destination.user_ids
+            for k in sorted({k % len(users) for k in plan.members} if users else set()):
+                dst.add_member(sub.group_id, users[k])
+            if plan.under is not None and destination.group_ids:
+                under = destination.group_ids[plan.under % len(destination.group_ids)]
+                dst.move_group(sub.group_id, parent=under)
+            if plan.paused:
+                dst.pause_subscription(sub.id)
+        if plan.suspended:
+            src.suspend_connector(connector.id)
+        made.append((connector.id, subscription_id))
+    return made

@@ -5,6 +5,11 @@ first); within a kind, tenants, groups, devices and users come parents (owners) 
 level by level, each level sorted by id; the other kinds are sorted by what identifies them.
 Every list inside a record (tags, device ids, tag rules, permissions, subscriptions, a
 recipe's groups) is sorted, and defaults are left out.
+
+Shares: a connector's security code is written only when asked (``secrets``); an export of
+one tenant holds the connectors whose source and destination are both in it, and the
+subscriptions of those (a virtual group whose subscription is left out stays, an ordinary
+group that covers nothing).
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from tenancy.errors import InvalidValue
 from tenancy.records.grants import (
     AccessRecord,
     Delegation,
@@ -33,12 +37,13 @@ from tenancy.records.model import (
     rule_matches,
 )
 from tenancy.records.recipes import Recipe
-from tenancy.records.sharing import Connector, Subscription
+from tenancy.records.sharing import Connector, Subscription, redacted
 from tenancy.records.snapshot import Snapshot
 from tenancy.transfer.frames import CHUNK
 from tenancy.transfer.schema import (
     KINDS,
     AuditEntry,
+    ConnectorRecord,
     DelegationRecord,
     DeviceRecord,
     GroupRecord,
@@ -50,6 +55,7 @@ from tenancy.transfer.schema import (
     RoleGrantRecord,
     RoleRecord,
     Scope,
+    SubscriptionRecord,
     SupportRequestRecord,
     TenantRecord,
     UsageRecord,
@@ -112,6 +118,7 @@ class Selection:
         usage: bool,
         audit: Iterable[AuditRecord] | None,
         audit_count: int,
+        secrets: bool = False,
     ) -> None:
         self.tenants = _levels(
             snapshot.tenants, lambda t: t.id, lambda t: t.parent_id, complete=False
@@ -139,13 +146,9 @@ class Selection:
             self.users = _levels(users, lambda u: u.id, lambda u: u.owner_id)
             group_ids = {g.id for g in groups}
             self.memberships = [m for m in snapshot.memberships if m[0] in group_ids]
-            self.access = [r for r in snapshot.access if whole or r.tenant_id in keep]
-            if any(isinstance(r, Connector | Subscription) for r in self.access):
-                # Until the document has record kinds for shares: refused, never dropped.
-                raise InvalidValue(
-                    tenant, "connectors and subscriptions are not in this document version yet",
-                    field="tenant",
-                )  # fmt: skip
+            self.access = _shares(
+                [r for r in snapshot.access if whole or r.tenant_id in keep], keep, secrets
+            )
             self.usage = [u for u in snapshot.usage if usage and (whole or u.tenant_id in keep)]
         self.audit = None if audit is None else audit
         self.keep = None if whole else keep
@@ -236,6 +239,24 @@ def to_chunks(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[Rec
         yield chunk
 
 
+def _shares(access: list[AccessRecord], keep: set[str], secrets: bool) -> list[AccessRecord]:
+    """The access records with each connector as the document holds it (its code only
+    with ``secrets``), without the connectors to a tenant not in ``keep`` and the
+    subscriptions of connectors left out. O(access records)."""
+    out: list[AccessRecord] = []
+    kept: set[str] = set()
+    for r in access:
+        if type(r) is Connector:
+            if r.destination_tenant_id not in keep:
+                continue
+            kept.add(r.id)
+            out.append(r if secrets else redacted(r))
+        elif type(r) is not Subscription:
+            out.append(r)
+    out.extend(r for r in access if type(r) is Subscription and r.connector_id in kept)
+    return out
+
+
 def _subtree(tenants: list[Tenant], root: str, *, with_subtenants: bool) -> set[str]:
     out = {root}
     if with_subtenants:
@@ -311,6 +332,8 @@ _ACCESS_KINDS: dict[str, type[Any]] = {
     "delegation": Delegation,
     "support_request": SupportRequest,
     "recipe": Recipe,
+    "connector": Connector,
+    "subscription": Subscription,
 }
 
 
@@ -349,8 +372,19 @@ def _access(r: AccessRecord) -> Record:
                 id=r.id, tenant=r.tenant_id, name=r.name, name_pattern=r.name_pattern,
                 tags=sorted(r.tags), parent=r.parent_id, groups=sorted(r.group_ids),
             )  # fmt: skip
-        case _:  # connectors and subscriptions: not in this document version yet
-            raise TypeError(f"no document record for {type(r).__name__}")
+        case Connector():
+            return ConnectorRecord(
+                id=r.id, tenant=r.source_tenant_id, destination=r.destination_tenant_id,
+                name=r.name, description=r.description, groups=sorted(r.group_ids),
+                devices=sorted(r.device_ids), tags=None if r.tags is None else list(r.tags),
+                status=r.status, security_code=r.security_code,
+            )  # fmt: skip
+        case _:
+            assert isinstance(r, Subscription)
+            return SubscriptionRecord(
+                id=r.id, tenant=r.tenant_id, connector=r.connector_id, name=r.name,
+                group=r.group_id, status=r.status,
+            )  # fmt: skip
 
 
 def _usage(u: UsageDay) -> UsageRecord:
@@ -358,7 +392,8 @@ def _usage(u: UsageDay) -> UsageRecord:
         tenant=u.tenant_id, day=u.day, devices=u.devices, root_devices=u.root_devices,
         users=u.users, groups=u.groups, peak_devices=u.peak_devices,
         peak_root_devices=u.peak_root_devices, peak_users=u.peak_users,
-        peak_groups=u.peak_groups, requests=list(u.requests),
+        peak_groups=u.peak_groups, requests=list(u.requests), shared_devices=u.shared_devices,
+        peak_shared_devices=u.peak_shared_devices,
     )  # fmt: skip
 
 

@@ -81,6 +81,7 @@ from tenancy.rules.validate import (
 )
 from tenancy.transfer import schema as s
 from tenancy.transfer.frames import BadRecord
+from tenancy.transfer.plan_shares import SharePlanner
 from tenancy.transfer.schema import KINDS, Header, Record
 
 __all__ = ["ImportReport", "Plan", "Planner"]
@@ -123,7 +124,8 @@ class Plan:
             _placement(index, self.placement)
         tables: dict[str, Any] = {
             "tenant": index.tenants, "group": index.groups, "device": index.devices,
-            "user": index.users,
+            "user": index.users, "connector": index.access.all_connectors(),
+            "subscription": index.access.all_subscriptions(),
         }  # fmt: skip
         for kind, taken in self.created.items():
             clash = next((i for i in taken if i in tables[kind]), None)
@@ -203,7 +205,7 @@ class Planner:
         self.audit: list[AuditRecord] = []
         self.counts: dict[str, int] = defaultdict(int)
         self.keys: dict[str, dict[str, str]] = {
-            k: {} for k in ("tenant", "group", "device", "user")
+            k: {} for k in ("tenant", "group", "device", "user", "connector", "subscription")
         }
         """kind -> a ref of the document -> the id its record got."""
         self.assigned: dict[str, dict[str, str]] = {k: {} for k in self.keys}
@@ -239,6 +241,7 @@ class Planner:
         self.tenant_keys: dict[str | None, str] = {}
         """A tenant key of a record (ref or id) -> the id found for it (:meth:`_tenant_of`)."""
         self._kind_at = 0
+        self.shares = SharePlanner(self)
         self._handlers: dict[type[Any], Callable[[Any], str | None]] = {
             s.TenantRecord: self._tenant, s.RoleRecord: self._role, s.DeviceRecord: self._device,
             s.GroupRecord: self._group, s.UserRecord: self._user,
@@ -246,7 +249,8 @@ class Planner:
             s.InventoryGrantRecord: self._inventory_grant, s.DelegationRecord: self._delegation,
             s.SupportRequestRecord: self._support, s.RecipeRecord: self._recipe,
             s.UsageRecord: self._usage,
-            s.AuditEntry: self._audit_entry,
+            s.ConnectorRecord: self.shares.connector,
+            s.SubscriptionRecord: self.shares.subscription, s.AuditEntry: self._audit_entry,
         }  # fmt: skip
 
     # ------------------------------------------------------------ driving
@@ -603,6 +607,7 @@ class Planner:
         )  # fmt: skip
         self.group_counts[tenant_id] = count
         self.group_info[group_id] = (tenant_id, depth)
+        self.shares.group(group)
         self.changes.append(ch.GroupCreated(group=group))
 
     def _add_user(self, user: User, field: str) -> None:
@@ -742,7 +747,8 @@ class Planner:
         counts = [
             check_int(f, getattr(r, f))
             for f in ("devices", "root_devices", "users", "groups", "peak_devices",
-                      "peak_root_devices", "peak_users", "peak_groups")
+                      "peak_root_devices", "peak_users", "peak_groups", "shared_devices",
+                      "peak_shared_devices")
         ]  # fmt: skip
         requests = {}
         for kind, n in r.requests:
@@ -752,8 +758,10 @@ class Planner:
             requests[kind] = check_int("requests", n)
         self.usage_days.add((tenant_id, r.day))
         self.changes.append(ch.UsageRecorded(
-            tenant_id=tenant_id, day=r.day, counts=UsageCounts(*counts[:4]),
-            peaks=UsageCounts(*counts[4:]), requests=tuple(sorted(requests.items())),
+            tenant_id=tenant_id, day=r.day,
+            counts=UsageCounts(counts[0], counts[1], counts[2], counts[3], counts[8]),
+            peaks=UsageCounts(counts[4], counts[5], counts[6], counts[7], counts[9]),
+            requests=tuple(sorted(requests.items())),
         ))  # fmt: skip
 
     def _audit_entry(self, r: s.AuditEntry) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "RECIPES_SINCE",
     "AuditEntry",
+    "ConnectorRecord",
     "DelegationRecord",
     "DeviceRecord",
     "Document",
@@ -41,6 +42,7 @@ __all__ = [
     "RoleGrantRecord",
     "RoleRecord",
     "Scope",
+    "SubscriptionRecord",
     "SupportRequestRecord",
     "TenantRecord",
     "UsageRecord",
@@ -50,7 +52,8 @@ __all__ = [
 
 DOCUMENT_FORMAT = "tenancy"
 DOCUMENT_VERSION = 2
-"""The version this library writes, and the latest it reads (1 and 2)."""
+"""The version this library writes, and the latest it reads (1 and 2; 2 added device
+recipes, connectors and subscriptions)."""
 RECIPES_SINCE = 2
 """The first version whose documents may hold device recipes."""
 
@@ -191,6 +194,41 @@ class RecipeRecord(_Record, frozen=True, kw_only=True, tag="recipe"):
     groups: list[str] = []
 
 
+class ConnectorRecord(_Record, frozen=True, kw_only=True, tag="connector"):
+    """A share (DOMAIN.md section 7) offered by ``tenant`` (the source) to ``destination``,
+    tenants listed earlier. Its filters: ``groups`` and ``devices`` of the source, listed
+    earlier; ``tags``, one all-of list of ``[key, value]`` matchers narrowing them, or
+    null. ``security_code`` is in the document only when the export asked for it
+    (``include_secrets=True``); an import of a connector without it gives the connector a
+    new code (see the document reference)."""
+
+    id: str | None = None
+    ref: str | None = None
+    tenant: str | None = None
+    destination: str
+    name: str
+    description: str = ""
+    groups: list[str] = []
+    devices: list[str] = []
+    tags: list[Matcher] | None = None
+    status: Literal["active", "suspended"] = "active"
+    security_code: str = ""
+
+
+class SubscriptionRecord(_Record, frozen=True, kw_only=True, tag="subscription"):
+    """The destination ``tenant``'s acceptance of ``connector`` (listed earlier); ``group``
+    is its virtual group, a group record of the same tenant listed earlier, with no
+    devices, no tag rules and no child groups of its own."""
+
+    id: str | None = None
+    ref: str | None = None
+    tenant: str | None = None
+    connector: str
+    name: str
+    group: str
+    status: Literal["active", "paused"] = "active"
+
+
 class UsageRecord(_Record, frozen=True, kw_only=True, tag="usage"):
     """A tenant's usage statistics of one UTC day (``include_usage``)."""
 
@@ -205,6 +243,8 @@ class UsageRecord(_Record, frozen=True, kw_only=True, tag="usage"):
     peak_users: int = 0
     peak_groups: int = 0
     requests: list[tuple[str, int]] = []
+    shared_devices: int = 0
+    peak_shared_devices: int = 0
 
 
 class AuditEntry(_Record, frozen=True, kw_only=True, tag="audit"):
@@ -233,13 +273,16 @@ Record: TypeAlias = (
     | DelegationRecord
     | SupportRequestRecord
     | RecipeRecord
+    | ConnectorRecord
+    | SubscriptionRecord
     | UsageRecord
     | AuditEntry
 )
 
 KINDS: tuple[str, ...] = (
     "tenant", "role", "device", "group", "user", "membership", "role_grant",
-    "inventory_grant", "delegation", "support_request", "recipe", "usage", "audit",
+    "inventory_grant", "delegation", "support_request", "recipe", "connector", "subscription",
+    "usage", "audit",
 )  # fmt: skip
 """Every record kind, in the order a document lists them (what a record refers to comes
 before it)."""

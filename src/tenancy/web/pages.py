@@ -1,5 +1,5 @@
-"""The read pages of the admin page: tenants, a tenant and its group tree, its users,
-devices and audit log, a group, a user, a device.
+"""The read pages of the admin page: tenants, a tenant (its group tree and its shares),
+its users, devices and audit log, a group, a user, a device.
 
 Each function takes a :class:`~tenancy.web.context.Req` and returns a response. Every list
 is one page: device listings use the library's cursors (``Page.next`` passed back as
@@ -118,8 +118,38 @@ def _device_count(tn: Tenancy, group_id: str) -> str:
     return f"{COUNT_CAP}+" if page.next is not None else str(len(page.items))
 
 
+@dataclass
+class ShareRow:
+    """One share on a tenant's page, as plain text: never the connector record (whose
+    security code the source's scope would hand over)."""
+
+    name: str
+    other_id: str
+    other: Tenant | None
+    """The tenant at the other end, when the operator may see it (else its id only)."""
+    status: str
+    connector_status: str = ""
+    group_id: str | None = None
+
+
+def _shares(req: Req, scope: TenantScope) -> tuple[list[ShareRow], list[ShareRow]]:
+    """The tenant's connectors (shares out) and subscriptions (shares in), one page each."""
+    out = [
+        ShareRow(c.name, c.destination_tenant_id,
+                 lookups.find_tenant(req.tn, req.root, c.destination_tenant_id), c.status)
+        for c in scope.connectors()[: req.page_size]
+    ]  # fmt: skip
+    into = []
+    for s in scope.subscriptions()[: req.page_size]:
+        c = scope.get_connector(s.connector_id)
+        other = lookups.find_tenant(req.tn, req.root, c.source_tenant_id)
+        into.append(ShareRow(s.name, c.source_tenant_id, other, s.status, c.status, s.group_id))
+    return out, into
+
+
 def tenant_page(req: Req) -> Response:
-    """A tenant: its record, usage chart, subtenants, and one page of its group tree."""
+    """A tenant: its record, usage chart, subtenants, shares, and one page of its group
+    tree."""
     tenant = req.tenant(req.path["tenant_id"])
     scope = req.tn.tenant(tenant.id)
     ordered, depth = _tree_order(scope.groups())
@@ -141,11 +171,14 @@ def tenant_page(req: Req) -> Response:
     parent = None
     if tenant.parent_id is not None:
         parent = lookups.find_tenant(req.tn, req.root, tenant.parent_id)
+    shares_out, shares_in = _shares(req, scope)
     return req.render(
         "tenant.html",
         tenant=tenant,
         parent=parent,
         subtenants=req.tn.subtenants(tenant.id)[: req.page_size],
+        shares_out=shares_out,
+        shares_in=shares_in,
         chart=_usage(req.tn, tenant, 360, 80),
         roots=roots,
         depth=depth,
