@@ -5,8 +5,10 @@ The machine keeps a small world (a few tenants, groups, devices, users) and driv
 write of the core: tenants and subtenants, suspend / activate / delete, groups (create,
 rename, move including attempted cycles, delete with cascade), devices (gateways, re-parent
 including attempted cycles, tags, delete), users (enable / disable, tags, email), memberships
-and associations, and "reopen": a new :class:`tenancy.Tenancy` on the same store, which
-rebuilds its index from the store's snapshot.
+and associations, cross-tenant shares (connectors with group and device filters and tag
+matchers, accepted with the right or a wrong code, both toggles, both deletions, and the
+virtual group's limits), and "reopen": a new :class:`tenancy.Tenancy` on the same store,
+which rebuilds its index from the store's snapshot.
 
 Each write is attempted with ids that are sometimes the tenant's own, sometimes another
 tenant's and sometimes unknown. Before the call the machine works out, from the oracle,
@@ -18,7 +20,9 @@ After every step: the handle's index holds exactly the store's records,
 ``index.check_invariants()`` passes, and for every (user, device) pair, including unknown
 ids, ``verify`` and ``explain`` agree with the oracle (an allowed explanation is checked as a
 proof); ``devices_for`` walked page by page with a small page size and ``users_for`` of every
-device equal the oracle's lists.
+device equal the oracle's lists. Isolation (DOMAIN.md section 4, invariant 4) is its own
+invariant: no user reaches a device of another tenant except through an accepted, active
+share from that tenant to its own whose filters select the device.
 
 Run more examples with ``TENANCY_HYPOTHESIS_EXAMPLES=2000`` (see tests/conftest.py).
 """
@@ -28,7 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from hypothesis import settings
+import pytest
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -43,7 +48,9 @@ from tenancy import (
     NotFound,
     TenancyError,
     TenantSuspended,
+    WrongSecurityCode,
 )
+from tenancy.records import changes as ch
 from tenancy.records.model import parse_rules
 from tenancy.testing import strategies as ts
 from tenancy.testing.oracle import Oracle
@@ -55,6 +62,7 @@ MAX_TENANTS = 4  # the management tenant and three more
 MAX_GROUPS = 9
 MAX_DEVICES = 12
 MAX_USERS = 9  # admins included
+MAX_CONNECTORS = 3
 EMPTY: frozenset[str] = frozenset()
 
 # A reference to a record: mostly one of the tenant's own, sometimes another tenant's,
@@ -198,6 +206,12 @@ class ReachMachine(RuleBasedStateMachine):
         if table[record_id].tenant_id != tenant_id:
             return {CrossTenantReference}
         return set()
+
+    def _virtual(self, group_id: str | None) -> bool:
+        """Is this the virtual group of a subscription?"""
+        return group_id is not None and any(
+            s.group_id == group_id for s in self.oracle.subscriptions.values()
+        )
 
     def _writable(self, tenant_id: str) -> ErrorClasses:
         if tenant_id not in self.oracle.tenants:
@@ -396,6 +410,8 @@ class ReachMachine(RuleBasedStateMachine):
         reuse = reuse_id == 0 and self.group_ids  # a duplicate id, one time in ten
         new_id = self.group_ids[-1] if reuse else self._next_id("group")
         expected = self._writable(tid) | self._owned("group", parent_id, tid)
+        if self._virtual(parent_id):  # no child groups under a virtual group
+            expected.add(InvalidValue)
         for did in device_ids:
             expected |= self._owned("device", did, tid)
         if new_id in self.oracle.groups:
@@ -436,6 +452,8 @@ class ReachMachine(RuleBasedStateMachine):
             | self._owned("group", gid, tid)
             | self._owned("group", parent_id, tid)
         )
+        if self._virtual(parent_id):
+            expected.add(InvalidValue)
         if not expected and parent_id and gid in self.oracle.group_ancestors(parent_id):
             expected.add(CycleError)
         if self._ok(lambda: self._scope(tid).move_group(gid, parent_id), expected):
@@ -450,6 +468,8 @@ class ReachMachine(RuleBasedStateMachine):
         subtree = sorted(self.oracle.group_descendants(gid))
         parent_id = subtree[below % len(subtree)]
         expected = self._writable(tid) or {CycleError}
+        if self._virtual(parent_id) and not self._writable(tid):
+            expected = {InvalidValue}
         self._attempt(lambda: self._scope(tid).move_group(gid, parent_id), expected)
 
     @precondition(lambda self: len(self.group_ids) >= 2)  # keep the world populated
@@ -460,6 +480,8 @@ class ReachMachine(RuleBasedStateMachine):
         if not expected and not cascade and len(self.oracle.group_descendants(gid)) > 1:
             expected.add(InUse)
         subtree = self.oracle.group_descendants(gid) if gid in self.oracle.groups else set()
+        if not expected and any(self._virtual(g) for g in subtree):
+            expected.add(InUse)  # deleted only with its subscription
         if self._ok(lambda: self._scope(tid).delete_group(gid, cascade=cascade), expected):
             assert not subtree & set(self.oracle.groups)
             assert not any(g in subtree for g, _ in self.oracle.memberships)
@@ -473,6 +495,8 @@ class ReachMachine(RuleBasedStateMachine):
         tid, gid = self._target("group", group)
         device_ids = self._picks("device", tid, devices)
         expected = self._writable(tid) | self._owned("group", gid, tid)
+        if not expected and self._virtual(gid):
+            expected.add(InvalidValue)  # a virtual group has no associations
         for did in device_ids:
             expected |= self._owned("device", did, tid)
         done = self._attempt(
@@ -774,6 +798,198 @@ class ReachMachine(RuleBasedStateMachine):
         if self._ok(lambda: self._scope(tid).remove_member(gid, uid), expected):
             assert (gid, uid) not in self.oracle.memberships
 
+    # ------------------------------------------------------------------ shares
+
+    @precondition(lambda self: len(self.oracle.connectors) < MAX_CONNECTORS)
+    @rule(
+        source=refs,
+        destination=refs,
+        groups=st.lists(refs, max_size=2),
+        devices=st.lists(refs, max_size=2),
+        tags=st.none() | st.lists(ts.matchers(), min_size=1, max_size=2),
+        name=names,
+    )
+    def create_connector(
+        self,
+        source: Ref,
+        destination: Ref,
+        groups: list[Ref],
+        devices: list[Ref],
+        tags: list[ts.Matcher] | None,
+        name: str,
+    ) -> None:
+        """A connector from a customer (sometimes the management tenant or an unknown one)
+        to any tenant (sometimes itself or an unknown one), with some of its own (or
+        foreign, unknown, virtual) groups and devices as filters, maybe narrowed by tags."""
+        o = self.oracle
+        src = self._customer(source)
+        dst = self._tenant(destination)
+        if destination[0] == "own" and dst == src:  # "own": mostly another tenant
+            others = [t for t in self._tenant_order() if t != src]
+            dst = others[destination[1] % len(others)] if others else dst
+        group_ids = self._picks("group", src, groups)
+        device_ids = self._picks("device", src, devices)
+        expected = self._writable(src)
+        if src in o.tenants and o.tenants[src].parent_id is None:
+            expected.add(InvalidValue)  # never from the management tenant
+        if dst not in o.tenants:
+            expected.add(NotFound)
+        elif dst == src:
+            expected.add(InvalidValue)
+        for gid in group_ids:
+            expected |= self._owned("group", gid, src)
+            if self._virtual(gid):
+                expected.add(InvalidValue)  # shares never chain
+        for did in device_ids:
+            expected |= self._owned("device", did, src)
+        if not group_ids and not device_ids:
+            expected.add(InvalidValue)
+        connector = self._attempt(
+            lambda: self._scope(src).create_connector(
+                name, destination=dst, groups=group_ids, devices=device_ids, tags=tags
+            ),
+            expected,
+        )
+        if not isinstance(connector, _Rejected):
+            stored = self.oracle.connectors[connector.id]
+            assert stored.group_ids == frozenset(group_ids)
+            assert stored.device_ids == frozenset(device_ids)
+
+    @precondition(lambda self: len(self.oracle.connectors) < MAX_CONNECTORS)
+    @rule(pick=st.integers(0, 15), tags=st.none() | st.lists(ts.matchers(), max_size=1))
+    def share_a_group(self, pick: int, tags: list[ts.Matcher] | None) -> None:
+        """The whole happy path in one step, so shares are often live: a customer shares one
+        of its ordinary groups with another active tenant, which accepts and makes one of
+        its users a member of the virtual group."""
+        o = self.oracle
+        groups = [
+            g for g in self.group_ids
+            if not self._virtual(g) and o.tenants[o.groups[g].tenant_id].parent_id is not None
+            and not self._blocked(o.groups[g].tenant_id)
+        ]  # fmt: skip
+        if not groups:
+            return
+        gid = groups[pick % len(groups)]
+        src = o.groups[gid].tenant_id
+        others = [t for t in self._tenant_order() if t != src and not self._blocked(t)]
+        if not others:
+            return
+        dst = others[pick % len(others)]
+        c = self._attempt(
+            lambda: self._scope(src).create_connector(
+                "s", destination=dst, groups=[gid], tags=tags
+            ),
+            set(),
+        )
+        assert not isinstance(c, _Rejected)
+        sub = self._attempt(
+            lambda: self._scope(dst).accept_connector(
+                c.id, security_code=c.security_code, name="S"
+            ),
+            set(),
+        )
+        assert not isinstance(sub, _Rejected)
+        self.group_ids.append(sub.group_id)
+        users = sorted(u for u, r in self.oracle.users.items() if r.tenant_id == dst)
+        self._attempt(
+            lambda: self._scope(dst).add_member(sub.group_id, users[pick % len(users)]), set()
+        )
+
+    def _connector(self, pick: int) -> tenancy.Connector | None:
+        ids = sorted(self.oracle.connectors)
+        return self.oracle.connectors[ids[pick % len(ids)]] if ids else None
+
+    @precondition(lambda self: self.oracle.connectors)
+    @rule(
+        pick=st.integers(0, 7),
+        right=st.integers(0, 4),
+        name=names,
+        member=st.none() | st.integers(0, 15),
+    )
+    def accept_connector(self, pick: int, right: int, name: str, member: int | None) -> None:
+        """The destination accepts, mostly with the right code, and maybe makes one of its
+        users a member of the virtual group; a wrong code is refused and on record (a
+        ConnectorAcceptRefused commit), and changes nothing else."""
+        c = self._connector(pick)
+        assert c is not None
+        dst = c.destination_tenant_id
+        expected = self._writable(dst)
+        if c.id in self.oracle.subscriptions:
+            expected.add(AlreadyExists)
+        scope = self._scope(dst)
+        if right == 0 and not expected:
+            revision, before = self.tn.revision, self.store.snapshot()
+            with pytest.raises(WrongSecurityCode) as raised:
+                scope.accept_connector(c.id, security_code="wrong", name=name)
+            assert c.security_code not in str(raised.value)
+            kinds = [type(x) for commit in self.tn.changes(after=revision) for x in commit.changes]
+            assert [k for k in kinds if k is not ch.UsageRecorded] == [ch.ConnectorAcceptRefused]
+            after = self.store.snapshot()
+            assert (after.groups, after.access, after.memberships) == (
+                before.groups, before.access, before.memberships,
+            )  # fmt: skip
+            self._refresh()
+            return
+        code = "wrong" if right == 0 else c.security_code
+        sub = self._attempt(
+            lambda: scope.accept_connector(c.id, security_code=code, name=name), expected
+        )
+        if not isinstance(sub, _Rejected):
+            assert self.oracle.subscriptions[c.id] == sub
+            assert self.oracle.groups[sub.group_id].tenant_id == dst
+            self.group_ids.append(sub.group_id)
+            event("a connector was accepted")
+            users = sorted(u for u, r in self.oracle.users.items() if r.tenant_id == dst)
+            if member is not None and users:
+                uid = users[member % len(users)]
+                self._attempt(lambda: scope.add_member(sub.group_id, uid), set())
+
+    @precondition(lambda self: self.oracle.connectors)
+    @rule(pick=st.integers(0, 7), active=st.booleans())
+    def toggle_connector(self, pick: int, active: bool) -> None:
+        c = self._connector(pick)
+        assert c is not None
+        src = c.source_tenant_id
+        scope = self._scope(src)
+        toggle = scope.activate_connector if active else scope.suspend_connector
+        if self._ok(lambda: toggle(c.id), self._writable(src)):
+            assert self.oracle.connectors[c.id].status == ("active" if active else "suspended")
+
+    @precondition(lambda self: self.oracle.subscriptions)
+    @rule(pick=st.integers(0, 7), active=st.booleans())
+    def toggle_subscription(self, pick: int, active: bool) -> None:
+        subs = sorted(self.oracle.subscriptions.values(), key=lambda s: s.id)
+        sub = subs[pick % len(subs)]
+        scope = self._scope(sub.tenant_id)
+        toggle = scope.resume_subscription if active else scope.pause_subscription
+        if self._ok(lambda: toggle(sub.id), self._writable(sub.tenant_id)):
+            status = self.oracle.subscriptions[sub.connector_id].status
+            assert status == ("active" if active else "paused")
+
+    @precondition(lambda self: self.oracle.connectors)
+    @rule(pick=st.integers(0, 7), which=st.sampled_from(("connector", "subscription")))
+    def end_a_share(self, pick: int, which: str) -> None:
+        """Delete a connector (its subscription and virtual group go with it) or a
+        subscription (its virtual group goes; the connector stays)."""
+        c = self._connector(pick)
+        assert c is not None
+        sub = self.oracle.subscriptions.get(c.id)
+        if which == "subscription" and sub is not None:
+            tid = sub.tenant_id
+            done = self._ok(
+                lambda: self._scope(tid).delete_subscription(sub.id), self._writable(tid)
+            )
+            if done:
+                assert c.id in self.oracle.connectors
+        else:
+            tid = c.source_tenant_id
+            done = self._ok(lambda: self._scope(tid).delete_connector(c.id), self._writable(tid))
+            if done:
+                assert c.id not in self.oracle.connectors
+        if done and sub is not None:
+            assert c.id not in self.oracle.subscriptions
+            assert sub.group_id not in self.oracle.groups
+
     # ------------------------------------------------------------------ handles
 
     @rule()
@@ -870,6 +1086,31 @@ class ReachMachine(RuleBasedStateMachine):
             assert self._walk(uid) == o.devices_for(uid), uid
         for did in devices:
             assert [u.id for u in self.tn.users_for(did)] == o.users_for(did), did
+
+    @invariant()
+    def isolation(self) -> None:
+        """No user reaches a device of another tenant except through an accepted, active
+        share from the device's tenant to the user's whose filters select the device, with
+        the user in its virtual group or above it (DOMAIN.md section 4, invariant 4)."""
+        o = self.oracle
+        for uid, user in o.users.items():
+            member_of = o.member_groups(uid)
+            for did, device in o.devices.items():
+                if user.tenant_id == device.tenant_id or not self.tn.verify(uid, did):
+                    continue
+                through = [
+                    c.id
+                    for c in o.connectors.values()
+                    if (c.source_tenant_id, c.destination_tenant_id)
+                    == (device.tenant_id, user.tenant_id)
+                    and c.status == "active"
+                    and (s := o.subscriptions.get(c.id)) is not None
+                    and s.status == "active"
+                    and member_of & set(o.group_ancestors(s.group_id))
+                    and o.shares(c, did)
+                ]
+                assert through, f"{uid} of {user.tenant_id} reaches {did} of {device.tenant_id}"
+                event("a user reaches a device through a share")
 
 
 ReachMachine.TestCase.settings = settings(deadline=None)

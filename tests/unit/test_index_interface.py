@@ -41,6 +41,8 @@ INDEX_INTERFACE = frozenset({
     # devices and users
     "child_devices", "cover_of", "groups_associating", "user_by_email", "groups_of_user",
     "reach_of", "without_muted",
+    # cross-tenant shares (tenancy.index.shares)
+    "shared_part_of", "own_cover_of", "live_share",
     # for tools and white-box tests only
     "tables",
 })  # fmt: skip
@@ -49,6 +51,10 @@ ACCESS_INTERFACE = frozenset({
     "cache", "record", "role", "global_roles_of", "inventory_of", "delegation",
     "delegations_by", "delegators_of", "support_request", "sub_users_of", "of_tenant",
     "referring_to_user", "referring_to_group", "sorted_records",
+    # connectors and subscriptions
+    "connector", "connectors_from", "connectors_to", "connectors_naming", "all_connectors",
+    "subscription", "subscription_of", "subscriptions_of", "all_subscriptions",
+    "virtual_group",
 })  # fmt: skip
 
 TABLES_FOR_TOOLS = ("src/tenancy/testing/", "tests/", "benchmarks/")

@@ -400,3 +400,19 @@ def test_shares_survive_a_reopen(tmp_path: Path) -> None:
         assert again.tenant(w.acme.id).get_connector(c.id) == c
         assert again.tenant(w.svc.id).get_subscription(sub.id) == sub
         assert again.index.access.virtual_group(sub.group_id) == sub
+
+
+def test_what_a_deletion_takes_along_is_authorised_with_it(w: World) -> None:
+    """An acting user who may delete a group named by a filter narrows the connector with
+    it; the management tenant's admin deleting a tenant ends its shares in both tenants."""
+    c, sub = w.accepted()
+    keeper = w.src.create_user("keeper@acme.example")
+    w.src.grant_role(keeper.id, "business")  # group:ADMIN, no tenant_management
+    w.tn.as_user(keeper.id).tenant(w.acme.id).delete_group(w.site.id)
+    assert w.src.get_connector(c.id).group_ids == frozenset()
+    root = w.tn.management_tenant.admin_user_id
+    assert root is not None
+    w.tn.as_user(root).delete_tenant(w.svc.id)
+    assert w.src.connectors() == []
+    assert all(r.action != "GroupDeleted" or r.target != sub.group_id or r.actor == root
+               for r in w.tn.audit_log(limit=1_000))  # fmt: skip

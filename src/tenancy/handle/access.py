@@ -12,7 +12,7 @@ from tenancy.index.index import Index
 from tenancy.records.grants import Permission, parse_permission
 from tenancy.records.model import Device, Explanation, Page
 from tenancy.records.tags import RulesInput
-from tenancy.rules.access import check, effective_global, own_global
+from tenancy.rules.access import DEVICE_READ, check, effective_global, own_global
 from tenancy.rules.access_queries import (
     explain_permission,
 )
@@ -59,22 +59,28 @@ def _permitted(
             index, user_id, limit=limit, after=after, tags=tags, group=group,
             listing=listing,
         )  # fmt: skip
-    if perm in effective_global(index, user_id):
-        # Tenant-wide: check allows every device of the tenant, owners included.
-        return devices_of_tenant(
-            index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
-            listing=listing,
-        )  # fmt: skip
 
     def allowed(device: Device) -> bool:
         return check(index, user_id, perm, device.id)
+
+    # Devices shared into the tenant are READ through memberships, never tenant-wide
+    # (tenancy.rules.access rule 6): a tenant-wide listing of READ merges them in.
+    shared = perm == DEVICE_READ and bool(index.access.subscriptions_of(user.tenant_id))
+    tenant_id = user.tenant_id
+    if perm in effective_global(index, user_id):
+        # Tenant-wide: check allows every device of the tenant, owners included.
+        return devices_of_tenant(
+            index, tenant_id, limit=limit, after=after, tags=tags, group=group,
+            listing=listing, reached_by=user_id if shared else None,
+            where=(lambda d: d.tenant_id == tenant_id or allowed(d)) if shared else None,
+        )  # fmt: skip
 
     if perm in own_global(index, user_id):
         # The user's own role is tenant-wide but an owner caps it device by device:
         # the candidates are the tenant's devices, not only those the user reaches.
         return devices_of_tenant(
-            index, user.tenant_id, limit=limit, after=after, tags=tags, group=group,
-            where=allowed, listing=listing,
+            index, tenant_id, limit=limit, after=after, tags=tags, group=group,
+            where=allowed, listing=listing, reached_by=user_id if shared else None,
         )  # fmt: skip
     return devices_for(
         index, user_id, limit=limit, after=after, tags=tags, group=group,

@@ -51,7 +51,7 @@ from tenancy.records.model import (
 )
 from tenancy.records.tags import RulesInput
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
-from tenancy.rules.access import Identity, check
+from tenancy.rules.access import Identity, check, membership_grants
 from tenancy.rules.paging import DEFAULT_PAGE_SIZE
 from tenancy.rules.validate import UNSET, OptionsInput, PropertiesInput
 from tenancy.store.protocol import Store
@@ -235,7 +235,8 @@ class Tenancy:
         """May ``user_id`` do ``permission`` (``"device:UPDATE"``, ``("device", "UPDATE")`` or
         a :class:`~tenancy.Permission`) to ``device_id``? A global role of the user grants it
         tenant-wide, or the user reaches the device and an inventory role on a covering group
-        (or the default member role) grants it; a sub-user's owners must pass too. Unknown
+        (or the default member role) grants it; a sub-user's owners must pass too. A device
+        shared into the user's tenant is read-only: at most READ, never tenant-wide. Unknown
         ids give False; a malformed permission raises InvalidValue. ``at_least``, ``fresh``:
         [freshness](api.md#freshness). Runtime complexity: O(1) for a user without owner or
         inventory grants; otherwise O(grants + owners x grants).
@@ -264,7 +265,11 @@ class Tenancy:
             if acc is not None and acc.simple and permission in acc.member_texts:
                 covering = cover.get(device_id)
                 if covering is not None and not reach[user_id].isdisjoint(covering):
-                    return True
+                    # More than READ only on a device of the user's own tenant (a shared
+                    # one is read-only: tenancy.rules.access rule 6).
+                    return permission == "device:READ" or membership_grants(
+                        index, user_id, device_id, permission
+                    )
                 if permission not in acc.global_texts:
                     return False
             # The walk over grants and owners may meet a write half-way: trusted only if

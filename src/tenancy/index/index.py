@@ -53,6 +53,7 @@ from typing import Any
 
 import msgspec
 
+from tenancy.index import shares
 from tenancy.index.load import groups_parents_first, load_devices, tenants_parents_first
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tables import EMPTY, GroupInfo, IndexTables
@@ -67,6 +68,7 @@ from tenancy.records.model import (
     Tenant,
     User,
 )
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.records.state import UsageTable
 
@@ -110,6 +112,7 @@ class Index(IndexTables):
             index._refresh_reach(uid)
         for record in snapshot.access:
             index._access._put(record)
+        shares.reshare(index, sorted(index._access.all_connectors()))
         return index
 
     # ----------------------------------------------------------------- applying
@@ -153,8 +156,12 @@ class Index(IndexTables):
                 self._add_tenant(t)
             case ch.AccessSet(record=r):
                 self._access._put(r)
+                if type(r) is Connector or type(r) is Subscription:
+                    shares.reshare(self, [r.id if type(r) is Connector else r.connector_id])  # type: ignore[union-attr]
             case ch.AccessRemoved(record=r):
                 self._access._remove(r)
+                if type(r) is Connector or type(r) is Subscription:
+                    shares.reshare(self, [r.id if type(r) is Connector else r.connector_id])  # type: ignore[union-attr]
             case ch.SupportSessionStarted() | ch.ConnectorAcceptRefused():
                 pass
             case ch.TenantUpdated(tenant=t):
@@ -176,6 +183,9 @@ class Index(IndexTables):
                 self._forest.move(gid, parent_id)
                 self._refresh_covers(affected)
             case ch.GroupDeleted(group_id=gid):
+                virtual = self._access.virtual_group(gid)
+                if virtual is not None:  # a share ends before its virtual group goes
+                    shares.reshare(self, [virtual.connector_id], off=True)
                 self._delete_group(gid)
             case ch.Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._associate(gid, ids, rules)
@@ -241,12 +251,16 @@ class Index(IndexTables):
                 self._blocked[tid] = blocker
             for uid in self._tenant_users.get(tid, ()):
                 self._refresh_reach(uid)
+        shares.reshare_tenants(self, self.tenant_subtree(tenant_id))  # rule S1
 
     def _delete_tenant(self, tenant_id: str) -> None:
         tenant = self._tenants.pop(tenant_id)
         del self._domains[tenant.domain]
         self._usage.drop(tenant_id)
-        self._access._drop_tenant(tenant_id)
+        access = self._access
+        touching = access.connectors_from(tenant_id) | access.connectors_to(tenant_id)
+        shares.reshare(self, sorted(touching), off=True)  # before its groups and devices go
+        access._drop_tenant(tenant_id)
         self._blocked.pop(tenant_id, None)
         if tenant.parent_id is not None:
             self._tenant_children[tenant.parent_id].discard(tenant_id)
@@ -367,6 +381,7 @@ class Index(IndexTables):
         cover_memo: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
         added: dict[str, list[str]] = defaultdict(list)
         take = self._sets.take
+        live_from, parts = self._live_from, self._share_part
         for did in self._devices_parents_first([d.id for d in devices]):
             device = self._devices[did]
             key = (device.tenant_id, device.tags)
@@ -378,10 +393,18 @@ class Index(IndexTables):
             for gid in assoc:
                 self._direct[gid].add(did)
             parent_id = device.parent_id
-            cover_key = (assoc, EMPTY if parent_id is None else self._cover[parent_id])
+            parent_cover = EMPTY if parent_id is None else self._cover[parent_id]
+            if parts and parent_id in parts:  # a gateway's share part is not inherited
+                parent_cover = parent_cover - parts[parent_id]
+            cover_key = (assoc, parent_cover)
             cover = cover_memo.get(cover_key)
             if cover is None:
                 cover = cover_memo[cover_key] = self._compute_cover(*cover_key)
+            if live_from and device.tenant_id in live_from:
+                part = shares.part_for(self, device, cover)
+                if part:
+                    parts[did] = part
+                    cover = cover | part
             self._cover[did] = take(cover)
             for gid in cover:
                 added[gid].append(did)
@@ -417,6 +440,8 @@ class Index(IndexTables):
         self._devices[device_id] = new
         self._tags.index_tags(device_id, new.tenant_id, new.tags)
         self._reassociate(before)
+        if new.tenant_id in self._live_from:  # tag matchers of a share may now (not) match
+            self._refresh_covers([device_id])
 
     def _move_device(self, device_id: str, parent_id: str | None) -> None:
         old = self._devices[device_id]
@@ -440,6 +465,7 @@ class Index(IndexTables):
             self._covered[gid].discard(device_id)
         if device_id in self._cover:
             self._sets.release(self._cover.pop(device_id))
+        self._share_part.pop(device_id, None)
         if device.parent_id is not None:
             self._device_children[device.parent_id].discard(device_id)
         else:
@@ -499,9 +525,19 @@ class Index(IndexTables):
                 if not listed:
                     by_tags[key] = assoc
             parent_id = device.parent_id
-            parent_cover = EMPTY if parent_id is None else self._cover.get(parent_id, EMPTY)
+            parent_cover = EMPTY if parent_id is None else self.own_cover_of(parent_id)
             cover = self._compute_cover(assoc, parent_cover)
-            if self._set_cover(did, cover):
+            shared = device.tenant_id in self._live_from
+            if shared or did in self._share_part:
+                part = shares.part_for(self, device, cover)
+                if part:
+                    self._share_part[did] = part
+                    cover = cover | part
+                else:
+                    self._share_part.pop(did, None)
+            # A child's share part hangs on its gateway chain too (rule S2): while its
+            # tenant shares, children are re-derived even when the cover stayed the same.
+            if self._set_cover(did, cover) or shared:
                 for child in self._device_children.get(did, ()):
                     if child not in queued:
                         queued.add(child)
@@ -600,6 +636,9 @@ class Index(IndexTables):
         assert _as_sets(fresh._covered) == _as_sets(self._covered), "rule 2: covered"
         assert _as_sets(fresh._direct) == _as_sets(self._direct), "rule 1: direct"
         assert _nonempty(fresh._reach) == _nonempty(self._reach), "rule 3: reach"
+        assert fresh._live == self._live, "rule S1: live shares"
+        assert _as_sets(fresh._live_from) == _as_sets(self._live_from), "rule S1: by source"
+        assert _nonempty(fresh._share_part) == _nonempty(self._share_part), "rule S3: parts"
         assert fresh._muted == self._muted, "members who reach nothing"
         assert _as_sets(fresh._members) == _as_sets(self._members), "memberships"
         assert fresh._access._records == self._access._records, "access records"

@@ -38,7 +38,7 @@ from tenancy.records import changes as ch
 from tenancy.records.model import Device, Group, TagRule, Tenant, UsageDay, User
 from tenancy.records.state import UsageTable
 
-__all__ = ["EMPTY", "GroupInfo", "IndexTables"]
+__all__ = ["EMPTY", "GroupInfo", "IndexTables", "LiveShare"]
 
 EMPTY: frozenset[str] = frozenset()
 
@@ -53,6 +53,21 @@ class GroupInfo(NamedTuple):
     tenant_id: str
     name: str
     description: str
+
+
+class LiveShare(NamedTuple):
+    """A share that gives reach now: its connector and subscription are both active, and
+    its source, its destination and every tenant above them are active. ``group_id`` is
+    the destination's virtual group; the filters are the connector's."""
+
+    connector_id: str
+    subscription_id: str
+    source_tenant_id: str
+    destination_tenant_id: str
+    group_id: str
+    group_ids: frozenset[str]
+    device_ids: frozenset[str]
+    tags: TagRule | None
 
 
 class _Interner:
@@ -70,8 +85,9 @@ class _Interner:
         self._counts[canonical] += count
         return canonical
 
-    def release(self, value: frozenset[str]) -> None:
-        count = self._counts[value] - 1
+    def release(self, value: frozenset[str], count: int = 1) -> None:
+        """``value`` is referenced ``count`` fewer times (forgotten at none)."""
+        count = self._counts[value] - count
         if count > 0:
             self._counts[value] = count
         else:
@@ -145,6 +161,14 @@ class IndexTables:
         self._sets = _Interner()
         # access control (roles, grants, owners): data only, read by tenancy.rules.access
         self._access = AccessState()
+        # cross-tenant shares (tenancy.index.shares)
+        self._live: dict[str, LiveShare] = {}
+        """connector id -> its share, while the share is live."""
+        self._live_from: dict[str, set[str]] = {}
+        """source tenant -> the connectors of its live shares (no entry without one)."""
+        self._share_part: dict[str, frozenset[str]] = {}
+        """device -> the groups of its cover that only live shares put there: the virtual
+        groups sharing it and their ancestors (no entry for a device shared nowhere)."""
 
     # ----------------------------------------------------------------- where it stands
 
@@ -346,6 +370,24 @@ class IndexTables:
     def cover_of(self, device_id: str) -> Set[str]:
         """The groups covering the device (rule 2); empty for an unknown id. O(1)."""
         return self._cover.get(device_id, EMPTY)
+
+    def shared_part_of(self, device_id: str) -> Set[str]:
+        """The groups of the device's cover that are there through live shares only (the
+        virtual groups sharing it and the destination's groups above them); empty for a
+        device shared nowhere. O(1)."""
+        return self._share_part.get(device_id, EMPTY)
+
+    def own_cover_of(self, device_id: str) -> frozenset[str]:
+        """The groups of the device's own tenant covering it (rule 2 without shares).
+        O(1) for a device shared nowhere, else O(cover)."""
+        cover = self._cover.get(device_id, EMPTY)
+        part = self._share_part.get(device_id)
+        return cover - part if part else cover
+
+    def live_share(self, connector_id: str) -> LiveShare | None:
+        """The connector's share while it is live (both sides active, every tenant
+        involved active), else None. O(1)."""
+        return self._live.get(connector_id)
 
     def groups_associating(self, device: Device) -> frozenset[str]:
         """Rule 1 for one device: the groups that list its id or whose tag rules match its

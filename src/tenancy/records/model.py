@@ -576,6 +576,10 @@ ExplanationCode: TypeAlias = Literal[
     "no-covering-group",
     "no-role",
     "capped-by-owner",
+    "not-shared",
+    "not-accepted",
+    "connector-suspended",
+    "subscription-paused",
 ]
 
 
@@ -592,6 +596,12 @@ class Explanation:
     names what grants it (``"global:admin"``, ``"inventory:operator"`` on ``role_group``,
     or ``"member:viewer"`` through a membership of ``role_group``); the codes
     ``no-role`` and ``capped-by-owner`` (``capped_by`` is that owner) say why not.
+
+    For a device of another tenant shared into the user's (DOMAIN.md section 7),
+    ``connector_id``, ``subscription_id`` and ``filter_id`` (the filter group or device
+    that shares it) name the share, ``path`` runs down to the subscription's virtual group,
+    and the codes ``not-shared``, ``not-accepted``, ``connector-suspended`` and
+    ``subscription-paused`` say which link is missing.
     """
 
     allowed: bool
@@ -605,6 +615,9 @@ class Explanation:
     role: str | None = None
     role_group: str | None = None
     capped_by: str | None = None
+    connector_id: str | None = None
+    subscription_id: str | None = None
+    filter_id: str | None = None
 
     def __bool__(self) -> bool:
         return self.allowed

@@ -18,6 +18,11 @@ Rule 3. A sub-user never exceeds its owner: a check of a sub-user is also a chec
 Rule 4. Deny by default: unknown ids, a disabled user, a suspended tenant (or one below a
    suspended tenant), another tenant's device: False, never an exception.
 
+Rule 6. A device shared into the user's tenant (DOMAIN.md section 7) is read-only there:
+   ``check`` grants at most ``device:READ`` on it, through the roles a share can carry
+   (the default member role of a membership, an inventory role on a group covering it
+   through the share), never through a tenant-wide role of the destination.
+
 Rule 5. An acting user may write only what its permissions allow, may grant only what it
    holds itself, and may manage only its own sub-users, the sub-users of users who
    delegated to it (until the delegation ends), or everyone when it holds user_management.
@@ -58,6 +63,7 @@ from tenancy.rules.tenant_rules import edit_refusal
 
 __all__ = [
     "DEFAULT_MEMBER_ROLE",
+    "DEVICE_READ",
     "MEMBER_ROLE_OPTION",
     "SUPPORT_FOR_ALL_OPTION",
     "SYSTEM",
@@ -69,6 +75,7 @@ __all__ = [
     "find_role_source",
     "holds_on_group",
     "manages",
+    "membership_grants",
     "own_global",
     "role_permissions",
     "support_open",
@@ -80,6 +87,8 @@ MEMBER_ROLE_OPTION = ("access", "default_member_role")
 SUPPORT_FOR_ALL_OPTION = ("support", "enabled_for_all_tenants")
 """Option of the management tenant: "true" lets support users act in every tenant."""
 SUPPORT = Permission("support", "READ")
+DEVICE_READ = Permission("device", "READ")
+_DEVICE_READ_TEXT = str(DEVICE_READ)
 _PERMISSIONS: dict[object, Permission] = {
     text: parse_permission(text)
     for text in (f"{t}:{level}" for t in PERMISSION_TYPES for level in LEVELS)
@@ -198,8 +207,10 @@ def _inventory_grants(index: Index, user_id: str) -> Iterator[tuple[str, str]]:
 def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> bool:
     """Rules 1 and 2 for one user, without its owners."""
     acc = _access_of(index, user)
-    if not acc.active or device.tenant_id != acc.tenant_id:
+    if not acc.active:
         return False
+    if device.tenant_id != acc.tenant_id:  # rule 6: a shared device, read-only
+        return perm == DEVICE_READ and _member_or_inventory(index, user, acc, perm, device)
     if perm in acc.global_perms:
         return True
     if perm.type != "device" or not _reaches(index, user.id, device.id):
@@ -211,6 +222,33 @@ def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> b
         g in cover and perm in _expanded(index, user.tenant_id, "inventory", role)
         for role, g in _inventory_grants(index, user.id)
     )
+
+
+def _member_or_inventory(
+    index: Index, user: User, acc: _UserAccess, perm: Permission, device: Device
+) -> bool:
+    """Rule 2 alone: reach, and the member role or an inventory role on a covering group."""
+    if not _reaches(index, user.id, device.id):
+        return False
+    if perm in acc.member_perms:
+        return True
+    cover = index.cover_of(device.id)
+    return any(
+        g in cover and perm in _expanded(index, user.tenant_id, "inventory", role)
+        for role, g in _inventory_grants(index, user.id)
+    )
+
+
+def membership_grants(index: Index, user_id: str, device_id: str, permission: object) -> bool:
+    """Reach found on the fast path of :func:`check` grants ``permission`` through a
+    membership: always for READ, else only on a device of the user's own tenant (rule 6).
+    """
+    if permission in (_DEVICE_READ_TEXT, DEVICE_READ):
+        return True
+    if not index.shared_part_of(device_id):
+        return True
+    user, device = index.users.get(user_id), index.devices.get(device_id)
+    return user is not None and device is not None and user.tenant_id == device.tenant_id
 
 
 def _owners(index: Index, user: User) -> Iterator[User]:
@@ -239,7 +277,7 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
         # a set of strings, then verify's own test (reach is empty for an inactive user).
         cover = covers.get(device_id)
         if cover is not None and not reach[user_id].isdisjoint(cover):
-            return True
+            return membership_grants(index, user_id, device_id, permission)
         if permission not in acc.global_texts:
             return False
     perm = _PERMISSIONS.get(permission)
@@ -255,7 +293,11 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
         # path needs no other test; the tenant-wide path checks activity and tenant.
         if perm in acc.member_perms:
             cover = covers.get(device_id)
-            if cover is not None and not reach[user_id].isdisjoint(cover):
+            if (
+                cover is not None
+                and not reach[user_id].isdisjoint(cover)
+                and membership_grants(index, user_id, device_id, perm)
+            ):
                 return True
         if perm in acc.global_perms and acc.active:
             device = index.devices.get(device_id)
@@ -337,13 +379,18 @@ def find_role_source(
     index: Index, user: User, perm: Permission, device: Device
 ) -> RoleSource | None:
     """The first source (global, then member, then inventory grants) that grants ``perm``
-    on the device to the user itself, or None."""
+    on the device to the user itself, or None. On a device shared into the user's tenant
+    only READ, and only through a membership or an inventory role (rule 6)."""
     acc = _access_of(index, user)
-    if not acc.active or device.tenant_id != acc.tenant_id:
+    if not acc.active:
         return None
-    for role in sorted(index.access.global_roles_of(user.id)):
-        if perm in _expanded(index, user.tenant_id, "global", role):
-            return RoleSource("global", role)
+    if device.tenant_id != acc.tenant_id:
+        if perm != DEVICE_READ:
+            return None
+    else:
+        for role in sorted(index.access.global_roles_of(user.id)):
+            if perm in _expanded(index, user.tenant_id, "global", role):
+                return RoleSource("global", role)
     if perm.type != "device" or not _reaches(index, user.id, device.id):
         return None
     cover = index.cover_of(device.id)

@@ -36,6 +36,10 @@ def explain_permission(
         or reach.code
         in (
             "other-tenant",
+            "not-shared",
+            "not-accepted",
+            "connector-suspended",
+            "subscription-paused",
             "tenant-suspended",
             "user-disabled",
         )

@@ -39,6 +39,7 @@ from tenancy.rules.paging import (
     decode,
     encode,
 )
+from tenancy.rules.share_reach import explain_share
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -204,11 +205,15 @@ def devices_of_tenant(
     group: str | None = None,
     where: Callable[[Device], bool] | None = None,
     listing: ListingOf | None = None,
+    reached_by: str | None = None,
 ) -> Page[Device]:
     """One page of every device of the tenant (or of those ``group`` covers), sorted by id,
     with the same filters as :func:`devices_for`: what a tenant-wide role lists, and
     :meth:`TenantScope.devices <tenancy.TenantScope.devices>`. ``listing`` says whose
-    listing it is for its cursors (default: the tenant's own).
+    listing it is for its cursors (default: the tenant's own). Only the tenant's own
+    devices are listed, unless ``reached_by`` names a user: then the devices it reaches
+    are candidates too, merged in id order (devices shared into the tenant, which a
+    tenant-wide READ lists when ``where`` allows them).
 
     Runtime complexity: O(log n + limit), plus the devices a filter skips.
     """
@@ -222,9 +227,17 @@ def devices_of_tenant(
         if info is None or info.tenant_id != tenant_id:
             return Page(items=(), next=None)
         source = index.devices_covered_by(group, start)
+    elif reached_by is not None:
+        covered_by = index.devices_covered_by
+        reached = [covered_by(g, start) for g in _topmost(index, index.reach_of(reached_by))]
+        source = _merged([index.devices_of_tenant(tenant_id, start), *reached])
     else:
         source = index.devices_of_tenant(tenant_id, start)
-    keep = _all_of([tag_check, where])
+    own: Callable[[Device], bool] | None = None
+    if group is not None and reached_by is None:
+        # A group of the tenant may cover devices shared into it: they are not the tenant's.
+        own = lambda d: d.tenant_id == tenant_id  # noqa: E731
+    keep = _all_of([tag_check, own, where])
     return _page(index, source, limit, keep, bind)
 
 
@@ -332,7 +345,9 @@ def in_group(index: Index, user_id: str, group_id: str) -> bool:
 def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     """Why the user reaches the device, or the first condition that fails, in the order of
     DOMAIN.md: unknown user, unknown device, other tenant, suspended tenant, disabled user,
-    no covering group.
+    no covering group. A device of another tenant that a connector to the user's tenant
+    shares is explained by :func:`tenancy.rules.share_reach.explain_share` (the
+    subscription, connector and filter, or the missing link).
 
     Runtime complexity: O(gateways x (tags x rules per tag + depth x associating groups)):
     each device of the gateway chain has its associating groups recomputed from its tags.
@@ -354,6 +369,9 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     if device is None:
         return deny("unknown-device", f"no device has the id {device_id!r}")
     if user.tenant_id != device.tenant_id:
+        shared = explain_share(index, user, device)  # through a share, or why not
+        if shared is not None:
+            return shared
         return deny(
             "other-tenant",
             f"user {user_id!r} belongs to tenant {user.tenant_id!r} and device "

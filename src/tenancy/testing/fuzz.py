@@ -473,7 +473,10 @@ def _plain(value: object, depth: int = 0) -> object:
     if isinstance(value, list | tuple):
         return [_plain(v, depth + 1) for v in value]
     if isinstance(value, msgspec.Struct):
-        return repr(value)
+        # Field by field: a repr would show a frozenset in its (hash-seeded) iteration
+        # order, so two equal records could compare unequal, and a connector's hides its code.
+        items = [(f, _plain(getattr(value, f), depth + 1)) for f in value.__struct_fields__]
+        return (type(value).__name__, items)
     if isinstance(value, SortedIds):
         return list(value)
     slots = getattr(type(value), "__slots__", None)

@@ -14,8 +14,16 @@ or the tag index: each answer is recomputed by walking the records. It is slow o
 - User u *reaches* device d when u and d belong to the same tenant T, T and every ancestor
   of T is active, u is enabled, and some group u is a member of covers d.
 
-Cross-tenant sharing (DOMAIN.md section 7) is not modelled yet: until it exists, reach never
-leaves a tenant.
+Cross-tenant sharing (DOMAIN.md section 7), from the connector and subscription records:
+
+- A connector *shares* device d of its source when d matches its tag matchers (if any) and
+  one of its filter groups covers d (the rule above, inside the source: no chaining) or d
+  or one of its gateways is a filter device.
+- A share is *live* when the connector and its subscription are both active and the source,
+  the destination and every tenant above either are active.
+- Group g of the destination covers d *through a share* when g is the share's virtual group
+  or above it, the share is live and shares d; a user of the destination reaches d when it
+  is enabled and a member of such a group.
 
 >>> import tenancy
 >>> from tenancy.testing import oracle
@@ -48,6 +56,7 @@ from tenancy.records.model import (
     User,
     parse_rule,
 )
+from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -104,6 +113,13 @@ class Oracle:
         self.devices: dict[str, Device] = {d.id: d for d in snapshot.devices}
         self.users: dict[str, User] = {u.id: u for u in snapshot.users}
         self.memberships: set[tuple[str, str]] = set(snapshot.memberships)
+        self.connectors: dict[str, Connector] = {
+            r.id: r for r in snapshot.access if isinstance(r, Connector)
+        }
+        self.subscriptions: dict[str, Subscription] = {
+            r.connector_id: r for r in snapshot.access if isinstance(r, Subscription)
+        }
+        """connector id -> the subscription that accepted it."""
 
     # ------------------------------------------------------------------ structure
 
@@ -172,6 +188,94 @@ class Oracle:
         parent_id = self.devices[device_id].parent_id
         return parent_id is not None and self.covers(group_id, parent_id)
 
+    # ------------------------------------------------------------------ section 7
+
+    def shares(self, connector: Connector, device_id: str) -> bool:
+        """The connector's filters and tags select the device (whatever the statuses)."""
+        return self.sharing_filter(connector, device_id) is not None
+
+    def sharing_filter(self, connector: Connector, device_id: str) -> str | None:
+        """The first filter (groups by id, then the nearest gateway) sharing the device."""
+        device = self.devices[device_id]
+        if device.tenant_id != connector.source_tenant_id:
+            return None
+        if connector.tags is not None and not rule_matches(connector.tags, device.tags):
+            return None
+        for gid in sorted(connector.group_ids):
+            if gid in self.groups and self.covers(gid, device_id):
+                return gid
+        for gateway in self.device_gateways(device_id):
+            if gateway in connector.device_ids:
+                return gateway
+        return None
+
+    def live(self, connector: Connector) -> bool:
+        """Both sides active, the virtual group there, every tenant involved active."""
+        sub = self.subscriptions.get(connector.id)
+        return (
+            connector.status == "active"
+            and sub is not None
+            and sub.status == "active"
+            and sub.group_id in self.groups
+            and all(
+                t in self.tenants and self.suspended_blocker(t) is None
+                for t in (connector.source_tenant_id, connector.destination_tenant_id)
+            )
+        )
+
+    def covers_through_shares(self, group_id: str, device_id: str) -> bool:
+        """The group is a live share's virtual group or above it, and the share shares the
+        device."""
+        up_of = self.group_ancestors
+        return any(
+            group_id in up_of(self.subscriptions[c.id].group_id) and self.shares(c, device_id)
+            for c in self.connectors.values()
+            if self.live(c)
+        )
+
+    def covers_any(self, group_id: str, device_id: str) -> bool:
+        """Covers by section 3, or through a share."""
+        return self.covers(group_id, device_id) or self.covers_through_shares(group_id, device_id)
+
+    def share_code(self, user: User, device: Device) -> tuple[ExplanationCode, str | None]:
+        """The explain code of a user of another tenant than the device's (tenancy.rules.
+        share_reach's order): allowed through a share, or the first missing link of the
+        first sharing connector by id; ``not-shared`` or ``other-tenant`` without one."""
+        between = sorted(
+            c.id for c in self.connectors.values()
+            if c.source_tenant_id == device.tenant_id
+            and c.destination_tenant_id == user.tenant_id
+        )  # fmt: skip
+        codes: list[tuple[ExplanationCode, str | None]] = []
+        for cid in between:
+            connector = self.connectors[cid]
+            if not self.shares(connector, device.id):
+                continue
+            codes.append(self._share_link(user, connector))
+            if codes[-1][0] == "allowed":
+                return codes[-1]
+        if codes:
+            return codes[0]
+        return ("not-shared", None) if between else ("other-tenant", None)
+
+    def _share_link(self, user: User, connector: Connector) -> tuple[ExplanationCode, str | None]:
+        for tenant_id in (user.tenant_id, connector.source_tenant_id):
+            blocker = self.suspended_blocker(tenant_id)
+            if blocker is not None:
+                return "tenant-suspended", blocker
+        if not user.enabled:
+            return "user-disabled", None
+        sub = self.subscriptions.get(connector.id)
+        if sub is None:
+            return "not-accepted", None
+        if connector.status != "active":
+            return "connector-suspended", None
+        if sub.status != "active":
+            return "subscription-paused", None
+        if not self.member_groups(user.id) & set(self.group_ancestors(sub.group_id)):
+            return "no-covering-group", None
+        return "allowed", None
+
     def reaches(self, user_id: str, device_id: str) -> bool:
         """The four conditions of reach; unknown ids give False."""
         return self.explain_code(user_id, device_id)[0] == "allowed"
@@ -186,7 +290,7 @@ class Oracle:
         if device is None:
             return "unknown-device", None
         if user.tenant_id != device.tenant_id:
-            return "other-tenant", None
+            return self.share_code(user, device)
         blocker = self.suspended_blocker(user.tenant_id)
         if blocker is not None:
             return "tenant-suspended", blocker
@@ -213,7 +317,7 @@ class Oracle:
             for d, device in self.devices.items()
             if self.reaches(user_id, d)
             and rule_matches(matchers, device.tags)
-            and (group is None or (group in self.groups and self.covers(group, d)))
+            and (group is None or (group in self.groups and self.covers_any(group, d)))
         )
 
     def users_for(self, device_id: str, *, tags: Iterable[object] | None = None) -> list[str]:
@@ -244,7 +348,7 @@ class Oracle:
         if group_id not in self.groups:
             return []
         if descendants:
-            return sorted(d for d in self.devices if self.covers(group_id, d))
+            return sorted(d for d in self.devices if self.covers_any(group_id, d))
         return sorted(
             d
             for d in self.devices
@@ -258,6 +362,8 @@ class Oracle:
         user is a member of and runs parent to child down to a group that associates the
         association's device, which is the asked device or, through ``via``, one of its
         gateways."""
+        if explanation.allowed and explanation.connector_id is not None:
+            return self._proves_share(explanation)
         if not explanation.allowed or explanation.association is None or not explanation.path:
             return False
         path = explanation.path
@@ -283,6 +389,23 @@ class Oracle:
         return association.rule in group.device_tags and rule_matches(
             association.rule or (), device.tags
         )
+
+    def _proves_share(self, explanation: Explanation) -> bool:
+        """A share proof: the path runs from a membership of the user down to the virtual
+        group of the named subscription, whose live connector's named filter shares the
+        device."""
+        connector = self.connectors.get(explanation.connector_id or "")
+        path = explanation.path
+        if connector is None or not path or not self.live(connector):
+            return False
+        sub = self.subscriptions[connector.id]
+        if explanation.subscription_id != sub.id or path[-1] != sub.group_id:
+            return False
+        if path[0] not in self.member_groups(explanation.user_id):
+            return False
+        if any(self.groups[child].parent_id != parent for parent, child in pairwise(path)):
+            return False
+        return self.sharing_filter(connector, explanation.device_id) == explanation.filter_id
 
 
 def _filter(tags: Mapping[str, str] | Iterable[object] | None) -> TagRule:
