@@ -189,3 +189,17 @@ def test_a_row_encoded_before_the_field_still_decodes() -> None:
         ),
     )
     assert (kept.devices, kept.shared_devices, kept.peak_shared_devices) == (4, 5, 6)
+
+
+def test_a_device_shared_into_the_source_is_not_counted_again(share: Share) -> None:
+    """A share never chains: Acme's own subscription, placed under the group Acme shares
+    with Svc, adds to Acme's count, not to Svc's."""
+    tn = share.tn
+    third = tn.create_tenant(domain="third", name="Third", admin_email="it@third.example")
+    t = tn.tenant(third.id)
+    pump = t.create_device("Pump")
+    c = t.create_connector("to acme", destination=share.acme.id, devices=[pump.id])
+    sub = share.src.accept_connector(c.id, security_code=c.security_code, name="Third")
+    share.src.move_group(sub.group_id, parent=share.site.id)
+    assert share.today(share.acme.id).shared_devices == 1
+    assert share.today().shared_devices == 3

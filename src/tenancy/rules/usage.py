@@ -20,7 +20,6 @@ from tenancy.index.index import Index
 from tenancy.records import changes as ch
 from tenancy.records.model import Tenant, UsageCounts, UsageDay
 from tenancy.records.sharing import Connector, Subscription
-from tenancy.records.tags import rule_matches
 
 __all__ = [
     "CSV_COLUMNS",
@@ -82,42 +81,19 @@ def current_counts(index: Index, tenant_id: str) -> UsageCounts:
 # ---------------------------------------------------------------- shared devices
 
 
-def _live(index: Index, connector: Connector, subscription: Subscription) -> bool:
-    """Both sides active and both tenants (with their ancestors) active: section 7."""
-    return (
-        connector.status == "active"
-        and subscription.status == "active"
-        and index.blocker_of(connector.source_tenant_id) is None
-        and index.blocker_of(subscription.tenant_id) is None
-    )
-
-
 def shared_devices(index: Index, tenant_id: str) -> set[str]:
-    """The devices of other tenants shared into ``tenant_id`` now: those some filter of a
-    live share of it covers (a group's devices by the reach rules, a device with its child
-    devices), narrowed by the connector's tag matchers. Runtime complexity: O(the devices
-    its shares cover); nothing for a tenant without subscriptions."""
+    """The devices of other tenants shared into ``tenant_id`` now: what the virtual groups
+    of its subscriptions cover. The index puts a device in a virtual group's cover only
+    while its share is live and shares it (:mod:`tenancy.index.shares`, rules S1 to S3),
+    so a paused, suspended or blocked share counts nothing and a share never chains.
+    Runtime complexity: O(the devices shared into it); nothing for a tenant without
+    subscriptions."""
     access = index.access
     out: set[str] = set()
     for sid in access.subscriptions_of(tenant_id):
         subscription = access.subscription(sid)
-        connector = None if subscription is None else access.connector(subscription.connector_id)
-        if subscription is None or connector is None or not _live(index, connector, subscription):
-            continue
-        found: set[str] = set()
-        for gid in connector.group_ids:
-            found.update(index.devices_covered_by(gid))
-        walk = [d for d in connector.device_ids if d in index.devices]
-        while walk:
-            did = walk.pop()
-            if did not in found:
-                found.add(did)
-                walk.extend(index.child_devices(did))
-        rule = connector.tags
-        if rule is not None:
-            devices = index.devices
-            found = {d for d in found if rule_matches(rule, devices[d].tags)}
-        out |= found
+        if subscription is not None:
+            out.update(index.devices_covered_by(subscription.group_id))
     return out
 
 
