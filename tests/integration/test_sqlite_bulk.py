@@ -14,6 +14,7 @@ from tenancy.records import changes as ch
 from tenancy.records.model import AuditRecord, Device, Group, Tenant, User, parse_rules
 from tenancy.store import MemoryStore, _sqlite_apply
 from tenancy.store.sqlite import SQLiteStore
+from tests import pg
 
 ACME = Tenant(id="t00000002", domain="acme", name="Acme", admin_email="a@acme.example")
 
@@ -116,3 +117,24 @@ def test_indexes_made_after_a_large_insert_leave_the_schema_as_it_was(
     again = SQLiteStore(tmp_path / "s.db")
     assert [d.id for d in again.snapshot().devices] == [c.device.id for c in devices]
     again.close()
+
+
+def test_the_postgres_store_writing_rows_through_the_same_class_keeps_its_indexes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL writes its rows through the same ChangeWriter: a run past DEFER_ROWS
+    keeps its indexes (there is no ``sqlite_master`` to make them from)."""
+    pytest.importorskip("psycopg", reason="the extra 'postgres': pip install -e '.[postgres]'")
+    from tenancy.store.postgres import PostgresStore
+
+    monkeypatch.setattr(_sqlite_apply, "DEFER_ROWS", 5)
+    base, schema = pg.database_url(), pg.fresh_schema()
+    try:
+        store = PostgresStore.from_url(f"{base}?schema={schema}")
+        devices = [ch.DeviceCreated(device=Device(id=f"d{n:02}", tenant_id=ACME.id, name="D"))
+                   for n in range(30)]  # fmt: skip
+        store.commit([ch.TenantCreated(tenant=ACME), *devices], expected_revision=0)
+        assert [d.id for d in store.snapshot().devices] == [c.device.id for c in devices]
+        store.close()
+    finally:
+        pg.drop_schema(base, schema)

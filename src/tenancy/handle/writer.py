@@ -12,6 +12,10 @@ StaleRevision and the command is validated again on the newer state, so two writ
 never combine into a cycle; a write keeps retrying, with jittered exponential pauses, until
 ``write_timeout`` seconds have passed. A process always reads its own writes.
 
+A commit with more changes than the index holds records (an import) is not applied change
+by change: a new index is built in bulk from the records it leaves (:mod:`tenancy.index.bulk`),
+by the writing handle and by every handle that catches up with it.
+
 The index is a view of the store: if applying a commit to it fails (a bug, or a record the
 store took and the index cannot hold), the writer logs it once and rebuilds its index from a
 fresh snapshot instead of going on with a half-applied one.

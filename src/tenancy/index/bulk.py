@@ -1,16 +1,15 @@
 """A large commit (an import, a bulk creation) taken in by building the index anew.
 
 Applying a commit change by change costs what each change touches (rule 5 of
-:mod:`tenancy.index.index`); building an index from a snapshot costs about half as much
-per record, and makes a more compact index (its lists are adopted whole, its sets shared
-as a cold open shares them). So a commit with at least as many changes as the index holds
-records, and at least :data:`BULK_CHANGES` (:func:`is_large`), is taken in by
-:func:`rebuilt`: the records of
-the index and the commit's changes on them (their meaning of
-:class:`~tenancy.records.state.RecordState`), then :meth:`Index.build
-<tenancy.index.index.Index.build>`. The result is the index a snapshot of the store at
-that revision would build, which is what applying the commit must give (rule 2 of
-:meth:`Index.check_invariants <tenancy.index.index.Index.check_invariants>`).
+:mod:`tenancy.index.index`); building an index from a snapshot costs less per record (the
+bulk load of a cold open: each list made whole, each equal set made once). So a commit
+with at least as many changes as the index holds records, and at least
+:data:`BULK_CHANGES` (:func:`is_large`), is taken in by :func:`rebuilt`: the records of
+the index with the commit's changes on them (what
+:class:`~tenancy.records.state.RecordState` says they mean), given to :meth:`Index.build
+<tenancy.index.index.Index.build>`. That is the index applying the commit must leave:
+:meth:`Index.check_invariants <tenancy.index.index.Index.check_invariants>` holds any
+index to what a build from its records gives.
 """
 
 from __future__ import annotations

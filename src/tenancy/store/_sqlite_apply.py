@@ -71,7 +71,11 @@ class ChangeWriter:
     """Writes one commit's changes to the rows of a SQLite store, in the caller's
     transaction, and adds up what they do to each table's row count and checksum total."""
 
-    def __init__(self, encoded: dict[int, bytes] | None) -> None:
+    def __init__(self, encoded: dict[int, bytes] | None, *, indexes_later: bool = False) -> None:
+        self._indexes_later = indexes_later
+        """SQLite: a large run of new devices may have its table's indexes made after it
+        (:func:`indexes_after`, which reads ``sqlite_master``); PostgreSQL, which writes
+        its rows through this class too, never."""
         self._encoded = encoded
         """The blobs of the records written, by id(), when the commit carries audit records
         (an audit record whose ``after`` is that record reuses them), else None."""
@@ -199,8 +203,11 @@ class ChangeWriter:
                 device = c.device  # type: ignore[union-attr]
                 body = encode(device)
                 rows.append((device.id, device.tenant_id, body, crc(body)))
-            held = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
-            with indexes_after(conn, "devices", held[0] if held else 0, len(rows)):
+            held = len(rows)  # as if the table held as many: its indexes kept up
+            if self._indexes_later and len(rows) >= DEFER_ROWS:
+                row = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
+                held = held if row is None else row[0]
+            with indexes_after(conn, "devices", held, len(rows)):
                 self._insert_new(
                     conn,
                     "devices",

@@ -401,7 +401,7 @@ class SQLiteStore:
                 if head != expected_revision:
                     raise StaleRevision(expected_revision, head)
                 revision = head + 1
-                writer = ChangeWriter({} if audit else None)
+                writer = ChangeWriter({} if audit else None, indexes_later=True)
                 writer._apply(conn, changes)
                 body = _codec.encode_changes(changes)
                 at, actor = None, None
