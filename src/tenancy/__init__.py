@@ -66,6 +66,7 @@ from tenancy.records.model import (
     all_of,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.review import ReachDiff
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
@@ -100,6 +101,7 @@ __all__ = [
     "Page",
     "Permission",
     "PermissionDenied",
+    "ReachDiff",
     "Recipe",
     "RetentionRule",
     "Revision",
