@@ -67,6 +67,7 @@ from tenancy.records.model import (
     all_of,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.review import ReachDiff
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.rules.access import Identity
@@ -103,6 +104,7 @@ __all__ = [
     "Page",
     "Permission",
     "PermissionDenied",
+    "ReachDiff",
     "Recipe",
     "RetentionRule",
     "Revision",

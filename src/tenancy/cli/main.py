@@ -12,13 +12,22 @@ from collections.abc import Sequence
 
 import click
 
-from tenancy.cli import feed, model_files, questions, recipes, records, serve, transfer
+from tenancy.cli import (
+    feed,
+    model_files,
+    questions,
+    recipes,
+    records,
+    review,
+    serve,
+    transfer,
+)
 from tenancy.cli.root import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, StoreMissing, cli
 from tenancy.errors import NotFound, TenancyError
 
 __all__ = ["hoist_global_options", "main"]
 
-COMMAND_MODULES = (feed, model_files, questions, recipes, records, serve, transfer)
+COMMAND_MODULES = (feed, model_files, questions, recipes, records, review, serve, transfer)
 """The modules whose decorators put their commands on ``cli``."""
 
 # Options that belong to the root group and may also follow the command.

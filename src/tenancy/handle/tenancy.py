@@ -1,7 +1,8 @@
 """The facade: a :class:`Tenancy` handle holds a writer (store, index, lock, clock, limits,
 usage recorder, follower) and an identity (who acts: it authorises and audits every write),
 and is composed of parts on the two: the reach and access queries, the tenant lifecycle, the
-usage reports, the audit log, the change feed, the store-wide look-ups and import/export.
+usage reports, the audit log, the access review, the change feed, the store-wide look-ups
+and import/export.
 Most public methods are a part's method, bound through :class:`~tenancy.handle.delegate.delegated`
 (its signature and docstring are the part's: one copy, no drift). :meth:`Tenancy.verify` and
 :meth:`Tenancy.check`, the hot paths, read the writer's views themselves (a delegation would
@@ -22,6 +23,7 @@ from tenancy.handle.audit import AuditLog
 from tenancy.handle.delegate import delegated
 from tenancy.handle.feed import ChangeFeed
 from tenancy.handle.queries import Queries
+from tenancy.handle.review import AccessReview
 from tenancy.handle.scope import TenantScope
 from tenancy.handle.store_lookups import StoreLookups
 from tenancy.handle.tenants import TenantLifecycle
@@ -110,6 +112,7 @@ class Tenancy:
         self._tenants = TenantLifecycle(writer, identity)
         self._usage_reports = UsageReports(writer, identity)
         self._audit = AuditLog(writer, identity)
+        self._review = AccessReview(writer, identity)
         self._feed = ChangeFeed(writer, identity)
         self._lookups = StoreLookups(writer, identity)
         self._transfer = Transfer(writer, identity)
@@ -322,6 +325,11 @@ class Tenancy:
     # ------------------------------------------------------------ audit log (delegated)
 
     audit_log = delegated("_audit", AuditLog.audit_log)
+
+    # ------------------------------------------------------------ access review (delegated)
+
+    reach_diff = delegated("_review", AccessReview.reach_diff)
+    access_review_csv = delegated("_review", AccessReview.access_review_csv)
 
     # ------------------------------------------------------------ change feed (delegated)
 

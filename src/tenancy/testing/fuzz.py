@@ -169,6 +169,8 @@ RECIPES: dict[str, dict[str, Param]] = {
         "after": AFTER,
         "after_seq": _p("revision?", None),
     },
+    "reach_diff": {"from_revision": _p("revision", 0), "to_revision": REV, "tenant": TENANT},
+    "access_review_csv": {"tenant": TENANT},
     "usage": {
         "tenant_id": TENANT,
         "start": _p("date?", None),
