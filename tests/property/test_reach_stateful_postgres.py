@@ -33,9 +33,13 @@ class PostgresReachMachine(base.ReachMachine):
     def teardown(self) -> None:
         # Every handle on this store, those the reopen rule replaced too: their followers
         # would otherwise go on waiting on a closed store.
-        for writer in list(writer_module._WRITERS):
-            if writer.store is self.store:
-                writer.close()
+        # They share one store object: each flushes what it holds (usage counts pending
+        # since its last commit) before the first close closes that store under the others.
+        writers = [w for w in list(writer_module._WRITERS) if w.store is self.store]
+        for writer in writers:
+            writer.flush_usage()
+        for writer in writers:
+            writer.close()
         self.store.close()
         pg.give_back(self._url, self._schema)
 

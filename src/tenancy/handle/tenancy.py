@@ -360,12 +360,10 @@ class Tenancy:
         """Write the whole store, or ``tenant`` with its subtenants, as a document (see
         :func:`tenancy.document_schema`) to ``path_or_fileobj``, a path or a binary file;
         returns the records written. ``format``: ``"json"`` or ``"msgpack"`` (default: from
-        the suffix, else JSON). ``device_tags`` (tag rules, with ``tenant``): only that
-        tenant's devices a rule matches, with their gateways. Usage statistics are included
-        unless ``include_usage=False``; the audit log only with ``include_audit=True``;
-        connectors' security codes only with ``include_secrets=True``. The same state gives
-        the same bytes. Streamed: memory O(records) for the snapshot's references, a chunk
-        encoded at a time. Runtime complexity: O(records)."""
+        the suffix, else JSON). ``device_tags`` (tag rules, with ``tenant``): only its
+        devices a rule matches, with gateways. Usage unless ``include_usage=False``; the
+        audit log with ``include_audit=True``; security codes with ``include_secrets=True``.
+        Same state, same bytes. Runtime complexity: O(records), streamed."""
         return self._transfer.export_to(
             path_or_fileobj, tenant=tenant, format=format, device_tags=device_tags,
             include_usage=include_usage, include_audit=include_audit,
