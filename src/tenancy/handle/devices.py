@@ -114,7 +114,14 @@ class DeviceWrites(TenantRecords):
         )
 
     def create_devices(self, specs: Iterable[Mapping[str, Any]]) -> list[Device]:
-        """Create many devices in one transaction (specs read once, lazily)."""
+        """Create many devices in one transaction: all of them or, on any bad spec, none. Each of
+        ``specs`` is a mapping with ``name`` and optionally ``tags``, ``id``, ``parent`` (a parent
+        may be created earlier in the same call).
+
+        ``specs`` may be any iterable, a generator included: it is read one spec at a time and
+        counted against the limits as it is read, so the first spec past a limit raises
+        LimitExceeded (creating nothing) without the rest being read, and an endless generator stops
+        there. Runtime complexity: O(specs x tags x matching rules x depth), one commit."""
         if isinstance(specs, list | tuple):
             source: Iterable[Mapping[str, Any]] = specs
         else:
@@ -142,7 +149,10 @@ class DeviceWrites(TenantRecords):
     def update_device(
         self, device_id: str, *, name: str = UNSET, parent: str | None = UNSET
     ) -> Device:
-        """Rename a device or give it another gateway."""
+        """Rename the device ``device_id`` (``name``) or change its gateway (``parent``; None
+        detaches it). CycleError when the new parent is the device or one of its child devices.
+        Runtime complexity: O(1) to rename; O((1 + child devices) x associating groups x
+        depth) to move; one commit."""
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -161,7 +171,8 @@ class DeviceWrites(TenantRecords):
         return self._write(make)
 
     def tag_device(self, device_id: str, tags: TagsInput) -> Device:
-        """Add tags to a device."""
+        """Add ``tags`` to the device ``device_id``; groups whose rules now match associate it.
+        Runtime complexity: O(tags x matching rules x depth + child devices)."""
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -173,7 +184,9 @@ class DeviceWrites(TenantRecords):
         return self._write(make)
 
     def untag_device(self, device_id: str, tags: TagsInput) -> Device:
-        """Remove tags from a device."""
+        """Remove ``tags`` from the device ``device_id`` (ones it does not have are ignored);
+        groups whose rules no longer match dissociate it. Runtime complexity: as :meth:`tag_device`.
+        """
 
         def make() -> tuple[list[Change], Device]:
             self._writable()
@@ -185,7 +198,11 @@ class DeviceWrites(TenantRecords):
         return self._write(make)
 
     def delete_device(self, device_id: str, *, cascade: bool = False) -> None:
-        """Delete a device (with cascade, its child devices too)."""
+        """Delete the device ``device_id`` and its id associations; with ``cascade`` its child
+        devices too (refused with InUse without it when it has any, and while a device recipe
+        creates devices under one of them); a connector's filter naming one leaves it in the same
+        commit. Runtime complexity: O(devices deleted x covering
+        groups + access records), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()

@@ -71,7 +71,8 @@ class GroupAdmin(TenantRecords):
         """Create a group named ``name``, optionally below ``parent`` and already associating
         devices by id (``device_ids``) and by tag rule (``device_tags``, [tag
         shapes](scope.md#tag-shapes)), with a ``description``; ``id`` is generated unless given.
-        Returns the :class:`~tenancy.Group`. Runtime complexity: O(devices it associates x depth).
+        A virtual group (of a subscription) takes no child groups. Returns the
+        :class:`~tenancy.Group`. Runtime complexity: O(devices it associates x depth).
         """
 
         def make() -> tuple[list[Change], Group]:
@@ -113,7 +114,8 @@ class GroupAdmin(TenantRecords):
 
     def move_group(self, group_id: str, parent: str | None) -> Group:
         """Put the group ``group_id`` (with its whole subtree) under ``parent``, or make it a
-        root with None. CycleError if ``parent`` is the group or below it. Runtime complexity:
+        root with None. CycleError if ``parent`` is the group or below it; a virtual group may
+        move under the tenant's own groups but takes no child groups. Runtime complexity:
         O(subtree x depth + devices it covers)."""
 
         def make() -> tuple[list[Change], Group]:
@@ -172,7 +174,8 @@ class GroupAdmin(TenantRecords):
         self, group_id: str, *, device_ids: Iterable[str] = (), device_tags: RulesInput = ()
     ) -> Group:
         """Add device ids (``device_ids``) and tag rules (``device_tags``) to the associations of
-        the group ``group_id``. Runtime complexity: O(devices newly associated x depth)."""
+        the group ``group_id`` (never of a virtual group: InvalidValue). Runtime complexity:
+        O(devices newly associated x depth)."""
 
         def make() -> tuple[list[Change], Group]:
             self._writable()

@@ -105,14 +105,17 @@ class RoleAdmin(TenantRecords):
         return perms
 
     def roles_of(self, user_id: str) -> list[str]:
-        """The global roles the user holds, sorted."""
+        """The global roles the user ``user_id`` holds, sorted. Runtime complexity: O(r log r)
+        for r roles."""
         self.get_user(user_id)
         return self._queries._read(_roles_of, user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
     ) -> list[InventoryGrant]:
-        """The inventory roles a user (or, with ``to="group"``, a group's members) hold."""
+        """The inventory grants the user ``principal_id`` holds (with ``to="group"``: those every
+        member of the group ``principal_id`` holds), sorted. Runtime complexity: O(k log k) for k
+        grants."""
         _principal_kind(to)
         try:
             hash(principal_id)
@@ -134,7 +137,8 @@ class RoleAdmin(TenantRecords):
         )
 
     def default_member_role(self) -> str | None:
-        """The inventory role membership alone grants (viewer unless changed or cleared)."""
+        """The inventory role membership alone grants (``viewer`` unless changed), or None when
+        cleared. Runtime complexity: O(1)."""
         value = self._tenants.get_tenant(self.tenant_id).get_option(*MEMBER_ROLE_OPTION, "viewer")
         return value or None
 
@@ -143,8 +147,10 @@ class RoleAdmin(TenantRecords):
     def define_role(
         self, name: str, permissions: Iterable[str | Permission], *, kind: RoleKind = "global"
     ) -> RoleDefinition:
-        """Define (or redefine) a custom role of the tenant: global (tenant-wide) or
-        inventory (device permissions, held on a group). Built-in names are taken."""
+        """Define (or redefine: holders change at once) the custom role ``name`` of the tenant
+        with ``permissions``; ``kind`` is ``"global"`` (tenant-wide) or ``"inventory"`` (device
+        permissions, held on a group). Built-in names are taken (AlreadyExists). Returns the
+        :class:`~tenancy.RoleDefinition`. Runtime complexity: O(permissions), one commit."""
 
         def make() -> tuple[list[Change], RoleDefinition]:
             self._writable()
@@ -178,7 +184,8 @@ class RoleAdmin(TenantRecords):
         return self._write(make)
 
     def delete_role(self, name: str, *, kind: RoleKind = "global") -> None:
-        """Delete a custom role; refused while anyone holds it."""
+        """Delete the custom role ``name`` of that ``kind``; InUse while a grant of it remains.
+        Runtime complexity: O(access records of the tenant), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -220,7 +227,10 @@ class RoleAdmin(TenantRecords):
             )
 
     def grant_role(self, user_id: str, role: str) -> RoleGrant:
-        """Give the user a global role, tenant-wide."""
+        """Give the user ``user_id`` the global ``role`` (``admin``, ``business``, ``readonly``
+        or a custom one), tenant-wide. Returns the :class:`~tenancy.RoleGrant`; granting a held role
+        writes nothing. Runtime complexity: O(the role's permissions + the owner's global roles),
+        one commit."""
 
         def make() -> tuple[list[Change], RoleGrant]:
             self._writable()
@@ -235,8 +245,9 @@ class RoleAdmin(TenantRecords):
         return self._write(make)
 
     def revoke_role(self, user_id: str, role: str) -> None:
-        """Take a global role away (at once from every sub-user it capped too). The
-        tenant's first admin user keeps the admin role: no tenant can lock itself out."""
+        """Take the global ``role`` away from ``user_id`` (at once from every sub-user it capped
+        too). The tenant's first admin user keeps admin: no tenant can lock itself out. No error if
+        not held. Runtime complexity: O(1), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -272,8 +283,11 @@ class RoleAdmin(TenantRecords):
     def grant_inventory_role(
         self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
     ) -> InventoryGrant:
-        """Give an inventory role on ``group`` (every device it covers, within reach) to a
-        user, or with ``to="group"`` to every member of the group ``principal_id``."""
+        """Give the inventory ``role`` (``viewer``, ``operator``, ``manager`` or a custom one) on
+        ``group``, so on every device it covers within reach, to the user ``principal_id`` or, with
+        ``to="group"``, to every member of the group ``principal_id``. Returns the
+        :class:`~tenancy.InventoryGrant`. Runtime complexity: O(the role's permissions + the owner's
+        grants), for each member with ``to="group"``, one commit."""
 
         def make() -> tuple[list[Change], InventoryGrant]:
             self._writable()
@@ -293,7 +307,9 @@ class RoleAdmin(TenantRecords):
     def revoke_inventory_role(
         self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
     ) -> None:
-        """Take an inventory role away (no error if it was not held)."""
+        """Take the inventory ``role`` on ``group`` away from ``principal_id`` (a user, or with
+        ``to="group"`` a group's members); no error if it was not held. Runtime complexity: O(1),
+        one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -305,8 +321,10 @@ class RoleAdmin(TenantRecords):
         self._write(make)
 
     def set_default_member_role(self, role: str | None) -> None:
-        """The inventory role membership alone grants on the group; None clears it (then a
-        member reaches devices but may do nothing to them without another role)."""
+        """Set the inventory ``role`` membership alone grants on the group (``viewer`` unless
+        changed); None clears it (then a member reaches devices but may do nothing to them without
+        another role). A tenant option, ``("access", "default_member_role")``. Runtime complexity:
+        O(the tenant's options), one commit."""
         if role is not None:
             self._role("inventory", role)
         self._tenants.set_options(self.tenant_id, {MEMBER_ROLE_OPTION: role or ""})
@@ -314,8 +332,10 @@ class RoleAdmin(TenantRecords):
     # ------------------------------------------------------------ owners and delegation
 
     def set_owner(self, user_id: str, owner_id: str | None) -> User:
-        """Make ``owner_id`` the owner of the user (None: no owner). The owner manages its
-        sub-users, and a sub-user's permissions are capped by its owner's at check time."""
+        """Make ``owner_id`` the owner of the user ``user_id`` (None: no owner). The owner
+        manages its sub-users, and a sub-user's permissions are capped by its owner's at check time.
+        CycleError if the owner is the user or below it; the first admin user never has an owner.
+        Returns the :class:`~tenancy.User`. Runtime complexity: O(depth of owners), one commit."""
 
         def make() -> tuple[list[Change], User]:
             self._writable()
@@ -340,7 +360,8 @@ class RoleAdmin(TenantRecords):
         return self._write(make)
 
     def sub_users(self, owner_id: str, *, recursive: bool = False) -> list[User]:
-        """The users the owner owns directly (or at any depth), sorted by id."""
+        """The users ``owner_id`` owns directly (with ``recursive``, at any depth), sorted by id.
+        Runtime complexity: O(k log k) for k users returned."""
         self._user(owner_id, "owner_id")
         check_bool("recursive", recursive)
         return self._queries._read(_sub_users, owner_id, recursive)
@@ -348,8 +369,9 @@ class RoleAdmin(TenantRecords):
     def delegate(
         self, owner_id: str, delegate_id: str, *, until: datetime | None = None
     ) -> Delegation:
-        """Let ``delegate_id`` manage the user hierarchy of ``owner_id`` (until a time, if
-        given). The delegate must hold user_management:CREATE."""
+        """Let ``delegate_id`` (who must hold ``user_management:CREATE``) manage the user
+        hierarchy of ``owner_id``, until a timezone-aware ``until`` if given. Returns the
+        :class:`~tenancy.Delegation`. Runtime complexity: O(the delegate's roles), one commit."""
 
         def make() -> tuple[list[Change], Delegation]:
             self._writable()
@@ -377,7 +399,8 @@ class RoleAdmin(TenantRecords):
         return self._write(make)
 
     def revoke_delegation(self, owner_id: str, delegate_id: str) -> None:
-        """End a delegation at once (no error if there was none)."""
+        """End the delegation from ``owner_id`` to ``delegate_id`` at once (no error if there was
+        none). Runtime complexity: O(1), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -392,8 +415,10 @@ class RoleAdmin(TenantRecords):
     # ------------------------------------------------------------ support
 
     def request_support(self, user_id: str, *, duration: timedelta | None = None) -> SupportRequest:
-        """Open support access to this tenant for ``duration`` (the handle's
-        ``support_duration``, 24 hours by default) from now; a new request extends it."""
+        """As the user ``user_id``, open support access to this tenant for ``duration`` (the
+        handle's ``support_duration``, 24 hours, by default; a positive timedelta) from now; a new
+        request extends it. Returns the :class:`~tenancy.SupportRequest`. Runtime complexity: O(1),
+        one commit."""
 
         def make() -> tuple[list[Change], SupportRequest]:
             self._writable()
@@ -412,7 +437,8 @@ class RoleAdmin(TenantRecords):
         return self._write(make)
 
     def end_support(self) -> None:
-        """End this tenant's support request early (no error if there is none)."""
+        """End this tenant's support request early (no error if there is none). Runtime
+        complexity: O(1), one commit."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
@@ -422,6 +448,6 @@ class RoleAdmin(TenantRecords):
         self._write(make)
 
     def support_until(self) -> datetime | None:
-        """When the tenant's open support request ends, or None."""
+        """When the tenant's open support request ends, or None. Runtime complexity: O(1)."""
         record = self._index.access.support_request(self.tenant_id)
         return None if record is None else record.until

@@ -87,6 +87,9 @@ class ShareAdmin(TenantRecords):
         return sorted(found, key=lambda s: s.id)
 
     def get_connector(self, connector_id: str) -> Connector:
+        """The :class:`~tenancy.Connector` ``connector_id``, for its source (with the
+        security code), its destination and the management tenant (without it); NotFound
+        for any other tenant. Runtime complexity: O(1)."""
         index = self._index
         connector = index.access.connector(connector_id) if isinstance(connector_id, str) else None
         if connector is None or (self.tenant_id not in (
@@ -99,6 +102,9 @@ class ShareAdmin(TenantRecords):
         return self._shown(connector)
 
     def get_subscription(self, subscription_id: str) -> Subscription:
+        """The :class:`~tenancy.Subscription` ``subscription_id``, for its tenant, the source
+        of its connector and the management tenant; NotFound for any other. Runtime
+        complexity: O(1)."""
         index = self._index
         access = index.access
         sub = access.subscription(subscription_id) if isinstance(subscription_id, str) else None
@@ -173,6 +179,17 @@ class ShareAdmin(TenantRecords):
         description: str = "",
         id: str | None = None,
     ) -> Connector:
+        """Offer the tenant ``destination`` a share of this tenant's devices: a
+        :class:`~tenancy.Connector` named ``name`` with a ``description`` (both shown to the
+        destination). Its filters: every device a group of ``groups`` covers here, and every
+        device of ``devices`` with its child devices, narrowed by ``tags`` (matchers a shared
+        device must all match, [tag shapes](scope.md#tag-shapes)) when given. At least one
+        group or device, all of this tenant (not a virtual group: shares never chain); never
+        from the management tenant, never to this tenant itself. ``id`` is generated unless
+        given; the returned connector carries the ``security_code`` to give the destination.
+        Runtime complexity: O(filters), one commit, audited in both tenants.
+        """
+
         def make() -> tuple[list[Change], Connector]:
             self._writable()
             index = self._index
@@ -218,9 +235,15 @@ class ShareAdmin(TenantRecords):
         return self._write(make)
 
     def suspend_connector(self, connector_id: str) -> Connector:
+        """Suspend the connector ``connector_id`` of this tenant (its source): the
+        destination reaches none of its devices until :meth:`activate_connector`. Returns the
+        :class:`~tenancy.Connector`. Runtime complexity: O(1) plus the devices it shares,
+        one commit."""
         return self._set_connector_status(connector_id, "suspended")
 
     def activate_connector(self, connector_id: str) -> Connector:
+        """Activate the suspended connector ``connector_id`` of this tenant again. Returns the
+        :class:`~tenancy.Connector`. Runtime complexity: as :meth:`suspend_connector`."""
         return self._set_connector_status(connector_id, "active")
 
     def delete_connector(self, connector_id: str) -> None:
@@ -235,6 +258,13 @@ class ShareAdmin(TenantRecords):
     def accept_connector(
         self, connector_id: str, *, security_code: str, name: str, id: str | None = None
     ) -> Subscription:
+        """Accept the connector ``connector_id`` offered to this tenant, with the
+        ``security_code`` its source gave: a :class:`~tenancy.Subscription` named ``name``
+        (``id`` generated unless given) and its virtual group (``group_id``, named ``name``)
+        in one commit. A wrong code raises WrongSecurityCode and is on record in the audit
+        log of both tenants (never the code). Runtime complexity: O(the devices it shares),
+        one commit."""
+
         def make() -> tuple[list[Change], Subscription | None]:
             self._writable()
             index = self._index
@@ -297,9 +327,15 @@ class ShareAdmin(TenantRecords):
         return self._write(make)
 
     def pause_subscription(self, subscription_id: str) -> Subscription:
+        """Pause this tenant's subscription ``subscription_id``: its users reach none of the
+        shared devices until :meth:`resume_subscription`. Returns the
+        :class:`~tenancy.Subscription`. Runtime complexity: O(1) plus the devices it shares,
+        one commit."""
         return self._set_subscription_status(subscription_id, "paused")
 
     def resume_subscription(self, subscription_id: str) -> Subscription:
+        """Resume this tenant's paused subscription ``subscription_id``. Returns the
+        :class:`~tenancy.Subscription`. Runtime complexity: as :meth:`pause_subscription`."""
         return self._set_subscription_status(subscription_id, "active")
 
     def delete_subscription(self, subscription_id: str) -> None:
