@@ -181,6 +181,31 @@ def test_accepting_gives_a_subscription_and_its_virtual_group(w: World) -> None:
     )
 
 
+def test_the_subscription_and_its_virtual_group_take_given_ids(w: World) -> None:
+    """As every record: ids are generated unless given (a test replaying a history, or an
+    application keeping its own ids, gives them); a taken one is refused naming its field."""
+    c = w.connector()
+    taken = unchanged(
+        w.tn,
+        lambda: w.dst.accept_connector(
+            c.id, security_code=c.security_code, name="Acme", group_id=w.site.id
+        ),
+        AlreadyExists,
+    )
+    assert taken.field == "group_id"
+    bad = unchanged(
+        w.tn,
+        lambda: w.dst.accept_connector(c.id, security_code=c.security_code, name="A", group_id=" "),
+        InvalidValue,
+    )
+    assert bad.field == "group_id"
+    sub = w.dst.accept_connector(
+        c.id, security_code=c.security_code, name="Acme", id="sub-1", group_id="acme-fleet"
+    )
+    assert (sub.id, sub.group_id) == ("sub-1", "acme-fleet")
+    assert w.dst.get_group("acme-fleet").name == "Acme"
+
+
 def test_a_wrong_code_is_refused_and_on_record_in_both_tenants(w: World) -> None:
     c = w.connector()
     before = w.tn.store.snapshot()

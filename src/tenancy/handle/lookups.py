@@ -124,13 +124,19 @@ class TenantRecords:
     # ------------------------------------------------------------ validation helpers
 
     def _new_id(
-        self, kind: str, given: str | None, taken: Mapping[str, object], make: Callable[[], str]
+        self,
+        kind: str,
+        given: str | None,
+        taken: Mapping[str, object],
+        make: Callable[[], str],
+        *,
+        field: str = "id",
     ) -> str:
         if given is None:
             return unique_id(make, taken)  # type: ignore[no-any-return]
-        _ids.check_id(kind, given)
+        _ids.check_id(kind, given, field)
         if given in taken:
-            raise AlreadyExists(kind, given, field="id")
+            raise AlreadyExists(kind, given, field=field)
         return given
 
     def _writable(self) -> None:

@@ -256,14 +256,20 @@ class ShareAdmin(TenantRecords):
     # ------------------------------------------------------------ subscriptions (the destination)
 
     def accept_connector(
-        self, connector_id: str, *, security_code: str, name: str, id: str | None = None
+        self,
+        connector_id: str,
+        *,
+        security_code: str,
+        name: str,
+        id: str | None = None,
+        group_id: str | None = None,
     ) -> Subscription:
         """Accept the connector ``connector_id`` offered to this tenant, with the
         ``security_code`` its source gave: a :class:`~tenancy.Subscription` named ``name``
-        (``id`` generated unless given) and its virtual group (``group_id``, named ``name``)
-        in one commit. A wrong code raises WrongSecurityCode and is on record in the audit
-        log of both tenants (never the code). Runtime complexity: O(the devices it shares),
-        one commit."""
+        (``id`` generated unless given) and its virtual group, named ``name``, whose id is
+        ``group_id`` (generated unless given), in one commit. A wrong code raises
+        WrongSecurityCode and is on record in the audit log of both tenants (never the code).
+        Runtime complexity: O(the devices it shares), one commit."""
 
         def make() -> tuple[list[Change], Subscription | None]:
             self._writable()
@@ -299,14 +305,16 @@ class ShareAdmin(TenantRecords):
             sub_id = self._new_id(
                 "subscription", id, access.all_subscriptions(), new_subscription_id
             )
-            group_id = self._new_id("group", None, index.groups, _ids.new_group_id)
-            group = Group(id=group_id, tenant_id=self.tenant_id, name=sub_name)
+            virtual_id = self._new_id(
+                "group", group_id, index.groups, _ids.new_group_id, field="group_id"
+            )
+            group = Group(id=virtual_id, tenant_id=self.tenant_id, name=sub_name)
             sub = Subscription(
                 id=sub_id,
                 tenant_id=self.tenant_id,
                 connector_id=connector.id,
                 name=sub_name,
-                group_id=group_id,
+                group_id=virtual_id,
             )
             return [ch.GroupCreated(group=group), ch.AccessSet(record=sub)], sub
 

@@ -415,6 +415,7 @@ RECIPES: dict[str, dict[str, Param]] = {
         "security_code": _p("text", _id("code2")),
         "name": _p("name", "Shared"),
         "id": _p("new_id?", None),
+        "group_id": _p("new_id?", None),
     },
     "pause_subscription": {"subscription_id": SUBSCRIPTION},
     "resume_subscription": {"subscription_id": SUBSCRIPTION},
