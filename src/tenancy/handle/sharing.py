@@ -17,7 +17,6 @@ its connector.
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Iterable
 
 from tenancy import ids as _ids
@@ -33,23 +32,7 @@ from tenancy.rules.limits import check_new_connector, check_new_group
 from tenancy.rules.sharing import connector_removal, subscription_removal
 from tenancy.rules.validate import as_id_tuple, check_name, check_text, replace
 
-__all__ = ["ShareAdmin", "new_connector_id", "new_security_code", "new_subscription_id"]
-
-SECURITY_CODE_BYTES = 24
-"""Random bytes of a security code: 192 bits, from :mod:`secrets` (DOMAIN.md asks 128+)."""
-
-
-def new_security_code() -> str:
-    """A fresh security code: 192 random bits, URL-safe text (32 characters)."""
-    return secrets.token_urlsafe(SECURITY_CODE_BYTES)
-
-
-def new_connector_id() -> str:
-    return f"c-{secrets.token_hex(8)}"
-
-
-def new_subscription_id() -> str:
-    return f"s-{secrets.token_hex(8)}"
+__all__ = ["ShareAdmin"]
 
 
 def _is_management(index: Index, tenant_id: str) -> bool:
@@ -207,8 +190,11 @@ class ShareAdmin(TenantRecords):
                 )  # fmt: skip
             group_ids, device_ids = self._filters(groups, devices)
             rule = parse_filter(tags, "tags")
+            connector_id = self._new_id(
+                "connector", id, index.access.all_connectors(), _ids.new_connector_id
+            )
             connector = Connector(
-                id=self._new_id("connector", id, index.access.all_connectors(), new_connector_id),
+                id=connector_id,
                 source_tenant_id=self.tenant_id,
                 destination_tenant_id=destination,
                 name=check_name("connector", name),
@@ -216,7 +202,7 @@ class ShareAdmin(TenantRecords):
                 group_ids=group_ids,
                 device_ids=device_ids,
                 tags=None if rule is None else parse_rule(AllOf(rule), "tags"),
-                security_code=new_security_code(),
+                security_code=_ids.new_security_code(),
             )
             check_new_connector(self._writer.limits, index, self.tenant_id)
             return [ch.AccessSet(record=connector)], connector
@@ -303,7 +289,7 @@ class ShareAdmin(TenantRecords):
             sub_name = check_name("subscription", name)
             check_new_group(self._writer.limits, index, self.tenant_id, None)
             sub_id = self._new_id(
-                "subscription", id, access.all_subscriptions(), new_subscription_id
+                "subscription", id, access.all_subscriptions(), _ids.new_subscription_id
             )
             virtual_id = self._new_id(
                 "group", group_id, index.groups, _ids.new_group_id, field="group_id"

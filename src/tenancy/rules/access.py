@@ -214,15 +214,7 @@ def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> b
         return perm == DEVICE_READ and _member_or_inventory(index, user, acc, perm, device)
     if perm in acc.global_perms:
         return True
-    if perm.type != "device" or not _reaches(index, user.id, device.id):
-        return False
-    if perm in acc.member_perms:
-        return True
-    cover = index.cover_of(device.id)
-    return any(
-        g in cover and perm in _expanded(index, user.tenant_id, "inventory", role)
-        for role, g in _inventory_grants(index, user.id)
-    )
+    return perm.type == "device" and _member_or_inventory(index, user, acc, perm, device)
 
 
 def _member_or_inventory(
