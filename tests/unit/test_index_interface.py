@@ -41,6 +41,9 @@ INDEX_INTERFACE = frozenset({
     # devices and users
     "child_devices", "cover_of", "groups_associating", "user_by_email", "groups_of_user",
     "reach_of", "without_muted",
+    # time-bounded memberships (tenancy.index.terms)
+    "held_members_of", "member_term", "terms_of_user", "terms_of_group", "timed", "view",
+    "retime_due", "next_boundary", "retime", "timed_verify",
     # cross-tenant shares (tenancy.index.shares)
     "shared_part_of", "own_cover_of", "live_share",
     # for tools and white-box tests only

@@ -166,6 +166,9 @@ class GroupAdmin(TenantRecords):
                 for r in access.referring_to_group(g)
             ]
             changes.extend(ch.GroupDeleted(group_id=g) for g in reversed(subtree))
+            changes += [  # after their groups, as delete_user's (tenancy.records.terms)
+                ch.AccessRemoved(record=r) for g in subtree for r in index.terms_of_group(g)
+            ]
             return changes, None
 
         self._write(make)

@@ -99,13 +99,14 @@ class TenantRecords:
     def members(self, group_id: str) -> list[User]:
         """The direct members of the group ``group_id``, sorted by id (members of the
         groups below it are theirs; :meth:`~tenancy.Tenancy.users_for` answers who reaches
-        a device). NotFound unless it is a group of this tenant. Runtime complexity: O(m)
-        for its m members."""
+        a device), those whose membership is outside its window (expired, or not started)
+        included: it is a record until removed. NotFound unless it is a group of this
+        tenant. Runtime complexity: O(m) for its m members."""
 
         def look(index: Index) -> list[User]:
             self._owned("group", index.groups, group_id, "group_id")
             users = index.users
-            return [users[u] for u in index.members_of(group_id)]
+            return [users[u] for u in index.held_members_of(group_id)]
 
         return self._queries._read(look)  # seq-checked: a member may leave meanwhile
 

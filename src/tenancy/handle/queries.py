@@ -98,6 +98,7 @@ class Queries:
         query runs again under the writer lock, where no write can interleave. Either way
         the answer is the one from before or after each write, never half of one. Cost:
         two reads of :attr:`Index.seq <tenancy.index.tables.IndexTables.seq>`."""
+        self._writer.retime()  # memberships with a window, as they count now
         index = self._index  # one index throughout: a reload swaps in another, whole
         seq = index.seq
         try:

@@ -8,6 +8,7 @@ bound with :class:`~tenancy.handle.delegate.delegated`: one signature and docstr
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, overload
 
 from tenancy import ids as _ids
@@ -31,6 +32,8 @@ from tenancy.records.changes import Change
 from tenancy.records.model import Device, Group, Page, User, parse_tags
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.tags import TagsInput
+from tenancy.records.terms import MembershipTerm
+from tenancy.records.window import check_window
 from tenancy.rules.access import Identity
 from tenancy.rules.limits import (
     check_new_user,
@@ -315,36 +318,80 @@ class TenantScope(TenantRecords):
                     field="user_id",
                 )  # fmt: skip
             removed = [ch.AccessRemoved(record=r) for r in access.referring_to_user(user_id)]
-            return [*removed, ch.UserDeleted(user_id=user_id)], None
+            # Membership terms go after the user, with its memberships: removed first,
+            # a term would leave its membership counting always for an instant.
+            terms = [ch.AccessRemoved(record=r) for r in self._index.terms_of_user(user_id)]
+            return [*removed, ch.UserDeleted(user_id=user_id), *terms], None
 
         self._write(make)
 
-    def add_member(self, group_id: str, user_id: str) -> None:
+    def add_member(
+        self,
+        group_id: str,
+        user_id: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> None:
         """Make the user ``user_id`` a member of the group ``group_id``: it reaches every device
-        the group covers. Adding an existing membership does nothing. Runtime complexity: O(the
-        user's groups), one commit."""
+        the group covers. ``valid_from`` and ``valid_until`` (timezone-aware datetimes) bound
+        when the membership counts: from ``valid_from`` included to ``valid_until`` excluded,
+        by the handle's clock (DOMAIN.md section 9); outside them it stays a record (listed
+        by :meth:`members`) that grants nothing. Adding an existing membership sets its
+        window to the one given (none: it counts always), and does nothing if it is the
+        same. Runtime complexity: O(the user's groups), one commit.
+
+        >>> import tenancy
+        >>> from datetime import datetime, timezone
+        >>> tn = tenancy.open()
+        >>> acme = tn.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        >>> t = tn.tenant(acme.id)
+        >>> site = t.create_group("San Bruno", device_tags=[("site", "sb")])
+        >>> gen = t.create_device("Generator 7", tags=[("site", "sb")])
+        >>> ana = t.create_user("ana@acme.example")
+        >>> t.add_member(site.id, ana.id, valid_until=datetime(2000, 1, 7, tzinfo=timezone.utc))
+        >>> tn.verify(ana.id, gen.id), tn.explain(ana.id, gen.id).code
+        (False, 'expired')
+        """
+        check_window(valid_from, valid_until)
 
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_group(group_id)
             self.get_user(user_id)
-            if self._index.is_member(group_id, user_id):
-                return [], None
-            return [ch.MemberAdded(group_id=group_id, user_id=user_id)], None
+            index = self._index
+            old = index.member_term(group_id, user_id)
+            changes: list[Change] = []
+            if not index.is_member(group_id, user_id):
+                changes.append(ch.MemberAdded(group_id=group_id, user_id=user_id))
+            if valid_from is not None or valid_until is not None:
+                term = MembershipTerm(
+                    tenant_id=self.tenant_id, group_id=group_id, user_id=user_id,
+                    valid_from=valid_from, valid_until=valid_until,
+                )  # fmt: skip
+                if term != old:  # after its MemberAdded: see tenancy.records.terms
+                    changes.append(ch.AccessSet(record=term))
+            elif old is not None:
+                changes.append(ch.AccessRemoved(record=old))  # it counts always from now
+            return changes, None
 
         self._write(make)
 
     def remove_member(self, group_id: str, user_id: str) -> None:
         """End the membership of the user ``user_id`` in the group ``group_id`` (no error if
-        there was none). Runtime complexity: as :meth:`add_member`."""
+        there was none), and its window if it had one. Runtime complexity: as
+        :meth:`add_member`."""
 
         def make() -> tuple[list[Change], None]:
             self._writable()
             self.get_group(group_id)
             self.get_user(user_id)
-            if not self._index.is_member(group_id, user_id):
+            index = self._index
+            if not index.is_member(group_id, user_id):
                 return [], None
-            return [ch.MemberRemoved(group_id=group_id, user_id=user_id)], None
+            term = index.member_term(group_id, user_id)
+            removed = [] if term is None else [ch.AccessRemoved(record=term)]
+            return [ch.MemberRemoved(group_id=group_id, user_id=user_id), *removed], None
 
         self._write(make)
 

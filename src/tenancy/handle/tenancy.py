@@ -211,11 +211,14 @@ class Tenancy:
         if at_least is not None or fresh:
             self._writer.sync(at_least, fresh)
         # The same test as the physical limit. A disabled or blocked user's reach is the
-        # empty set, so it needs no branch; an unknown (or unhashable) id lands in except.
+        # empty set, so it needs no branch; an unknown (or unhashable) id lands in except,
+        # and so does a user with a time-bounded membership: only it reads the clock.
         reach, cover, _, _ = self._views
         try:
             return not reach[user_id].isdisjoint(cover[device_id])
-        except (KeyError, TypeError):
+        except KeyError:
+            return self._writer.timed_verify(user_id, device_id)
+        except TypeError:
             return False
 
     def check(
@@ -269,6 +272,8 @@ class Tenancy:
                     return False
             # The walk over grants and owners may meet a write half-way: trusted only if
             # the index's seq was even and did not move (see Queries._read).
+            self._writer.retime()
+            index = self._writer.index
             seq = index.seq
             allowed = check(index, user_id, permission, device_id)
             if index.seq == seq and not seq & 1:
@@ -280,6 +285,7 @@ class Tenancy:
             # first-time check. A malformed permission raises InvalidValue.
             named("permission", parse_permission, permission)
         # Run it again where no write can interleave; unknown or unhashable ids give False.
+        self._writer.retime()
         with self._writer.lock:
             try:
                 return check(self._writer.index, user_id, permission, device_id)

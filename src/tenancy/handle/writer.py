@@ -218,6 +218,31 @@ class Writer:
                     field="at_least",
                 )
 
+    def retime(self) -> None:
+        """Bring the index's time-bounded memberships to the clock's now, if the clock left
+        the interval they were decided for (DOMAIN.md section 9). Every query that reads
+        more than verify's table calls it first. O(1) while no membership has a window (no
+        clock read) or the clock stays inside the interval; see
+        :meth:`Index.retime <tenancy.index.index.Index.retime>` otherwise."""
+        index = self._index
+        if index.timed and index.retime_due(self.clock()):
+            with self.lock:
+                # The clock is read again under the lock: a thread that read it earlier and
+                # waited must not move the view back behind one that moved it forward.
+                self._index.retime(self.clock())
+
+    def timed_verify(self, user_id: str, device_id: str) -> bool:
+        """verify's answer for an id its clock-free table misses: a user with a
+        time-bounded membership (retimed first), or an unknown id (False, without a clock
+        read). O(1) in practice."""
+        try:
+            if not self._index.timed or user_id not in self._index.users:
+                return False
+        except TypeError:  # an unhashable id
+            return False
+        self.retime()
+        return self._index.timed_verify(user_id, device_id)
+
     def catch_up(self) -> Revision:
         """Apply every commit other handles wrote since this one last looked."""
         with self.lock:
@@ -299,6 +324,7 @@ class Writer:
             losses = 0
             while True:
                 self.catch_up()
+                self.retime()  # rules read memberships as they count now
                 changes, result = make()
                 check_deletions(self.index, changes)  # nothing a recipe names goes
                 authorize(self.index, identity, changes, self.clock())

@@ -49,6 +49,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -71,6 +72,7 @@ from tenancy.records.model import (
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.records.state import UsageTable
+from tenancy.records.terms import MembershipTerm
 
 __all__ = ["EMPTY", "GroupInfo", "Index"]
 
@@ -102,8 +104,14 @@ class Index(IndexTables):
         load_devices(index, snapshot.devices, EMPTY)
         for user in snapshot.users:
             index._add_user_record(user)
+        terms = index._terms
+        for record in snapshot.access:
+            if type(record) is MembershipTerm:
+                terms.put(record)
         joined: defaultdict[str, list[str]] = defaultdict(list)
         for gid, uid in snapshot.memberships:
+            if terms and not terms.counts(gid, uid):
+                continue  # not before the first retime: see tenancy.index.terms
             index._members[gid].add(uid)
             joined[uid].append(gid)
         for uid, gids in joined.items():
@@ -132,6 +140,13 @@ class Index(IndexTables):
         """
         self._seq += 1  # odd: a reader that walks a table now runs again (rule 6)
         self._access.cache = {}  # answers derived from the old state are void now
+        changes = changes if isinstance(changes, list | tuple) else list(changes)
+        for change in changes:
+            # A membership and its term arrive in one commit, the term second: take the
+            # term first, so that no reader ever sees the membership count for an instant
+            # outside its window.
+            if type(change) is ch.AccessSet and type(change.record) is MembershipTerm:
+                self._terms.put(change.record)
         new_devices: list[Device] = []
         for change in changes:
             if type(change) is ch.DeviceCreated:
@@ -154,6 +169,15 @@ class Index(IndexTables):
                     self._usage.apply(change)
             case ch.TenantCreated(tenant=t):
                 self._add_tenant(t)
+            case ch.AccessSet(record=MembershipTerm() as term):
+                self._access._put(term)
+                self._terms.put(term)  # a term is only ever put with its membership held
+                self._count(*term_pair(term), self._terms.counts(*term_pair(term)))
+            case ch.AccessRemoved(record=MembershipTerm() as term):
+                self._access._remove(term)
+                # Still held (not removed with its membership): it counts from now on.
+                if self._terms.drop(term.group_id, term.user_id) is not None:
+                    self._count(term.group_id, term.user_id, True)
             case ch.AccessSet(record=r):
                 self._access._put(r)
                 if type(r) is Connector or type(r) is Subscription:
@@ -214,13 +238,10 @@ class Index(IndexTables):
             case ch.UserDeleted(user_id=uid):
                 self._delete_user(uid)
             case ch.MemberAdded(group_id=gid, user_id=uid):
-                self._members[gid].add(uid)
-                self._user_groups[uid] = self._user_groups.get(uid, EMPTY) | {gid}
-                self._refresh_reach(uid)
+                self._count(gid, uid, self._terms.counts(gid, uid))
             case ch.MemberRemoved(group_id=gid, user_id=uid):
-                self._members[gid].discard(uid)
-                self._leave(uid, gid)
-                self._refresh_reach(uid)
+                self._terms.drop(gid, uid)  # a term goes with its membership
+                self._count(gid, uid, False)
             case _:
                 raise ch.unknown_change(change)
 
@@ -324,6 +345,8 @@ class Index(IndexTables):
             frozenset(self._group_ids.get(group_id, ())),
             frozenset(self._group_rules.get(group_id, ())),
         )
+        for uid in list(self._terms.users_of(group_id)):
+            self._terms.drop(group_id, uid)
         for uid in self._members.pop(group_id, ()):
             self._leave(uid, group_id)
             self._refresh_reach(uid)
@@ -579,13 +602,68 @@ class Index(IndexTables):
             self._muted.add(user_id)
         else:
             self._muted.discard(user_id)
-        old = self._reach.get(user_id)
-        if old != effective:
-            self._reach[user_id] = self._sets.take(effective)
+        # A user with a time-bounded membership lives in the timed table, the others in the
+        # one verify reads without a clock. Moving between them, the new entry is written
+        # before the old one goes, so a lock-free reader finds one or the other.
+        table, other = (
+            (self._timed_reach, self._reach)
+            if user_id in self._terms.by_user
+            else (self._reach, self._timed_reach)
+        )
+        old = table.get(user_id)
+        if old != effective or old is None:
+            table[user_id] = self._sets.take(effective)
             if old is not None:
                 self._sets.release(old)
+        moved = other.pop(user_id, None)
+        if moved is not None:
+            self._sets.release(moved)
         if effective:
-            self._user_groups[user_id] = self._reach[user_id]
+            self._user_groups[user_id] = table[user_id]
+
+    def _count(self, group_id: str, user_id: str, counted: bool) -> None:
+        """Make the membership count (``members``, ``user_groups``, reach) or not."""
+        ids = self._members.get(group_id)
+        if counted == (ids is not None and user_id in ids):
+            if user_id in self._users:
+                self._refresh_reach(user_id)  # its table may change (timed or not)
+            return
+        if counted:
+            self._members[group_id].add(user_id)
+            self._user_groups[user_id] = self._user_groups.get(user_id, EMPTY) | {group_id}
+        else:
+            assert ids is not None
+            ids.discard(user_id)
+            self._leave(user_id, group_id)
+        self._refresh_reach(user_id)
+
+    # ----------------------------------------------------------------- time
+
+    def retime(self, now: datetime) -> None:
+        """Bring the memberships with a term to the instant ``now``: each counts exactly
+        when ``valid_from <= now < valid_until``. A no-op while ``now`` is inside the
+        interval the tables hold for (:meth:`retime_due`). Bumps ``seq`` and voids the
+        per-user access answers, as an apply does (rule 6). Runtime complexity: O(log
+        terms) to find the boundaries crossed since the last instant, plus what each of the
+        memberships crossed costs (one user's reach)."""
+        if not self._terms.stale(now):
+            return
+        self._seq += 1
+        self._access.cache = {}
+        for gid, uid in self._terms.move_view(now):
+            self._count(gid, uid, self._terms.counts(gid, uid))
+        self._access.cache = {}
+        self._seq += 1
+
+    def timed_verify(self, user_id: str, device_id: str) -> bool:
+        """verify for a user the clock-free table does not hold: a user with a
+        time-bounded membership, at the view (the caller retimes first), or an unknown id
+        (False). Runtime complexity: O(1) in practice, as verify."""
+        groups = self._timed_reach.get(user_id)
+        if not groups:
+            return False
+        cover = self._cover.get(device_id)
+        return cover is not None and not groups.isdisjoint(cover)
 
     def _leave(self, user_id: str, group_id: str) -> None:
         groups = self._user_groups.get(user_id, EMPTY) - {group_id}
@@ -603,7 +681,10 @@ class Index(IndexTables):
             tenant_users.discard(user_id)
         for gid in self._user_groups.pop(user_id, EMPTY):
             self._members[gid].discard(user_id)
-        self._sets.release(self._reach.pop(user_id))
+        for gid in list(self._terms.groups_of(user_id)):
+            self._terms.drop(gid, user_id)
+        reach = self._reach.pop(user_id, None)
+        self._sets.release(self._timed_reach.pop(user_id) if reach is None else reach)
         self._muted.discard(user_id)
 
     # ----------------------------------------------------------------- records out
@@ -617,7 +698,9 @@ class Index(IndexTables):
             groups=[self.group_record(k) for k in sorted(self._groups)],
             devices=[self._devices[k] for k in sorted(self._devices)],
             users=[self._users[k] for k in sorted(self._users)],
-            memberships=sorted((g, u) for g, us in self._members.items() for u in us),
+            memberships=sorted(
+                {(g, u) for g, us in self._members.items() for u in us} | set(self._terms.by_pair)
+            ),
             usage=self._usage.rows(),
             access=self._access.sorted_records(),
         )
@@ -631,6 +714,15 @@ class Index(IndexTables):
         """
         self._forest.check()
         fresh = Index.build(self.snapshot())
+        if self._terms.view is not None:
+            fresh.retime(self._terms.view)
+        assert self._terms.by_pair == fresh._terms.by_pair, "membership terms"
+        assert _as_sets(self._terms.by_user) == _as_sets(fresh._terms.by_user), "terms by user"
+        assert _as_sets(self._terms.by_group) == _as_sets(fresh._terms.by_group), "by group"
+        assert self._terms.next_boundary() == fresh._terms.next_boundary(), "next boundary"
+        assert not set(self._reach) & set(self._timed_reach), "a user in both reach tables"
+        assert set(self._timed_reach) == set(self._terms.by_user), "the timed users"
+        assert _nonempty(fresh._timed_reach) == _nonempty(self._timed_reach), "timed reach"
         assert fresh._blocked == self._blocked, (fresh._blocked, self._blocked)
         assert _nonempty(fresh._cover) == _nonempty(self._cover), "rule 2: covers"
         assert _as_sets(fresh._covered) == _as_sets(self._covered), "rule 2: covered"
@@ -655,11 +747,15 @@ class Index(IndexTables):
             assert _as_sets(getattr(fresh, name)) == _as_sets(getattr(self, name)), name
         # Rule 4: every interned set is shared, and counts match the references held.
         references: dict[frozenset[str], int] = defaultdict(int)
-        for table in (self._cover, self._reach):
+        for table in (self._cover, self._reach, self._timed_reach):
             for value in table.values():
                 assert value is self._sets._sets[value], "an equal set was stored twice"
                 references[value] += 1
         assert dict(references) == dict(self._sets._counts), "interned reference counts"
+
+
+def term_pair(term: MembershipTerm) -> tuple[str, str]:
+    return term.group_id, term.user_id
 
 
 def _nonzero(table: dict[str, int]) -> dict[str, int]:

@@ -27,16 +27,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence, Set
-from datetime import date
+from datetime import date, datetime
 from typing import NamedTuple
 
 from tenancy.index.access_tables import AccessState
 from tenancy.index.forest import GroupForest
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tag_rules import TagTables
+from tenancy.index.terms import Terms
 from tenancy.records import changes as ch
 from tenancy.records.model import Device, Group, TagRule, Tenant, UsageDay, User
 from tenancy.records.state import UsageTable
+from tenancy.records.terms import MembershipTerm
 
 __all__ = ["EMPTY", "GroupInfo", "IndexTables", "LiveShare"]
 
@@ -155,6 +157,14 @@ class IndexTables:
         the very object of ``reach[user]``, which is interned: the users of one site share
         one set."""
         self._reach: dict[str, frozenset[str]] = {}
+        """user -> the groups it reaches devices through (rule 3), for every user whose
+        reach does not depend on the clock: verify reads it with no clock, so a user with a
+        time-bounded membership is never here (a miss sends verify to the clock)."""
+        self._timed_reach: dict[str, frozenset[str]] = {}
+        """The same for the users with a time-bounded membership, at the view of
+        ``terms``: read only after :meth:`Index.retime` brought the view to the clock."""
+        self._terms = Terms()
+        """The terms of time-bounded memberships, and the instant the tables are for."""
         self._muted: set[str] = set()
         """Users who are members of a group but reach nothing (disabled, or their tenant is
         suspended): users_for filters them out, and skips the filter while there are none."""
@@ -189,9 +199,11 @@ class IndexTables:
         """``(reach, cover)``: user id -> an opaque set, device id -> an opaque set, with the
         contract that the user reaches the device exactly when
         ``not reach[user].isdisjoint(cover[device])``. An unknown id is missing (KeyError);
-        a user who reaches nothing maps to an empty set. The two mappings are the index's
-        own, live for as long as this index: bind them once (verify does, through the
-        writer's views) and read them without a call. O(1)."""
+        a user who reaches nothing maps to an empty set. A user with a time-bounded
+        membership is missing too: its answer depends on the clock, so a caller that misses
+        asks :meth:`timed_verify <tenancy.index.index.Index.timed_verify>` instead. The two
+        mappings are the index's own, live for as long as this index: bind them once
+        (verify does, through the writer's views) and read them without a call. O(1)."""
         return self._reach, self._cover
 
     # ----------------------------------------------------------------- records
@@ -351,15 +363,62 @@ class IndexTables:
         return iter(self._direct.get(group_id, _NO_IDS))
 
     def members_of(self, group_id: str) -> Sequence[str]:
-        """The ids of the group's direct members in id order; a view, not a copy (so a
-        caller can extend a list with it in one step). O(1)."""
+        """The ids of the group's direct members whose membership counts at the view, in
+        id order; a view, not a copy (so a caller can extend a list with it in one step).
+        O(1)."""
         ids = self._members.get(group_id)
         return _NO_IDS if ids is None else ids.held
 
     def is_member(self, group_id: str, user_id: str) -> bool:
-        """Is the user a direct member of the group? O(log members)."""
+        """Is the user a direct member of the group, counting now or not (a membership
+        outside its term is still a record)? O(log members)."""
         ids = self._members.get(group_id)
-        return ids is not None and user_id in ids
+        return (ids is not None and user_id in ids) or (group_id, user_id) in self._terms.by_pair
+
+    def held_members_of(self, group_id: str) -> list[str]:
+        """The ids of the group's direct members in id order, those whose membership does
+        not count now (outside its term) included. O(members)."""
+        ids = self._members.get(group_id)
+        held = _NO_IDS if ids is None else ids.held
+        resting = self._terms.users_of(group_id)
+        return sorted(set(held) | resting) if resting else list(held)
+
+    def member_term(self, group_id: str, user_id: str) -> MembershipTerm | None:
+        """The term of the user's membership of the group, or None (no membership, or one
+        without end). O(1)."""
+        return self._terms.term(group_id, user_id)
+
+    def terms_of_user(self, user_id: str) -> list[MembershipTerm]:
+        """The terms of the user's time-bounded memberships, by group id. O(its terms)."""
+        terms = self._terms
+        return [terms.by_pair[(g, user_id)] for g in sorted(terms.groups_of(user_id))]
+
+    def terms_of_group(self, group_id: str) -> list[MembershipTerm]:
+        """The terms of the group's time-bounded memberships, by user id. O(its terms)."""
+        terms = self._terms
+        return [terms.by_pair[(group_id, u)] for u in sorted(terms.users_of(group_id))]
+
+    # ----------------------------------------------------------------- time
+
+    @property
+    def timed(self) -> bool:
+        """Does any membership have a term (so answers depend on the clock)? O(1)."""
+        return bool(self._terms)
+
+    @property
+    def view(self) -> datetime | None:
+        """The instant the memberships with a term were last decided for (None before the
+        first). O(1)."""
+        return self._terms.view
+
+    def retime_due(self, now: datetime) -> bool:
+        """Would a membership count differently at ``now`` than in the tables? O(1)."""
+        return self._terms.stale(now)
+
+    def next_boundary(self) -> datetime | None:
+        """The next instant after the view at which a membership starts or ends to count.
+        O(1)."""
+        return self._terms.next_boundary()
 
     # ----------------------------------------------------------------- devices
 
@@ -404,20 +463,23 @@ class IndexTables:
         return self._emails.get((tenant_id, email.casefold()))
 
     def groups_of_user(self, user_id: str) -> Set[str]:
-        """The groups the user is a direct member of, whatever its status. O(1)."""
+        """The groups the user is a direct member of, whatever its status, among those
+        whose membership counts at the view. O(1)."""
         return self._user_groups.get(user_id, EMPTY)
 
     def reach_of(self, user_id: str) -> Set[str]:
-        """The groups the user reaches devices through (rule 3): its direct groups while it
-        is enabled and no tenant above it is suspended, else empty. O(1)."""
-        return self._reach.get(user_id, EMPTY)
+        """The groups the user reaches devices through (rule 3): its direct groups (whose
+        membership counts at the view) while it is enabled and no tenant above it is
+        suspended, else empty. O(1)."""
+        groups = self._reach.get(user_id)
+        return self._timed_reach.get(user_id, EMPTY) if groups is None else groups
 
     def without_muted(self, user_ids: list[str]) -> list[str]:
         """``user_ids`` without the members who reach nothing (disabled, or a suspended
         tenant): the list itself while there are none, else O(len) for a new one."""
         if not self._muted:
             return user_ids
-        return list(filter(self._reach.__getitem__, user_ids))
+        return list(filter(self.reach_of, user_ids))
 
     # ----------------------------------------------------------------- diagnostics
 

@@ -53,6 +53,8 @@ from tenancy.records.sharing import (
     Connector,
     Subscription,
 )
+from tenancy.records.terms import MembershipTerm
+from tenancy.records.window import check_window
 
 __all__ = [
     "AccessRemoved",
@@ -575,6 +577,11 @@ def _access(record: object, field: str, seen: object = None) -> None:
             if record.status not in CONNECTOR_STATUSES:
                 raise _bad(record.status, "a connector is 'active' or 'suspended'", "status")
             _text(record.security_code, "security_code")
+        case MembershipTerm():
+            _id(record.tenant_id, "tenant_id")
+            _id(record.group_id, "group_id")
+            _id(record.user_id, "user_id")
+            check_window(record.valid_from, record.valid_until)
         case Subscription():
             _id(record.id, "id")
             _id(record.tenant_id, "tenant_id")

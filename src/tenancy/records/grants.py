@@ -24,6 +24,7 @@ import msgspec
 from tenancy.errors import InvalidValue
 from tenancy.records.recipes import Recipe
 from tenancy.records.sharing import Connector, Subscription
+from tenancy.records.terms import MembershipTerm
 
 __all__ = [
     "ADMIN_ROLE",
@@ -213,8 +214,9 @@ class SupportRequest(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 AccessRecord: TypeAlias = (
     RoleDefinition | RoleGrant | InventoryGrant | Delegation | SupportRequest
-    | Connector | Subscription | Recipe
+    | Connector | Subscription | Recipe | MembershipTerm
 )  # fmt: skip
 """Every kind of access-table record: the access-control records of this module, the
-sharing records of :mod:`tenancy.records.sharing` and the device recipes of
-:mod:`tenancy.records.recipes`, kept the same way."""
+sharing records of :mod:`tenancy.records.sharing`, the device recipes of
+:mod:`tenancy.records.recipes` and the membership terms of :mod:`tenancy.records.terms`,
+kept the same way."""

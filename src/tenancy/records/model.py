@@ -580,6 +580,8 @@ ExplanationCode: TypeAlias = Literal[
     "not-accepted",
     "connector-suspended",
     "subscription-paused",
+    "expired",
+    "not-started",
 ]
 
 
@@ -602,6 +604,10 @@ class Explanation:
     that shares it) name the share, ``path`` runs down to the subscription's virtual group,
     and the codes ``not-shared``, ``not-accepted``, ``connector-suspended`` and
     ``subscription-paused`` say which link is missing.
+
+    A membership outside its window (DOMAIN.md section 9) gives ``expired`` or
+    ``not-started``; ``reason`` says "expired at ..." or "starts at ..." and ``path`` names
+    the group of that membership.
     """
 
     allowed: bool

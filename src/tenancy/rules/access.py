@@ -59,6 +59,7 @@ from tenancy.records.grants import (
 from tenancy.records.model import Device, Tenant, User
 from tenancy.records.recipes import Recipe
 from tenancy.records.sharing import Connector, Subscription
+from tenancy.records.terms import MembershipTerm
 from tenancy.rules.sharing import Consequences, consequences
 from tenancy.rules.tenant_rules import edit_refusal
 
@@ -674,6 +675,10 @@ class _Authorizer:
             case Subscription(tenant_id=t):
                 self.in_tenant(t, "accept, toggle or delete a subscription")
                 self.need("tenant_management", "UPDATE", "accept, toggle or delete a subscription")
+            case MembershipTerm(group_id=gid, user_id=uid):
+                # The window of a membership is the membership's own: who may change the
+                # one may change the other.
+                self.authorize(ch.MemberAdded(group_id=gid, user_id=uid))
             case _:
                 raise InvalidValue(
                     record, "an access record is a tenancy.records.grants record", field="record"

@@ -28,6 +28,7 @@ from tenancy.records.model import (
     parse_filter,
     rule_matches,
 )
+from tenancy.records.window import window_text
 from tenancy.rules.paging import (
     DEFAULT_PAGE_SIZE,
     DEVICES_FOR,
@@ -371,7 +372,7 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     if user.tenant_id != device.tenant_id:
         shared = explain_share(index, user, device)  # through a share, or why not
         if shared is not None:
-            return shared
+            return shared if shared.allowed else _out_of_term(index, user_id, device_id) or shared
         return deny(
             "other-tenant",
             f"user {user_id!r} belongs to tenant {user.tenant_id!r} and device "
@@ -386,6 +387,9 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     groups = index.groups_of_user(user_id)
     cover = index.cover_of(device_id)
     if groups.isdisjoint(cover):
+        timed = _out_of_term(index, user_id, device_id)
+        if timed is not None:
+            return timed
         reason = (
             f"user {user_id!r} is a member of no group"
             if not groups
@@ -406,6 +410,27 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
         path=path,
         association=association,
     )
+
+
+def _out_of_term(index: Index, user_id: str, device_id: str) -> Explanation | None:
+    """The denial for a user who would reach the device through a membership outside its
+    window (the one nearest the device's groups when several are, by group id), or None."""
+    view = index.view
+    cover = index.cover_of(device_id)
+    for term in index.terms_of_user(user_id):
+        if view is None or term.group_id not in cover:
+            continue
+        why = window_text(term.valid_from, term.valid_until, view)
+        if why:
+            return Explanation(
+                allowed=False,
+                code="expired" if why.startswith("expired") else "not-started",
+                reason=f"the membership of user {user_id!r} in group {term.group_id!r} {why}",
+                user_id=user_id,
+                device_id=device_id,
+                path=(term.group_id,),
+            )
+    return None
 
 
 def _describe(association: Association) -> str:
