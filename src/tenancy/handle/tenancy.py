@@ -181,6 +181,12 @@ class Tenancy:
     ) -> None:
         self.close()
 
+    @property
+    def clock(self) -> Clock:
+        """The handle's clock, the ``clock`` it was opened with: every answer is for
+        ``clock()``, the instant that decides whether a time-bounded grant counts. O(1)."""
+        return self._writer.clock
+
     def catch_up(self) -> Revision:
         """Apply every commit other handles wrote since this one last looked; returns the new
         revision. Runtime complexity: one read of the store's change log, plus applying each new

@@ -372,7 +372,9 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
     if user.tenant_id != device.tenant_id:
         shared = explain_share(index, user, device)  # through a share, or why not
         if shared is not None:
-            return shared if shared.allowed else _out_of_term(index, user_id, device_id) or shared
+            if shared.code == "no-covering-group":  # perhaps through a membership's window
+                return _out_of_term(index, user_id, device_id) or shared
+            return shared
         return deny(
             "other-tenant",
             f"user {user_id!r} belongs to tenant {user.tenant_id!r} and device "

@@ -12,7 +12,9 @@ or the tag index: each answer is recomputed by walking the records. It is slow o
 - Group g *covers* device d when g or any descendant of g associates d, or g covers d's
   parent device (recursively: a child device follows its gateway).
 - User u *reaches* device d when u and d belong to the same tenant T, T and every ancestor
-  of T is active, u is enabled, and some group u is a member of covers d.
+  of T is active, u is enabled, and some group u is a member of covers d. A membership with
+  a term counts only while ``valid_from <= now < valid_until`` (DOMAIN.md section 9), now
+  being the handle's clock or the instant given.
 
 Cross-tenant sharing (DOMAIN.md section 7), from the connector and subscription records:
 
@@ -40,6 +42,7 @@ Cross-tenant sharing (DOMAIN.md section 7), from the connector and subscription 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -58,6 +61,7 @@ from tenancy.records.model import (
 )
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
+from tenancy.records.terms import MembershipTerm
 
 if TYPE_CHECKING:
     from tenancy.handle.tenancy import Tenancy
@@ -105,9 +109,17 @@ class Oracle:
     asserts that the records hold no cycle, so a corrupt store fails loudly here too.
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, now: datetime | None = None) -> None:
         snapshot = _snapshot_of(source)
         self.snapshot = snapshot
+        if now is None:
+            now = datetime.now(UTC) if isinstance(source, Snapshot) else source.clock()
+        self.now = now
+        """The instant the answers are for (DOMAIN.md section 9): the handle's clock."""
+        self.terms: dict[tuple[str, str], MembershipTerm] = {
+            (r.group_id, r.user_id): r for r in snapshot.access if isinstance(r, MembershipTerm)
+        }
+        """(group, user) -> the window of a time-bounded membership."""
         self.tenants: dict[str, Tenant] = {t.id: t for t in snapshot.tenants}
         self.groups: dict[str, Group] = {g.id: g for g in snapshot.groups}
         self.devices: dict[str, Device] = {d.id: d for d in snapshot.devices}
@@ -165,8 +177,28 @@ class Oracle:
         return chain
 
     def member_groups(self, user_id: str) -> set[str]:
-        """The groups the user is a direct member of."""
-        return {g for g, u in self.memberships if u == user_id}
+        """The groups the user is a direct member of, by a membership that counts now:
+        without a term, or ``valid_from <= now < valid_until``."""
+        return {g for g, u in self.memberships if u == user_id and self.counts(g, u)}
+
+    def counts(self, group_id: str, user_id: str) -> bool:
+        """Does the membership count now? Always, without a term."""
+        term = self.terms.get((group_id, user_id))
+        if term is None:
+            return True
+        return (term.valid_from is None or term.valid_from <= self.now) and (
+            term.valid_until is None or self.now < term.valid_until
+        )
+
+    def out_of_term_code(self, user_id: str, device_id: str) -> ExplanationCode | None:
+        """``expired`` or ``not-started`` when the first membership by group id that does
+        not count now would reach the device, else None."""
+        for (g, u), term in sorted(self.terms.items()):
+            if u != user_id or self.counts(g, u) or not self.covers_any(g, device_id):
+                continue
+            expired = term.valid_until is not None and self.now >= term.valid_until
+            return "expired" if expired else "not-started"
+        return None
 
     # ------------------------------------------------------------------ section 3
 
@@ -290,14 +322,17 @@ class Oracle:
         if device is None:
             return "unknown-device", None
         if user.tenant_id != device.tenant_id:
-            return self.share_code(user, device)
+            code = self.share_code(user, device)
+            if code[0] == "no-covering-group":
+                return self.out_of_term_code(user_id, device_id) or code[0], None
+            return code
         blocker = self.suspended_blocker(user.tenant_id)
         if blocker is not None:
             return "tenant-suspended", blocker
         if not user.enabled:
             return "user-disabled", None
         if not any(self.covers(g, device_id) for g in self.member_groups(user_id)):
-            return "no-covering-group", None
+            return self.out_of_term_code(user_id, device_id) or "no-covering-group", None
         return "allowed", None
 
     # ------------------------------------------------------------------ listings
