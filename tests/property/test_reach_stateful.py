@@ -4,11 +4,13 @@ every step (DOMAIN.md section 4, invariants 2, 6 and 8).
 The machine keeps a small world (a few tenants, groups, devices, users) and drives every
 write of the core: tenants and subtenants, suspend / activate / delete, groups (create,
 rename, move including attempted cycles, delete with cascade), devices (gateways, re-parent
-including attempted cycles, tags, delete), users (enable / disable, tags, email), memberships
-and associations, cross-tenant shares (connectors with group and device filters and tag
-matchers, accepted with the right or a wrong code, both toggles, both deletions, and the
-virtual group's limits), and "reopen": a new :class:`tenancy.Tenancy` on the same store,
-which rebuilds its index from the store's snapshot.
+including attempted cycles, tags, delete), users (enable / disable, tags, email),
+memberships (some with a window: valid from and until a few instants around a clock the
+machine moves forward and back, with listings paged across a move) and associations, cross-
+tenant shares (connectors with group and device filters and tag matchers, accepted with the
+right or a wrong code, both toggles, both deletions, and the virtual group's limits), and
+"reopen": a new :class:`tenancy.Tenancy` on the same store, which rebuilds its index from
+the store's snapshot.
 
 Each write is attempted with ids that are sometimes the tenant's own, sometimes another
 tenant's and sometimes unknown. Before the call the machine works out, from the oracle,
@@ -18,10 +20,10 @@ and changes nothing (same revision, same store snapshot).
 
 After every step: the handle's index holds exactly the store's records,
 ``index.check_invariants()`` passes, and for every (user, device) pair, including unknown
-ids, ``verify`` and ``explain`` agree with the oracle (an allowed explanation is checked as a
-proof); ``devices_for`` walked page by page with a small page size and ``users_for`` of every
-device equal the oracle's lists. Isolation (DOMAIN.md section 4, invariant 4) is its own
-invariant: no user reaches a device of another tenant except through an accepted, active
+ids, ``verify`` and ``explain`` agree with the oracle (an allowed explanation is checked as
+a proof); ``devices_for`` walked page by page with a small page size and ``users_for`` of
+every device equal the oracle's lists. Isolation (DOMAIN.md section 4, invariant 4) is its
+own invariant: no user reaches a device of another tenant except through an accepted, active
 share from that tenant to its own whose filters select the device.
 
 Run more examples with ``TENANCY_HYPOTHESIS_EXAMPLES=2000`` (see tests/conftest.py).
@@ -30,6 +32,7 @@ Run more examples with ``TENANCY_HYPOTHESIS_EXAMPLES=2000`` (see tests/conftest.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -53,6 +56,7 @@ from tenancy import (
 from tenancy.records import changes as ch
 from tenancy.records.model import parse_rules
 from tenancy.testing import strategies as ts
+from tenancy.testing.clock import ManualClock
 from tenancy.testing.oracle import Oracle
 
 R = TypeVar("R")
@@ -80,6 +84,27 @@ user_matchers = st.tuples(
 )
 
 
+START = datetime(2026, 12, 4, 9, tzinfo=UTC)
+"""The clock's first instant; windows start and end a few hours around it."""
+instants = st.integers(-1, 6)
+"""Hours from START: the instants of the windows, and where the clock moves."""
+_bound = st.none() | instants.map(lambda h: START + timedelta(hours=h))
+Window = tuple[datetime | None, datetime | None]
+windows: st.SearchStrategy[Window] = st.one_of(  # one_of picks a branch uniformly
+    st.just((None, None)),
+    st.just((None, None)),
+    st.tuples(_bound, _bound),
+    st.tuples(_bound, _bound),
+    st.just((START.replace(tzinfo=None), None)),  # naive: refused
+)
+
+
+def _bad_window(valid_from: datetime | None, valid_until: datetime | None) -> bool:
+    if any(b is not None and b.tzinfo is None for b in (valid_from, valid_until)):
+        return True
+    return valid_from is not None and valid_until is not None and valid_from >= valid_until
+
+
 class _Rejected:
     """What :meth:`ReachMachine._attempt` returns for a write that was (rightly) refused."""
 
@@ -102,15 +127,16 @@ class ReachMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = MemoryStore()
-        self.tn = tenancy.Tenancy(self.store)
-        self.follower = tenancy.Tenancy(self.store)
+        self.clock = ManualClock(START)
+        self.tn = tenancy.Tenancy(self.store, clock=self.clock)
+        self.follower = tenancy.Tenancy(self.store, clock=self.clock)
         self.serial = 0
         self.page_size = 2
         self.tenant_ids: list[str] = [self.tn.management_tenant.id]
         self.group_ids: list[str] = []
         self.device_ids: list[str] = []
         self.user_ids: list[str] = [u.id for u in self.store.snapshot().users]
-        self.oracle = Oracle(self.store.snapshot())
+        self.oracle = Oracle(self.store.snapshot(), now=self.clock.now)
 
     # ------------------------------------------------------------------ helpers
 
@@ -126,7 +152,7 @@ class ReachMachine(RuleBasedStateMachine):
 
     def _refresh(self) -> None:
         """Re-read the truth and forget ids that no longer exist (cascades, deletes)."""
-        self.oracle = Oracle(self.store.snapshot())
+        self.oracle = Oracle(self.store.snapshot(), now=self.clock.now)
         o = self.oracle
         self.tenant_ids = [t for t in self.tenant_ids if t in o.tenants]
         self.group_ids = [g for g in self.group_ids if g in o.groups]
@@ -263,13 +289,23 @@ class ReachMachine(RuleBasedStateMachine):
         page_size=st.integers(1, 3),
         allow_subtenants=st.booleans(),
         plan=ts.world_plans(min_devices=2, max_devices=8, min_groups=1, max_groups=5, max_users=4),
+        terms=st.lists(st.tuples(st.integers(0, 15), st.tuples(_bound, _bound)), max_size=3),
     )
-    def start(self, page_size: int, allow_subtenants: bool, plan: ts.WorldPlan) -> None:
+    def start(
+        self, page_size: int, allow_subtenants: bool, plan: ts.WorldPlan, terms: list[Any]
+    ) -> None:
         """Every run starts with one populated customer tenant (a random group forest,
-        devices with gateways and tags, users with memberships), so the rules below act
-        on an interesting world from the first step."""
+        devices with gateways and tags, users with memberships, some of them with a window),
+        so the rules below act on an interesting world from the first step."""
         self.page_size = page_size
         world = ts.build_world(self.tn, plan, prefix="w", allow_subtenants=allow_subtenants)
+        pairs = self.store.snapshot().memberships
+        for pick, (valid_from, valid_until) in terms:
+            if pairs and not _bad_window(valid_from, valid_until):
+                gid, uid = pairs[pick % len(pairs)]
+                self._scope(world.tenant_id).add_member(
+                    gid, uid, valid_from=valid_from, valid_until=valid_until
+                )
         self.tenant_ids.append(world.tenant_id)
         self.group_ids += world.group_ids
         self.device_ids += world.device_ids
@@ -778,15 +814,55 @@ class ReachMachine(RuleBasedStateMachine):
             assert uid not in self.oracle.users
             assert not any(u == uid for _, u in self.oracle.memberships)
 
-    @rule(group=refs, user=refs)
-    def add_member(self, group: Ref, user: Ref) -> None:
+    @rule(group=refs, user=refs, window=windows)
+    def add_member(self, group: Ref, user: Ref, window: Window) -> None:
+        """Add a membership, or set the window of an existing one: mostly none (it counts
+        always), else from and/or until one of a few instants around the clock's, sometimes
+        a window that ends before it starts or a naive bound (InvalidValue)."""
         tid, gid = self._target("group", group)
         uid = self._pick("user", tid, user) or "no-such-user"
+        valid_from, valid_until = window
         expected = (
             self._writable(tid) | self._owned("group", gid, tid) | self._owned("user", uid, tid)
         )
-        if self._ok(lambda: self._scope(tid).add_member(gid, uid), expected):
+        if _bad_window(valid_from, valid_until):
+            expected = {InvalidValue}
+        add = self._scope(tid).add_member
+        if self._ok(
+            lambda: add(gid, uid, valid_from=valid_from, valid_until=valid_until), expected
+        ):
             assert (gid, uid) in self.oracle.memberships
+            term = self.oracle.terms.get((gid, uid))
+            if valid_from is None and valid_until is None:
+                assert term is None
+            else:
+                assert term is not None
+                assert (term.valid_from, term.valid_until) == (valid_from, valid_until)
+
+    @rule(hours=instants)
+    def move_the_clock(self, hours: int) -> None:
+        """Move the clock to one of the instants windows start and end at (or between
+        them), forward or back: no write happens, yet every answer must follow."""
+        self.clock.set(START + timedelta(hours=hours, microseconds=-1 if hours % 3 == 2 else 0))
+        self._refresh()
+
+    @rule(user=st.integers(0, 15), hours=instants)
+    def page_across_an_instant(self, user: int, hours: int) -> None:
+        """A listing started before the clock moves and continued after it gives, after
+        the cursor, exactly what the oracle says at the new instant."""
+        uid = self.user_ids[user % len(self.user_ids)]
+        first = self.tn.devices_for(uid, limit=self.page_size)
+        self.move_the_clock(hours)
+        if first.next is None:
+            return
+        last = first.items[-1].id
+        rest: list[str] = []
+        after: str | None = first.next
+        while after is not None:
+            page = self.tn.devices_for(uid, limit=self.page_size, after=after)
+            rest.extend(d.id for d in page.items)
+            after = page.next
+        assert rest == [d for d in self.oracle.devices_for(uid) if d > last], (uid, hours)
 
     @rule(membership=st.integers(0, 15), group=refs, user=refs, existing=st.integers(0, 4))
     def remove_member(self, membership: int, group: Ref, user: Ref, existing: int) -> None:
@@ -1009,13 +1085,16 @@ class ReachMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         """A new handle on the same store rebuilds its index from the snapshot."""
-        self.tn = tenancy.Tenancy(self.store)
+        self.tn = tenancy.Tenancy(self.store, clock=self.clock)
 
     @rule()
     def follower_catches_up(self) -> None:
         """A second handle, written to by nobody, follows the change log to the same index."""
         self.follower.catch_up()
         assert self.follower.revision == self.tn.revision
+        for uid in self.oracle.users:  # it agrees across instants without a write of its own
+            for did in self.oracle.devices:
+                assert self.follower.verify(uid, did) == self.tn.verify(uid, did), (uid, did)
         assert self.follower.index.snapshot() == self.store.snapshot()
         self.follower.index.check_invariants()
         for table, mine_table, their_table in zip(
@@ -1093,6 +1172,8 @@ class ReachMachine(RuleBasedStateMachine):
                 assert self.tn.verify(uid, did) == (code == "allowed"), (uid, did, code)
                 explanation = self.tn.explain(uid, did)
                 assert explanation.code == code, (uid, did, explanation, code)
+                if code in ("expired", "not-started"):
+                    event(f"a membership outside its window: {code}")
                 if code == "allowed":
                     assert o.proves(explanation), explanation
                 elif blocker is not None:

@@ -1,5 +1,6 @@
 """Helpers for testing applications and store adapters built on tenancy.
 
+- :mod:`tenancy.testing.clock`: a clock a test moves by hand (time-bounded grants).
 - :mod:`tenancy.testing.contract`: the store conformance suite every adapter must pass.
 - :mod:`tenancy.testing.fixtures`: what the suites share (store factories, sample history).
 - :mod:`tenancy.testing.oracle`: a naive, from-scratch definition of reach to check against.
