@@ -43,6 +43,9 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("TENANCY_TRANSFER_EXAMPLES", "30"))
 
 
+DAY = timedelta(days=1)
+
+
 def clock() -> datetime:
     return NOW
 
@@ -60,7 +63,7 @@ Extra = tuple[str, int, int, int]
 
 OPERATIONS = (
     "grant", "inventory", "group_grant", "custom_role", "delegate", "support", "owner",
-    "requests", "suspend", "revoke",
+    "requests", "suspend", "revoke", "window",
 )  # fmt: skip
 
 
@@ -105,6 +108,12 @@ def _apply(tn: Tenancy, tenant_id: str, world: object, extra: Extra) -> None:
             tn.flush_usage()
         elif op == "suspend":
             tn.suspend_tenant(tenant_id)
+        elif op == "window" and users and groups:  # a membership that ended or starts
+            hours = timedelta(hours=b - 3)
+            t.add_member(
+                groups[c % len(groups)], users[a % len(users)],
+                valid_from=NOW + hours if b % 2 else None, valid_until=NOW + hours * 2 + DAY,
+            )  # fmt: skip
         elif op == "revoke" and users:  # a delegation or a sub-user may outlive its reason
             t.revoke_role(users[a % len(users)], ("business", "readonly")[b % 2])
     except TenancyError:

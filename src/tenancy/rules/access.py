@@ -264,13 +264,13 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
     Runtime complexity: O(1) for a user without owner or inventory grants (a few dict
     look-ups, then verify's ``isdisjoint``); otherwise O(grants + owners x grants).
     """
-    reach, covers = index.reach_tables()
+    covers = index.reach_tables()[1]
     acc: _UserAccess | None = index.access.cache.get(user_id)
     if acc is not None and acc.simple and permission in acc.member_texts:
         # The hottest case, a plain member asking for what membership gives: a string in
         # a set of strings, then verify's own test (reach is empty for an inactive user).
         cover = covers.get(device_id)
-        if cover is not None and not reach[user_id].isdisjoint(cover):
+        if cover is not None and not index.reach_of(user_id).isdisjoint(cover):
             return membership_grants(index, user_id, device_id, permission)
         if permission not in acc.global_texts:
             return False
@@ -289,7 +289,7 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
             cover = covers.get(device_id)
             if (
                 cover is not None
-                and not reach[user_id].isdisjoint(cover)
+                and not index.reach_of(user_id).isdisjoint(cover)
                 and membership_grants(index, user_id, device_id, perm)
             ):
                 return True

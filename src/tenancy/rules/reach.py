@@ -66,11 +66,10 @@ def verify(index: Index, user_id: str, device_id: str) -> bool:
     Runtime complexity: O(min(groups of the user, groups covering the device)); in practice
     two dict lookups and one ``isdisjoint``.
     """
-    reach, covers = index.reach_tables()
-    groups = reach.get(user_id)
+    groups = index.reach_of(user_id)  # the caller retimed a time-bounded membership
     if not groups:
         return False
-    cover = covers.get(device_id)
+    cover = index.reach_tables()[1].get(device_id)
     return cover is not None and not groups.isdisjoint(cover)
 
 

@@ -39,6 +39,7 @@ from tenancy.records.model import (
 from tenancy.records.recipes import Recipe
 from tenancy.records.sharing import Connector, Subscription, redacted
 from tenancy.records.snapshot import Snapshot
+from tenancy.records.terms import MembershipTerm
 from tenancy.transfer.frames import CHUNK
 from tenancy.transfer.schema import (
     KINDS,
@@ -137,6 +138,7 @@ class Selection:
             self.groups: list[Group] = []
             self.users: list[User] = []
             self.memberships: list[tuple[str, str]] = []
+            self.terms: dict[tuple[str, str], MembershipTerm] = {}
             self.access: list[AccessRecord] = []
             self.usage: list[UsageDay] = []
         else:
@@ -146,9 +148,11 @@ class Selection:
             self.users = _levels(users, lambda u: u.id, lambda u: u.owner_id)
             group_ids = {g.id for g in groups}
             self.memberships = [m for m in snapshot.memberships if m[0] in group_ids]
-            self.access = _shares(
-                [r for r in snapshot.access if whole or r.tenant_id in keep], keep, secrets
-            )
+            access = [r for r in snapshot.access if whole or r.tenant_id in keep]
+            # A membership's window is written on the membership itself.
+            self.terms = {(r.group_id, r.user_id): r for r in access if type(r) is MembershipTerm}
+            access = [r for r in access if type(r) is not MembershipTerm]
+            self.access = _shares(access, keep, secrets)
             self.usage = [u for u in snapshot.usage if usage and (whole or u.tenant_id in keep)]
         self.audit = None if audit is None else audit
         self.keep = None if whole else keep
@@ -211,8 +215,15 @@ class Selection:
         yield from map(_group, self.groups)
         for u in self.users:
             yield _user(u, tags[u.tags])
+        terms = self.terms
         for gid, uid in self.memberships:
-            yield MembershipRecord(group=gid, user=uid)
+            term = terms.get((gid, uid))
+            if term is None:
+                yield MembershipRecord(group=gid, user=uid)
+            else:
+                yield MembershipRecord(
+                    group=gid, user=uid, valid_from=term.valid_from, valid_until=term.valid_until
+                )
         for r in self._access_sorted():
             if type(r) is not RoleDefinition:
                 yield _access(r)

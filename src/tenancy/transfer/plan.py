@@ -65,6 +65,8 @@ from tenancy.records.model import (
     parse_tags,
 )
 from tenancy.records.recipes import Recipe
+from tenancy.records.terms import MembershipTerm
+from tenancy.records.window import check_window
 from tenancy.rules.limits import NewDevices, check_group_rules, tenant_depth
 from tenancy.rules.recipes import check_name_pattern
 from tenancy.rules.validate import (
@@ -660,6 +662,12 @@ class Planner:
             )
         self.memberships.add((gid, uid))
         self.changes.append(ch.MemberAdded(group_id=gid, user_id=uid))
+        if r.valid_from is not None or r.valid_until is not None:
+            check_window(r.valid_from, r.valid_until)
+            self._put(MembershipTerm(
+                tenant_id=tenant_id, group_id=gid, user_id=uid,
+                valid_from=r.valid_from, valid_until=r.valid_until,
+            ), "valid_until")  # fmt: skip
 
     def _role_of(self, tenant_id: str, kind: str, role: str) -> frozenset[str]:
         builtin = BUILTIN_GLOBAL_ROLES if kind == "global" else BUILTIN_INVENTORY_ROLES

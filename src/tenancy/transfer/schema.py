@@ -145,8 +145,13 @@ class UserRecord(_Record, frozen=True, kw_only=True, tag="user"):
 
 
 class MembershipRecord(_Record, frozen=True, kw_only=True, tag="membership"):
+    """A user's membership of a group; ``valid_from`` and ``valid_until`` (aware
+    datetimes, either may be missing) bound when it counts (DOMAIN.md section 9)."""
+
     group: str
     user: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class RoleGrantRecord(_Record, frozen=True, kw_only=True, tag="role_grant"):
