@@ -43,7 +43,7 @@ INDEX_INTERFACE = frozenset({
     "reach_of", "without_muted",
     # time-bounded memberships (tenancy.index.terms)
     "held_members_of", "member_term", "terms_of_user", "terms_of_group", "timed", "view",
-    "retime_due", "next_boundary", "retime", "timed_verify",
+    "retime_due", "next_boundary", "retime", "timed_verify", "has_window",
     # cross-tenant shares (tenancy.index.shares)
     "shared_part_of", "own_cover_of", "live_share",
     # for tools and white-box tests only

@@ -4,6 +4,7 @@ member. Each makes the calls of the public API an application would make."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import click
 import msgspec
@@ -309,27 +310,61 @@ def member() -> None:
     """Add users to groups and remove them."""
 
 
-def _membership(st: State, verb: str, group_id: str, user_id: str) -> None:
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 instant (``2026-12-04T17:00:00+01:00``, ``2026-12-04T16:00Z``, or a day,
+    ``2026-12-04``); without an offset it is UTC. Anything else is a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
+def _membership(
+    st: State, verb: str, group_id: str, user_id: str, *,
+    valid_from: datetime | None = None, valid_until: datetime | None = None,
+) -> None:  # fmt: skip
     with st.open() as tn:
         scope = tn.tenant(tn.get_group(group_id).tenant_id)
+        window: dict[str, str] = {}
         if verb == "add":
-            scope.add_member(group_id, user_id)
+            scope.add_member(group_id, user_id, valid_from=valid_from, valid_until=valid_until)
+            window = {
+                name: instant.isoformat()
+                for name, instant in (("valid_from", valid_from), ("valid_until", valid_until))
+                if instant is not None
+            }
         else:
             scope.remove_member(group_id, user_id)
         text = (
             f"added {user_id} to {group_id}"
+            + "".join(f", {k.removeprefix('valid_')} {v}" for k, v in window.items())
             if verb == "add"
             else f"removed {user_id} from {group_id}"
         )
-        st.out.emit({"group_id": group_id, "user_id": user_id, verb: True}, text)
+        st.out.emit({"group_id": group_id, "user_id": user_id, verb: True, **window}, text)
 
 
 @member.command("add")
 @click.argument("group_id")
 @click.argument("user_id")
-def member_add(*, group_id: str, user_id: str) -> None:
-    """Make USER_ID a member of GROUP_ID: it reaches every device the group covers."""
-    _membership(state(), "add", group_id, user_id)
+@click.option(
+    "--from", "valid_from", callback=_instant, metavar="ISO8601", default=None,
+    help="The membership counts from this instant on (ISO 8601; without an offset, UTC).",
+)  # fmt: skip
+@click.option(
+    "--until", "valid_until", callback=_instant, metavar="ISO8601", default=None,
+    help="The membership counts until this instant, excluded (ISO 8601; without an offset, "
+    "UTC). Adding an existing member sets its window; neither option: it counts always.",
+)  # fmt: skip
+def member_add(
+    *, group_id: str, user_id: str, valid_from: datetime | None, valid_until: datetime | None
+) -> None:
+    """Make USER_ID a member of GROUP_ID: it reaches every device the group covers (between
+    --from and --until when given)."""
+    _membership(state(), "add", group_id, user_id, valid_from=valid_from, valid_until=valid_until)
 
 
 @member.command("remove")

@@ -88,7 +88,10 @@ class AccessReview:
         index = self._writer.index
         audit_tenant(index, self._identity, tenant)
         try:
-            return replay_diff(_log(store, end), tenant, start, end, known=tenant in index.tenants)
+            return replay_diff(
+                _log(store, end), tenant, start, end, known=tenant in index.tenants,
+                head_at=self._writer.clock() if to_revision is None else None,
+            )  # fmt: skip
         except StaleRevision as stale:
             kept = store.capabilities.retention
             keeps = (
@@ -136,6 +139,7 @@ class AccessReview:
         if not isinstance(tenant, str):
             raise InvalidValue(tenant, "tenant is a tenant id (a string)", field="tenant")
         with self._writer.lock:
+            self._writer.retime()  # memberships with a window, as they count now
             index = self._writer.index
             if tenant not in index.tenants:
                 raise NotFound("tenant", tenant, field="tenant")

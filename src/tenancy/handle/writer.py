@@ -236,7 +236,7 @@ class Writer:
         time-bounded membership (retimed first), or an unknown id (False, without a clock
         read). O(1) in practice."""
         try:
-            if not self._index.timed or user_id not in self._index.users:
+            if not self._index.has_window(user_id):
                 return False
         except TypeError:  # an unhashable id
             return False

@@ -345,11 +345,14 @@ class Index(IndexTables):
             frozenset(self._group_ids.get(group_id, ())),
             frozenset(self._group_rules.get(group_id, ())),
         )
-        for uid in list(self._terms.users_of(group_id)):
+        resting = list(self._terms.users_of(group_id))  # their terms go with the group
+        for uid in resting:
             self._terms.drop(group_id, uid)
         for uid in self._members.pop(group_id, ()):
             self._leave(uid, group_id)
             self._refresh_reach(uid)
+        for uid in resting:
+            self._refresh_reach(uid)  # perhaps back in the clock-free table
         self._forest.remove(group_id)
         self._refresh_covers(affected)
         self._drop_group(group_id)

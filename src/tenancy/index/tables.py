@@ -411,6 +411,11 @@ class IndexTables:
         first). O(1)."""
         return self._terms.view
 
+    def has_window(self, user_id: str) -> bool:
+        """Does the user hold a membership with a window (so its reach depends on the
+        clock)? O(1)."""
+        return user_id in self._timed_reach
+
     def retime_due(self, now: datetime) -> bool:
         """Would a membership count differently at ``now`` than in the tables? O(1)."""
         return self._terms.stale(now)

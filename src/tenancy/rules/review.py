@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from datetime import datetime
 
 from tenancy.errors import NotFound
 from tenancy.index.index import Index
@@ -71,26 +72,38 @@ def replay_diff(
     to_revision: Revision,
     *,
     known: bool = False,
+    head_at: datetime | None = None,
 ) -> ReachDiff:
     """Rule 2: replay ``commits`` (the log from revision 1 on, in order; those past
     ``to_revision`` are not read) into a fresh index and diff the tenant's pairs at the two
     revisions, ``0 <= from_revision <= to_revision`` (the caller checked them against the
     log's head). NotFound, naming ``tenant``, when the tenant exists at neither revision
     and is not ``known`` otherwise (the caller's index holds it now).
+
+    A membership with a window counts at a revision as it did when that revision was
+    committed (its ``Commit.at``; a commit without a time, at the last time before it), and
+    at ``to_revision`` at ``head_at`` when given (the handle's clock now, for a review up
+    to the head): so a membership that ended between the two is lost.
     Runtime complexity: O(commits up to ``to_revision`` x what each touches + pairs)."""
     index = Index.build(Snapshot())
     before: set[Pair] | None = None
     existed = False
+    at: datetime | None = None
     if from_revision == 0:
         before = reach_pairs(index, tenant_id)
     if to_revision > 0:
         for commit in commits:
             index.apply_commit(commit)
+            at = commit.at or at
+            if at is not None:
+                index.retime(at)
             if index.revision == from_revision:
                 before = reach_pairs(index, tenant_id)
                 existed = tenant_id in index.tenants
             if index.revision == to_revision:
                 break
+    if head_at is not None:
+        index.retime(head_at)
     # The caller checked both revisions against the head, so the log reaches them.
     assert before is not None, from_revision
     assert index.revision == to_revision, (index.revision, to_revision)
