@@ -170,6 +170,23 @@ def test_members_come_and_go(run: Run, fleet: dict[str, str]) -> None:
     run("verify", "ana", "gen-7", code=1)
 
 
+def test_a_membership_with_a_window(run: Run, fleet: dict[str, str]) -> None:
+    """--until in the past ends the reach now; --from in the future has not started it;
+    a malformed instant is a usage error, a reversed window a refused operation."""
+    site = fleet["site"]
+    added = run.json("member", "add", site, "ana", "--until", "2001-01-01T00:00+01:00")
+    assert added["valid_until"] == "2001-01-01T00:00:00+01:00"
+    run("verify", "ana", "gen-7", code=1)
+    assert "expired at 2000-12-31T23:00:00+00:00" in run("explain", "ana", "gen-7")  # UTC
+    run("member", "add", site, "ana", "--from", "2999-01-01")  # a day: UTC midnight
+    assert "starts at 2999-01-01T00:00:00+00:00" in run("explain", "ana", "gen-7")
+    run("member", "add", site, "ana")  # no window: it counts always
+    run("verify", "ana", "gen-7")
+    run("member", "add", site, "ana", "--until", "friday", code=2)
+    run("member", "add", site, "ana", "--from", "2030-01-02", "--until", "2030-01-01", code=4)
+    assert "valid_until" in run.err
+
+
 def test_tenant_lifecycle(run: Run, fleet: dict[str, str]) -> None:
     acme = fleet["acme"]
     shown = run("tenant", "show", acme)
