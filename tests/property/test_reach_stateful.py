@@ -8,7 +8,8 @@ including attempted cycles, tags, delete), users (enable / disable, tags, email)
 memberships (some with a window: valid from and until a few instants around a clock the
 machine moves forward and back, with listings paged across a move) and associations, cross-
 tenant shares (connectors with group and device filters and tag matchers, accepted with the
-right or a wrong code, both toggles, both deletions, and the virtual group's limits), and
+right or a wrong code, both toggles, windows, both deletions, and the virtual group's
+limits), and
 "reopen": a new :class:`tenancy.Tenancy` on the same store, which rebuilds its index from
 the store's snapshot.
 
@@ -1045,6 +1046,20 @@ class ReachMachine(RuleBasedStateMachine):
         if self._ok(lambda: toggle(c.id), self._writable(src)):
             assert self.oracle.connectors[c.id].status == ("active" if active else "suspended")
 
+    @precondition(lambda self: self.oracle.connectors)
+    @rule(pick=st.integers(0, 7), window=windows)
+    def set_connector_window(self, pick: int, window: Window) -> None:
+        """Give a connector a window (or take it away): its share gives reach only inside."""
+        c = self._connector(pick)
+        assert c is not None
+        valid_from, valid_until = window
+        src = c.source_tenant_id
+        expected = {InvalidValue} if _bad_window(valid_from, valid_until) else self._writable(src)
+        bounded = {"valid_from": valid_from, "valid_until": valid_until}
+        if self._ok(lambda: self._scope(src).set_connector_window(c.id, **bounded), expected):
+            stored = self.oracle.connectors[c.id]
+            assert (stored.valid_from, stored.valid_until) == window
+
     @precondition(lambda self: self.oracle.subscriptions)
     @rule(pick=st.integers(0, 7), active=st.booleans())
     def toggle_subscription(self, pick: int, active: bool) -> None:
@@ -1173,7 +1188,7 @@ class ReachMachine(RuleBasedStateMachine):
                 explanation = self.tn.explain(uid, did)
                 assert explanation.code == code, (uid, did, explanation, code)
                 if code in ("expired", "not-started"):
-                    event(f"a membership outside its window: {code}")
+                    event(f"a membership or a share outside its window: {code}")
                 if code == "allowed":
                     assert o.proves(explanation), explanation
                 elif blocker is not None:

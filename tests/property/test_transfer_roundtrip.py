@@ -63,7 +63,7 @@ Extra = tuple[str, int, int, int]
 
 OPERATIONS = (
     "grant", "inventory", "group_grant", "custom_role", "delegate", "support", "owner",
-    "requests", "suspend", "revoke", "window",
+    "requests", "suspend", "revoke", "window", "share_window",
 )  # fmt: skip
 
 
@@ -114,6 +114,9 @@ def _apply(tn: Tenancy, tenant_id: str, world: object, extra: Extra) -> None:
                 groups[c % len(groups)], users[a % len(users)],
                 valid_from=NOW + hours if b % 2 else None, valid_until=NOW + hours * 2 + DAY,
             )  # fmt: skip
+        elif op == "share_window":  # a connector whose share ended, or starts later
+            for c in t.connectors():
+                t.set_connector_window(c.id, valid_until=NOW + timedelta(hours=a - 3))
         elif op == "revoke" and users:  # a delegation or a sub-user may outlive its reason
             t.revoke_role(users[a % len(users)], ("business", "readonly")[b % 2])
     except TenancyError:

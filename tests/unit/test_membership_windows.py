@@ -312,3 +312,46 @@ def test_reach_diff_counts_an_end_between_the_two_revisions(
     diff = world.tn.reach_diff(start, tenant=world.tenant_id)
     assert diff.lost == [("ana", "gen-7"), ("ana", "gen-8"), ("ana", "pump-1")]
     assert diff.gained == []
+
+
+def test_a_share_with_a_window_gives_reach_only_inside_it(clock: CountingClock) -> None:
+    """A connector's window (DOMAIN.md sections 7 and 9): outside it the destination's users
+    reach nothing of it, explain says why, and its members read the clock, nobody else."""
+    tn = tenancy.open(clock=clock)
+    src = tn.tenant(tn.create_tenant(domain="src", name="Src", admin_email="a@src.example").id)
+    dst = tn.tenant(tn.create_tenant(domain="dst", name="Dst", admin_email="a@dst.example").id)
+    src.create_group("Fleet", id="fleet", device_tags=[("kind", "gen")])
+    src.create_device("Gen", id="gen", tags=[("kind", "gen")])
+    src.create_user("owner@src.example", id="owner")
+    src.add_member("fleet", "owner")
+    connector = src.create_connector(
+        "to dst", destination=dst.tenant_id, groups=["fleet"], valid_until=FRIDAY
+    )
+    code = connector.security_code
+    dst.accept_connector(connector.id, security_code=code, name="Src fleet", group_id="shared")
+    dst.create_user("tech@dst.example", id="tech")
+    dst.add_member("shared", "tech")
+    clock.set(FRIDAY - TICK)
+    assert tn.verify("tech", "gen")
+    assert [u.id for u in tn.users_for("gen")] == ["owner", "tech"]
+    clock.set(FRIDAY)
+    assert not tn.verify("tech", "gen")
+    assert tn.verify("owner", "gen")
+    assert [u.id for u in tn.users_for("gen")] == ["owner"]
+    why = tn.explain("tech", "gen")
+    assert (why.code, why.connector_id) == ("expired", connector.id)
+    assert Oracle(tn).explain_code("tech", "gen")[0] == "expired"
+    reads = clock.reads
+    assert tn.verify("owner", "gen")
+    assert clock.reads == reads, "a user who reaches by its own groups reads no clock"
+    src.set_connector_window(connector.id, valid_from=FRIDAY + timedelta(days=3))
+    assert tn.explain("tech", "gen").code == "not-started"
+    clock.set(FRIDAY + timedelta(days=3))
+    assert tn.verify("tech", "gen")
+    src.set_connector_window(connector.id)  # no window: the share has no end
+    clock.set(FRIDAY + timedelta(days=3000))
+    assert tn.verify("tech", "gen")
+    assert not tn.index.timed
+    tn.index.check_invariants()
+    with pytest.raises(InvalidValue):
+        src.set_connector_window(connector.id, valid_from=FRIDAY, valid_until=MONDAY)

@@ -418,6 +418,7 @@ class TenantScope(TenantRecords):
     # ------------------------------------------------------------ sharing (delegated)
 
     create_connector = delegated("_shares", ShareAdmin.create_connector)
+    set_connector_window = delegated("_shares", ShareAdmin.set_connector_window)
     suspend_connector = delegated("_shares", ShareAdmin.suspend_connector)
     activate_connector = delegated("_shares", ShareAdmin.activate_connector)
 

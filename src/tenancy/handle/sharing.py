@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from datetime import datetime
 
 from tenancy import ids as _ids
 from tenancy.errors import AlreadyExists, InvalidValue, NotFound, WrongSecurityCode
@@ -28,6 +29,7 @@ from tenancy.records.changes import Change
 from tenancy.records.model import AllOf, Group
 from tenancy.records.sharing import Connector, Subscription, redacted
 from tenancy.records.tags import RulesInput, parse_filter, parse_rule
+from tenancy.records.window import check_window
 from tenancy.rules.limits import check_new_connector, check_new_group
 from tenancy.rules.sharing import connector_removal, subscription_removal
 from tenancy.rules.validate import as_id_tuple, check_name, check_text, replace
@@ -161,6 +163,8 @@ class ShareAdmin(TenantRecords):
         tags: RulesInput | None = None,
         description: str = "",
         id: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
     ) -> Connector:
         """Offer the tenant ``destination`` a share of this tenant's devices: a
         :class:`~tenancy.Connector` named ``name`` with a ``description`` (both shown to the
@@ -170,8 +174,12 @@ class ShareAdmin(TenantRecords):
         group or device, all of this tenant (not a virtual group: shares never chain); never
         from the management tenant, never to this tenant itself. ``id`` is generated unless
         given; the returned connector carries the ``security_code`` to give the destination.
-        Runtime complexity: O(filters), one commit, audited in both tenants.
+        ``valid_from`` and ``valid_until`` (timezone-aware datetimes) bound when the share
+        gives reach, by the handle's clock (DOMAIN.md section 9); see
+        :meth:`set_connector_window`. Runtime complexity: O(filters), one commit, audited in
+        both tenants.
         """
+        check_window(valid_from, valid_until)
 
         def make() -> tuple[list[Change], Connector]:
             self._writable()
@@ -203,6 +211,8 @@ class ShareAdmin(TenantRecords):
                 device_ids=device_ids,
                 tags=None if rule is None else parse_rule(AllOf(rule), "tags"),
                 security_code=_ids.new_security_code(),
+                valid_from=valid_from,
+                valid_until=valid_until,
             )
             check_new_connector(self._writer.limits, index, self.tenant_id)
             return [ch.AccessSet(record=connector)], connector
@@ -216,6 +226,31 @@ class ShareAdmin(TenantRecords):
             if old.status == status:
                 return [], old
             new = replace(old, status=status)
+            return [ch.AccessSet(record=new)], new
+
+        return self._write(make)
+
+    def set_connector_window(
+        self,
+        connector_id: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> Connector:
+        """Set the window of the connector ``connector_id`` of this tenant: its share gives
+        reach only from ``valid_from`` (included) to ``valid_until`` (excluded), by the
+        handle's clock; outside it the destination's users reach none of its devices, as
+        if it were suspended, and ``explain`` says ``expired`` or ``not-started``. Neither
+        bound: the share has no end. Returns the :class:`~tenancy.Connector`. Runtime
+        complexity: O(1) plus the devices it shares, one commit."""
+        check_window(valid_from, valid_until)
+
+        def make() -> tuple[list[Change], Connector]:
+            self._writable()
+            old = self._own_connector(connector_id)
+            if (old.valid_from, old.valid_until) == (valid_from, valid_until):
+                return [], old
+            new = replace(old, valid_from=valid_from, valid_until=valid_until)
             return [ch.AccessSet(record=new)], new
 
         return self._write(make)

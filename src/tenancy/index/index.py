@@ -120,7 +120,10 @@ class Index(IndexTables):
             index._refresh_reach(uid)
         for record in snapshot.access:
             index._access._put(record)
+            if type(record) is Connector:
+                terms.put_connector(record.id, record.valid_from, record.valid_until)
         shares.reshare(index, sorted(index._access.all_connectors()))
+        index._retime_groups()
         return index
 
     # ----------------------------------------------------------------- applying
@@ -180,12 +183,18 @@ class Index(IndexTables):
                     self._count(term.group_id, term.user_id, True)
             case ch.AccessSet(record=r):
                 self._access._put(r)
+                if type(r) is Connector:
+                    self._terms.put_connector(r.id, r.valid_from, r.valid_until)
                 if type(r) is Connector or type(r) is Subscription:
                     shares.reshare(self, [r.id if type(r) is Connector else r.connector_id])  # type: ignore[union-attr]
+                    self._retime_groups()
             case ch.AccessRemoved(record=r):
                 self._access._remove(r)
+                if type(r) is Connector:
+                    self._terms.drop_connector(r.id)
                 if type(r) is Connector or type(r) is Subscription:
                     shares.reshare(self, [r.id if type(r) is Connector else r.connector_id])  # type: ignore[union-attr]
+                    self._retime_groups()
             case ch.SupportSessionStarted() | ch.ConnectorAcceptRefused():
                 pass
             case ch.TenantUpdated(tenant=t):
@@ -196,6 +205,7 @@ class Index(IndexTables):
                 self._set_status(tid, ACTIVE)
             case ch.TenantDeleted(tenant_id=tid):
                 self._delete_tenant(tid)
+                self._retime_groups()
             case ch.GroupCreated(group=g):
                 self._add_group_node(g)
                 self._associate(g.id, g.device_ids, g.device_tags)
@@ -206,11 +216,13 @@ class Index(IndexTables):
                 affected = list(self._covered[gid])
                 self._forest.move(gid, parent_id)
                 self._refresh_covers(affected)
+                self._retime_groups()
             case ch.GroupDeleted(group_id=gid):
                 virtual = self._access.virtual_group(gid)
                 if virtual is not None:  # a share ends before its virtual group goes
                     shares.reshare(self, [virtual.connector_id], off=True)
                 self._delete_group(gid)
+                self._retime_groups()
             case ch.Associated(group_id=gid, device_ids=ids, device_tags=rules):
                 self._associate(gid, ids, rules)
             case ch.Dissociated(group_id=gid, device_ids=ids, device_tags=rules):
@@ -282,6 +294,9 @@ class Index(IndexTables):
         touching = access.connectors_from(tenant_id) | access.connectors_to(tenant_id)
         shares.reshare(self, sorted(touching), off=True)  # before its groups and devices go
         access._drop_tenant(tenant_id)
+        for cid in touching:
+            if access.connector(cid) is None:
+                self._terms.drop_connector(cid)
         self._blocked.pop(tenant_id, None)
         if tenant.parent_id is not None:
             self._tenant_children[tenant.parent_id].discard(tenant_id)
@@ -608,10 +623,11 @@ class Index(IndexTables):
         # A user with a time-bounded membership lives in the timed table, the others in the
         # one verify reads without a clock. Moving between them, the new entry is written
         # before the old one goes, so a lock-free reader finds one or the other.
+        timed = user_id in self._terms.by_user or (
+            bool(self._timed_groups) and not self._timed_groups.isdisjoint(groups or EMPTY)
+        )
         table, other = (
-            (self._timed_reach, self._reach)
-            if user_id in self._terms.by_user
-            else (self._reach, self._timed_reach)
+            (self._timed_reach, self._reach) if timed else (self._reach, self._timed_reach)
         )
         old = table.get(user_id)
         if old != effective or old is None:
@@ -654,9 +670,29 @@ class Index(IndexTables):
         self._seq += 1
         self._access.cache = {}
         for gid, uid in self._terms.move_view(now):
-            self._count(gid, uid, self._terms.counts(gid, uid))
+            if gid:
+                self._count(gid, uid, self._terms.counts(gid, uid))
+            else:  # ("", connector id): a share that starts or ends
+                shares.reshare(self, [uid])
         self._access.cache = {}
         self._seq += 1
+
+    def _retime_groups(self) -> None:
+        """Recompute the groups through which a connector with a window gives reach (its
+        virtual group and the groups above it): their members' reach depends on the clock,
+        so they move to the timed table. O(connectors with a window x depth), plus the
+        members of the groups that joined or left the set."""
+        if not self._terms.connectors and not self._timed_groups:
+            return
+        through: set[str] = set()
+        for cid in self._terms.connectors:
+            sub = self._access.subscription_of(cid)
+            if sub is not None and sub.group_id in self._groups:
+                through.update(self.group_path(sub.group_id))
+        old, self._timed_groups = self._timed_groups, frozenset(through)
+        for gid in old ^ self._timed_groups:
+            for uid in list(self._members.get(gid, ())):
+                self._refresh_reach(uid)
 
     def timed_verify(self, user_id: str, device_id: str) -> bool:
         """verify for a user the clock-free table does not hold: a user with a
@@ -724,7 +760,12 @@ class Index(IndexTables):
         assert _as_sets(self._terms.by_group) == _as_sets(fresh._terms.by_group), "by group"
         assert self._terms.next_boundary() == fresh._terms.next_boundary(), "next boundary"
         assert not set(self._reach) & set(self._timed_reach), "a user in both reach tables"
-        assert set(self._timed_reach) == set(self._terms.by_user), "the timed users"
+        assert self._timed_groups == fresh._timed_groups, "groups of windowed shares"
+        assert self._terms.connectors == fresh._terms.connectors, "connector windows"
+        timed_users = set(self._terms.by_user) | {
+            u for u, gs in self._user_groups.items() if not gs.isdisjoint(self._timed_groups)
+        }
+        assert set(self._timed_reach) == timed_users, "the timed users"
         assert _nonempty(fresh._timed_reach) == _nonempty(self._timed_reach), "timed reach"
         assert fresh._blocked == self._blocked, (fresh._blocked, self._blocked)
         assert _nonempty(fresh._cover) == _nonempty(self._cover), "rule 2: covers"

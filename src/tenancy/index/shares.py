@@ -4,9 +4,10 @@ The rules of :mod:`tenancy.index.index` hold with one addition, which keeps ``ve
 same ``isdisjoint`` for every user, with or without shares:
 
 Rule S1. A share is *live* while its connector and its subscription are both active, its
-   virtual group exists, and neither its source nor its destination is blocked (suspended,
-   or below a suspended tenant). ``live[c]`` holds the live shares; ``live_from[t]`` the
-   live shares of each source tenant.
+   connector is inside its window (if it has one) at the index's view of time
+   (:mod:`tenancy.index.terms`), its virtual group exists, and neither its source nor its
+   destination is blocked (suspended, or below a suspended tenant). ``live[c]`` holds the
+   live shares; ``live_from[t]`` the live shares of each source tenant.
 
 Rule S2. A live share *shares* device ``d`` of its source when ``d`` matches its tag
    matchers (if any) and a filter group is in ``d``'s own cover (rule 2 without shares,
@@ -43,7 +44,7 @@ def live_state(index: IndexTables, connector_id: str) -> LiveShare | None:
     """Rule S1 for one connector, from the records: its live share, or None."""
     access = index._access
     c = access.connector(connector_id)
-    if c is None or c.status != "active":
+    if c is None or c.status != "active" or not index._terms.connector_counts(c.id):
         return None
     sub = access.subscription_of(connector_id)
     if sub is None or sub.status != "active" or sub.group_id not in index._groups:

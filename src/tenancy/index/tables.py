@@ -163,6 +163,10 @@ class IndexTables:
         self._timed_reach: dict[str, frozenset[str]] = {}
         """The same for the users with a time-bounded membership, at the view of
         ``terms``: read only after :meth:`Index.retime` brought the view to the clock."""
+        self._timed_groups: frozenset[str] = frozenset()
+        """The virtual groups of connectors with a window and the groups above them: a
+        user who is a member of one reaches through a share that starts or ends with the
+        clock, so it lives in the timed table."""
         self._terms = Terms()
         """The terms of time-bounded memberships, and the instant the tables are for."""
         self._muted: set[str] = set()

@@ -30,7 +30,8 @@ from tenancy.records.window import in_window
 __all__ = ["Terms"]
 
 Pair = tuple[str, str]
-"""(group id, user id)."""
+"""What a boundary belongs to: (group id, user id) for a membership, ("", connector id)
+for a connector (a group id is never empty)."""
 
 _NONE: frozenset[str] = frozenset()
 
@@ -42,13 +43,15 @@ class Terms:
     :meth:`counts` whether a membership counts at the view."""
 
     def __init__(self) -> None:
+        self.connectors: dict[str, tuple[datetime | None, datetime | None]] = {}
+        """connector id -> its window, for the connectors that have one."""
         self.by_pair: dict[Pair, MembershipTerm] = {}
         self.by_user: dict[str, set[str]] = defaultdict(set)
         """user -> the groups of its memberships with a term."""
         self.by_group: dict[str, set[str]] = defaultdict(set)
         """group -> the users of its memberships with a term."""
         self._boundaries: list[tuple[datetime, str, str]] = []
-        """(instant, group, user) for every bound of every term, sorted."""
+        """(instant, *pair) for every bound of every term and connector window, sorted."""
         self.view: datetime | None = None
         self._lo: datetime | None = None
         """The latest boundary at or before the view (None: none is)."""
@@ -56,13 +59,14 @@ class Terms:
         """The earliest boundary after the view (None: none is)."""
 
     def __bool__(self) -> bool:
-        return bool(self.by_pair)
+        return bool(self.by_pair) or bool(self.connectors)
 
     # ----------------------------------------------------------------- reads
 
     def stale(self, now: datetime) -> bool:
-        """Would a membership count differently at ``now`` than at the view? O(1)."""
-        if not self.by_pair:
+        """Would a membership or a connector count differently at ``now`` than at the
+        view? O(1)."""
+        if not self.by_pair and not self.connectors:
             return False
         if self.view is None:
             return True
@@ -75,6 +79,13 @@ class Terms:
         if term is None:
             return True
         return self.view is not None and in_window(term.valid_from, term.valid_until, self.view)
+
+    def connector_counts(self, connector_id: str) -> bool:
+        """Is the connector inside its window at the view? True for one without. O(1)."""
+        window = self.connectors.get(connector_id)
+        if window is None:
+            return True
+        return self.view is not None and in_window(*window, self.view)
 
     def term(self, group_id: str, user_id: str) -> MembershipTerm | None:
         """The membership's term, or None. O(1)."""
@@ -100,14 +111,27 @@ class Terms:
         pair = (term.group_id, term.user_id)
         old = self.by_pair.get(pair)
         if old is not None:
-            self._unbound(old)
+            self._unbound(old.valid_from, old.valid_until, pair)
         self.by_pair[pair] = term
         self.by_user[term.user_id].add(term.group_id)
         self.by_group[term.group_id].add(term.user_id)
-        for instant in (term.valid_from, term.valid_until):
-            if instant is not None:
-                insort(self._boundaries, (instant, *pair))
-        self._frame()
+        self._bound(term.valid_from, term.valid_until, pair)
+
+    def put_connector(
+        self, connector_id: str, valid_from: datetime | None, valid_until: datetime | None
+    ) -> None:
+        """Set a connector's window (both None: it has none). O(log terms + terms)."""
+        self.drop_connector(connector_id)
+        if valid_from is not None or valid_until is not None:
+            self.connectors[connector_id] = (valid_from, valid_until)
+            self._bound(valid_from, valid_until, ("", connector_id))
+
+    def drop_connector(self, connector_id: str) -> None:
+        """Forget a connector's window, if it has one. O(log terms + terms)."""
+        window = self.connectors.pop(connector_id, None)
+        if window is not None:
+            self._unbound(*window, ("", connector_id))
+            self._frame()
 
     def drop(self, group_id: str, user_id: str) -> MembershipTerm | None:
         """Forget the term of a membership, if it has one; returns it. O(log terms +
@@ -115,19 +139,20 @@ class Terms:
         term = self.by_pair.pop((group_id, user_id), None)
         if term is None:
             return None
-        self._unbound(term)
+        self._unbound(term.valid_from, term.valid_until, (group_id, user_id))
         _discard(self.by_user, user_id, group_id)
         _discard(self.by_group, group_id, user_id)
         self._frame()
         return term
 
     def move_view(self, now: datetime) -> list[Pair]:
-        """Set the view to ``now`` and return the memberships whose status may differ from
-        the old view's (all of them when there was none), sorted, for the index to
-        re-decide. O(log terms + the boundaries crossed)."""
+        """Set the view to ``now`` and return the memberships and connectors (as
+        :data:`Pair`) whose status may differ from the old view's (all of them when there
+        was none), sorted, for the index to re-decide. O(log terms + the boundaries
+        crossed)."""
         old, self.view = self.view, now
         if old is None:
-            crossed = set(self.by_pair)
+            crossed = set(self.by_pair) | {("", c) for c in self.connectors}
         else:
             # A status changes exactly at a boundary, so the ones in (earlier, later] are
             # those crossed, whichever way the clock went.
@@ -138,10 +163,18 @@ class Terms:
         self._frame()
         return sorted(crossed)
 
-    def _unbound(self, term: MembershipTerm) -> None:
-        for instant in (term.valid_from, term.valid_until):
+    def _bound(self, valid_from: datetime | None, valid_until: datetime | None, pair: Pair) -> None:
+        for instant in (valid_from, valid_until):
             if instant is not None:
-                entry = (instant, term.group_id, term.user_id)
+                insort(self._boundaries, (instant, *pair))
+        self._frame()
+
+    def _unbound(
+        self, valid_from: datetime | None, valid_until: datetime | None, pair: Pair
+    ) -> None:
+        for instant in (valid_from, valid_until):
+            if instant is not None:
+                entry = (instant, *pair)
                 at = bisect_left(self._boundaries, entry)
                 if at < len(self._boundaries) and self._boundaries[at] == entry:
                     del self._boundaries[at]

@@ -577,6 +577,7 @@ def _access(record: object, field: str, seen: object = None) -> None:
             if record.status not in CONNECTOR_STATUSES:
                 raise _bad(record.status, "a connector is 'active' or 'suspended'", "status")
             _text(record.security_code, "security_code")
+            check_window(record.valid_from, record.valid_until)
         case MembershipTerm():
             _id(record.tenant_id, "tenant_id")
             _id(record.group_id, "group_id")

@@ -18,6 +18,7 @@ out, and error messages never quote it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal, TypeAlias
 
 import msgspec
@@ -53,7 +54,8 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     only the devices that match every matcher. ``status`` is ``"active"`` or
     ``"suspended"`` (toggled by the source). ``security_code`` is what the destination
     gives to accept it; the ``repr`` hides it, and only the source's look-ups show it
-    (elsewhere it reads ``""``).
+    (elsewhere it reads ``""``). ``valid_from`` and ``valid_until`` (aware datetimes) bound
+    when the share gives reach (DOMAIN.md section 9): outside them it is as if suspended.
     """
 
     id: str
@@ -66,6 +68,8 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     tags: TagRule | None = None
     status: ConnectorStatus = "active"
     security_code: str = ""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -82,7 +86,8 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, tag=True):
             f"destination_tenant_id={self.destination_tenant_id!r}, name={self.name!r}, "
             f"description={self.description!r}, group_ids={self.group_ids!r}, "
             f"device_ids={self.device_ids!r}, tags={self.tags!r}, status={self.status!r}, "
-            f"security_code={_HIDDEN if self.security_code else ''!r})"
+            f"security_code={_HIDDEN if self.security_code else ''!r}, "
+            f"valid_from={self.valid_from!r}, valid_until={self.valid_until!r})"
         )
 
     def __rich_repr__(self):  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ first link that is missing.
 The links, checked in this order for each connector from the device's tenant to the
 user's that shares the device by its filters: the user's tenant (and those above it) is
 active; the device's tenant too; the user is enabled; the connector was accepted (it has
-a subscription); the connector is active; the subscription is active; the user is a member
+a subscription); the connector is active; it is inside its window (DOMAIN.md section 9:
+``expired`` or ``not-started``); the subscription is active; the user is a member
 of the virtual group or of a group above it. A share that gives reach wins; otherwise the
 first connector's (by id) first missing link is the answer. Pure, like tenancy.rules.reach.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from tenancy.index.index import Index
 from tenancy.records.model import Device, Explanation, ExplanationCode, User, rule_matches
 from tenancy.records.sharing import Connector
+from tenancy.records.window import window_text
 
 __all__ = ["explain_share", "sharing_filter"]
 
@@ -72,6 +74,14 @@ def _through(
     if connector.status != "active":
         return answer(
             "connector-suspended", f"connector {connector.id!r} is suspended by its source",
+            subscription_id=sub.id,
+        )  # fmt: skip
+    view = index.view  # set: every query retimes first when a connector has a window
+    outside = "" if view is None else window_text(connector.valid_from, connector.valid_until, view)
+    if outside:
+        return answer(
+            "expired" if outside.startswith("expired") else "not-started",
+            f"the share of connector {connector.id!r} {outside}",
             subscription_id=sub.id,
         )  # fmt: skip
     if sub.status != "active":

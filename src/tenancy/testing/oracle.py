@@ -21,8 +21,9 @@ Cross-tenant sharing (DOMAIN.md section 7), from the connector and subscription 
 - A connector *shares* device d of its source when d matches its tag matchers (if any) and
   one of its filter groups covers d (the rule above, inside the source: no chaining) or d
   or one of its gateways is a filter device.
-- A share is *live* when the connector and its subscription are both active and the source,
-  the destination and every tenant above either are active.
+- A share is *live* when the connector and its subscription are both active, the connector
+  is inside its window (if it has one) now, and the source, the destination and every
+  tenant above either are active.
 - Group g of the destination covers d *through a share* when g is the share's virtual group
   or above it, the share is live and shares d; a user of the destination reaches d when it
   is enabled and a member of such a group.
@@ -184,10 +185,12 @@ class Oracle:
     def counts(self, group_id: str, user_id: str) -> bool:
         """Does the membership count now? Always, without a term."""
         term = self.terms.get((group_id, user_id))
-        if term is None:
-            return True
-        return (term.valid_from is None or term.valid_from <= self.now) and (
-            term.valid_until is None or self.now < term.valid_until
+        return term is None or self.in_window(term.valid_from, term.valid_until)
+
+    def in_window(self, valid_from: datetime | None, valid_until: datetime | None) -> bool:
+        """``valid_from <= now < valid_until``, a missing bound being open."""
+        return (valid_from is None or valid_from <= self.now) and (
+            valid_until is None or self.now < valid_until
         )
 
     def out_of_term_code(self, user_id: str, device_id: str) -> ExplanationCode | None:
@@ -246,6 +249,7 @@ class Oracle:
         sub = self.subscriptions.get(connector.id)
         return (
             connector.status == "active"
+            and self.in_window(connector.valid_from, connector.valid_until)
             and sub is not None
             and sub.status == "active"
             and sub.group_id in self.groups
@@ -302,6 +306,9 @@ class Oracle:
             return "not-accepted", None
         if connector.status != "active":
             return "connector-suspended", None
+        if not self.in_window(connector.valid_from, connector.valid_until):
+            expired = connector.valid_until is not None and self.now >= connector.valid_until
+            return ("expired" if expired else "not-started"), None
         if sub.status != "active":
             return "subscription-paused", None
         if not self.member_groups(user.id) & set(self.group_ancestors(sub.group_id)):

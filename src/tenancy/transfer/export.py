@@ -388,7 +388,8 @@ def _access(r: AccessRecord) -> Record:
                 id=r.id, tenant=r.source_tenant_id, destination=r.destination_tenant_id,
                 name=r.name, description=r.description, groups=sorted(r.group_ids),
                 devices=sorted(r.device_ids), tags=None if r.tags is None else list(r.tags),
-                status=r.status, security_code=r.security_code,
+                status=r.status, security_code=r.security_code, valid_from=r.valid_from,
+                valid_until=r.valid_until,
             )  # fmt: skip
         case _:
             assert isinstance(r, Subscription)

@@ -37,6 +37,7 @@ from tenancy.index.index import Index
 from tenancy.records.grants import AccessRecord
 from tenancy.records.model import AllOf, Group, SafetyLimits, Tenant, parse_rule
 from tenancy.records.sharing import Connector, Subscription
+from tenancy.records.window import check_window
 from tenancy.rules.validate import check_name, check_text
 from tenancy.transfer import schema as s
 
@@ -124,6 +125,7 @@ class SharePlanner:
             raise LimitExceeded(
                 "max_connectors_per_tenant", count, p.limits.max_connectors_per_tenant
             )
+        check_window(r.valid_from, r.valid_until)
         taken = p.index.access.all_connectors()
         connector_id = p._new_id(
             "connector", r.id, r.ref, new_connector_id, taken, tenant_id=source
@@ -133,6 +135,7 @@ class SharePlanner:
             name=check_name("connector", r.name), description=check_text("description",
             r.description), group_ids=frozenset(groups), device_ids=frozenset(devices),
             tags=rule, status=r.status, security_code=code or new_security_code(),
+            valid_from=r.valid_from, valid_until=r.valid_until,
         )  # fmt: skip
         self.per_source[source] += 1
         self.named |= groups

@@ -205,7 +205,8 @@ class ConnectorRecord(_Record, frozen=True, kw_only=True, tag="connector"):
     earlier; ``tags``, one all-of list of ``[key, value]`` matchers narrowing them, or
     null. ``security_code`` is in the document only when the export asked for it
     (``include_secrets=True``); an import of a connector without it gives the connector a
-    new code (see the document reference)."""
+    new code (see the document reference). ``valid_from`` and ``valid_until`` bound when
+    the share gives reach (DOMAIN.md section 9)."""
 
     id: str | None = None
     ref: str | None = None
@@ -218,6 +219,8 @@ class ConnectorRecord(_Record, frozen=True, kw_only=True, tag="connector"):
     tags: list[Matcher] | None = None
     status: Literal["active", "suspended"] = "active"
     security_code: str = ""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class SubscriptionRecord(_Record, frozen=True, kw_only=True, tag="subscription"):
