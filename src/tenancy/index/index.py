@@ -54,7 +54,7 @@ from typing import Any
 
 import msgspec
 
-from tenancy.index import shares
+from tenancy.index import shares, timeline
 from tenancy.index.load import groups_parents_first, load_devices, tenants_parents_first
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tables import EMPTY, GroupInfo, IndexTables
@@ -678,18 +678,12 @@ class Index(IndexTables):
         self._seq += 1
 
     def _retime_groups(self) -> None:
-        """Recompute the groups through which a connector with a window gives reach (its
-        virtual group and the groups above it): their members' reach depends on the clock,
-        so they move to the timed table. O(connectors with a window x depth), plus the
-        members of the groups that joined or left the set."""
+        """Re-place the members of the groups that joined or left
+        :func:`tenancy.index.timeline.timed_groups` (a share with a window gives them
+        reach). O(connectors with a window x depth), plus those members."""
         if not self._terms.connectors and not self._timed_groups:
             return
-        through: set[str] = set()
-        for cid in self._terms.connectors:
-            sub = self._access.subscription_of(cid)
-            if sub is not None and sub.group_id in self._groups:
-                through.update(self.group_path(sub.group_id))
-        old, self._timed_groups = self._timed_groups, frozenset(through)
+        old, self._timed_groups = self._timed_groups, timeline.timed_groups(self)
         for gid in old ^ self._timed_groups:
             for uid in list(self._members.get(gid, ())):
                 self._refresh_reach(uid)
@@ -755,17 +749,7 @@ class Index(IndexTables):
         fresh = Index.build(self.snapshot())
         if self._terms.view is not None:
             fresh.retime(self._terms.view)
-        assert self._terms.by_pair == fresh._terms.by_pair, "membership terms"
-        assert _as_sets(self._terms.by_user) == _as_sets(fresh._terms.by_user), "terms by user"
-        assert _as_sets(self._terms.by_group) == _as_sets(fresh._terms.by_group), "by group"
-        assert self._terms.next_boundary() == fresh._terms.next_boundary(), "next boundary"
-        assert not set(self._reach) & set(self._timed_reach), "a user in both reach tables"
-        assert self._timed_groups == fresh._timed_groups, "groups of windowed shares"
-        assert self._terms.connectors == fresh._terms.connectors, "connector windows"
-        timed_users = set(self._terms.by_user) | {
-            u for u, gs in self._user_groups.items() if not gs.isdisjoint(self._timed_groups)
-        }
-        assert set(self._timed_reach) == timed_users, "the timed users"
+        timeline.check_invariants(self, fresh)
         assert _nonempty(fresh._timed_reach) == _nonempty(self._timed_reach), "timed reach"
         assert fresh._blocked == self._blocked, (fresh._blocked, self._blocked)
         assert _nonempty(fresh._cover) == _nonempty(self._cover), "rule 2: covers"
