@@ -180,13 +180,13 @@ class OverlayDict(MutableMapping[K, V]):
             return default
 
     def __iter__(self) -> Iterator[K]:
-        local = self._local
-        for key in self._base:
-            if key not in local:
+        # The base's keys but the deleted, then the overlay's new ones. A key read (so
+        # copied into the overlay) while iterating is still the base's, yielded once.
+        local, base = self._local, self._base
+        for key in base:
+            if local.get(key) is not _GONE:
                 yield key
-        for key, value in local.items():
-            if value is not _GONE:
-                yield key
+        yield from [k for k, v in local.items() if v is not _GONE and k not in base]
 
     def __len__(self) -> int:
         return self._size
