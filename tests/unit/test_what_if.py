@@ -95,7 +95,11 @@ def test_a_move_loses_the_reach_of_the_members_above() -> None:
     assert diff.gained == []
     assert diff.lost_by_user == {"ceo": 3, "regional": 3}
     assert diff.lost_by_device == {"gen-1": 2, "probe-1": 2, "sensor-1": 2}
-    assert (diff.tenant_id, diff.from_revision, diff.to_revision) == ("", h.tn.revision, h.tn.revision)
+    assert (diff.tenant_id, diff.from_revision, diff.to_revision) == (
+        "",
+        h.tn.revision,
+        h.tn.revision,
+    )
 
 
 def test_a_move_under_another_group_gains_and_loses() -> None:
