@@ -172,6 +172,7 @@ def test_what_if_is_the_oracles_diff_of_doing_it_on_a_copy(
 
         got = tn.what_if(rehearse, tenant=tenant)
         assert got == want
-        assert tn.index.snapshot() == snapshot and tn.store.head() == head == tn.revision
+        assert tn.index.snapshot() == snapshot
+        assert tn.store.head() == head == tn.revision
         assert {name: repr(value) for name, value in tn.index.tables().items()} == tables
         tn.index.check_invariants()

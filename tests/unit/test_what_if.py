@@ -153,7 +153,8 @@ def test_tag_changes_and_device_deletion() -> None:
         t.associate("south", device_tags=[("site", "mp")])
 
     diff = check(h.tn, writes)
-    assert ("ceo", "lone") in diff.gained and ("ceo", "new-1") in diff.gained
+    assert ("ceo", "lone") in diff.gained
+    assert ("ceo", "new-1") in diff.gained
     assert ("site_manager", "probe-1") in diff.lost
 
 
@@ -174,7 +175,8 @@ def test_a_user_created_and_deleted_and_a_tenant_suspended() -> None:
         w.suspend_tenant(other.tenant_id)
 
     diff = check(h.tn, writes)
-    assert ("newbie", "gen-1") in diff.gained and ("x", "pump") in diff.lost
+    assert ("newbie", "gen-1") in diff.gained
+    assert ("x", "pump") in diff.lost
 
 
 def test_sharing_a_site_with_another_tenant() -> None:
@@ -217,7 +219,8 @@ def test_tenant_restricts_the_pairs_to_its_users() -> None:
     mine = check(h.tn, writes, tenant=other.tenant_id)
     assert (mine.tenant_id, mine.gained, mine.lost) == (other.tenant_id, [("x", "pump")], [])
     everyone = check(h.tn, writes)
-    assert ("x", "pump") in everyone.gained and everyone.lost
+    assert ("x", "pump") in everyone.gained
+    assert everyone.lost
     with pytest.raises(tenancy.NotFound):
         h.tn.what_if(writes, tenant="no-such-tenant")
 
@@ -225,7 +228,8 @@ def test_tenant_restricts_the_pairs_to_its_users() -> None:
 def test_an_empty_what_if_is_an_empty_diff() -> None:
     h = hospital()
     diff = check(h.tn, lambda w: None)
-    assert diff.gained == diff.lost == [] and diff.gained_by_user == {}
+    assert diff.gained == diff.lost == []
+    assert diff.gained_by_user == {}
 
 
 # ---------------------------------------------------------------- nothing kept
@@ -248,15 +252,19 @@ def test_nothing_reaches_the_store_or_another_handle(tmp_path: Path) -> None:
             t.create_device("New", id="new-1", tags=[("region", "north")])
             w.record_request(h.t.tenant_id, "api")
             w.flush_usage()
-            assert w.verify("regional", "new-1") and not w.verify("regional", "gen-1")
+            assert w.verify("regional", "new-1")
+            assert not w.verify("regional", "gen-1")
 
         diff = tn.what_if(writes)
         assert ("regional", "gen-1") in diff.lost
         assert tn.store.head() == head == tn.revision
-        assert other.catch_up() == head and other.index.snapshot() == snapshot
-        assert tn.audit_log(limit=1_000) == audit and tn.changes() == feed
+        assert other.catch_up() == head
+        assert other.index.snapshot() == snapshot
+        assert tn.audit_log(limit=1_000) == audit
+        assert tn.changes() == feed
         assert tn._writer.usage.pending == pending
-        assert tn.verify("regional", "gen-1") and "new-1" not in tn.index.devices
+        assert tn.verify("regional", "gen-1")
+        assert "new-1" not in tn.index.devices
         tn.index.check_invariants()
 
 
@@ -337,7 +345,8 @@ def test_an_acting_user_rehearses_as_itself() -> None:
     with pytest.raises(tenancy.PermissionDenied):
         admin.what_if(lambda w: None, tenant=other.tenant_id)
     diff = admin.what_if(lambda w: w.tenant(tid).move_group("sb", parent=None))
-    assert diff.tenant_id == tid and ("regional", "gen-1") in diff.lost
+    assert diff.tenant_id == tid
+    assert ("regional", "gen-1") in diff.lost
     seen: list[Any] = []
     admin.what_if(lambda w: seen.append(w.identity))
     assert seen == [admin.identity]
@@ -374,17 +383,28 @@ def test_overlay_dict_behaves_as_a_dict_and_leaves_its_base() -> None:
     d["a"].add("x")
     d["c"].add("3")
     del d["b"]
-    assert "b" not in d and d.get("b") is None and d.get("z") is None and "z" not in d
-    assert d.pop("z", None) is None and d.setdefault("e", {"5"}) == {"5"}
-    assert dict(d) == {"a": {"1", "x"}, "c": {"3"}, "e": {"5"}} and len(d) == 3
-    assert d.peek("b", None) is None and sorted(d.written()) == ["a", "b", "c", "e"]
+    assert "b" not in d
+    assert d.get("b") is None
+    assert d.get("z") is None
+    assert "z" not in d
+    assert d.pop("z", None) is None
+    assert d.setdefault("e", {"5"}) == {"5"}
+    assert dict(d) == {"a": {"1", "x"}, "c": {"3"}, "e": {"5"}}
+    assert len(d) == 3
+    assert d.peek("b", None) is None
+    assert sorted(d.written()) == ["a", "b", "c", "e"]
     d["b"] = {"9"}
-    assert d["b"] == {"9"} and len(d) == 4
-    assert base == kept and not isinstance(base.get("z"), set)
+    assert d["b"] == {"9"}
+    assert len(d) == 4
+    assert base == kept
+    assert not isinstance(base.get("z"), set)
     s: OverlaySet[str] = OverlaySet({"a", "b"})
     s.add("c")
     s.discard("a")
-    assert set(s) == {"b", "c"} and len(s) == 2 and "a" not in s and s == {"b", "c"}
+    assert set(s) == {"b", "c"}
+    assert len(s) == 2
+    assert "a" not in s
+    assert s == {"b", "c"}
 
 
 def test_an_index_built_from_a_snapshot_agrees_with_the_overlay() -> None:
