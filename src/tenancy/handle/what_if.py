@@ -87,9 +87,11 @@ class Rehearsal(Writer):
         return self.index.revision
 
     def rebuild(self) -> None:
-        raise AssertionError("a rehearsal's overlay is never rebuilt")  # apply never fails over
+        """Never: the overlay is thrown away whole when a write fails (nothing to repair)."""
+        raise AssertionError("a rehearsal's overlay is never rebuilt")
 
     def follow(self, label: str) -> None:
+        """Never: a rehearsal follows no store (``label`` unused)."""
         raise AssertionError("a rehearsal follows no store")
 
     def close(self) -> None:

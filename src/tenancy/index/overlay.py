@@ -67,11 +67,22 @@ _IMMUTABLE = (str, int, float, bytes, frozenset, tuple, type(None), date, dateti
 
 
 def _is_immutable(value: object) -> bool:
-    if isinstance(value, _IMMUTABLE):
-        return True
-    if isinstance(value, msgspec.Struct):
-        return bool(type(value).__struct_config__.frozen)
-    return False
+    kind = type(value)
+    known = _KINDS.get(kind)
+    if known is None:
+        if issubclass(kind, _IMMUTABLE):
+            known = True
+        elif issubclass(kind, msgspec.Struct):
+            known = bool(kind.__struct_config__.frozen)
+        else:
+            known = False
+        _KINDS[kind] = known
+    return known
+
+
+_KINDS: dict[type, bool] = {}
+"""Whether values of a type are immutable, worked out once per type (a read of the base
+asks it for every value it hands out)."""
 
 
 def _private(value: Any) -> Any:
@@ -121,7 +132,8 @@ class OverlayDict(MutableMapping[K, V]):
         value = self._base.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(key)
-        if _is_immutable(value):
+        known = _KINDS.get(type(value))
+        if known or (known is None and _is_immutable(value)):
             return cast(V, value)
         mine: V = _private(value)
         self._local[key] = mine
@@ -137,10 +149,17 @@ class OverlayDict(MutableMapping[K, V]):
         return value
 
     def get(self, key: K, default: Any = None) -> Any:
-        try:
-            return self._read(key)
-        except KeyError:
+        value = self._local.get(key, _MISSING)
+        if value is not _MISSING:
+            return default if value is _GONE else value
+        value = self._base.get(key, _MISSING)
+        if value is _MISSING:
             return default
+        known = _KINDS.get(type(value))
+        if known or (known is None and _is_immutable(value)):
+            return value
+        mine = self._local[key] = _private(value)
+        return mine
 
     def __contains__(self, key: object) -> bool:
         value = self._local.get(key, _MISSING)  # type: ignore[arg-type]
@@ -318,47 +337,65 @@ def reach_changes(
     b_users = base._users
     gained: set[Pair] = set()
     lost: set[Pair] = set()
-    counted: dict[str, bool] = {}
 
-    def judge(user_id: str, device_id: str) -> None:
-        if tenant_id is not None:
-            ok = counted.get(user_id)
-            if ok is None:
-                user = b_users.get(user_id) or o_users.peek(user_id, None)
-                ok = counted[user_id] = user is not None and user.tenant_id == tenant_id
-            if not ok:
-                return
-        before = not b_reach.get(user_id, EMPTY).isdisjoint(b_cover.get(device_id, EMPTY))
-        after = not o_reach.peek(user_id, EMPTY).isdisjoint(o_cover.peek(device_id, EMPTY))
-        if before != after:
-            (gained if after else lost).add((user_id, device_id))
+    def counted(user_id: str) -> bool:
+        if tenant_id is None:
+            return True
+        user = b_users.get(user_id) or o_users.peek(user_id, None)
+        return user is not None and user.tenant_id == tenant_id
+
+    # The users whose reach set changed, with their reach before and after.
+    moved: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    for user_id in o_reach.written():
+        old, new = b_reach.get(user_id, EMPTY), o_reach.peek(user_id, EMPTY)
+        if old != new and counted(user_id):
+            moved[user_id] = (old, new)
 
     # Devices whose cover changed: the members of the groups it gained or lost. Covers are
-    # interned, so the devices of one subtree share a few (old, new) pairs: one union each.
-    candidates: dict[tuple[frozenset[str], frozenset[str]], set[str]] = {}
+    # interned, so the devices of one subtree share a few (old, new) pairs, and for the
+    # members whose reach did not change the answer is the pair's alone: worked out once.
+    by_covers: dict[tuple[frozenset[str], frozenset[str]], tuple[list[str], ...]] = {}
     for device_id in o_cover.written():
         old = b_cover.get(device_id, EMPTY)
         new = o_cover.peek(device_id, EMPTY)
         if old == new:
             continue
-        users = candidates.get((old, new))
-        if users is None:
-            users = candidates[(old, new)] = set()
+        found = by_covers.get((old, new))
+        if found is None:
+            members: set[str] = set()
             for group_id in old ^ new:
-                users.update(b_members.get(group_id, ()))
-                users.update(o_members.peek(group_id, ()))
-        for user_id in users:
-            judge(user_id, device_id)
-    # Users whose reach changed: the devices of the groups it gained or lost.
-    for user_id in o_reach.written():
-        old = b_reach.get(user_id, EMPTY)
-        new = o_reach.peek(user_id, EMPTY)
-        if old == new:
-            continue
+                members.update(b_members.get(group_id, ()))
+                members.update(o_members.peek(group_id, ()))
+            gain: list[str] = []
+            loss: list[str] = []
+            mixed: list[str] = []  # their reach changed too: tested device by device
+            for user_id in members:
+                if user_id in moved:
+                    mixed.append(user_id)
+                    continue
+                reach = b_reach.get(user_id, EMPTY)
+                before, after = not reach.isdisjoint(old), not reach.isdisjoint(new)
+                if before != after and counted(user_id):
+                    (gain if after else loss).append(user_id)
+            found = by_covers[(old, new)] = (gain, loss, mixed)
+        gain, loss, mixed = found
+        gained.update([(user_id, device_id) for user_id in gain])
+        lost.update([(user_id, device_id) for user_id in loss])
+        for user_id in mixed:
+            was, now = moved[user_id]
+            before, after = not was.isdisjoint(old), not now.isdisjoint(new)
+            if before != after:
+                (gained if after else lost).add((user_id, device_id))
+
+    # Users whose reach changed: the devices of the groups it lost (reached before, since
+    # the group covered them) and gained (reached after), each tested on the other side.
+    for user_id, (old, new) in moved.items():
         for group_id in old - new:
             for device_id in b_covered.get(group_id, ()):
-                judge(user_id, device_id)
+                if new.isdisjoint(o_cover.peek(device_id, EMPTY)):
+                    lost.add((user_id, device_id))
         for group_id in new - old:
             for device_id in o_covered.peek(group_id, ()):
-                judge(user_id, device_id)
+                if old.isdisjoint(b_cover.get(device_id, EMPTY)):
+                    gained.add((user_id, device_id))
     return gained, lost
