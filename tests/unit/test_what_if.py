@@ -225,6 +225,21 @@ def test_tenant_restricts_the_pairs_to_its_users() -> None:
         h.tn.what_if(writes, tenant="no-such-tenant")
 
 
+def test_a_what_if_inside_a_what_if() -> None:
+    h = hospital()
+    tid = h.t.tenant_id
+    inner: list[ReachDiff] = []
+
+    def outer(w: Tenancy) -> None:
+        w.tenant(tid).move_group("sb", parent=None)
+        inner.append(w.what_if(lambda v: v.tenant(tid).move_group("sb", parent="south")))
+        assert w.get_group("sb").parent_id is None
+
+    diff = check(h.tn, outer)
+    assert ("regional", "gen-1") in diff.lost
+    assert inner[0].gained == [(u, d) for u in ("ceo",) for d in ("gen-1", "probe-1", "sensor-1")]
+
+
 def test_an_empty_what_if_is_an_empty_diff() -> None:
     h = hospital()
     diff = check(h.tn, lambda w: None)

@@ -57,7 +57,6 @@ class Rehearsal(Writer):
         self.closed = False
         self.rebuild_needed = False
         self.views = []
-        self.base = real.index
         self.index = overlay_of(real.index)
         self.follower = None
         self._staleness = None

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, MutableSet
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSet
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -102,7 +103,7 @@ class OverlayDict(MutableMapping[K, V]):
 
     __slots__ = ("_base", "_factory", "_local", "_size")
 
-    def __init__(self, base: dict[K, V], factory: Callable[[], V] | None = None) -> None:
+    def __init__(self, base: Mapping[K, V], factory: Callable[[], V] | None = None) -> None:
         self._base = base
         self._factory = factory
         self._local: dict[K, V] = {}
@@ -222,7 +223,7 @@ class OverlaySet(MutableSet[T]):
 
     __slots__ = ("_added", "_base", "_removed")
 
-    def __init__(self, base: set[T]) -> None:
+    def __init__(self, base: AbstractSet[T]) -> None:
         self._base = base
         self._added: set[T] = set()
         self._removed: set[T] = set()
@@ -303,6 +304,10 @@ def _wrap(value: object, memo: dict[int, object]) -> object:
     wrapped: object
     if type(value) is dict:
         wrapped = OverlayDict(value)
+    elif type(value) is OverlayDict:  # an overlay of an overlay (a what-if inside one)
+        wrapped = OverlayDict(value, value._factory)
+    elif type(value) is OverlaySet:
+        wrapped = OverlaySet(value)
     elif type(value) is defaultdict:
         wrapped = OverlayDict(value, value.default_factory)
     elif type(value) is set:
