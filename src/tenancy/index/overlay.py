@@ -53,7 +53,7 @@ from tenancy.index.tables import EMPTY
 if TYPE_CHECKING:
     from tenancy.index.index import Index
 
-__all__ = ["OverlayDict", "OverlaySet", "is_overlay", "overlay_of", "reach_changes"]
+__all__ = ["OverlayDict", "OverlaySet", "overlay_of", "reach_changes"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -268,11 +268,6 @@ def overlay_of(base: Index) -> Index:
     overlay = _clone(base, {})
     overlay._access.cache = {}  # rule O3: a memo of the base's answers, not a table
     return overlay
-
-
-def is_overlay(index: Index) -> bool:
-    """Is ``index`` an overlay made by :func:`overlay_of`? O(1)."""
-    return isinstance(index._reach, OverlayDict)
 
 
 def _attributes(obj: object) -> Iterator[tuple[str, object]]:
