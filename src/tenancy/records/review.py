@@ -58,8 +58,16 @@ class ReachDiff(msgspec.Struct, frozen=True, kw_only=True):
         >>> d.gained, d.lost, d.gained_by_device
         ([('ana', 'gen-2'), ('bo', 'gen-2')], [('ana', 'gen-1')], {'gen-2': 2})
         """
-        gained = sorted(after - before)
-        lost = sorted(before - after)
+        return cls._of(
+            sorted(after - before), sorted(before - after), tenant_id, from_revision,
+            to_revision,
+        )  # fmt: skip
+
+    @classmethod
+    def _of(
+        cls, gained: list[Pair], lost: list[Pair], tenant_id: str, from_revision: Revision,
+        to_revision: Revision,
+    ) -> ReachDiff:  # fmt: skip
         return cls(
             tenant_id=tenant_id, from_revision=from_revision, to_revision=to_revision,
             gained=gained, lost=lost,
@@ -87,10 +95,7 @@ class ReachDiff(msgspec.Struct, frozen=True, kw_only=True):
         {'bo': 1}
         """
         assert gained.isdisjoint(lost), "a pair is gained or lost, not both"
-        return cls.between(
-            lost, gained, tenant_id=tenant_id, from_revision=from_revision,
-            to_revision=to_revision,
-        )  # fmt: skip
+        return cls._of(sorted(gained), sorted(lost), tenant_id, from_revision, to_revision)
 
 
 def _counts(keys: Iterable[str]) -> dict[str, int]:
