@@ -178,18 +178,9 @@ def _children(w: Workload) -> dict[str, list[str]]:
     return children
 
 
-def _write_targets(w: Workload, lim: PhysicalLimit, probes: Probes) -> WriteTargets:
-    tenant = w.tenants[0]
-    user = probes.users["leaf"]
-    site = w.user_groups[user][0]
-    device = next(
-        d
-        for d, p in sorted(w.devices.items())
-        if p.tenant_id == tenant and p.kind == "site" and p.parent_id is None
-        if not lim.verify(user, d)
-    )
-    device_site = next(g for g in w.associating(device) if w.group_rules[g])
-    # The subtree to move: about 1,000 groups, under a parent that has a sibling to go to.
+def subtree_to_move(w: Workload, tenant: str) -> tuple[str, str, str]:
+    """``(moved, home, away)``: the group of ``tenant`` whose subtree is nearest 1,000
+    groups, under a parent (``home``) that has a sibling (``away``) to move it to."""
     children = _children(w)
     size: dict[str, int] = {}
     for g in reversed(list(w.group_parent)):  # children before parents
@@ -207,6 +198,21 @@ def _write_targets(w: Workload, lim: PhysicalLimit, probes: Probes) -> WriteTarg
     home = w.group_parent[moved]
     assert home is not None
     away = next(g for g in levels[w.group_level[home]] if g != home)
+    return moved, home, away
+
+
+def _write_targets(w: Workload, lim: PhysicalLimit, probes: Probes) -> WriteTargets:
+    tenant = w.tenants[0]
+    user = probes.users["leaf"]
+    site = w.user_groups[user][0]
+    device = next(
+        d
+        for d, p in sorted(w.devices.items())
+        if p.tenant_id == tenant and p.kind == "site" and p.parent_id is None
+        if not lim.verify(user, d)
+    )
+    device_site = next(g for g in w.associating(device) if w.group_rules[g])
+    moved, home, away = subtree_to_move(w, tenant)
     return WriteTargets(
         tenant_id=tenant,
         user_id=user,

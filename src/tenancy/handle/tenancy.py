@@ -29,6 +29,7 @@ from tenancy.handle.store_lookups import StoreLookups
 from tenancy.handle.tenants import TenantLifecycle
 from tenancy.handle.transfer import Transfer
 from tenancy.handle.usage import UsageReports
+from tenancy.handle.what_if import WhatIf
 from tenancy.handle.writer import (
     DEFAULT_STALENESS,
     DEFAULT_SUPPORT_DURATION,
@@ -113,6 +114,7 @@ class Tenancy:
         self._usage_reports = UsageReports(writer, identity)
         self._audit = AuditLog(writer, identity)
         self._review = AccessReview(writer, identity)
+        self._what_if = WhatIf(writer, identity, self._on)
         self._feed = ChangeFeed(writer, identity)
         self._lookups = StoreLookups(writer, identity)
         self._transfer = Transfer(writer, identity)
@@ -122,6 +124,12 @@ class Tenancy:
         acting = Tenancy.__new__(Tenancy)
         acting._compose(self._writer, identity, owner=False)
         return acting
+
+    def _on(self, writer: Writer) -> Tenancy:
+        """A new handle on ``writer`` (what_if's throwaway), acting as this one."""
+        handle = Tenancy.__new__(Tenancy)
+        handle._compose(writer, self._identity, owner=False)
+        return handle
 
     # ------------------------------------------------------------ lifecycle
 
@@ -342,6 +350,7 @@ class Tenancy:
 
     reach_diff = delegated("_review", AccessReview.reach_diff)
     access_review_csv = delegated("_review", AccessReview.access_review_csv)
+    what_if = delegated("_what_if", WhatIf.what_if)
 
     # ------------------------------------------------------------ change feed (delegated)
 

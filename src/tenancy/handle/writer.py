@@ -340,7 +340,7 @@ class Writer:
                 if carried_audit:
                     audit = [*carried_audit, *audit]
                 try:
-                    revision = self.store.commit(changes, expected_revision=expected, audit=audit)
+                    revision = self.commit(changes, expected, audit)
                 except StaleRevision as stale:
                     losses += 1
                     left = deadline - time.monotonic()
@@ -359,6 +359,15 @@ class Writer:
                 self.apply(Commit(revision=revision, changes=tuple(changes)))
                 self.usage.applied(self.index, self)  # shares touched: count them again
                 return result
+
+    def commit(
+        self, changes: list[Change], expected: Revision, audit: list[AuditRecord]
+    ) -> Revision:
+        """Commit validated ``changes`` with their ``audit`` records through the store at
+        revision ``expected``; returns the new revision (StaleRevision if another writer got
+        there first). The one step of :meth:`write` that reaches the store: a what-if's
+        writer (:mod:`tenancy.handle.what_if`) replaces it."""
+        return self.store.commit(changes, expected_revision=expected, audit=audit)
 
     # ------------------------------------------------------------ fork
 
