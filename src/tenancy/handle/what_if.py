@@ -159,6 +159,7 @@ class WhatIf:
         real = self._writer
         with real.lock:
             real.catch_up()
+            real.retime()  # time-bounded grants as they count now, in base and overlay
             base = real.index
             chosen = audit_tenant(base, self._identity, tenant)
             rehearsal = Rehearsal(real)

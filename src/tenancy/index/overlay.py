@@ -320,6 +320,32 @@ def _wrap(value: object, memo: dict[int, object]) -> object:
 Pair = tuple[str, str]
 
 
+class _Either:
+    """A user's reach from the clock-free table, else the timed one (of the base)."""
+
+    def __init__(
+        self, first: Mapping[str, frozenset[str]], second: Mapping[str, frozenset[str]]
+    ) -> None:
+        self._first, self._second = first, second
+
+    def get(self, key: str, default: frozenset[str]) -> frozenset[str]:
+        found = self._first.get(key)
+        return self._second.get(key, default) if found is None else found
+
+
+class _OverlayEither:
+    """The same for the overlay's two tables, read without copying."""
+
+    def __init__(
+        self, first: OverlayDict[str, frozenset[str]], second: OverlayDict[str, frozenset[str]]
+    ):
+        self._first, self._second = first, second
+
+    def peek(self, key: str, default: frozenset[str]) -> frozenset[str]:
+        found = self._first.peek(key, None)
+        return self._second.peek(key, default) if found is None else found
+
+
 def reach_changes(
     base: Index, overlay: Index, tenant_id: str | None = None
 ) -> tuple[set[Pair], set[Pair]]:
@@ -328,13 +354,18 @@ def reach_changes(
     Runtime complexity: O(touched devices x members of the groups their cover gained or
     lost + touched users x devices of the groups their reach gained or lost), never
     O(index)."""
-    o_reach = cast(OverlayDict[str, frozenset[str]], overlay._reach)
+    o_clock_free = cast(OverlayDict[str, frozenset[str]], overlay._reach)
+    o_timed = cast(OverlayDict[str, frozenset[str]], overlay._timed_reach)
     o_cover = cast(OverlayDict[str, frozenset[str]], overlay._cover)
     o_covered = cast(OverlayDict[str, SortedIds], overlay._covered)
     o_members = cast(OverlayDict[str, SortedIds], overlay._members)
     o_users = cast(OverlayDict[str, Any], overlay._users)
-    b_reach, b_cover, b_covered, b_members = base._reach, base._cover, base._covered, base._members
+    b_cover, b_covered, b_members = base._cover, base._covered, base._members
     b_users = base._users
+    # A user's reach is in one of two tables (the timed one for a user whose reach depends
+    # on the clock, see tenancy.index.index): read both, on each side.
+    b_reach = _Either(base._reach, base._timed_reach)
+    o_reach = _OverlayEither(o_clock_free, o_timed)
     gained: set[Pair] = set()
     lost: set[Pair] = set()
 
@@ -346,7 +377,7 @@ def reach_changes(
 
     # The users whose reach set changed, with their reach before and after.
     moved: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-    for user_id in o_reach.written():
+    for user_id in {*o_clock_free.written(), *o_timed.written()}:
         old, new = b_reach.get(user_id, EMPTY), o_reach.peek(user_id, EMPTY)
         if old != new and counted(user_id):
             moved[user_id] = (old, new)
