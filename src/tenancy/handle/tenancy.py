@@ -209,7 +209,9 @@ class Tenancy:
         """May the user ``user_id`` see the device ``device_id``? Unknown ids (of any type)
         give False; never raises for them. ``at_least``, ``fresh``: [freshness](api.md#freshness).
         Runtime complexity: O(1) in practice: two dict lookups and one ``isdisjoint`` of two
-        frozensets; O(min(groups of the user, groups covering the device)) at worst.
+        frozensets; O(min(groups of the user, groups covering the device)) at worst. A user
+        whose reach depends on the clock (a membership with a window, or a share with one:
+        DOMAIN.md section 9) costs one read of the handle's clock more; no other user does.
 
         >>> import tenancy
         >>> tn = tenancy.open()
