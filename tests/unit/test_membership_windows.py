@@ -355,3 +355,20 @@ def test_a_share_with_a_window_gives_reach_only_inside_it(clock: CountingClock) 
     tn.index.check_invariants()
     with pytest.raises(InvalidValue):
         src.set_connector_window(connector.id, valid_from=FRIDAY, valid_until=MONDAY)
+
+
+def test_what_if_sees_windows_as_the_clock_does(world: World, clock: CountingClock) -> None:
+    """A proposed membership counts in a what-if as it would count now; a proposed end of
+    a window that already passed loses what it gave."""
+    clock.set(MONDAY + timedelta(hours=1))
+    t_id = world.tenant_id
+    ended = world.tn.what_if(lambda w: w.tenant(t_id).add_member("pumps", "bo", valid_until=MONDAY))
+    assert (ended.gained, ended.lost) == ([], [])  # bo reaches pump-1 through site anyway
+    shortened = world.tn.what_if(
+        lambda w: w.tenant(t_id).add_member("site", "ana", valid_until=MONDAY + TICK)
+    )
+    assert shortened.lost == [("ana", "gen-7"), ("ana", "pump-1")]
+    assert world.tn.verify("ana", "gen-7"), "nothing was kept"
+    clock.set(MONDAY - TICK)
+    started = world.tn.what_if(lambda w: w.tenant(t_id).add_member("site", "ana"))
+    assert started.gained == [("ana", "gen-7"), ("ana", "pump-1")]
