@@ -275,9 +275,14 @@ def _attributes(obj: object) -> Iterator[tuple[str, object]]:
     for cls in type(obj).__mro__:
         slots = cls.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
-            if name not in seen and name != "__weakref__" and hasattr(obj, name):
-                seen.add(name)
-                yield name, getattr(obj, name)
+            if name in seen or name == "__weakref__":
+                continue
+            try:  # a slot never assigned has no value to wrap
+                value = getattr(obj, name)
+            except AttributeError:
+                continue
+            seen.add(name)
+            yield name, value
     yield from getattr(obj, "__dict__", {}).items()
 
 
