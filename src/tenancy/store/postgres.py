@@ -69,6 +69,7 @@ from tenancy.store import _audit, _codec
 from tenancy.store import _postgres_migrations as pg_migrations
 from tenancy.store._postgres_listen import Listener, channel
 from tenancy.store._postgres_sql import (
+    _AUDIT_COPY_COLUMNS,
     _HEAD_FOR_UPDATE,
     _HEAD_FOR_UPDATE_NO_XID,
     _INSERT_AUDIT_INTO,
@@ -76,11 +77,13 @@ from tenancy.store._postgres_sql import (
     _MAX_PARAMS,
     _ONE_AUDIT_ROW,
     _URL_OPTIONS,
+    COPY_ROWS,
     PgShim,
     _audit_rows,
     _checked,
     _shown,
     _url_option,
+    copy_new_rows,
 )
 from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_log import decode_log, log_crc
@@ -374,7 +377,12 @@ class PostgresStore:
             # The commit keeps the time and actor of its audit records (one write shares one).
             at, actor = (rows[0][2], audit[0].actor) if rows else (None, None)
             log_row = (revision, body, log_crc(body, at, actor), at, actor)
-            if rows and len(rows) * 9 < _MAX_PARAMS:
+            # Many audit records (an import's: one a change) go by COPY; a few ride with
+            # the log row in one statement.
+            copied = len(rows) >= COPY_ROWS and copy_new_rows(
+                conn, "audit", _AUDIT_COPY_COLUMNS, rows
+            )
+            if rows and not copied and len(rows) * 9 < _MAX_PARAMS:
                 values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
                 conn.execute(
                     f"WITH a AS ({_INSERT_AUDIT_INTO} VALUES {values}) {_INSERT_LOG}",
@@ -382,7 +390,7 @@ class PostgresStore:
                     binary=True,
                 )
             else:
-                if rows:
+                if rows and not copied:
                     conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows)
                 conn.execute(_INSERT_LOG, log_row, binary=True)
             if self._retention is not None and revision - self._retention > 0:
