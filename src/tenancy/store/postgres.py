@@ -362,7 +362,7 @@ class PostgresStore:
                     value=changes,
                     rule="every change of a commit must apply to the current records",
                 ) from exc
-            body = _codec.encode_changes(changes)
+            body = _codec.encode_changes(changes, writer._encoded)
             rows = _audit_rows(audit, writer._encoded or {}, last_seq or 0, last_at or 0)
         except BaseException:
             if not conn.closed:
