@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +249,23 @@ def test_an_import_refused_or_failing_in_the_store_leaves_postgres_unchanged(
     assert len(tn.index.devices) == 0
     store.close()
     tn.close()
+
+
+def test_the_transfer_benchmark_imports_into_postgres_and_drops_its_schema(
+    tmp_path: Path,
+) -> None:
+    """``python -m benchmarks.transfer --postgres``'s import step, on a small document."""
+    from benchmarks import transfer
+
+    document = tmp_path / "store.json"
+    document.write_bytes(_document(3))
+    base = pg.database_url()
+    result = transfer._import(document, tmp_path / "unused.db", base)
+    assert result["store"] == "postgresql"
+    assert result["devices"] == 3
+    assert not (tmp_path / "unused.db").exists()
+    with psycopg.connect(base) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench_import_%'"
+        ).fetchone()
+    assert left == (0,)

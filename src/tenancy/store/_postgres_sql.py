@@ -161,7 +161,7 @@ _COPY_TABLES = frozenset((*sqlite_migrations.CHECKED, "audit"))
 
 
 def copy_new_rows(
-    conn: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Sequence[Any]
+    conn: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Iterable[Any]
 ) -> bool:
     """Send ``rows`` (values of ``columns``) into ``table`` by one binary ``COPY``, inside
     the caller's transaction. True if every row went in. False if one of them was there
@@ -223,23 +223,19 @@ def _checked(table: str) -> str:
 
 
 def _audit_rows(
-    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, last: int
-) -> list[tuple[Any, ...]]:
-    """The audit log rows of a commit, numbered after ``seq`` (the last record's; the
-    head's row lock is held, so no other writer appends meanwhile), their times never
-    before ``last``. ``encoded``: blobs already made for this commit's records, by id()."""
-    stamps = _audit.times(audit, last)
+    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, stamps: Sequence[int]
+) -> Iterator[tuple[Any, ...]]:
+    """The audit log rows of a commit, made as they are sent (an import's million are
+    never held as rows), numbered after ``seq`` (the last record's; the head's row lock is
+    held, so no other writer appends meanwhile), stored with ``stamps`` (``_audit.times``).
+    ``encoded``: blobs already made for this commit's records, by id()."""
     encode, known = _audit.encode_value, encoded.get
-    rows = []
     for r, at in zip(audit, stamps, strict=True):
         seq += 1
-        after = r.after
+        after, before = r.after, r.before
         blob = None if after is None else (known(id(after)) or encode(after))
-        rows.append(
-            (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-             encode(r.before), blob)
-        )  # fmt: skip
-    return rows
+        yield (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+               None if before is None else encode(before), blob)  # fmt: skip
 
 
 # ---------------------------------------------------------------- connection strings

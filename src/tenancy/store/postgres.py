@@ -363,7 +363,11 @@ class PostgresStore:
                     rule="every change of a commit must apply to the current records",
                 ) from exc
             body = _codec.encode_changes(changes, writer._encoded)
-            rows = _audit_rows(audit, writer._encoded or {}, last_seq or 0, last_at or 0)
+            stamps = _audit.times(audit, last_at or 0)
+            encoded, first_seq = writer._encoded or {}, last_seq or 0
+
+            def rows() -> Iterator[tuple[Any, ...]]:
+                return _audit_rows(audit, encoded, first_seq, stamps)
         except BaseException:
             if not conn.closed:
                 with suppress(Exception):
@@ -375,23 +379,23 @@ class PostgresStore:
         # a lost connection leaves the outcome to ask the server about (_outcome).
         try:
             # The commit keeps the time and actor of its audit records (one write shares one).
-            at, actor = (rows[0][2], audit[0].actor) if rows else (None, None)
+            at, actor = (stamps[0], audit[0].actor) if audit else (None, None)
             log_row = (revision, body, log_crc(body, at, actor), at, actor)
             # Many audit records (an import's: one a change) go by COPY; a few ride with
             # the log row in one statement.
-            copied = len(rows) >= COPY_ROWS and copy_new_rows(
-                conn, "audit", _AUDIT_COPY_COLUMNS, rows
+            copied = len(audit) >= COPY_ROWS and copy_new_rows(
+                conn, "audit", _AUDIT_COPY_COLUMNS, rows()
             )
-            if rows and not copied and len(rows) * 9 < _MAX_PARAMS:
-                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+            if audit and not copied and len(audit) * 9 < _MAX_PARAMS:
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(audit))
                 conn.execute(
                     f"WITH a AS ({_INSERT_AUDIT_INTO} VALUES {values}) {_INSERT_LOG}",
-                    [value for row in rows for value in row] + list(log_row),
+                    [value for row in rows() for value in row] + list(log_row),
                     binary=True,
                 )
             else:
-                if rows and not copied:
-                    conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows)
+                if audit and not copied:
+                    conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows())
                 conn.execute(_INSERT_LOG, log_row, binary=True)
             if self._retention is not None and revision - self._retention > 0:
                 writer._prune(db, revision - self._retention)
