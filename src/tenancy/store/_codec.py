@@ -255,13 +255,10 @@ def encode_changes(changes: Sequence[Change], encoded: dict[int, bytes] | None =
     parts: list[bytes] = [_array_header(len(changes))]
     add = parts.append
     for change in changes:
-        kind = type(change)
-        if kind is ch.DeviceCreated:
-            blob = known(id(change.device))  # type: ignore[attr-defined]
-            head = _DEVICE_CREATED
-        elif kind is ch.UserCreated:
-            blob = known(id(change.user))  # type: ignore[attr-defined]
-            head = _USER_CREATED
+        if isinstance(change, ch.DeviceCreated):
+            blob, head = known(id(change.device)), _DEVICE_CREATED
+        elif isinstance(change, ch.UserCreated):
+            blob, head = known(id(change.user)), _USER_CREATED
         else:
             blob = None
         if blob is None:
