@@ -14,7 +14,9 @@ Rules this adapter keeps:
 Rule 1. Every :meth:`PostgresStore.commit` is one transaction: the records, the change log
    row of the next revision, the audit records, ``meta.head`` and a ``NOTIFY`` carrying
    the revision. A reader sees all of it or none; the notification is delivered only if
-   the transaction commits.
+   the transaction commits. A batch of many new rows (an import's: ``COPY_ROWS`` and more)
+   goes by one binary ``COPY`` in that transaction, behind a savepoint: a batch that meets
+   a row already there is undone to it and written by the inserts, which mean the same.
 
 Rule 2. The revision comes from one row, ``meta.head``, locked ``FOR UPDATE`` by the
    transaction's first statement: concurrent writers on any machine queue on it, each
@@ -305,7 +307,8 @@ class PostgresStore:
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
         """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
-        one transaction, about eight round trips plus the server's durable commit."""
+        one transaction, about eight round trips plus the server's durable commit (and
+        three for each batch of rows sent by ``COPY``)."""
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg
