@@ -243,12 +243,14 @@ def share_values(records: list[Any], shared: dict[Any, Any]) -> None:
 
 
 def encode_changes(changes: Sequence[Change], encoded: dict[int, bytes] | None = None) -> bytes:
-    """The change-log blob of one commit. ``encoded``: row blobs the commit made already,
-    by id() of their record (the row writer's): a DeviceCreated or UserCreated whose record
-    is among them is its fixed head and that blob (the bytes ``_encode`` gives it), so an
-    import's million devices are encoded once, not again for the log. The other changes
-    are encoded one by one: a set that does not sort (a wildcard rule's) then leaves only
-    its own change in iteration order, where the whole list would all fall back."""
+    """The change-log blob of one commit's ``changes``. ``encoded``: row blobs the commit
+    made already, by id() of their record (the row writer's): a DeviceCreated or
+    UserCreated whose record is among them is its fixed head and that blob (the bytes
+    ``_encode`` gives it), so an import's million devices are encoded once, not again for
+    the log. The other changes are encoded one by one: a set that does not sort (a
+    wildcard rule's) then leaves only its own change in iteration order, where the whole
+    list would all fall back.
+    Runtime complexity: O(size of the changes)."""
     if not encoded:
         return _encode(list(changes))
     known = encoded.get

@@ -163,11 +163,12 @@ _COPY_TABLES = frozenset((*sqlite_migrations.CHECKED, "audit"))
 def copy_new_rows(
     conn: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Iterable[Any]
 ) -> bool:
-    """Send ``rows`` (values of ``columns``) into ``table`` by one binary ``COPY``, inside
-    the caller's transaction. True if every row went in. False if one of them was there
-    already (or came twice): then nothing of the COPY stays (a savepoint around it is
-    rolled back) and the caller inserts them its usual way, which ignores or replaces the
-    rows that are there; any other error is raised, as the inserts would raise it.
+    """Send ``rows`` (values of ``columns``) into ``table`` by one binary ``COPY`` on
+    ``conn``, inside the caller's transaction. True if every row went in. False if one of
+    them was there already (or came twice): then nothing of the COPY stays (a savepoint
+    around it is rolled back) and the caller inserts them its usual way, which ignores or
+    replaces the rows that are there; any other error is raised, as the inserts would
+    raise it.
     Runtime complexity: O(rows), in three round trips."""
     from psycopg import errors, sql  # noqa: PLC0415  (the optional postgres extra)
 
