@@ -12,8 +12,9 @@ suspension and revoked roles (a delegation outliving its delegate's role). The d
 written with or without the security codes; either way the copy exports to the same bytes
 (without them, the copy's connectors have new codes, which that document does not hold).
 The adapters: memory, SQLite and PostgreSQL (where a server answers, tests/pg.py), the
-last with its rows sent by COPY as a large import sends them: so memory -> SQLite ->
-PostgreSQL, the migration path, keeps every answer.
+last with its rows sent by COPY as a large import sends them. Each copy exports the
+document's own bytes, so SQLite -> PostgreSQL (the migration path) imports that same
+document and keeps every answer.
 ``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by default, a few seconds);
 a new store adapter is one more entry in ``ADAPTERS``.
 """
