@@ -1,6 +1,7 @@
 """Export and import throughput and peak memory, each measured in a fresh process.
 
     python -m benchmarks.transfer --scale=M [--seed N] [--format json|msgpack]
+    python -m benchmarks.transfer --scale=M --postgres [URL]   # import into PostgreSQL
 
 The workload is the cached SQLite file of :mod:`benchmarks.cache` (made on first use).
 Two child processes, one per direction, each print one JSON object:
@@ -13,6 +14,11 @@ Two child processes, one per direction, each print one JSON object:
 - ``import``: open a new, empty SQLite file and ``import_from`` the document exported
   above; ``peak`` the highest resident memory during the import minus the baseline before
   the open, ``own`` the handle's resident memory after it (collected), ``ratio`` the two.
+
+With ``--postgres`` the import goes into a new schema of that server (default
+``TENANCY_BENCH_POSTGRES``, else ``postgresql://postgres@127.0.0.1:5432/test``), dropped
+afterwards, instead of a SQLite file: the migration path between stores. Its CPU time is
+this process's; the server's work shows in the wall-clock time only.
 
 Resident memory is read from ``/proc/self/status`` (VmRSS, and VmHWM reset through
 ``/proc/self/clear_refs`` just before the measured step), as in :mod:`benchmarks.memory`.
@@ -38,6 +44,7 @@ from tenancy.testing.workload import DEFAULT_SEED, SCALES, plan
 __all__ = ["main"]
 
 CACHE = Path(".benchmarks/cache")
+POSTGRES = os.environ.get("TENANCY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _baseline() -> int:
@@ -65,23 +72,35 @@ def _export(db: Path, out: Path, format: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _import(document: Path, db: Path) -> dict[str, object]:
-    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-        stale.unlink(missing_ok=True)
+def _import(document: Path, db: Path, postgres: str | None = None) -> dict[str, object]:
+    schema = f"bench_import_{os.getpid()}"
+    if postgres is None:
+        for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            stale.unlink(missing_ok=True)
     before = _baseline()
-    tn = tenancy.open(str(db), staleness=None)
-    _reset_peak()
-    start, cpu = time.perf_counter(), time.process_time()
-    report = tn.import_from(document)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    peak = _status("VmHWM") - before
-    gc.collect()
-    _release_free_heap()
-    own = rss() - before
-    devices = report.counts.get("device", 0)
-    tn.close()
+    joiner = "&" if postgres is not None and "?" in postgres else "?"
+    tn = tenancy.open(str(db) if postgres is None else f"{postgres}{joiner}schema={schema}",
+                      staleness=None)  # fmt: skip
+    try:
+        _reset_peak()
+        start, cpu = time.perf_counter(), time.process_time()
+        report = tn.import_from(document)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        peak = _status("VmHWM") - before
+        gc.collect()
+        _release_free_heap()
+        own = rss() - before
+        devices = report.counts.get("device", 0)
+    finally:
+        tn.close()
+        if postgres is not None:
+            import psycopg  # the postgres extra, needed for --postgres only
+
+            with psycopg.connect(postgres, autocommit=True) as admin:
+                admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     return {
-        "step": "import", "devices": devices, "seconds": round(seconds, 3),
+        "step": "import", "store": "sqlite" if postgres is None else "postgresql",
+        "devices": devices, "seconds": round(seconds, 3),
         "cpu_seconds": round(cpu_seconds, 3), "devices_per_s": round(devices / seconds),
         "own": own, "peak": peak, "ratio": round(peak / own, 2),
     }  # fmt: skip
@@ -92,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=sorted(SCALES), default="M")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--format", choices=["json", "msgpack"], default="json")
+    parser.add_argument(
+        "--postgres", nargs="?", const=POSTGRES, default=None, metavar="URL",
+        help="import into a new schema of this PostgreSQL server instead of a SQLite file",
+    )  # fmt: skip
     parser.add_argument("--step", choices=["export", "import"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--document", type=Path, help=argparse.SUPPRESS)
@@ -100,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_export(args.db, args.document, args.format)))
         return 0
     if args.step == "import":
-        print(json.dumps(_import(args.document, args.db)))
+        print(json.dumps(_import(args.document, args.db, args.postgres)))
         return 0
     cached = ensure(plan(SCALES[args.scale], seed=args.seed), CACHE)
     source = work_copy(cached.path, f"transfer-{os.getpid()}.db")
@@ -111,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for step, extra in (
             ("export", ["--db", str(source), "--document", str(document)]),
-            ("import", ["--db", str(target), "--document", str(document)]),
-        ):
+            ("import", ["--db", str(target), "--document", str(document),
+                        *([] if args.postgres is None else ["--postgres", args.postgres])]),
+        ):  # fmt: skip
             line = subprocess.run(  # this very module, in a fresh process
                 [sys.executable, "-m", "benchmarks.transfer", "--step", step,
                  "--format", args.format, *extra],
@@ -124,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in (source, document, target):
             for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 stale.unlink(missing_ok=True)
-    print(f"\nscale {args.scale}, {args.format}:")
+    into = "" if args.postgres is None else ", import into PostgreSQL"
+    print(f"\nscale {args.scale}, {args.format}{into}:")
     for r in results:
         print(
             f"  {r['step']:<6} {r['devices']:>9,} devices in {r['seconds']:6.2f} s "

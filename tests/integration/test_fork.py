@@ -328,11 +328,11 @@ def test_fork_inside_another_threads_write_transaction_refuses_the_childs_writes
     inside = threading.Event()
     real_encode = _codec.encode_changes
 
-    def slow_encode(changes: Any) -> bytes:
+    def slow_encode(changes: Any, encoded: Any = None) -> bytes:
         if threading.current_thread().name == "writer":
             inside.set()
             time.sleep(1.0)  # inside the write transaction, holding the file's write lock
-        return real_encode(changes)
+        return real_encode(changes, encoded)
 
     monkeypatch.setattr(_codec, "encode_changes", slow_encode)
     thread, done = _write_in_thread(tn, tenant, "from the parent's thread")

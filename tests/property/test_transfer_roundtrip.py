@@ -11,6 +11,10 @@ paused, the virtual group with members and moved under a group) and, drawn somet
 suspension and revoked roles (a delegation outliving its delegate's role). The document is
 written with or without the security codes; either way the copy exports to the same bytes
 (without them, the copy's connectors have new codes, which that document does not hold).
+The adapters: memory, SQLite and PostgreSQL (where a server answers, tests/pg.py), the
+last with its rows sent by COPY as a large import sends them. Each copy exports the
+document's own bytes, so SQLite -> PostgreSQL (the migration path) imports that same
+document and keeps every answer.
 ``TENANCY_TRANSFER_EXAMPLES`` sets the number of examples (30 by default, a few seconds);
 a new store adapter is one more entry in ``ADAPTERS``.
 """
@@ -20,7 +24,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from tenancy.testing.strategies import (
     share_plans,
     world_plans,
 )
+from tests import pg
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 EXAMPLES = int(os.environ.get("TENANCY_TRANSFER_EXAMPLES", "30"))
@@ -50,13 +56,33 @@ def clock() -> datetime:
     return NOW
 
 
-ADAPTERS: dict[str, Callable[[Path], Tenancy]] = {
+@contextmanager
+def _postgres(directory: Path) -> Iterator[Tenancy]:
+    """An empty PostgreSQL store (a schema of this run's database, given back after), its
+    rows sent by COPY from two rows on: the random stores are small, and the COPY path
+    (with its fallback to the inserts) is the one an import of a real store takes."""
+    from tenancy.store import _postgres_sql, postgres
+
+    url, schema = pg.database_url(), pg.fresh_schema()
+    was = _postgres_sql.COPY_ROWS
+    _postgres_sql.COPY_ROWS = postgres.COPY_ROWS = 2
+    try:
+        with tenancy.open(f"{url}?schema={schema}", clock=clock, staleness=None) as tn:
+            yield tn
+    finally:
+        _postgres_sql.COPY_ROWS = postgres.COPY_ROWS = was
+        pg.give_back(url, schema)
+
+
+ADAPTERS: dict[str, Callable[[Path], AbstractContextManager[Tenancy]]] = {
     "memory": lambda directory: tenancy.open(clock=clock, staleness=None),
     "sqlite": lambda directory: tenancy.open(
         str(directory / "copy.db"), clock=clock, staleness=None
     ),
+    "postgresql": _postgres,
 }
-"""Each adapter an import is tried into: a factory of an empty store in ``directory``."""
+"""Each adapter an import is tried into: a factory of an empty store in ``directory``
+(PostgreSQL: skipped where no server answers, see tests/pg.py)."""
 
 Extra = tuple[str, int, int, int]
 """(operation, and three indices the operation reads modulo what exists)."""

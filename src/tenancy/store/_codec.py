@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tenancy.records import changes as ch
 from tenancy.records.changes import Change
 from tenancy.records.grants import AccessRecord
 from tenancy.records.model import Device, Group, Tag, TagRule, Tenant, UsageDay, User
@@ -122,14 +123,16 @@ def decode_many(kind: type[T], blobs: Sequence[bytes]) -> list[T]:
 
 def _array_of(blobs: Sequence[bytes]) -> bytes:
     """The blobs as the items of one MessagePack array."""
-    count = len(blobs)
+    return _array_header(len(blobs)) + b"".join(blobs)
+
+
+def _array_header(count: int) -> bytes:
+    """The header of a MessagePack array of ``count`` items."""
     if count < 16:
-        header = bytes((0x90 | count,))
-    elif count < 1 << 16:
-        header = b"\xdc" + struct.pack(">H", count)
-    else:
-        header = b"\xdd" + struct.pack(">I", count)
-    return header + b"".join(blobs)
+        return bytes((0x90 | count,))
+    if count < 1 << 16:
+        return b"\xdc" + struct.pack(">H", count)
+    return b"\xdd" + struct.pack(">I", count)
 
 
 class _DeviceRow(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -239,9 +242,33 @@ def share_values(records: list[Any], shared: dict[Any, Any]) -> None:
         setattr_(record, "tags", one)
 
 
-def encode_changes(changes: Sequence[Change]) -> bytes:
-    """The change-log blob of one commit."""
-    return _encode(list(changes))
+def encode_changes(changes: Sequence[Change], encoded: dict[int, bytes] | None = None) -> bytes:
+    """The change-log blob of one commit's ``changes``. ``encoded``: row blobs the commit
+    made already, by id() of their record (the row writer's): a DeviceCreated or
+    UserCreated whose record is among them is its fixed head and that blob (the bytes
+    ``_encode`` gives it), so an import's million devices are encoded once, not again for
+    the log. The other changes are encoded one by one: a set that does not sort (a
+    wildcard rule's) then leaves only its own change in iteration order, where the whole
+    list would all fall back.
+    Runtime complexity: O(size of the changes)."""
+    if not encoded:
+        return _encode(list(changes))
+    known = encoded.get
+    parts: list[bytes] = [_array_header(len(changes))]
+    add = parts.append
+    for change in changes:
+        if isinstance(change, ch.DeviceCreated):
+            blob, head = known(id(change.device)), _DEVICE_CREATED
+        elif isinstance(change, ch.UserCreated):
+            blob, head = known(id(change.user)), _USER_CREATED
+        else:
+            blob = None
+        if blob is None:
+            add(_encode(change))
+        else:
+            add(head)
+            add(blob)
+    return b"".join(parts)
 
 
 def decode_changes(blob: bytes) -> tuple[Change, ...]:
@@ -266,6 +293,20 @@ def _encode(value: object) -> bytes:
         # each other. Those sets decode to the same value in any order, so fall back to
         # iteration order for them; every other set stays deterministic.
         return _plain.encode(value)
+
+
+def _head_of(change: Change, record: object) -> bytes:
+    """What the encoding of ``change`` holds before that of its one record (it ends with
+    it: the record is the struct's last field)."""
+    whole, tail = _encode(change), _encode(record)
+    assert whole.endswith(tail), (whole, tail)
+    return whole[: -len(tail)]
+
+
+_SAMPLE_DEVICE = Device(id="d", tenant_id="t", name="n")
+_SAMPLE_USER = User(id="u", tenant_id="t", email="e@example.com")
+_DEVICE_CREATED = _head_of(ch.DeviceCreated(device=_SAMPLE_DEVICE), _SAMPLE_DEVICE)
+_USER_CREATED = _head_of(ch.UserCreated(user=_SAMPLE_USER), _SAMPLE_USER)
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from tenancy.store import migrations as sqlite_migrations
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PgCursor", "PgShim", "translate"]
+__all__ = ["COPY_ROWS", "PgCursor", "PgShim", "copy_new_rows", "translate"]
 
 _STREAM_ROWS = 20_000
 """Rows a server-side cursor fetches per round trip (the snapshot reader's batch)."""
@@ -118,6 +118,13 @@ class PgShim:
         if self._defer_sums and sql.startswith("UPDATE checksums SET rows = rows + ?"):
             self.sums.extend((int(n), int(total), str(table)) for n, total, table in rows)
             return PgCursor(self._conn.cursor(), len(rows))
+        if len(rows) >= COPY_ROWS:
+            insert = _NEW_ROWS.fullmatch(sql)
+            if insert is not None and copy_new_rows(
+                self._conn, insert[1], insert[2].split(", "), rows
+            ):
+                self.total_changes += len(rows)
+                return PgCursor(self._conn.cursor(), len(rows))
         cursor = self._conn.cursor(binary=True)
         if rows:
             cursor.executemany(translate(sql), rows)
@@ -131,6 +138,59 @@ class PgShim:
             if not cursor.closed:
                 cursor.close()
         self._cursors.clear()
+
+
+# ---------------------------------------------------------------- COPY
+
+COPY_ROWS = 1_000
+"""The fewest rows of one batch of inserts that go to the server by ``COPY`` rather than
+as one ``INSERT`` a row (psycopg pipelines those, but each is still a statement the server
+parses, plans and runs): an import's devices, users, memberships and audit records."""
+_NEW_ROWS = re.compile(r"INSERT OR IGNORE INTO ([a-z_]+) \(([a-z_, ]+)\) VALUES \((?:\?, )*\?\)")
+"""A batch of the row writer's that inserts rows expected to be new (``_insert_new``)."""
+_COLUMN_TYPES = {
+    "id": "text", "tenant_id": "text", "group_id": "text", "user_id": "text",
+    "device_id": "text", "kind": "text", "key": "text", "day": "text", "actor": "text",
+    "action": "text", "target": "text", "body": "bytea", "rule": "bytea",
+    "before_value": "bytea", "after_value": "bytea", "crc": "bigint", "seq": "bigint",
+    "revision": "bigint", "at": "bigint",
+}  # fmt: skip
+"""The PostgreSQL type of each column a COPY names (binary COPY sends typed values; the
+schema, _postgres_migrations, gives every column of one name one type)."""
+_COPY_TABLES = frozenset((*sqlite_migrations.CHECKED, "audit"))
+
+
+def copy_new_rows(
+    conn: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Iterable[Any]
+) -> bool:
+    """Send ``rows`` (values of ``columns``) into ``table`` by one binary ``COPY`` on
+    ``conn``, inside the caller's transaction. True if every row went in. False if one of
+    them was there already (or came twice): then nothing of the COPY stays (a savepoint
+    around it is rolled back) and the caller inserts them its usual way, which ignores or
+    replaces the rows that are there; any other error is raised, as the inserts would
+    raise it.
+    Runtime complexity: O(rows), in three round trips."""
+    from psycopg import errors, sql  # noqa: PLC0415  (the optional postgres extra)
+
+    if table not in _COPY_TABLES:
+        raise StoreError(f"no COPY into {table!r}", value=table)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    types = [_COLUMN_TYPES[c] for c in columns]
+    conn.execute("SAVEPOINT tenancy_copy")
+    try:
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except errors.UniqueViolation:
+        conn.execute("ROLLBACK TO SAVEPOINT tenancy_copy")
+        conn.execute("RELEASE SAVEPOINT tenancy_copy")
+        return False
+    conn.execute("RELEASE SAVEPOINT tenancy_copy")
+    return True
 
 
 # ---------------------------------------------------------------- the commit's own
@@ -147,6 +207,10 @@ _INSERT_AUDIT_INTO = (
     " after_value)"
 )
 _ONE_AUDIT_ROW = "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_AUDIT_COPY_COLUMNS = (
+    "seq", "revision", "at", "tenant_id", "actor", "action", "target", "before_value",
+    "after_value",
+)  # fmt: skip
 _INSERT_LOG = "INSERT INTO changes (revision, body, crc, at, actor) VALUES (%s, %s, %s, %s, %s)"
 _MAX_PARAMS = 60_000
 """Parameters one statement may carry (PostgreSQL's limit is 65,535)."""
@@ -160,23 +224,19 @@ def _checked(table: str) -> str:
 
 
 def _audit_rows(
-    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, last: int
-) -> list[tuple[Any, ...]]:
-    """The audit log rows of a commit, numbered after ``seq`` (the last record's; the
-    head's row lock is held, so no other writer appends meanwhile), their times never
-    before ``last``. ``encoded``: blobs already made for this commit's records, by id()."""
-    stamps = _audit.times(audit, last)
+    audit: Sequence[AuditRecord], encoded: dict[int, bytes], seq: int, stamps: Sequence[int]
+) -> Iterator[tuple[Any, ...]]:
+    """The audit log rows of a commit, made as they are sent (an import's million are
+    never held as rows), numbered after ``seq`` (the last record's; the head's row lock is
+    held, so no other writer appends meanwhile), stored with ``stamps`` (``_audit.times``).
+    ``encoded``: blobs already made for this commit's records, by id()."""
     encode, known = _audit.encode_value, encoded.get
-    rows = []
     for r, at in zip(audit, stamps, strict=True):
         seq += 1
-        after = r.after
+        after, before = r.after, r.before
         blob = None if after is None else (known(id(after)) or encode(after))
-        rows.append(
-            (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-             encode(r.before), blob)
-        )  # fmt: skip
-    return rows
+        yield (seq, r.revision, at, r.tenant_id, r.actor, r.action, r.target,
+               None if before is None else encode(before), blob)  # fmt: skip
 
 
 # ---------------------------------------------------------------- connection strings

@@ -221,14 +221,22 @@ class ChangeWriter:
                 for change, row in zip(run, rows, strict=True):
                     encoded[id(change.device)] = row[2]  # type: ignore[union-attr]
         elif isinstance(first, ch.UserCreated):
-            blobs = [(c.user.id, c.user.tenant_id, encode(c.user)) for c in run]  # type: ignore[union-attr]
+            rows = []
+            for c in run:
+                user = c.user  # type: ignore[union-attr]
+                body = encode(user)
+                rows.append((user.id, user.tenant_id, body, crc(body)))
             self._insert_new(
                 conn,
                 "users",
                 "INSERT OR IGNORE INTO users (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
-                [(*row, crc(row[2])) for row in blobs],
+                rows,
                 self._put_record_row("users", conn),
             )
+            if self._encoded is not None:  # as for devices: their audit records, the log
+                encoded = self._encoded
+                for change, row in zip(run, rows, strict=True):
+                    encoded[id(change.user)] = row[2]  # type: ignore[union-attr]
         elif isinstance(first, ch.UserUpdated):
             put = self._put_record_row("users", conn)
             for change in run:
@@ -469,10 +477,10 @@ class ChangeWriter:
 
         def rows() -> Iterator[tuple[Any, ...]]:  # made as they are inserted, none kept
             for r, at in zip(audit, stamps, strict=True):
-                after = r.after
+                after, before = r.after, r.before  # a creation's before is None
                 blob = None if after is None else (known(id(after)) or encode(after))
                 yield (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
-                       encode(r.before), blob)  # fmt: skip
+                       None if before is None else encode(before), blob)  # fmt: skip
 
         with indexes_after(conn, "audit", 0 if row is None else row[1], len(audit)):  # seq: dense
             conn.executemany(

@@ -14,7 +14,9 @@ Rules this adapter keeps:
 Rule 1. Every :meth:`PostgresStore.commit` is one transaction: the records, the change log
    row of the next revision, the audit records, ``meta.head`` and a ``NOTIFY`` carrying
    the revision. A reader sees all of it or none; the notification is delivered only if
-   the transaction commits.
+   the transaction commits. A batch of many new rows (an import's: ``COPY_ROWS`` and more)
+   goes by one binary ``COPY`` in that transaction, behind a savepoint: a batch that meets
+   a row already there is undone to it and written by the inserts, which mean the same.
 
 Rule 2. The revision comes from one row, ``meta.head``, locked ``FOR UPDATE`` by the
    transaction's first statement: concurrent writers on any machine queue on it, each
@@ -69,6 +71,7 @@ from tenancy.store import _audit, _codec
 from tenancy.store import _postgres_migrations as pg_migrations
 from tenancy.store._postgres_listen import Listener, channel
 from tenancy.store._postgres_sql import (
+    _AUDIT_COPY_COLUMNS,
     _HEAD_FOR_UPDATE,
     _HEAD_FOR_UPDATE_NO_XID,
     _INSERT_AUDIT_INTO,
@@ -76,11 +79,13 @@ from tenancy.store._postgres_sql import (
     _MAX_PARAMS,
     _ONE_AUDIT_ROW,
     _URL_OPTIONS,
+    COPY_ROWS,
     PgShim,
     _audit_rows,
     _checked,
     _shown,
     _url_option,
+    copy_new_rows,
 )
 from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_log import decode_log, log_crc
@@ -302,7 +307,8 @@ class PostgresStore:
         audit: Sequence[AuditRecord] = (),
     ) -> Revision:
         """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
-        one transaction, about eight round trips plus the server's durable commit."""
+        one transaction, about eight round trips plus the server's durable commit (and
+        three for each batch of rows sent by ``COPY``)."""
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg
@@ -359,8 +365,12 @@ class PostgresStore:
                     value=changes,
                     rule="every change of a commit must apply to the current records",
                 ) from exc
-            body = _codec.encode_changes(changes)
-            rows = _audit_rows(audit, writer._encoded or {}, last_seq or 0, last_at or 0)
+            body = _codec.encode_changes(changes, writer._encoded)
+            stamps = _audit.times(audit, last_at or 0)
+            encoded, first_seq = writer._encoded or {}, last_seq or 0
+
+            def rows() -> Iterator[tuple[Any, ...]]:
+                return _audit_rows(audit, encoded, first_seq, stamps)
         except BaseException:
             if not conn.closed:
                 with suppress(Exception):
@@ -372,18 +382,23 @@ class PostgresStore:
         # a lost connection leaves the outcome to ask the server about (_outcome).
         try:
             # The commit keeps the time and actor of its audit records (one write shares one).
-            at, actor = (rows[0][2], audit[0].actor) if rows else (None, None)
+            at, actor = (stamps[0], audit[0].actor) if audit else (None, None)
             log_row = (revision, body, log_crc(body, at, actor), at, actor)
-            if rows and len(rows) * 9 < _MAX_PARAMS:
-                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+            # Many audit records (an import's: one a change) go by COPY; a few ride with
+            # the log row in one statement.
+            copied = len(audit) >= COPY_ROWS and copy_new_rows(
+                conn, "audit", _AUDIT_COPY_COLUMNS, rows()
+            )
+            if audit and not copied and len(audit) * 9 < _MAX_PARAMS:
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(audit))
                 conn.execute(
                     f"WITH a AS ({_INSERT_AUDIT_INTO} VALUES {values}) {_INSERT_LOG}",
-                    [value for row in rows for value in row] + list(log_row),
+                    [value for row in rows() for value in row] + list(log_row),
                     binary=True,
                 )
             else:
-                if rows:
-                    conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows)
+                if audit and not copied:
+                    conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows())
                 conn.execute(_INSERT_LOG, log_row, binary=True)
             if self._retention is not None and revision - self._retention > 0:
                 writer._prune(db, revision - self._retention)

@@ -403,7 +403,7 @@ class SQLiteStore:
                 revision = head + 1
                 writer = ChangeWriter({} if audit else None, indexes_later=True)
                 writer._apply(conn, changes)
-                body = _codec.encode_changes(changes)
+                body = _codec.encode_changes(changes, writer._encoded)
                 at, actor = None, None
                 if audit:  # the commit keeps the time and actor of its audit records
                     at = writer._append_audit(conn, audit, writer._encoded or {})

@@ -243,6 +243,8 @@ class Planner:
         self.tenant_keys: dict[str | None, str] = {}
         """A tenant key of a record (ref or id) -> the id found for it (:meth:`_tenant_of`)."""
         self._kind_at = 0
+        self._device_ids, self._device_refs = self.assigned["device"], self.keys["device"]
+        self._devices_taken = index.devices
         self.shares = SharePlanner(self)
         self._handlers: dict[type[Any], Callable[[Any], str | None]] = {
             s.TenantRecord: self._tenant, s.RoleRecord: self._role, s.DeviceRecord: self._device,
@@ -261,7 +263,13 @@ class Planner:
         """Validate every record; InvalidDocument at the first bad one."""
         position = -1
         split: int | None = None
-        handlers = self._handlers
+        # Each record's type -> its kind, the kind's place in the order and its handler.
+        dispatch = {
+            kind_type: (kind, _ORDER[kind], handle)
+            for kind_type, handle in self._handlers.items()
+            for kind in [kind_type.__struct_config__.tag]
+            if isinstance(kind, str)
+        }
         counts = self.counts
         stream = enumerate(records)
         while True:
@@ -273,17 +281,15 @@ class Planner:
                 raise InvalidDocument(
                     bad.position, bad.kind, counts[bad.kind] + bad.before, bad.record_id, bad
                 ) from bad
-            kind = record.__struct_config__.tag
-            assert isinstance(kind, str)
+            kind, order, handle = dispatch[type(record)]
             try:
-                order = _ORDER[kind]
                 if order < self._kind_at:
                     raise InvalidValue(
                         kind, "records come in this order of kinds: " + ", ".join(KINDS),
                         field="kind",
                     )  # fmt: skip
                 self._kind_at = order
-                handlers[type(record)](record)
+                handle(record)
             except TenancyError as error:
                 raise InvalidDocument(
                     position, kind, counts[kind], getattr(record, "id", None), error
@@ -549,13 +555,17 @@ class Planner:
         self.roles[(tenant_id, r.role_kind, r.name)] = perms
 
     def _device(self, r: s.DeviceRecord) -> None:
-        tenant_id = self._tenant_of(r.tenant)
+        # A million calls at L: the tables it reads are bound once (in __init__).
+        tenant_id = self.tenant_keys.get(r.tenant) or self._tenant_of(r.tenant)
         device_id = r.id
-        assigned = self.assigned["device"]
+        assigned = self._device_ids
         if device_id is not None and r.ref is None:  # most devices: their id, and no ref
             _ids.check_id("device", device_id)  # then what _new_id does with a given id
-            taken = self.index.devices
-            if device_id in taken or device_id in assigned or device_id in self.keys["device"]:
+            if (
+                device_id in self._devices_taken
+                or device_id in assigned
+                or device_id in self._device_refs
+            ):
                 raise AlreadyExists("device", device_id, field="id")
             assigned[device_id] = tenant_id
         else:
@@ -576,7 +586,7 @@ class Planner:
             parent_id=parent,
         )  # fmt: skip
         self.device_counters[tenant_id].add(device)
-        self.device_changes.append(ch.DeviceCreated(device=device))
+        self.device_changes.append(_DeviceCreated(device=device))
 
     def _group(self, r: s.GroupRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
@@ -781,6 +791,7 @@ class Planner:
         ))  # fmt: skip
 
 
+_DeviceCreated = ch.DeviceCreated  # bound once: a million look-ups at L
 _GROUP = KINDS.index("group")
 _ORDER = {kind: order for order, kind in enumerate(KINDS)}
 
