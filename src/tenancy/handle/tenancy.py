@@ -270,7 +270,7 @@ class Tenancy:
             # The walk over grants and owners may meet a write half-way: trusted only if
             # the index's seq was even and did not move (see Queries._read).
             seq = index.seq
-            allowed = check(index, user_id, permission, device_id)
+            allowed = check(index, user_id, permission, device_id, self._writer.clock())
             if index.seq == seq and not seq & 1:
                 return allowed
         except InvalidValue as error:  # a malformed permission
@@ -282,7 +282,9 @@ class Tenancy:
         # Run it again where no write can interleave; unknown or unhashable ids give False.
         with self._writer.lock:
             try:
-                return check(self._writer.index, user_id, permission, device_id)
+                return check(
+                    self._writer.index, user_id, permission, device_id, self._writer.clock()
+                )
             except TypeError:
                 return False
 
