@@ -249,6 +249,9 @@ def test_an_expired_grant_stays_a_record_until_revoked() -> None:
     w.t.grant_role("bob", "readonly", valid_until=MONDAY)
     w.at(FRIDAY)
     assert w.t.roles_of("bob") == ["readonly"]
+    assert w.t.role_grants_of("bob") == [
+        RoleGrant(tenant_id=w.tenant_id, user_id="bob", role="readonly", valid_until=MONDAY)
+    ]
     w.t.revoke_role("bob", "readonly")
     assert w.t.roles_of("bob") == []
 

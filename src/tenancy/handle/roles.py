@@ -79,6 +79,16 @@ def _roles_of(index: Index, user_id: str) -> list[str]:
     return sorted(index.access.global_roles_of(user_id))
 
 
+def _role_grants_of(index: Index, user_id: str) -> list[RoleGrant]:
+    """The stored records, windows included, sorted by role."""
+    found: list[RoleGrant] = []
+    for role in sorted(index.access.global_roles_of(user_id)):
+        record = index.access.record("RoleGrant", f"{user_id}/{role}")
+        if isinstance(record, RoleGrant):
+            found.append(record)
+    return found
+
+
 def _inventory_of(index: Index, to: str, principal_id: str) -> list[InventoryGrant]:
     """The stored records, windows included (one per (role, group))."""
     found: list[InventoryGrant] = []
@@ -117,6 +127,13 @@ class RoleAdmin(TenantRecords):
         what it gives now). Runtime complexity: O(r log r) for r roles."""
         self.get_user(user_id)
         return self._queries._read(_roles_of, user_id)
+
+    def role_grants_of(self, user_id: str) -> list[RoleGrant]:
+        """The global role grants of the user ``user_id`` as records, sorted by role: what
+        :meth:`roles_of` names, with each grant's window (``valid_from``, ``valid_until``;
+        None: open). Runtime complexity: O(r log r) for r roles."""
+        self.get_user(user_id)
+        return self._queries._read(_role_grants_of, user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
