@@ -138,9 +138,7 @@ class AccessOracle:
         ]
         """The inventory grants that exist at ``now``."""
         self.delegations: list[Delegation] = [
-            r
-            for r in records
-            if isinstance(r, Delegation) and self._exists(r.valid_from, r.until)
+            r for r in records if isinstance(r, Delegation) and self._exists(r.valid_from, r.until)
         ]
         """The delegations that exist at ``now`` (``until`` is their end)."""
         self.support: list[SupportRequest] = [r for r in records if isinstance(r, SupportRequest)]
