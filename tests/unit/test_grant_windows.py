@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -445,3 +446,30 @@ def test_the_review_shows_each_window_for_the_clock_and_the_next_end() -> None:
     bob = rows()["bob"]
     assert bob["global_roles"] == f"readonly expired at {f}; recruiter"
     assert bob["expires"] == later
+
+
+# ------------------------------------------------------------------ other processes
+
+
+def test_two_handles_on_one_sqlite_file_agree_across_a_boundary(tmp_path: Path) -> None:
+    """The rule depends on the clock, not on a write at the instant: a second handle on the
+    same file, with the same clock, gives the same answers on both sides."""
+    clock = Clock(MONDAY - US)
+    path = tmp_path / "grants.db"
+    with tenancy.open(path, clock=clock, staleness=None) as first:
+        acme = first.create_tenant(domain="acme", name="Acme", admin_email="it@acme.example")
+        t = first.tenant(acme.id)
+        t.create_group("site", id="site", device_tags=[("site", "sb")])
+        t.create_device("d1", id="d1", tags=[("site", "sb")])
+        t.create_user("ana@acme.example", id="ana")
+        t.add_member("site", "ana")
+        t.grant_inventory_role("ana", "operator", group="site", valid_from=MONDAY)
+        t.grant_role("ana", "readonly", valid_until=FRIDAY)
+        with tenancy.open(path, clock=clock, staleness=None) as second:
+            second.catch_up()
+            for instant in (MONDAY - US, MONDAY, FRIDAY - US, FRIDAY, MONDAY):
+                clock.now = instant
+                expected = {"device:UPDATE": instant >= MONDAY, "group:READ": instant < FRIDAY}
+                for perm, allowed in expected.items():
+                    assert first.check("ana", perm, "d1") is allowed, (instant, perm)
+                    assert second.check("ana", perm, "d1") is allowed, (instant, perm)
