@@ -473,3 +473,26 @@ def test_two_handles_on_one_sqlite_file_agree_across_a_boundary(tmp_path: Path) 
                 for perm, allowed in expected.items():
                     assert first.check("ana", perm, "d1") is allowed, (instant, perm)
                     assert second.check("ana", perm, "d1") is allowed, (instant, perm)
+
+
+def test_a_check_reads_the_clock_only_once_a_grant_has_a_window() -> None:
+    """While no grant of the store has a window, no check depends on the instant: the
+    slow path (a user with an inventory grant) reads no clock; once one has, it does."""
+    w = World()
+    w.t.grant_inventory_role("ana", "operator", group="floor")
+    calls = 0
+    now = w.clock.now
+
+    def counting() -> datetime:
+        nonlocal calls
+        calls += 1
+        return now
+
+    w.tn._writer.clock = counting  # the writer's clock, as Tenancy(clock=) sets it
+    assert w.tn.check("ana", "device:UPDATE", "d2")
+    assert not w.tn.check("ana", "device:UPDATE", "d1")
+    assert calls == 0
+    w.t.grant_inventory_role("bob", "viewer", group="site", valid_until=FRIDAY)
+    calls = 0
+    assert w.tn.check("ana", "device:UPDATE", "d2")
+    assert calls == 1

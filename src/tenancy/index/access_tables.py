@@ -114,6 +114,13 @@ class AccessState:
         return self._role_windows.get(user_id, _NO_WINDOWS)
 
     @property
+    def windowed(self) -> bool:
+        """Does any global or inventory role grant of the store have a window? While none
+        has, no answer of :func:`tenancy.rules.access.check` depends on the instant, and
+        the handle reads no clock for it. O(1)."""
+        return bool(self._role_windows) or bool(self._inventory_windows)
+
+    @property
     def inventory_windows(self) -> Mapping[tuple[str, str, str, str], Window]:
         """``(principal kind, principal id, role, group)`` -> ``(valid_from, valid_until)``
         of every inventory grant that has a window; empty when none has. O(1)."""
