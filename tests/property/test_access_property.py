@@ -7,7 +7,10 @@ grants and revocations (to users and to every member of a group), custom role
 (re)definitions and deletions, the tenant's default member role, owners (set, cleared,
 cycles refused), new sub-users, deleted users and groups, disabled users, suspended and
 re-activated tenants, and "reopen" (a new handle on the same store rebuilds its index from
-the snapshot). Time passes, delegations start and end.
+the snapshot). Global and inventory role grants and delegations may carry a window
+(``valid_from``, ``valid_until``, whole hours around the machine's clock, DOMAIN.md section
+9), and the clock moves forward and back by whole hours, so it lands exactly on the bounds:
+the oracle, told the same instant, is the definition of what each grant gives then.
 
 Users also act, through ``as_user``: a random user makes a random write of the user
 hierarchy (grants and revocations, memberships, owners, new sub-users, disabling, delegating,
@@ -57,7 +60,7 @@ from tenancy import (
     TenantSuspended,
     User,
 )
-from tenancy.records.grants import Delegation, InventoryGrant, PrincipalKind, RoleKind
+from tenancy.records.grants import InventoryGrant, PrincipalKind, RoleKind
 from tenancy.testing import strategies as ts
 from tenancy.testing.access_oracle import BUILTIN_GLOBAL, BUILTIN_INVENTORY, AccessOracle, implied
 
@@ -84,6 +87,11 @@ INVENTORY_ROLES = (*sorted(BUILTIN_INVENTORY), *CUSTOM)
 TENANTS = ("A", "A1", "B")
 MAX_USERS = 7  # per tenant, its admin included
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+starts = st.none() | st.integers(-3, 3)
+"""A window's start, in hours from now (None: open)."""
+lengths = st.none() | st.integers(1, 4)
+"""A window's length in hours (None: open-ended)."""
 
 indices = st.integers(0, 15)
 principal_kinds: st.SearchStrategy[PrincipalKind] = st.sampled_from(("user", "group"))
@@ -141,7 +149,17 @@ class AccessMachine(RuleBasedStateMachine):
         return ids[i % len(ids)] if ids else None
 
     def _oracle(self) -> AccessOracle:
-        return AccessOracle(self.store.snapshot())
+        return AccessOracle(self.store.snapshot(), now=self.now)
+
+    def _window(
+        self, start: int | None, length: int | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """``(valid_from, valid_until)`` from whole hours around now."""
+        valid_from = None if start is None else self.now + start * HOUR
+        valid_until = None if length is None else (valid_from or self.now) + length * HOUR
+        if start is not None or length is not None:
+            event("a grant with a window")
+        return valid_from, valid_until
 
     def _blocked(self, tenant: str) -> Errors:
         oracle = self._oracle().reach
@@ -345,10 +363,18 @@ class AccessMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ roles
 
-    @rule(tenant=tenants, u=indices, role=st.sampled_from(GLOBAL_ROLES))
-    def grant_role(self, tenant: str, u: int, role: str) -> None:
+    @rule(
+        tenant=tenants,
+        u=indices,
+        role=st.sampled_from(GLOBAL_ROLES),
+        start=starts,
+        length=lengths,
+    )
+    def grant_role(
+        self, tenant: str, u: int, role: str, start: int | None, length: int | None
+    ) -> None:
         """A grant to a sub-user is accepted exactly when every owner above it holds every
-        permission of the role tenant-wide."""
+        permission of the role tenant-wide now (whatever the grant's own window)."""
         user = self._one(tenant, "user", u)
         if user is None:
             return
@@ -363,7 +389,11 @@ class AccessMachine(RuleBasedStateMachine):
                 expected = {InvalidValue}
         event(f"global grant: {sorted(e.__name__ for e in expected) or 'accepted'}")
         t = self.tn.tenant(self.tenant_ids[tenant])
-        self._attempt(lambda: t.grant_role(user, role), expected)
+        valid_from, valid_until = self._window(start, length)
+        self._attempt(
+            lambda: t.grant_role(user, role, valid_from=valid_from, valid_until=valid_until),
+            expected,
+        )
 
     @rule(tenant=tenants, u=indices, role=st.sampled_from(GLOBAL_ROLES))
     def revoke_role(self, tenant: str, u: int, role: str) -> None:
@@ -384,9 +414,18 @@ class AccessMachine(RuleBasedStateMachine):
         to=principal_kinds,
         role=st.sampled_from(INVENTORY_ROLES),
         g=indices,
+        start=starts,
+        length=lengths,
     )
     def grant_inventory_role(
-        self, tenant: str, p: int, to: PrincipalKind, role: str, g: int
+        self,
+        tenant: str,
+        p: int,
+        to: PrincipalKind,
+        role: str,
+        g: int,
+        start: int | None,
+        length: int | None,
     ) -> None:
         """A grant on a group is accepted exactly when the owner of every sub-user it
         reaches holds every permission of the role on that group."""
@@ -413,7 +452,13 @@ class AccessMachine(RuleBasedStateMachine):
                     expected = {InvalidValue}
         event(f"inventory grant: {sorted(e.__name__ for e in expected) or 'accepted'}")
         t = self.tn.tenant(self.tenant_ids[tenant])
-        self._attempt(lambda: t.grant_inventory_role(principal, role, group=group, to=to), expected)
+        window = self._window(start, length)
+        self._attempt(
+            lambda: t.grant_inventory_role(
+                principal, role, group=group, to=to, valid_from=window[0], valid_until=window[1]
+            ),
+            expected,
+        )
 
     @rule(
         tenant=tenants,
@@ -456,7 +501,8 @@ class AccessMachine(RuleBasedStateMachine):
         if not expected and (tid, kind, name) not in oracle.custom:
             expected = {NotFound}
         elif not expected:
-            grants = oracle.role_grants if kind == "global" else oracle.inventory
+            # every grant of it, in its window or not: a record until revoked
+            grants = oracle.all_role_grants if kind == "global" else oracle.all_inventory
             held = [r for r in grants if r.tenant_id == tid and r.role == name]
             expected = {InUse} if held else set()
         t = self.tn.tenant(tid)
@@ -489,15 +535,15 @@ class AccessMachine(RuleBasedStateMachine):
         """A new handle on the same store rebuilds the access state from the snapshot."""
         self.tn = tenancy.Tenancy(self.store, clock=self.clock)
 
-    @rule(hours=st.integers(1, 3))
+    @rule(hours=st.integers(-3, 3).filter(bool))
     def tick(self, hours: int) -> None:
-        """Time passes (delegations with an end time expire)."""
-        self.now += timedelta(hours=hours)
+        """Time passes, or the clock steps back: windows open and close, either way."""
+        self.now += hours * HOUR
 
     # ------------------------------------------------------------------ delegation, acting
 
-    @rule(tenant=tenants, o=indices, d=indices, hours=st.none() | st.integers(1, 3))
-    def delegate(self, tenant: str, o: int, d: int, hours: int | None) -> None:
+    @rule(tenant=tenants, o=indices, d=indices, start=starts, hours=lengths)
+    def delegate(self, tenant: str, o: int, d: int, start: int | None, hours: int | None) -> None:
         owner, delegate = self._one(tenant, "user", o), self._one(tenant, "user", d)
         if owner is None or delegate is None:
             return
@@ -507,9 +553,11 @@ class AccessMachine(RuleBasedStateMachine):
             or not self._oracle().holds_tenant_wide(delegate, "user_management:CREATE")
         ):
             expected = {InvalidValue}
-        until = None if hours is None else self.now + timedelta(hours=hours)
+        valid_from, until = self._window(start, hours)
         t = self.tn.tenant(self.tenant_ids[tenant])
-        self._attempt(lambda: t.delegate(owner, delegate, until=until), expected)
+        self._attempt(
+            lambda: t.delegate(owner, delegate, valid_from=valid_from, until=until), expected
+        )
 
     def _held(self) -> dict[str, frozenset[tuple[str, str]]]:
         """Every (permission, device) that check allows, per user."""
@@ -526,13 +574,7 @@ class AccessMachine(RuleBasedStateMachine):
         in force: not ended, and the actor holding user_management:CREATE), by DOMAIN.md."""
         heads = {actor}
         if oracle.holds_tenant_wide(actor, "user_management:CREATE"):
-            heads |= {
-                r.owner_id
-                for r in self.store.snapshot().access
-                if isinstance(r, Delegation)
-                and r.delegate_id == actor
-                and (r.until is None or r.until > self.now)
-            }
+            heads |= {r.owner_id for r in oracle.delegations if r.delegate_id == actor}
         return {u for u in oracle.reach.users if heads & set(oracle.owners(u))}
 
     @rule(
@@ -633,7 +675,7 @@ class AccessMachine(RuleBasedStateMachine):
         tn = self.tn
         revision = tn.revision
         snap = self.store.snapshot()
-        oracle = AccessOracle(snap)
+        oracle = AccessOracle(snap, now=self.now)
         tenant_of = {u.id: u.tenant_id for u in snap.users}
         tenant_of.update({d.id: d.tenant_id for d in snap.devices})
         users = [u.id for u in snap.users] + [UNKNOWN_USER]

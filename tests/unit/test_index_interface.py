@@ -54,6 +54,8 @@ ACCESS_INTERFACE = frozenset({
     "cache", "record", "role", "global_roles_of", "inventory_of", "delegation",
     "delegations_by", "delegators_of", "support_request", "sub_users_of", "of_tenant",
     "referring_to_user", "referring_to_group", "sorted_records",
+    # time-bounded grants (DOMAIN.md section 9)
+    "role_windows_of", "inventory_windows", "windowed",
     # connectors and subscriptions
     "connector", "connectors_from", "connectors_to", "connectors_naming", "all_connectors",
     "subscription", "subscription_of", "subscriptions_of", "all_subscriptions",

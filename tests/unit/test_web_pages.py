@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -121,6 +121,19 @@ def test_a_user_page_shows_groups_roles_and_devices(world: World) -> None:
     assert "far-1" not in page.text
     admin = client(world).get(f"/users/{world.acme.admin_user_id}").text
     assert "admin" in admin
+
+
+def test_a_user_page_shows_the_windows_of_its_grants(world: World) -> None:
+    monday = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    friday = datetime(2026, 3, 6, 17, tzinfo=UTC)
+    t = world.tn.tenant(world.acme.id)
+    t.grant_role(world.ana.id, "readonly", valid_until=friday)
+    t.grant_inventory_role(
+        world.ana.id, "operator", group=world.site.id, valid_from=monday, valid_until=friday
+    )
+    page = client(world).get(f"/users/{world.ana.id}").text
+    assert "readonly (until 2026-03-06T17:00:00+00:00)" in page
+    assert "(from 2026-03-02T09:00:00+00:00 until 2026-03-06T17:00:00+00:00)" in page
 
 
 def test_a_device_page_shows_gateway_children_and_whom_to_alert(world: World) -> None:

@@ -6,6 +6,8 @@ disagrees with a check.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from tenancy.errors import InvalidValue, named
 from tenancy.handle.queries import Queries
 from tenancy.index.index import Index
@@ -45,6 +47,7 @@ def _permitted(
     user_id: str,
     perm: Permission,
     listing: ListingOf,
+    now: datetime,
     *,
     limit: int,
     after: str | None,
@@ -52,7 +55,8 @@ def _permitted(
     group: str | None,
 ) -> Page[Device]:
     """The page of the devices ``perm`` allows, all of it read from one index inside
-    ``_read``: the choice of listing and every check of it see the same writes."""
+    ``_read``: the choice of listing and every check of it see the same writes, and the
+    same instant ``now`` (each page is for the clock when it is asked for)."""
     user = index.users.get(user_id)
     if user is None:  # an empty page, once the arguments are checked
         return devices_for(
@@ -61,13 +65,13 @@ def _permitted(
         )  # fmt: skip
 
     def allowed(device: Device) -> bool:
-        return check(index, user_id, perm, device.id)
+        return check(index, user_id, perm, device.id, now)
 
     # Devices shared into the tenant are READ through memberships, never tenant-wide
     # (tenancy.rules.access rule 6): a tenant-wide listing of READ merges them in.
     shared = perm == DEVICE_READ and bool(index.access.subscriptions_of(user.tenant_id))
     tenant_id = user.tenant_id
-    if perm in effective_global(index, user_id):
+    if perm in effective_global(index, user_id, now):
         # Tenant-wide: check allows every device of the tenant, owners included.
         return devices_of_tenant(
             index, tenant_id, limit=limit, after=after, tags=tags, group=group,
@@ -75,7 +79,7 @@ def _permitted(
             where=(lambda d: d.tenant_id == tenant_id or allowed(d)) if shared else None,
         )  # fmt: skip
 
-    if perm in own_global(index, user_id):
+    if perm in own_global(index, user_id, now):
         # The user's own role is tenant-wide but an owner caps it device by device:
         # the candidates are the tenant's devices, not only those the user reaches.
         return devices_of_tenant(
@@ -125,8 +129,8 @@ class AccessQueries(Queries):
         # A module function, not a closure: a closure's cells would cost every call of
         # this method, the plain listing's too.
         return self._read(
-            _permitted, user_id, perm, listing, limit=limit, after=after, tags=tags,
-            group=group,
+            _permitted, user_id, perm, listing, self._writer.clock(), limit=limit, after=after,
+            tags=tags, group=group,
         )  # fmt: skip
 
     def explain(
@@ -147,4 +151,4 @@ class AccessQueries(Queries):
         if permission is None:
             return self._read(explain, user_id, device_id)
         named("permission", parse_permission, permission)
-        return self._read(explain_permission, user_id, device_id, permission)
+        return self._read(explain_permission, user_id, device_id, permission, self._writer.clock())

@@ -47,14 +47,14 @@ def actor_user(index: Index, user_id: str, role: str, field: str = "user_id") ->
     return user
 
 
-def audit_tenant(index: Index, identity: Identity, tenant: str | None) -> str | None:
+def audit_tenant(index: Index, identity: Identity, tenant: str | None, now: datetime) -> str | None:
     """The tenant filter the identity may use: an acting user reads the audit log of its
-    own tenant only, with audit:READ."""
+    own tenant only, with audit:READ (held at ``now``)."""
     user_id = identity.user_id
     if user_id is None:
         return tenant
     own = acting_user(index, user_id).tenant_id
-    if Permission("audit", "READ") not in effective_global(index, user_id):
+    if Permission("audit", "READ") not in effective_global(index, user_id, now):
         rule = "reading the audit log needs audit:READ"
         raise PermissionDenied(f"{identity.name} may not read the audit log: {rule}",
                                value=identity.name, rule=rule)  # fmt: skip
@@ -80,7 +80,7 @@ def check_support(
         raise PermissionDenied(f"{support_user_id!r} is not a support user: {rule}",
                                value=support_user_id, rule=rule,
                                field="support_user_id")  # fmt: skip
-    if Permission("support", "READ") not in effective_global(index, support_user_id):
+    if Permission("support", "READ") not in effective_global(index, support_user_id, now):
         rule = "acting as another tenant's user needs the support permission"
         raise PermissionDenied(f"{support_user_id!r} may not give support: {rule}",
                                value=support_user_id, rule=rule,

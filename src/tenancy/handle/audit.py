@@ -76,7 +76,7 @@ class AuditLog:
             if moment is not None and not isinstance(moment, datetime):
                 raise InvalidValue(moment, f"{bound} is a datetime, or None", field=bound)
         limit = check_page_size(limit)
-        tenant = audit_tenant(self._writer.index, self._identity, tenant)
+        tenant = audit_tenant(self._writer.index, self._identity, tenant, self._writer.clock())
         # Cursors are bound to the query as the store runs it (the tenant an acting user
         # is restricted to included).
         bind = (AUDIT_LOG, (tenant, actor, target, start, end))

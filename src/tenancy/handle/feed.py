@@ -218,7 +218,7 @@ class ChangeFeed:
         if (
             self._identity.support_user_id is None
             and user.tenant_id == management
-            and _AUDIT_READ in effective_global(index, user_id)
+            and _AUDIT_READ in effective_global(index, user_id, self._writer.clock())
         ):
             return
         rule = (

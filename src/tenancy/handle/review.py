@@ -86,7 +86,7 @@ class AccessReview:
                 field="from_revision",
             )
         index = self._writer.index
-        audit_tenant(index, self._identity, tenant)
+        audit_tenant(index, self._identity, tenant, self._writer.clock())
         try:
             return replay_diff(
                 _log(store, end), tenant, start, end, known=tenant in index.tenants,
@@ -112,14 +112,18 @@ class AccessReview:
         ``email``, ``enabled`` (``true``/``false``), ``reach_count`` (the devices it reaches),
         ``global_roles``, ``inventory_grants`` (``role@group``, and ``role@group via G`` for
         one held by a group G it is a direct member of), ``delegations`` (the owners whose
-        hierarchy it manages, ``owner until TIME`` when bounded) and ``expires``: the
-        earliest end among its grants (ISO 8601; empty when none ends). Today only
-        delegations carry an end; time-bounded memberships and grants will add theirs to
-        the same column. Lists in a cell are sorted and joined with ``"; "``; lines end with
-        ``\\n``: the same state gives the same text. NotFound for an unknown tenant; a handle
-        acting as a user reads its own tenant only, with ``audit:READ``. It reads this
-        handle's index, under the writer's lock (writes wait for it). Runtime complexity:
-        O(users x log users + pairs + grants) of the tenant.
+        hierarchy it manages) and ``expires``: the earliest end still to come among its
+        role grants, inventory grants and delegations (ISO 8601; empty when none). A grant
+        with a window (``valid_from``, ``valid_until``) is written with what it is by the
+        handle's clock: ``NAME starts at FROM`` before it, ``NAME until UNTIL`` inside one that
+        ends (``NAME starts at FROM until UNTIL`` before such a window), ``NAME expired at
+        UNTIL`` after it; ``NAME`` alone without a window, as in ``readonly until
+        2026-03-06T17:00:00+00:00`` or ``ana expired at 2026-03-06T17:00:00+00:00`` (a
+        delegation's NAME is its owner). Lists in a cell are sorted and joined with ``"; "``;
+        lines end with ``\\n``: the same state and clock give the same text. NotFound for an
+        unknown tenant; a handle acting as a user reads its own tenant only, with
+        ``audit:READ``. It reads this handle's index, under the writer's lock (writes wait for
+        it). Runtime complexity: O(users x log users + pairs + grants) of the tenant.
 
         >>> import tenancy
         >>> tn = tenancy.open()
@@ -143,8 +147,9 @@ class AccessReview:
             index = self._writer.index
             if tenant not in index.tenants:
                 raise NotFound("tenant", tenant, field="tenant")
-            audit_tenant(index, self._identity, tenant)
-            return access_review_csv(index, tenant)
+            now = self._writer.clock()
+            audit_tenant(index, self._identity, tenant, now)
+            return access_review_csv(index, tenant, now)
 
 
 def _revision(value: object, field: str, head: Revision) -> Revision:

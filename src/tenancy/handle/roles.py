@@ -31,6 +31,7 @@ from tenancy.records.grants import (
     parse_permissions,
 )
 from tenancy.records.model import User
+from tenancy.records.window import check_window
 from tenancy.rules.access import (
     MEMBER_ROLE_OPTION,
     effective_global,
@@ -78,8 +79,24 @@ def _roles_of(index: Index, user_id: str) -> list[str]:
     return sorted(index.access.global_roles_of(user_id))
 
 
-def _inventory_of(index: Index, to: str, principal_id: str) -> list[tuple[str, str]]:
-    return list(index.access.inventory_of(to, principal_id))
+def _role_grants_of(index: Index, user_id: str) -> list[RoleGrant]:
+    """The stored records, windows included, sorted by role."""
+    found: list[RoleGrant] = []
+    for role in sorted(index.access.global_roles_of(user_id)):
+        record = index.access.record("RoleGrant", f"{user_id}/{role}")
+        if isinstance(record, RoleGrant):
+            found.append(record)
+    return found
+
+
+def _inventory_of(index: Index, to: str, principal_id: str) -> list[InventoryGrant]:
+    """The stored records, windows included (one per (role, group))."""
+    found: list[InventoryGrant] = []
+    for role, group in list(index.access.inventory_of(to, principal_id)):
+        record = index.access.record("InventoryGrant", f"{to}/{principal_id}/{role}/{group}")
+        if isinstance(record, InventoryGrant):
+            found.append(record)
+    return found
 
 
 def _sub_users(index: Index, owner_id: str, recursive: bool) -> list[User]:
@@ -105,16 +122,26 @@ class RoleAdmin(TenantRecords):
         return perms
 
     def roles_of(self, user_id: str) -> list[str]:
-        """The global roles the user ``user_id`` holds, sorted. Runtime complexity: O(r log r)
-        for r roles."""
+        """The global roles the user ``user_id`` holds, sorted: every grant, those outside
+        their window included (a grant stays a record until revoked; :meth:`check` decides
+        what it gives now). Runtime complexity: O(r log r) for r roles."""
         self.get_user(user_id)
         return self._queries._read(_roles_of, user_id)
+
+    def role_grants_of(self, user_id: str) -> list[RoleGrant]:
+        """The global role grants of the user ``user_id`` as records, sorted by role: what
+        :meth:`roles_of` names, with each grant's window (``valid_from``, ``valid_until``;
+        None: open). Runtime complexity: O(r log r) for r roles."""
+        self.get_user(user_id)
+        return self._queries._read(_role_grants_of, user_id)
 
     def inventory_grants_of(
         self, principal_id: str, *, to: PrincipalKind = "user"
     ) -> list[InventoryGrant]:
         """The inventory grants the user ``principal_id`` holds (with ``to="group"``: those every
-        member of the group ``principal_id`` holds), sorted. Runtime complexity: O(k log k) for k
+        member of the group ``principal_id`` holds), sorted by key, with their windows
+        (``valid_from``, ``valid_until``): a grant outside its window is listed, and grants
+        nothing until it is in it again or revoked. Runtime complexity: O(k log k) for k
         grants."""
         _principal_kind(to)
         try:
@@ -122,19 +149,7 @@ class RoleAdmin(TenantRecords):
         except TypeError:  # an unhashable id
             raise NotFound(to, principal_id, field="principal_id") from None
         grants = self._queries._read(_inventory_of, to, principal_id)
-        return sorted(
-            (
-                InventoryGrant(
-                    tenant_id=self.tenant_id,
-                    principal_kind=to,
-                    principal_id=principal_id,
-                    role=role,
-                    group_id=group,
-                )
-                for role, group in grants
-            ),
-            key=lambda g: g.key,
-        )
+        return sorted((g for g in grants if g.tenant_id == self.tenant_id), key=lambda g: g.key)
 
     def default_member_role(self) -> str | None:
         """The inventory role membership alone grants (``viewer`` unless changed), or None when
@@ -208,16 +223,16 @@ class RoleAdmin(TenantRecords):
     def _check_ceiling(
         self, user: User, perms: frozenset[Permission], group_id: str | None, field: str
     ) -> None:
-        """A sub-user is never granted what its owner (or the owner's owner) lacks."""
+        """A sub-user is never granted what its owner (or the owner's owner) lacks now."""
         if user.owner_id is None:
             return
         index = self._index
+        now = self._writer.clock()
         if group_id is None:
-            missing = perms - effective_global(index, user.owner_id)
+            missing = perms - effective_global(index, user.owner_id, now)
         else:
-            missing = (
-                frozenset() if holds_on_group(index, user.owner_id, perms, group_id) else perms
-            )
+            held = holds_on_group(index, user.owner_id, perms, group_id, now)
+            missing = frozenset() if held else perms
         if missing:
             listed = ", ".join(sorted(str(p) for p in missing))
             raise InvalidValue(
@@ -226,19 +241,35 @@ class RoleAdmin(TenantRecords):
                 field=field,
             )
 
-    def grant_role(self, user_id: str, role: str) -> RoleGrant:
+    def grant_role(
+        self,
+        user_id: str,
+        role: str,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> RoleGrant:
         """Give the user ``user_id`` the global ``role`` (``admin``, ``business``, ``readonly``
-        or a custom one), tenant-wide. Returns the :class:`~tenancy.RoleGrant`; granting a held role
-        writes nothing. Runtime complexity: O(the role's permissions + the owner's global roles),
-        one commit."""
+        or a custom one), tenant-wide; from ``valid_from`` and until ``valid_until`` when
+        given (timezone-aware datetimes, ``valid_from`` before ``valid_until``: the grant
+        counts at ``t`` when ``valid_from <= t < valid_until`` by the handle's clock, and
+        stays a record, granting nothing, outside it). Returns the
+        :class:`~tenancy.RoleGrant`; granting a held role with the same window writes
+        nothing, with another window replaces it. InvalidValue naming ``valid_from`` or
+        ``valid_until`` for a naive or empty window, nothing written. Runtime complexity:
+        O(the role's permissions + the owner's global roles), one commit."""
 
         def make() -> tuple[list[Change], RoleGrant]:
             self._writable()
+            check_window(valid_from, valid_until)
             user = self.get_user(user_id)
             perms = self._role("global", role)
             self._check_ceiling(user, expand(perms), None, "user_id")
-            record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
-            if role in self._index.access.global_roles_of(user_id):
+            record = RoleGrant(
+                tenant_id=self.tenant_id, user_id=user_id, role=role,
+                valid_from=valid_from, valid_until=valid_until,
+            )  # fmt: skip
+            if self._index.access.record("RoleGrant", record.key) == record:
                 return [], record
             return [ch.AccessSet(record=record)], record
 
@@ -262,12 +293,19 @@ class RoleAdmin(TenantRecords):
                     user_id, "the tenant's first admin user keeps the admin role", field="role"
                 )
             record = RoleGrant(tenant_id=self.tenant_id, user_id=user_id, role=role)
-            return [ch.AccessRemoved(record=record)], None
+            # The stored record, window included: what the audit log shows was taken.
+            stored = self._index.access.record("RoleGrant", record.key)
+            return [ch.AccessRemoved(record=stored or record)], None
 
         self._write(make)
 
     def _inventory_grant(
-        self, principal_id: str, role: str, group: str, to: PrincipalKind
+        self,
+        principal_id: str,
+        role: str,
+        group: str,
+        to: PrincipalKind,
+        window: tuple[datetime | None, datetime | None] = (None, None),
     ) -> InventoryGrant:
         if _principal_kind(to) == "user":
             self._user(principal_id, "principal_id")
@@ -277,28 +315,40 @@ class RoleAdmin(TenantRecords):
         _role_name(role)
         return InventoryGrant(
             tenant_id=self.tenant_id, principal_kind=to, principal_id=principal_id,
-            role=role, group_id=group,
+            role=role, group_id=group, valid_from=window[0], valid_until=window[1],
         )  # fmt: skip
 
     def grant_inventory_role(
-        self, principal_id: str, role: str, *, group: str, to: PrincipalKind = "user"
+        self,
+        principal_id: str,
+        role: str,
+        *,
+        group: str,
+        to: PrincipalKind = "user",
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
     ) -> InventoryGrant:
         """Give the inventory ``role`` (``viewer``, ``operator``, ``manager`` or a custom one) on
         ``group``, so on every device it covers within reach, to the user ``principal_id`` or, with
-        ``to="group"``, to every member of the group ``principal_id``. Returns the
-        :class:`~tenancy.InventoryGrant`. Runtime complexity: O(the role's permissions + the owner's
-        grants), for each member with ``to="group"``, one commit."""
+        ``to="group"``, to every member of the group ``principal_id``; from ``valid_from`` and
+        until ``valid_until`` when given (as for :meth:`grant_role`: aware datetimes, counting
+        when ``valid_from <= t < valid_until``). Returns the :class:`~tenancy.InventoryGrant`;
+        granting a held one with the same window writes nothing, with another window replaces
+        it. InvalidValue naming ``valid_from`` or ``valid_until`` for a naive or empty window,
+        nothing written. Runtime complexity: O(the role's permissions + the owner's grants), for
+        each member with ``to="group"``, one commit."""
 
         def make() -> tuple[list[Change], InventoryGrant]:
             self._writable()
-            record = self._inventory_grant(principal_id, role, group, to)
+            check_window(valid_from, valid_until)
+            record = self._inventory_grant(principal_id, role, group, to, (valid_from, valid_until))
             perms = expand(self._role("inventory", role))
             if to == "user":
                 self._check_ceiling(self.get_user(principal_id), perms, group, "principal_id")
             else:
                 for member in self._index.members_of(principal_id):
                     self._check_ceiling(self._index.users[member], perms, group, "principal_id")
-            if (role, group) in self._index.access.inventory_of(to, principal_id):
+            if self._index.access.record("InventoryGrant", record.key) == record:
                 return [], record
             return [ch.AccessSet(record=record)], record
 
@@ -316,7 +366,8 @@ class RoleAdmin(TenantRecords):
             record = self._inventory_grant(principal_id, role, group, to)
             if (role, group) not in self._index.access.inventory_of(to, principal_id):
                 return [], None
-            return [ch.AccessRemoved(record=record)], None
+            stored = self._index.access.record("InventoryGrant", record.key)
+            return [ch.AccessRemoved(record=stored or record)], None
 
         self._write(make)
 
@@ -367,14 +418,37 @@ class RoleAdmin(TenantRecords):
         return self._queries._read(_sub_users, owner_id, recursive)
 
     def delegate(
-        self, owner_id: str, delegate_id: str, *, until: datetime | None = None
+        self,
+        owner_id: str,
+        delegate_id: str,
+        *,
+        until: datetime | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
     ) -> Delegation:
         """Let ``delegate_id`` (who must hold ``user_management:CREATE``) manage the user
-        hierarchy of ``owner_id``, until a timezone-aware ``until`` if given. Returns the
-        :class:`~tenancy.Delegation`. Runtime complexity: O(the delegate's roles), one commit."""
+        hierarchy of ``owner_id``; from ``valid_from`` and until ``valid_until`` when given
+        (timezone-aware datetimes, counting when ``valid_from <= t < valid_until`` by the
+        handle's clock). ``until`` is ``valid_until`` under its older name: give either, or
+        both with one value (InvalidValue otherwise). Delegating again replaces the window.
+        Returns the :class:`~tenancy.Delegation` (its ``until`` and ``valid_until`` are the
+        end). InvalidValue naming the field for a naive or empty window, nothing written.
+        Runtime complexity: O(the delegate's roles), one commit."""
 
         def make() -> tuple[list[Change], Delegation]:
             self._writable()
+            if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
+                raise InvalidValue(until, "until is a timezone-aware datetime", field="until")
+            check_window(valid_from, valid_until)
+            if until is not None and valid_until is not None and until != valid_until:
+                raise InvalidValue(
+                    valid_until,
+                    f"valid_until is until under its newer name: give one, or both equal "
+                    f"(until is {until.isoformat()})",
+                    field="valid_until",
+                )
+            end = valid_until if valid_until is not None else until
+            check_window(valid_from, end)
             self._user(owner_id, "owner_id")
             self._user(delegate_id, "delegate_id")
             if owner_id == delegate_id:
@@ -382,18 +456,17 @@ class RoleAdmin(TenantRecords):
                     delegate_id, "a user does not delegate to itself", field="delegate_id"
                 )
             if Permission("user_management", "CREATE") not in effective_global(
-                self._index, delegate_id
+                self._index, delegate_id, self._writer.clock()
             ):
                 raise InvalidValue(
                     delegate_id,
                     "a delegate must hold user_management:CREATE in its tenant",
                     field="delegate_id",
                 )
-            if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
-                raise InvalidValue(until, "until is a timezone-aware datetime", field="until")
             record = Delegation(
-                tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=until
-            )
+                tenant_id=self.tenant_id, owner_id=owner_id, delegate_id=delegate_id, until=end,
+                valid_from=valid_from,
+            )  # fmt: skip
             return [ch.AccessSet(record=record)], record
 
         return self._write(make)

@@ -398,6 +398,7 @@ class TenantScope(TenantRecords):
     # ------------------------------------------------------------ roles (delegated)
 
     roles_of = delegated("_roles", RoleAdmin.roles_of)
+    role_grants_of = delegated("_roles", RoleAdmin.role_grants_of)
     inventory_grants_of = delegated("_roles", RoleAdmin.inventory_grants_of)
     default_member_role = delegated("_roles", RoleAdmin.default_member_role)
     define_role = delegated("_roles", RoleAdmin.define_role)

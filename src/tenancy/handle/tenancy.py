@@ -47,8 +47,8 @@ from tenancy.records.model import (
     Tenant,
 )
 from tenancy.records.tags import RulesInput
+from tenancy.rules.access import ANY_INSTANT, Identity, check, membership_grants
 from tenancy.rules.access import SYSTEM as SYSTEM_IDENTITY
-from tenancy.rules.access import Identity, check, membership_grants
 from tenancy.store.protocol import Store
 from tenancy.transfer.plan import ImportReport
 
@@ -291,7 +291,8 @@ class Tenancy:
             self._writer.retime()
             index = self._writer.index
             seq = index.seq
-            allowed = check(index, user_id, permission, device_id)
+            now = self._writer.clock() if access.windowed else ANY_INSTANT
+            allowed = check(index, user_id, permission, device_id, now)
             if index.seq == seq and not seq & 1:
                 return allowed
         except InvalidValue as error:  # a malformed permission
@@ -304,7 +305,9 @@ class Tenancy:
         self._writer.retime()
         with self._writer.lock:
             try:
-                return check(self._writer.index, user_id, permission, device_id)
+                return check(
+                    self._writer.index, user_id, permission, device_id, self._writer.clock()
+                )
             except TypeError:
                 return False
 

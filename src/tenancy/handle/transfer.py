@@ -88,8 +88,9 @@ class Transfer:
         identity = self._identity
         if identity.user_id is None:
             return None
-        authorize(index, identity, [], self._writer.clock())  # enabled, tenant active
-        if _ADMIN not in effective_global(index, identity.user_id):
+        now = self._writer.clock()
+        authorize(index, identity, [], now)  # enabled, tenant active
+        if _ADMIN not in effective_global(index, identity.user_id, now):
             self._deny(action, "it needs tenant_management:ADMIN in its tenant")
         return index.users[identity.user_id].tenant_id
 

@@ -161,7 +161,7 @@ class WhatIf:
             real.catch_up()
             real.retime()  # time-bounded grants as they count now, in base and overlay
             base = real.index
-            chosen = audit_tenant(base, self._identity, tenant)
+            chosen = audit_tenant(base, self._identity, tenant, real.clock())
             rehearsal = Rehearsal(real)
             try:
                 fn(self._handle_on(rehearsal))

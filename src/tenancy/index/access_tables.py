@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Set
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeAlias
 
 from tenancy.records.grants import (
     AccessRecord,
@@ -26,10 +27,14 @@ from tenancy.records.grants import (
 )
 from tenancy.records.sharing import Connector, Subscription
 
-__all__ = ["AccessState"]
+__all__ = ["AccessState", "Window"]
+
+Window: TypeAlias = tuple[datetime | None, datetime | None]
+"""``(valid_from, valid_until)`` of a time-bounded grant (tenancy.records.window)."""
 
 _NONE: frozenset[Any] = frozenset()
 _NO_DELEGATIONS: Mapping[str, Delegation] = {}
+_NO_WINDOWS: Mapping[Any, Window] = {}
 
 
 def _key(record: AccessRecord) -> tuple[str, str]:
@@ -49,6 +54,11 @@ class AccessState:
         """(principal kind, principal id) -> {(role, group)}."""
         self._on_group: dict[str, set[InventoryGrant]] = defaultdict(set)
         """group -> grants held on it (so deleting a group finds them)."""
+        self._role_windows: dict[str, dict[str, Window]] = {}
+        """user -> role -> window, for the global role grants that have one only."""
+        self._inventory_windows: dict[tuple[str, str, str, str], Window] = {}
+        """(principal kind, principal id, role, group) -> window, for the inventory grants
+        that have one only: empty, it costs a check nothing."""
         self._delegations: dict[str, dict[str, Delegation]] = defaultdict(dict)
         """owner -> delegate -> delegation."""
         self._delegated_to: dict[str, set[str]] = defaultdict(set)
@@ -74,7 +84,9 @@ class AccessState:
         self._virtual: dict[str, str] = {}
         """virtual group id -> the id of the subscription it belongs to."""
         self.cache: dict[str, Any] = {}
-        """Per-user answers of tenancy.rules.access, valid until the next commit clears them."""
+        """Per-user answers of tenancy.rules.access, valid until the next commit clears them
+        (an answer that depends on a time-bounded grant also carries the interval of
+        instants it holds for, which tenancy.rules.access checks against its ``now``)."""
 
     # ----------------------------------------------------------------- reads
 
@@ -95,6 +107,24 @@ class AccessState:
         """``(role, group)`` of every inventory grant held by the principal (``"user"`` or
         ``"group"`` and its id). O(1)."""
         return self._inventory.get((principal_kind, principal_id), _NONE)
+
+    def role_windows_of(self, user_id: str) -> Mapping[str, Window]:
+        """role -> ``(valid_from, valid_until)`` of the user's global role grants that have
+        a window (those without one are not in it). O(1)."""
+        return self._role_windows.get(user_id, _NO_WINDOWS)
+
+    @property
+    def windowed(self) -> bool:
+        """Does any global or inventory role grant of the store have a window? While none
+        has, no answer of :func:`tenancy.rules.access.check` depends on the instant, and
+        the handle reads no clock for it. O(1)."""
+        return bool(self._role_windows) or bool(self._inventory_windows)
+
+    @property
+    def inventory_windows(self) -> Mapping[tuple[str, str, str, str], Window]:
+        """``(principal kind, principal id, role, group)`` -> ``(valid_from, valid_until)``
+        of every inventory grant that has a window; empty when none has. O(1)."""
+        return self._inventory_windows
 
     def delegation(self, owner_id: str, delegate_id: str) -> Delegation | None:
         """The owner's delegation of its hierarchy to the delegate, or None. O(1)."""
@@ -173,9 +203,19 @@ class AccessState:
                 self._roles[(t, kind, name)] = record
             case RoleGrant(user_id=u, role=role):
                 self._user_roles[u].add(role)
+                if record.valid_from is not None or record.valid_until is not None:
+                    self._role_windows.setdefault(u, {})[role] = (
+                        record.valid_from,
+                        record.valid_until,
+                    )
             case InventoryGrant(principal_kind=k, principal_id=p, role=role, group_id=g):
                 self._inventory[(k, p)].add((role, g))
                 self._on_group[g].add(record)
+                if record.valid_from is not None or record.valid_until is not None:
+                    self._inventory_windows[(k, p, role, g)] = (
+                        record.valid_from,
+                        record.valid_until,
+                    )
             case Delegation(owner_id=o, delegate_id=d):
                 self._delegations[o][d] = record
                 self._delegated_to[d].add(o)
@@ -200,9 +240,15 @@ class AccessState:
                 self._roles.pop((t, kind, name), None)
             case RoleGrant(user_id=u, role=role):
                 _discard(self._user_roles, u, role)
+                windows = self._role_windows.get(u)
+                if windows is not None:
+                    windows.pop(role, None)
+                    if not windows:
+                        del self._role_windows[u]
             case InventoryGrant(principal_kind=k, principal_id=p, role=role, group_id=g):
                 _discard(self._inventory, (k, p), (role, g))
                 _discard(self._on_group, g, record)
+                self._inventory_windows.pop((k, p, role, g), None)
             case Delegation(owner_id=o, delegate_id=d):
                 delegates = self._delegations.get(o, {})
                 delegates.pop(d, None)

@@ -328,7 +328,8 @@ def check_changes(changes: Sequence[object]) -> None:
     """Refuse, with InvalidValue naming the field, a commit carrying a value that the
     index could not apply or the store could not encode and decode back: an unknown change
     type, an id that is not a non-empty string, a malformed tag or tag rule, an int outside
-    0..2**63-1 (a bool is no int here), a naive ``until``.
+    0..2**63-1 (a bool is no int here), a naive ``until``, a grant's window with a naive
+    bound or ``valid_from`` not before ``valid_until``.
 
     Every store adapter calls it in ``commit`` before it writes anything, so one bad call
     (a facade bug, or a record built by hand) can never wedge a store: the facade checks
@@ -537,6 +538,7 @@ def _access(record: object, field: str, seen: object = None) -> None:
             _id(record.tenant_id, "tenant_id")
             _id(record.user_id, "user_id")
             _id(record.role, "role")
+            check_window(record.valid_from, record.valid_until)
         case InventoryGrant():
             _id(record.tenant_id, "tenant_id")
             if record.principal_kind not in ("user", "group"):
@@ -546,12 +548,14 @@ def _access(record: object, field: str, seen: object = None) -> None:
             _id(record.principal_id, "principal_id")
             _id(record.role, "role")
             _id(record.group_id, "group_id")
+            check_window(record.valid_from, record.valid_until)
         case Delegation():
             _id(record.tenant_id, "tenant_id")
             _id(record.owner_id, "owner_id")
             _id(record.delegate_id, "delegate_id")
             if record.until is not None:
                 _aware(record.until, "until")
+            check_window(record.valid_from, record.until)
         case SupportRequest():
             _id(record.tenant_id, "tenant_id")
             _id(record.requested_by, "requested_by")

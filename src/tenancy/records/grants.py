@@ -160,11 +160,15 @@ class RoleDefinition(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 
 class RoleGrant(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """A global role held by a user, tenant-wide."""
+    """A global role held by a user, tenant-wide; from ``valid_from`` until ``valid_until``
+    when set (aware datetimes: it counts at ``t`` when ``valid_from <= t < valid_until``,
+    DOMAIN.md section 9; an expired grant stays a record until revoked)."""
 
     tenant_id: str
     user_id: str
     role: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -173,13 +177,16 @@ class RoleGrant(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 class InventoryGrant(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """An inventory role held on ``group_id`` (and every device it covers) by a user or by
-    every member of a group."""
+    every member of a group; from ``valid_from`` until ``valid_until`` when set (as
+    :class:`RoleGrant`)."""
 
     tenant_id: str
     principal_kind: PrincipalKind
     principal_id: str
     role: str
     group_id: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -187,12 +194,21 @@ class InventoryGrant(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 
 class Delegation(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """``delegate_id`` manages the user hierarchy of ``owner_id``, until ``until`` if set."""
+    """``delegate_id`` manages the user hierarchy of ``owner_id``, from ``valid_from`` and
+    until ``until`` when set (as :class:`RoleGrant`'s window; :attr:`valid_until` is
+    ``until`` under the name the other grants use, the stored field keeping its name so
+    documents and stores written before stay readable)."""
 
     tenant_id: str
     owner_id: str
     delegate_id: str
     until: datetime | None = None
+    valid_from: datetime | None = None
+
+    @property
+    def valid_until(self) -> datetime | None:
+        """The end of the delegation's window: :attr:`until`."""
+        return self.until
 
     @property
     def key(self) -> str:

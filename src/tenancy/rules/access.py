@@ -27,15 +27,28 @@ Rule 5. An acting user may write only what its permissions allow, may grant only
    holds itself, and may manage only its own sub-users, the sub-users of users who
    delegated to it (until the delegation ends), or everyone when it holds user_management.
 
+Rule 7. Time (DOMAIN.md section 9): a global role grant, an inventory role grant or a
+   delegation with a window counts at ``now`` exactly when ``valid_from <= now <
+   valid_until`` (:func:`tenancy.records.window.in_window`); outside it, it grants nothing,
+   on every path of this module (check, the ceilings, explain's role sources, writes
+   authorised for an actor). Every function that answers for an instant takes ``now``: the
+   handle's clock, read by the caller.
+
 Answers per user are cached in the index's access state and dropped at every commit (a new
 dict at the start and the end of each apply), so a check reads a few dicts; see
-:func:`check` for the cost.
+:func:`check` for the cost. Time passing clears nothing, so an answer that depends on a
+windowed global role grant is kept with the interval of instants it holds for (from the
+latest bound at or before the ``now`` it was worked out for to the earliest after it) and
+worked out again for a ``now`` outside it, forward or back; such a user is never
+``simple``, so the hot path, which reads no clock, never serves it. Windowed inventory
+grants are not cached at all: they are tested against ``now`` at each check (a user
+holding one is never ``simple`` either).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import attrs
 
@@ -60,21 +73,21 @@ from tenancy.records.model import Device, Tenant, User
 from tenancy.records.recipes import Recipe
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.terms import MembershipTerm
+from tenancy.records.window import in_window
 from tenancy.rules.sharing import Consequences, consequences
 from tenancy.rules.tenant_rules import edit_refusal
 
 __all__ = [
+    "ANY_INSTANT",
     "DEFAULT_MEMBER_ROLE",
     "DEVICE_READ",
     "MEMBER_ROLE_OPTION",
     "SUPPORT_FOR_ALL_OPTION",
     "SYSTEM",
     "Identity",
-    "RoleSource",
     "authorize",
     "check",
     "effective_global",
-    "find_role_source",
     "holds_on_group",
     "manages",
     "membership_grants",
@@ -88,6 +101,12 @@ MEMBER_ROLE_OPTION = ("access", "default_member_role")
 """Tenant option naming the role membership grants; an empty value clears it."""
 SUPPORT_FOR_ALL_OPTION = ("support", "enabled_for_all_tenants")
 """Option of the management tenant: "true" lets support users act in every tenant."""
+ANY_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+"""The ``now`` a caller may pass to :func:`check` instead of reading its clock while
+``index.access.windowed`` is False: no grant has a window then, and check reads no other
+time-bounded record (delegations and support requests authorise writes, not checks), so
+every instant gives the same answer. A clock read costs a slow-path check about 15% of its
+instructions."""
 SUPPORT = Permission("support", "READ")
 DEVICE_READ = Permission("device", "READ")
 _DEVICE_READ_TEXT = str(DEVICE_READ)
@@ -149,7 +168,9 @@ def _expanded(index: Index, tenant_id: str, kind: str, role: str | None) -> froz
 
 @attrs.frozen
 class _UserAccess:
-    """What a user's own grants give, before capping by its owners (cached per commit)."""
+    """What a user's own grants give at an instant, before capping by its owners (cached
+    per commit and, when a global role grant of the user has a window, for the interval
+    ``[since, until)`` only)."""
 
     tenant_id: str
     active: bool
@@ -161,18 +182,36 @@ class _UserAccess:
     """``member_perms`` as ``"type:LEVEL"`` strings: the hot path tests the caller's string."""
     global_texts: frozenset[str]
     """``global_perms`` as strings, for the same reason."""
+    bounded: bool = False
+    """A global role grant of the user has a window: the entry holds from ``since`` to
+    ``until`` only (None: open on that side)."""
+    since: datetime | None = None
+    until: datetime | None = None
 
 
-def _access_of(index: Index, user: User) -> _UserAccess:
+def _access_of(index: Index, user: User, now: datetime) -> _UserAccess:
     # The dict of now, taken before the tables are read: an apply starting meanwhile puts a
     # new one in its place, so what is worked out from a half-applied index is never served.
     cache = index.access.cache
     cached: _UserAccess | None = cache.get(user.id)
-    if cached is not None:
+    if cached is not None and (not cached.bounded or in_window(cached.since, cached.until, now)):
         return cached
     state = index.access
+    roles: Iterable[str] = state.global_roles_of(user.id)
+    windows = state.role_windows_of(user.id)
+    since: datetime | None = None
+    until: datetime | None = None
+    if windows:
+        # Only the grants in force at now count; the entry holds until the next bound
+        # after now, and since the last one at or before it (the clock may move back).
+        roles = [r for r in roles if r not in windows or in_window(*windows[r], now)]
+        for bound in (b for w in windows.values() for b in w if b is not None):
+            if bound <= now:
+                since = bound if since is None or bound > since else since
+            elif until is None or bound < until:
+                until = bound
     global_perms: frozenset[Permission] = frozenset().union(
-        *(_expanded(index, user.tenant_id, "global", r) for r in state.global_roles_of(user.id))
+        *(_expanded(index, user.tenant_id, "global", r) for r in roles)
     )
     has_grants = bool(state.inventory_of("user", user.id)) or any(
         state.inventory_of("group", g) for g in index.groups_of_user(user.id)
@@ -185,9 +224,12 @@ def _access_of(index: Index, user: User) -> _UserAccess:
         active=user.enabled and index.blocker_of(user.tenant_id) is None,
         global_perms=global_perms,
         member_perms=member_perms,
-        simple=user.owner_id is None and not has_grants,
+        simple=user.owner_id is None and not has_grants and not windows,
         member_texts=frozenset(str(p) for p in member_perms),
         global_texts=frozenset(str(p) for p in global_perms),
+        bounded=bool(windows),
+        since=since,
+        until=until,
     )
     cache[user.id] = entry
     return entry
@@ -198,28 +240,41 @@ def _reaches(index: Index, user_id: str, device_id: str) -> bool:
     return bool(groups) and not groups.isdisjoint(index.cover_of(device_id))
 
 
-def _inventory_grants(index: Index, user_id: str) -> Iterator[tuple[str, str]]:
-    """(role, group) of every inventory grant the user holds, itself or through a group."""
-    inventory_of = index.access.inventory_of
-    yield from inventory_of("user", user_id)
-    for g in index.groups_of_user(user_id):
-        yield from inventory_of("group", g)
+def _inventory_grants(index: Index, user_id: str, now: datetime) -> Iterator[tuple[str, str]]:
+    """(role, group) of every inventory grant the user holds at ``now``, itself or through
+    a group (rule 7: a grant outside its window is skipped)."""
+    state = index.access
+    inventory_of = state.inventory_of
+    windows = state.inventory_windows
+    if not windows:  # no grant of the store has a window: nothing to test
+        yield from inventory_of("user", user_id)
+        for g in index.groups_of_user(user_id):
+            yield from inventory_of("group", g)
+        return
+    for kind, principal in (
+        ("user", user_id),
+        *(("group", g) for g in index.groups_of_user(user_id)),
+    ):
+        for role, g in inventory_of(kind, principal):
+            window = windows.get((kind, principal, role, g))
+            if window is None or in_window(*window, now):
+                yield role, g
 
 
-def _own_allows(index: Index, user: User, perm: Permission, device: Device) -> bool:
+def _own_allows(index: Index, user: User, perm: Permission, device: Device, now: datetime) -> bool:
     """Rules 1 and 2 for one user, without its owners."""
-    acc = _access_of(index, user)
+    acc = _access_of(index, user, now)
     if not acc.active:
         return False
     if device.tenant_id != acc.tenant_id:  # rule 6: a shared device, read-only
-        return perm == DEVICE_READ and _member_or_inventory(index, user, acc, perm, device)
+        return perm == DEVICE_READ and _member_or_inventory(index, user, acc, perm, device, now=now)
     if perm in acc.global_perms:
         return True
-    return perm.type == "device" and _member_or_inventory(index, user, acc, perm, device)
+    return perm.type == "device" and _member_or_inventory(index, user, acc, perm, device, now=now)
 
 
 def _member_or_inventory(
-    index: Index, user: User, acc: _UserAccess, perm: Permission, device: Device
+    index: Index, user: User, acc: _UserAccess, perm: Permission, device: Device, *, now: datetime
 ) -> bool:
     """Rule 2 alone: reach, and the member role or an inventory role on a covering group."""
     if not _reaches(index, user.id, device.id):
@@ -229,7 +284,7 @@ def _member_or_inventory(
     cover = index.cover_of(device.id)
     return any(
         g in cover and perm in _expanded(index, user.tenant_id, "inventory", role)
-        for role, g in _inventory_grants(index, user.id)
+        for role, g in _inventory_grants(index, user.id, now)
     )
 
 
@@ -258,11 +313,12 @@ def _owners(index: Index, user: User) -> Iterator[User]:
         owner_id = owner.owner_id
 
 
-def check(index: Index, user_id: str, permission: object, device_id: str) -> bool:
-    """May the user do ``permission`` to the device? Unknown ids give False.
+def check(index: Index, user_id: str, permission: object, device_id: str, now: datetime) -> bool:
+    """May the user do ``permission`` to the device at ``now``? Unknown ids give False.
 
-    Runtime complexity: O(1) for a user without owner or inventory grants (a few dict
-    look-ups, then verify's ``isdisjoint``); otherwise O(grants + owners x grants).
+    Runtime complexity: O(1) for a user without owner, inventory grants or windowed role
+    grants (a few dict look-ups, then verify's ``isdisjoint``); otherwise O(grants + owners
+    x grants).
     """
     covers = index.reach_tables()[1]
     acc: _UserAccess | None = index.access.cache.get(user_id)
@@ -281,8 +337,8 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
         user = index.users.get(user_id)
         if user is None:
             return False
-        acc = _access_of(index, user)
-    if acc.simple:
+        acc = _access_of(index, user, now)
+    if acc.simple:  # never bounded: nothing below depends on now
         # Reach is empty for an inactive user and never crosses tenants, so the member
         # path needs no other test; the tenant-wide path checks activity and tenant.
         if perm in acc.member_perms:
@@ -299,56 +355,59 @@ def check(index: Index, user_id: str, permission: object, device_id: str) -> boo
         return False
     user = index.users[user_id]
     device = index.devices.get(device_id)
-    if device is None or not _own_allows(index, user, perm, device):
+    if device is None or not _own_allows(index, user, perm, device, now):
         return False
-    return all(_own_allows(index, owner, perm, device) for owner in _owners(index, user))
+    return all(_own_allows(index, owner, perm, device, now) for owner in _owners(index, user))
 
 
-def effective_global(index: Index, user_id: str) -> frozenset[Permission]:
-    """The tenant-wide permissions the user holds, capped by its owners'. Empty for an
-    unknown, disabled or suspended user."""
+def effective_global(index: Index, user_id: str, now: datetime) -> frozenset[Permission]:
+    """The tenant-wide permissions the user holds at ``now``, capped by its owners'. Empty
+    for an unknown, disabled or suspended user."""
     user = index.users.get(user_id)
     if user is None:
         return frozenset()
-    acc = _access_of(index, user)
+    acc = _access_of(index, user, now)
     if not acc.active:
         return frozenset()
     perms = acc.global_perms
     for owner in _owners(index, user):
-        owner_acc = _access_of(index, owner)
+        owner_acc = _access_of(index, owner, now)
         perms = perms & owner_acc.global_perms if owner_acc.active else frozenset()
     return perms
 
 
-def own_global(index: Index, user_id: str) -> frozenset[Permission]:
-    """The tenant-wide permissions of the user's own global roles, before capping by its
-    owners (a check of such a permission may pass outside the user's reach). Empty for an
-    unknown, disabled or suspended user."""
+def own_global(index: Index, user_id: str, now: datetime) -> frozenset[Permission]:
+    """The tenant-wide permissions of the user's own global roles at ``now``, before capping
+    by its owners (a check of such a permission may pass outside the user's reach). Empty
+    for an unknown, disabled or suspended user."""
     user = index.users.get(user_id)
     if user is None:
         return frozenset()
-    acc = _access_of(index, user)
+    acc = _access_of(index, user, now)
     return acc.global_perms if acc.active else frozenset()
 
 
-def holds_on_group(index: Index, user_id: str, perms: Iterable[Permission], group_id: str) -> bool:
-    """Does the user hold every permission on the group (and so on every device it covers)?
-    Tenant-wide roles count; so do inventory roles on the group or one of its ancestors, and
-    the default member role where the user is a member of the group or an ancestor."""
+def holds_on_group(
+    index: Index, user_id: str, perms: Iterable[Permission], group_id: str, now: datetime
+) -> bool:
+    """Does the user hold every permission on the group (and so on every device it covers)
+    at ``now``? Tenant-wide roles count; so do inventory roles on the group or one of its
+    ancestors, and the default member role where the user is a member of the group or an
+    ancestor."""
     user = index.users.get(user_id)
     if user is None or group_id not in index.groups:
         return False
     wanted = set(perms)
     chain = [user, *_owners(index, user)]
     for holder in chain:
-        acc = _access_of(index, holder)
+        acc = _access_of(index, holder, now)
         if not acc.active or index.groups[group_id].tenant_id != acc.tenant_id:
             return False
         held = set(acc.global_perms)
         up = index.group_path(group_id)
         if not index.groups_of_user(holder.id).isdisjoint(up):
             held |= acc.member_perms
-        for role, g in _inventory_grants(index, holder.id):
+        for role, g in _inventory_grants(index, holder.id, now):
             if g in up:
                 held |= _expanded(index, holder.tenant_id, "inventory", role)
         if not wanted <= held:
@@ -356,62 +415,21 @@ def holds_on_group(index: Index, user_id: str, perms: Iterable[Permission], grou
     return True
 
 
-# ---------------------------------------------------------------- explaining
-
-
-@attrs.frozen
-class RoleSource:
-    """Where a permission comes from: a global role, an inventory role on a group, or the
-    default member role through a membership."""
-
-    kind: str  # "global" | "inventory" | "member"
-    role: str
-    group_id: str | None = None
-
-
-def find_role_source(
-    index: Index, user: User, perm: Permission, device: Device
-) -> RoleSource | None:
-    """The first source (global, then member, then inventory grants) that grants ``perm``
-    on the device to the user itself, or None. On a device shared into the user's tenant
-    only READ, and only through a membership or an inventory role (rule 6)."""
-    acc = _access_of(index, user)
-    if not acc.active:
-        return None
-    if device.tenant_id != acc.tenant_id:
-        if perm != DEVICE_READ:
-            return None
-    else:
-        for role in sorted(index.access.global_roles_of(user.id)):
-            if perm in _expanded(index, user.tenant_id, "global", role):
-                return RoleSource("global", role)
-    if perm.type != "device" or not _reaches(index, user.id, device.id):
-        return None
-    cover = index.cover_of(device.id)
-    if perm in acc.member_perms:
-        member_of = sorted(cover & index.groups_of_user(user.id))
-        member_role = _member_role(index, user.tenant_id) or ""
-        return RoleSource("member", member_role, member_of[0] if member_of else None)
-    for role, g in sorted(_inventory_grants(index, user.id)):
-        if g in cover and perm in _expanded(index, user.tenant_id, "inventory", role):
-            return RoleSource("inventory", role, g)
-    return None
-
-
 # ---------------------------------------------------------------- managing users
 
 
 def _delegations_to(index: Index, actor_id: str, now: datetime) -> set[str]:
-    """The owners whose hierarchy the actor manages by delegation: not expired, and only
-    while the actor still holds user_management:CREATE (what a delegate must hold)."""
+    """The owners whose hierarchy the actor manages by delegation: in its window at ``now``
+    (rule 7), and only while the actor still holds user_management:CREATE (what a delegate
+    must hold)."""
     owners: set[str] = set()
     if not index.access.delegators_of(actor_id):
         return owners
-    if Permission("user_management", "CREATE") not in effective_global(index, actor_id):
+    if Permission("user_management", "CREATE") not in effective_global(index, actor_id, now):
         return owners
     for owner in index.access.delegators_of(actor_id):
         delegation = index.access.delegation(owner, actor_id)
-        if delegation is not None and (delegation.until is None or delegation.until > now):
+        if delegation is not None and in_window(delegation.valid_from, delegation.until, now):
             owners.add(owner)
     return owners
 
@@ -466,7 +484,7 @@ class _Authorizer:
         self.actor = identity.user_id
         self.now = now
         self.tenant_id = index.users[self.actor].tenant_id
-        self.perms = effective_global(index, self.actor)
+        self.perms = effective_global(index, self.actor, now)
         self.management = {t.id for t in index.tenants.values() if t.parent_id is None}
         self.created: set[str] = set()
         """Tenants this commit creates: their first admin user and its admin role come with
@@ -495,7 +513,7 @@ class _Authorizer:
             raise _deny(self.identity, action, "a user acts only inside its own tenant")
 
     def device(self, device_id: str, level: str, action: str) -> None:
-        if not check(self.index, self.actor, Permission("device", level), device_id):
+        if not check(self.index, self.actor, Permission("device", level), device_id, self.now):
             raise _deny(self.identity, action, f"it needs device:{level} on {device_id!r}")
 
     def user(self, user_id: str, level: str, action: str) -> None:
@@ -514,7 +532,7 @@ class _Authorizer:
         """An actor grants only what it holds itself (on the group, for inventory roles)."""
         if group_id is None:
             missing = perms - self.perms
-        elif holds_on_group(self.index, self.actor, perms, group_id):
+        elif holds_on_group(self.index, self.actor, perms, group_id, self.now):
             missing = frozenset()
         else:
             missing = perms
@@ -712,7 +730,7 @@ def authorize(
             or not support.enabled
             or index.blocker_of(support.tenant_id) is not None
             or index.tenants[support.tenant_id].parent_id is not None
-            or SUPPORT not in effective_global(index, support.id)
+            or SUPPORT not in effective_global(index, support.id, now)
         ):
             raise _deny(identity, "act", "the support user no longer holds the support permission")
         if not support_open(index, actor.tenant_id, now):

@@ -120,46 +120,83 @@ def replay_diff(
 # ---------------------------------------------------------------- the report
 
 
-def access_review_csv(index: Index, tenant_id: str) -> str:
+def access_review_csv(index: Index, tenant_id: str, now: datetime) -> str:
     """The report of :meth:`Tenancy.access_review_csv <tenancy.Tenancy.access_review_csv>`
-    on ``index``: a header (:data:`REVIEW_COLUMNS`), then one row per user of the tenant,
-    sorted by id. Lists in a cell are sorted and joined with ``"; "``; times are ISO 8601.
-    Runtime complexity: O(users x log users + pairs + grants)."""
+    on ``index`` at ``now``: a header (:data:`REVIEW_COLUMNS`), then one row per user of
+    the tenant, sorted by id. Lists in a cell are sorted and joined with ``"; "``; times
+    are ISO 8601. A grant with a window is followed by what it is at ``now`` (rule 3 below);
+    ``expires`` is the earliest end still to come among the user's role grants, inventory
+    grants and delegations. Runtime complexity: O(users x log users + pairs + grants).
+
+    Rule 3. A time-bounded grant (DOMAIN.md section 9) reads ``NAME starts at FROM`` before
+    its window, ``NAME until UNTIL`` inside a window that ends (``NAME starts at FROM until
+    UNTIL`` before one that does), ``NAME expired at UNTIL`` after it; a grant without a
+    window, or inside one that never ends, is ``NAME`` alone.
+    """
     access = index.access
     sink = _Sink()
     writer = csv.writer(sink, lineterminator="\n")
     writer.writerow(REVIEW_COLUMNS)
+    inventory_windows = access.inventory_windows
     for user_id in sorted(index.users_of_tenant(tenant_id)):
         user = index.users[user_id]
-        grants = [f"{role}@{group}" for role, group in access.inventory_of("user", user_id)]
-        for member_of in index.groups_of_user(user_id):
-            grants.extend(
-                f"{role}@{group} via {member_of}"
-                for role, group in access.inventory_of("group", member_of)
-            )
-        delegations = [access.delegation(owner, user_id) for owner in access.delegators_of(user_id)]
-        ends = sorted(d.until for d in delegations if d is not None and d.until is not None)
+        ends: list[datetime] = []
+        role_windows = access.role_windows_of(user_id)
+        roles = [
+            _windowed(role, *role_windows.get(role, _OPEN), now, ends)
+            for role in access.global_roles_of(user_id)
+        ]
+        grants: list[str] = []
+        for kind, principal in (
+            ("user", user_id),
+            *(("group", g) for g in index.groups_of_user(user_id)),
+        ):
+            via = "" if kind == "user" else f" via {principal}"
+            for role, group in access.inventory_of(kind, principal):
+                window = inventory_windows.get((kind, principal, role, group), _OPEN)
+                grants.append(_windowed(f"{role}@{group}{via}", *window, now, ends))
+        delegations = [
+            _windowed(d.owner_id, d.valid_from, d.until, now, ends)
+            for d in (access.delegation(owner, user_id) for owner in access.delegators_of(user_id))
+            if d is not None
+        ]
         writer.writerow(
             [
                 user_id,
                 user.email,
                 "true" if user.enabled else "false",
                 len(_reached(index, user_id)),
-                "; ".join(sorted(access.global_roles_of(user_id))),
+                "; ".join(sorted(roles)),
                 "; ".join(sorted(grants)),
-                "; ".join(
-                    sorted(
-                        d.owner_id
-                        if d.until is None
-                        else f"{d.owner_id} until {d.until.isoformat()}"
-                        for d in delegations
-                        if d is not None
-                    )
-                ),
-                ends[0].isoformat() if ends else "",
+                "; ".join(sorted(delegations)),
+                min(ends).isoformat() if ends else "",
             ]
         )
     return "".join(sink.parts)
+
+
+_OPEN: tuple[None, None] = (None, None)
+
+
+def _windowed(
+    name: str,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    now: datetime,
+    ends: list[datetime],
+) -> str:
+    """Rule 3: ``name`` and what its window is at ``now``; an end still to come goes into
+    ``ends``."""
+    text = name
+    if valid_from is not None and now < valid_from:
+        text += f" starts at {valid_from.isoformat()}"
+    if valid_until is not None:
+        if now < valid_until:
+            text += f" until {valid_until.isoformat()}"
+            ends.append(valid_until)
+        else:
+            text += f" expired at {valid_until.isoformat()}"
+    return text
 
 
 class _Sink:

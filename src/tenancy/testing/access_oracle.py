@@ -29,6 +29,11 @@ on purpose and short enough to check by reading.
 - ``holds_on_group(u, p, g)`` (the ceiling a grant must respect): u and every owner above
   it, each active, holds p tenant-wide, or through the default member role as a member of g
   or a group above g, or through an inventory role held on g or a group above g.
+- Time (DOMAIN.md section 9): the oracle answers for one instant ``now``. A global role
+  grant, an inventory role grant or a delegation with ``valid_from`` / ``valid_until``
+  exists at ``now`` only when ``valid_from <= now`` (or it has none) and ``now <
+  valid_until`` (or it has none); every rule above reads only the grants that exist at
+  ``now``: a grant outside its window is as if it had never been made.
 - Support access to a tenant is open when the management tenant's option ``("support",
   "enabled_for_all_tenants")`` is ``"true"``, or the tenant's support request ends later
   than now.
@@ -48,10 +53,11 @@ on purpose and short enough to check by reading.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from tenancy.records.grants import (
+    Delegation,
     InventoryGrant,
     RoleDefinition,
     RoleGrant,
@@ -102,25 +108,49 @@ def _text(permission: object) -> str:
 
 
 class AccessOracle:
-    """The naive definitions over one snapshot. Build one per state; it never changes.
+    """The naive definitions over one snapshot, at the instant ``now`` (the real time when
+    not given). Build one per state and instant; it never changes.
 
     Unknown ids give False (never an exception), as the library must.
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, now: datetime | None = None) -> None:
         self.reach = Oracle(source)
+        self.now = datetime.now(UTC) if now is None else now
         records = self.reach.snapshot.access
         self.custom: dict[tuple[str, str, str], frozenset[str]] = {
             (r.tenant_id, r.kind, r.name): r.permissions
             for r in records
             if isinstance(r, RoleDefinition)
         }
-        self.role_grants: list[RoleGrant] = [r for r in records if isinstance(r, RoleGrant)]
-        self.inventory: list[InventoryGrant] = [r for r in records if isinstance(r, InventoryGrant)]
+        self.all_role_grants: list[RoleGrant] = [r for r in records if isinstance(r, RoleGrant)]
+        """Every global role grant, in force at ``now`` or not (a record until revoked)."""
+        self.all_inventory: list[InventoryGrant] = [
+            r for r in records if isinstance(r, InventoryGrant)
+        ]
+        """Every inventory grant, in force at ``now`` or not."""
+        self.role_grants: list[RoleGrant] = [
+            r for r in self.all_role_grants if self._exists(r.valid_from, r.valid_until)
+        ]
+        """The global role grants that exist at ``now``: the only ones the rules read."""
+        self.inventory: list[InventoryGrant] = [
+            r for r in self.all_inventory if self._exists(r.valid_from, r.valid_until)
+        ]
+        """The inventory grants that exist at ``now``."""
+        self.delegations: list[Delegation] = [
+            r for r in records if isinstance(r, Delegation) and self._exists(r.valid_from, r.until)
+        ]
+        """The delegations that exist at ``now`` (``until`` is their end)."""
         self.support: list[SupportRequest] = [r for r in records if isinstance(r, SupportRequest)]
         self._reaches: dict[tuple[str, str], bool] = {}
         self._covers: dict[tuple[str, str], bool] = {}
         self._holds: dict[tuple[str, str, str], bool] = {}
+
+    def _exists(self, start: datetime | None, end: datetime | None) -> bool:
+        """Section 9, written out: from ``start`` (included) to ``end`` (excluded)."""
+        if start is not None and self.now < start:
+            return False
+        return not (end is not None and self.now >= end)
 
     # ------------------------------------------------------------------ roles
 

@@ -364,16 +364,21 @@ def _access(r: AccessRecord) -> Record:
                 permissions=sorted(r.permissions),
             )  # fmt: skip
         case RoleGrant():
-            return RoleGrantRecord(tenant=r.tenant_id, user=r.user_id, role=r.role)
+            return RoleGrantRecord(
+                tenant=r.tenant_id, user=r.user_id, role=r.role, valid_from=r.valid_from,
+                valid_until=r.valid_until,
+            )  # fmt: skip
         case InventoryGrant():
             return InventoryGrantRecord(
                 tenant=r.tenant_id, principal_kind=r.principal_kind, principal=r.principal_id,
-                role=r.role, group=r.group_id,
+                role=r.role, group=r.group_id, valid_from=r.valid_from,
+                valid_until=r.valid_until,
             )  # fmt: skip
         case Delegation():
             return DelegationRecord(
-                tenant=r.tenant_id, owner=r.owner_id, delegate=r.delegate_id, until=r.until
-            )
+                tenant=r.tenant_id, owner=r.owner_id, delegate=r.delegate_id, until=r.until,
+                valid_from=r.valid_from,
+            )  # fmt: skip
         case SupportRequest():
             return SupportRequestRecord(
                 tenant=r.tenant_id, requested_by=r.requested_by, until=r.until

@@ -690,7 +690,10 @@ class Planner:
         tenant_id = self._tenant_of(r.tenant)
         uid = self._user_of(r.user, tenant_id, "user")
         self._role_of(tenant_id, "global", r.role)
-        self._put(RoleGrant(tenant_id=tenant_id, user_id=uid, role=r.role), "role")
+        check_window(r.valid_from, r.valid_until)
+        self._put(RoleGrant(tenant_id=tenant_id, user_id=uid, role=r.role,
+                            valid_from=r.valid_from, valid_until=r.valid_until),
+                  "role")  # fmt: skip
 
     def _inventory_grant(self, r: s.InventoryGrantRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)
@@ -700,9 +703,10 @@ class Planner:
             principal = self._group_of(r.principal, tenant_id, "principal")
         self._role_of(tenant_id, "inventory", r.role)
         group = self._group_of(r.group, tenant_id, "group")
+        check_window(r.valid_from, r.valid_until)
         self._put(InventoryGrant(
             tenant_id=tenant_id, principal_kind=r.principal_kind, principal_id=principal,
-            role=r.role, group_id=group,
+            role=r.role, group_id=group, valid_from=r.valid_from, valid_until=r.valid_until,
         ), "role")  # fmt: skip
 
     def _delegation(self, r: s.DelegationRecord) -> None:
@@ -715,8 +719,9 @@ class Planner:
         # when the delegation is made, and a role revoked since leaves the delegation in
         # place (capped at check time), so a store may hold one: the import takes it.
         _aware("until", r.until)
+        check_window(r.valid_from, r.until)
         self._put(Delegation(tenant_id=tenant_id, owner_id=owner, delegate_id=delegate,
-                             until=r.until), "delegate")  # fmt: skip
+                             until=r.until, valid_from=r.valid_from), "delegate")  # fmt: skip
 
     def _support(self, r: s.SupportRequestRecord) -> None:
         tenant_id = self._tenant_of(r.tenant)

@@ -155,28 +155,38 @@ class MembershipRecord(_Record, frozen=True, kw_only=True, tag="membership"):
 
 
 class RoleGrantRecord(_Record, frozen=True, kw_only=True, tag="role_grant"):
-    """A global role held by a user, tenant-wide."""
+    """A global role held by a user, tenant-wide; from ``valid_from`` until ``valid_until``
+    when given (aware date-times, ``valid_from`` before ``valid_until``; absent: open)."""
 
     tenant: str | None = None
     user: str
     role: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class InventoryGrantRecord(_Record, frozen=True, kw_only=True, tag="inventory_grant"):
-    """An inventory role on ``group`` held by a user, or by every member of a group."""
+    """An inventory role on ``group`` held by a user, or by every member of a group; from
+    ``valid_from`` until ``valid_until`` when given (as a role grant's)."""
 
     tenant: str | None = None
     principal_kind: Literal["user", "group"] = "user"
     principal: str
     role: str
     group: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 class DelegationRecord(_Record, frozen=True, kw_only=True, tag="delegation"):
+    """``delegate`` manages the user hierarchy of ``owner``, from ``valid_from`` and until
+    ``until`` (its ``valid_until``) when given."""
+
     tenant: str | None = None
     owner: str
     delegate: str
     until: datetime | None = None
+    valid_from: datetime | None = None
 
 
 class SupportRequestRecord(_Record, frozen=True, kw_only=True, tag="support_request"):

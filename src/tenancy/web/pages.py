@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from starlette.responses import Response
 
 import tenancy
-from tenancy import Group, Tenancy, Tenant, TenantScope
+from tenancy import Group, RoleGrant, Tenancy, Tenant, TenantScope
 from tenancy.web import lookups
 from tenancy.web.context import Req
 from tenancy.web.render import Chart, slice_after, usage_chart
@@ -269,12 +269,22 @@ def user_page(req: Req) -> Response:
         owner=owner,
         groups=direct[: req.page_size],
         inherited=len(every),
-        roles=scope.roles_of(user.id),
+        roles=[_windowed(g.role, g) for g in scope.role_grants_of(user.id)],
         grants=scope.inventory_grants_of(user.id)[: req.page_size],
         group_names={g.id: g.name for g in every},
         devices=devices.items,
         next=devices.next,
     )
+
+
+def _windowed(name: str, grant: RoleGrant) -> str:
+    """``name``, then the grant's window when it has one: ``(from A until B)``."""
+    bounds = [
+        f"{word} {when.isoformat()}"
+        for word, when in (("from", grant.valid_from), ("until", grant.valid_until))
+        if when is not None
+    ]
+    return f"{name} ({' '.join(bounds)})" if bounds else name
 
 
 def _tag_filter(values: list[str]) -> list[tuple[str, str | None]]:
