@@ -4,6 +4,7 @@ process, without a write at the instant; outside its window it stays a record.""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -372,3 +373,23 @@ def test_what_if_sees_windows_as_the_clock_does(world: World, clock: CountingClo
     clock.set(MONDAY - TICK)
     started = world.tn.what_if(lambda w: w.tenant(t_id).add_member("site", "ana"))
     assert started.gained == [("ana", "gen-7"), ("ana", "pump-1")]
+
+
+def test_the_access_review_lists_memberships_with_their_windows(
+    world: World, clock: CountingClock
+) -> None:
+    def row(user_id: str) -> dict[str, str]:
+        rows = csv.DictReader(io.StringIO(world.tn.access_review_csv(tenant=world.tenant_id)))
+        return next(r for r in rows if r["user_id"] == user_id)
+
+    clock.set(MONDAY - TICK)
+    ana = row("ana")
+    assert ana["memberships"] == (
+        "site starts at 2026-11-30T09:00:00+00:00 until 2026-12-04T17:00:00+00:00"
+    )
+    assert (ana["reach_count"], ana["expires"]) == ("0", "2026-12-04T17:00:00+00:00")
+    clock.set(FRIDAY)
+    ana = row("ana")
+    assert ana["memberships"] == "site expired at 2026-12-04T17:00:00+00:00"
+    assert (ana["reach_count"], ana["expires"]) == ("0", "")
+    assert (row("bo")["memberships"], row("bo")["reach_count"]) == ("site", "2")

@@ -112,8 +112,10 @@ class AccessReview:
         ``email``, ``enabled`` (``true``/``false``), ``reach_count`` (the devices it reaches),
         ``global_roles``, ``inventory_grants`` (``role@group``, and ``role@group via G`` for
         one held by a group G it is a direct member of), ``delegations`` (the owners whose
-        hierarchy it manages) and ``expires``: the earliest end still to come among its
-        role grants, inventory grants and delegations (ISO 8601; empty when none). A grant
+        hierarchy it manages), ``memberships`` (the groups it is a direct member of, one whose
+        window ended included) and ``expires``: the earliest end still to come among its
+        role grants, inventory grants, delegations and memberships (ISO 8601; empty when
+        none). A grant or membership
         with a window (``valid_from``, ``valid_until``) is written with what it is by the
         handle's clock: ``NAME starts at FROM`` before it, ``NAME until UNTIL`` inside one that
         ends (``NAME starts at FROM until UNTIL`` before such a window), ``NAME expired at
@@ -135,10 +137,10 @@ class AccessReview:
         >>> t.add_member(site.id, ana.id)
         >>> header, *rows = tn.access_review_csv(tenant=acme.id).splitlines()
         >>> print(header)
-        user_id,email,enabled,reach_count,global_roles,inventory_grants,delegations,expires
-        >>> print(rows[0]); print(rows[1].split(",", 1)[1])
-        ana,ana@acme.example,true,1,,,,
-        it@acme.example,true,0,admin,,,
+        user_id,email,enabled,reach_count,global_roles,inventory_grants,delegations,memberships,expires
+        >>> print(rows[0].replace(site.id, "SITE")); print(rows[1].split(",", 1)[1])
+        ana,ana@acme.example,true,1,,,,SITE,
+        it@acme.example,true,0,admin,,,,
         """
         if not isinstance(tenant, str):
             raise InvalidValue(tenant, "tenant is a tenant id (a string)", field="tenant")

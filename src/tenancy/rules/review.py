@@ -40,6 +40,7 @@ REVIEW_COLUMNS = (
     "global_roles",
     "inventory_grants",
     "delegations",
+    "memberships",
     "expires",
 )
 """The columns of :func:`access_review_csv`, in order."""
@@ -125,8 +126,10 @@ def access_review_csv(index: Index, tenant_id: str, now: datetime) -> str:
     on ``index`` at ``now``: a header (:data:`REVIEW_COLUMNS`), then one row per user of
     the tenant, sorted by id. Lists in a cell are sorted and joined with ``"; "``; times
     are ISO 8601. A grant with a window is followed by what it is at ``now`` (rule 3 below);
-    ``expires`` is the earliest end still to come among the user's role grants, inventory
-    grants and delegations. Runtime complexity: O(users x log users + pairs + grants).
+    ``memberships`` lists the groups the user is a direct member of, windows as grants'
+    (an expired membership is still listed: it is a record until removed); ``expires`` is
+    the earliest end still to come among the user's role grants, inventory grants,
+    delegations and memberships. Runtime complexity: O(users x log users + pairs + grants).
 
     Rule 3. A time-bounded grant (DOMAIN.md section 9) reads ``NAME starts at FROM`` before
     its window, ``NAME until UNTIL`` inside a window that ends (``NAME starts at FROM until
@@ -160,6 +163,12 @@ def access_review_csv(index: Index, tenant_id: str, now: datetime) -> str:
             for d in (access.delegation(owner, user_id) for owner in access.delegators_of(user_id))
             if d is not None
         ]
+        terms = {t.group_id: t for t in index.terms_of_user(user_id)}
+        memberships = [
+            _windowed(g, *((terms[g].valid_from, terms[g].valid_until) if g in terms else _OPEN),
+                      now, ends)
+            for g in {*index.groups_of_user(user_id), *terms}
+        ]  # fmt: skip
         writer.writerow(
             [
                 user_id,
@@ -169,6 +178,7 @@ def access_review_csv(index: Index, tenant_id: str, now: datetime) -> str:
                 "; ".join(sorted(roles)),
                 "; ".join(sorted(grants)),
                 "; ".join(sorted(delegations)),
+                "; ".join(sorted(memberships)),
                 min(ends).isoformat() if ends else "",
             ]
         )
