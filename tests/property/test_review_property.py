@@ -1,16 +1,19 @@
 """reach_diff agrees with the naive oracle: for a random sequence of writes (memberships,
 group moves, device tags, users disabled, tenants suspended and activated, in two
-tenants), ``reach_diff(a, b)`` is the difference of the oracle's reach pairs at revisions a
-and b, recorded after each write from the store's snapshot."""
+tenants, memberships with a window that ends or starts a few writes later, an hour between
+writes), ``reach_diff(a, b)`` is the difference of the oracle's reach pairs at revisions a
+and b, recorded after each write from the store's snapshot at the clock of that write."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tenancy
+from tenancy.testing.clock import ManualClock
 from tenancy.testing.oracle import Oracle
 
 Pair = tuple[str, str]
@@ -29,6 +32,7 @@ OPERATIONS = st.lists(
         st.tuples(st.just("untag_device"), st.booleans(), _index, _index),
         st.tuples(st.just("enable"), st.booleans(), _index, st.booleans()),
         st.tuples(st.just("suspend"), st.booleans(), st.just(0), st.booleans()),
+        st.tuples(st.just("window"), st.booleans(), _index, _index),
     ),
     max_size=12,
 )
@@ -58,6 +62,11 @@ def _apply(tn: tenancy.Tenancy, world: dict[str, Any], op: tuple[Any, ...]) -> N
     group = groups[i % len(groups)]
     if kind == "add_member":
         t.add_member(group, users[j % len(users)])
+    elif kind == "window":  # ends, or starts, one to three writes from now (an hour each)
+        hours = timedelta(hours=j % 3 + 1)
+        now = tn.clock()
+        bound = {"valid_until": now + hours} if j % 2 else {"valid_from": now + hours}
+        t.add_member(group, users[i % len(users)], **bound)
     elif kind == "remove_member":
         t.remove_member(group, users[j % len(users)])
     elif kind == "move_group":
@@ -90,16 +99,20 @@ def _pairs(tn: tenancy.Tenancy, tenant_id: str) -> set[Pair]:
 def test_reach_diff_is_the_difference_of_the_oracles_reach(
     operations: list[tuple[Any, ...]], picks: tuple[int, int]
 ) -> None:
-    with tenancy.open() as tn:
+    clock = ManualClock(datetime(2026, 12, 4, 9, tzinfo=UTC))
+    with tenancy.open(clock=clock) as tn:
         worlds = _world(tn)
         acme = worlds[0]["id"]
         seen = {tn.revision: _pairs(tn, acme)}
         for op in operations:
+            clock.advance(timedelta(hours=1))  # windows start and end between writes
             try:
                 _apply(tn, worlds[0 if op[1] else 1], op)
             except tenancy.TenancyError:
                 continue  # a refused write changes nothing
-            seen[tn.revision] = _pairs(tn, acme)
+            # A revision's reach is the one at its commit's instant: a write that wrote
+            # nothing (an existing membership added again) records nothing later.
+            seen.setdefault(tn.revision, _pairs(tn, acme))
         revisions = sorted(seen)
         a, b = sorted(revisions[p % len(revisions)] for p in picks)
         diff = tn.reach_diff(a, b, tenant=acme)
