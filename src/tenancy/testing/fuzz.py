@@ -171,6 +171,11 @@ RECIPES: dict[str, dict[str, Param]] = {
     },
     "reach_diff": {"from_revision": _p("revision", 0), "to_revision": REV, "tenant": TENANT},
     "access_review_csv": {"tenant": TENANT},
+    "what_if": {
+        # Valid: a write the rules accept, on the throwaway handle (nothing is kept).
+        "fn": _p("callable", lambda w: lambda h: h.tenant(w["tenant"]).create_group("What if")),
+        "tenant": BY,
+    },
     "usage": {
         "tenant_id": TENANT,
         "start": _p("date?", None),
@@ -360,7 +365,12 @@ RECIPES: dict[str, dict[str, Param]] = {
         "enabled": _p("bool?", OMIT),
     },
     "delete_user": {"user_id": _p("user_id", _id("user2"))},
-    "add_member": {"group_id": GROUP, "user_id": _p("user_id", _id("user2"))},
+    "add_member": {
+        "group_id": GROUP,
+        "user_id": _p("user_id", _id("user2")),
+        "valid_from": _p("datetime?", None),
+        "valid_until": _p("datetime?", None),
+    },
     "remove_member": {"group_id": GROUP, "user_id": USER},
     "default_member_role": {},
     "define_role": {
@@ -416,6 +426,13 @@ RECIPES: dict[str, dict[str, Param]] = {
         "tags": TAGS_FILTER,
         "description": _p("text", ""),
         "id": _p("new_id?", None),
+        "valid_from": _p("datetime?", None),
+        "valid_until": _p("datetime?", None),
+    },
+    "set_connector_window": {
+        "connector_id": CONNECTOR,
+        "valid_from": _p("datetime?", None),
+        "valid_until": _p("datetime?", None),
     },
     "suspend_connector": {"connector_id": CONNECTOR},
     "activate_connector": {"connector_id": CONNECTOR},
