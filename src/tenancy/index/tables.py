@@ -406,8 +406,10 @@ class IndexTables:
 
     @property
     def timed(self) -> bool:
-        """Does any membership have a term (so answers depend on the clock)? O(1)."""
-        return bool(self._terms)
+        """Does any membership or connector have a window (so answers depend on the
+        clock)? O(1): read by every query, so two dict truth tests and no call."""
+        terms = self._terms
+        return bool(terms.by_pair or terms.connectors)
 
     @property
     def view(self) -> datetime | None:
