@@ -70,6 +70,7 @@ from tenancy.records.recipes import Recipe
 from tenancy.records.review import ReachDiff
 from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
+from tenancy.records.terms import MembershipTerm
 from tenancy.rules.access import Identity
 from tenancy.store import Capabilities, MemoryStore, Store
 from tenancy.transfer import ImportReport, document_schema
@@ -99,6 +100,7 @@ __all__ = [
     "InvalidValue",
     "InventoryGrant",
     "LimitExceeded",
+    "MembershipTerm",
     "MemoryStore",
     "NotFound",
     "Page",

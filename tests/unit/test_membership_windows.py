@@ -393,3 +393,12 @@ def test_the_access_review_lists_memberships_with_their_windows(
     assert ana["memberships"] == "site expired at 2026-12-04T17:00:00+00:00"
     assert (ana["reach_count"], ana["expires"]) == ("0", "")
     assert (row("bo")["memberships"], row("bo")["reach_count"]) == ("site", "2")
+
+
+def test_member_windows_lists_the_windows_of_a_group(world: World) -> None:
+    windows = world.t.member_windows("site")
+    assert list(windows) == ["ana"]
+    assert (windows["ana"].valid_from, windows["ana"].valid_until) == (MONDAY, FRIDAY)
+    assert world.t.member_windows("pumps") == {}
+    with pytest.raises(tenancy.NotFound):
+        world.t.member_windows("no-such-group")

@@ -136,6 +136,15 @@ def test_a_user_page_shows_the_windows_of_its_grants(world: World) -> None:
     assert "(from 2026-03-02T09:00:00+00:00 until 2026-03-06T17:00:00+00:00)" in page
 
 
+def test_a_group_page_shows_the_windows_of_its_memberships(world: World) -> None:
+    friday = datetime(2026, 3, 6, 17, tzinfo=UTC)
+    world.tn.tenant(world.acme.id).add_member(world.site.id, world.bob.id, valid_until=friday)
+    page = client(world).get(f"/groups/{world.site.id}").text
+    assert "until 2026-03-06T17:00:00+00:00" in page
+    region = client(world).get(f"/groups/{world.region.id}").text
+    assert "always" in region  # ana's membership has no window
+
+
 def test_a_device_page_shows_gateway_children_and_whom_to_alert(world: World) -> None:
     c = client(world)
     gateway = c.get("/devices/gw%2F1")

@@ -17,6 +17,7 @@ from tenancy.handle.writer import Writer
 from tenancy.index.index import Index
 from tenancy.records.changes import Change
 from tenancy.records.model import Device, Group, Tenant, User
+from tenancy.records.terms import MembershipTerm
 from tenancy.rules.access import Identity
 from tenancy.rules.validate import unique_id
 
@@ -109,6 +110,31 @@ class TenantRecords:
             return [users[u] for u in index.held_members_of(group_id)]
 
         return self._queries._read(look)  # seq-checked: a member may leave meanwhile
+
+    def member_windows(self, group_id: str) -> dict[str, MembershipTerm]:
+        """The windows of the direct memberships of the group ``group_id`` that have one
+        (DOMAIN.md section 9): user id -> its :class:`~tenancy.MembershipTerm`
+        (``valid_from``, ``valid_until``), sorted by user id; a member missing here counts
+        always. NotFound unless it is a group of this tenant. Runtime complexity: O(w) for
+        its w windows.
+
+        >>> import tenancy
+        >>> from datetime import datetime, timezone
+        >>> tn = tenancy.open()
+        >>> t = tn.tenant(tn.create_tenant(domain="acme", name="Acme",
+        ...                                admin_email="it@acme.example").id)
+        >>> site = t.create_group("San Bruno", id="sb")
+        >>> kim = t.create_user("kim@contractor.example", id="kim")
+        >>> t.add_member("sb", "kim", valid_until=datetime(2026, 12, 4, 17, tzinfo=timezone.utc))
+        >>> {u: w.valid_until.isoformat() for u, w in t.member_windows("sb").items()}
+        {'kim': '2026-12-04T17:00:00+00:00'}
+        """
+
+        def look(index: Index) -> dict[str, MembershipTerm]:
+            self._owned("group", index.groups, group_id, "group_id")
+            return {term.user_id: term for term in index.terms_of_group(group_id)}
+
+        return self._queries._read(look)
 
     def child_devices(self, device_id: str) -> list[Device]:
         """The devices whose gateway is ``device_id`` (its direct children), sorted by id.

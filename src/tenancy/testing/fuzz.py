@@ -281,6 +281,7 @@ RECIPES: dict[str, dict[str, Param]] = {
     "get_device": {"device_id": DEVICE},
     "get_user": {"user_id": USER},
     "members": {"group_id": GROUP},
+    "member_windows": {"group_id": GROUP},
     "child_devices": {"device_id": DEVICE},
     "find_user": {"email": _p("email", "ana@acme.example")},
     "groups": {"limit": LIMIT, "after": AFTER},

@@ -246,6 +246,7 @@ def group_page(req: Req) -> Response:
         more_rules=len(rules) > req.page_size,
         members=members,
         members_next=members_next,
+        windows=scope.member_windows(group.id),
         children=children[: req.page_size],
         more_children=len(children) > req.page_size,
         devices=devices.items,
