@@ -155,7 +155,8 @@ def test_the_log_body_made_from_the_row_blobs_is_the_encoding_of_the_changes() -
         *(ch.UserCreated(user=u) for u in users),
         ch.MemberAdded(group_id="g-a", user_id="u0"),
     ]
-    encoded = {id(r): _codec.encode_record(r) for r in [*devices, *users[:2]]}  # u2 not made
+    made: list[Device | User] = [*devices, *users[:2]]  # u2 not made
+    encoded = {id(r): _codec.encode_record(r) for r in made}
     plain = [c for c in changes if type(c) is not ch.GroupCreated]
     assert _codec.encode_changes(plain, encoded) == _codec.encode_changes(plain)
     # A wildcard rule's set does not sort: encoded whole, every set of the commit then

@@ -1054,7 +1054,9 @@ class ReachMachine(RuleBasedStateMachine):
         assert c is not None
         valid_from, valid_until = window
         src = c.source_tenant_id
-        expected = {InvalidValue} if _bad_window(valid_from, valid_until) else self._writable(src)
+        expected: ErrorClasses = (
+            {InvalidValue} if _bad_window(valid_from, valid_until) else self._writable(src)
+        )
         bounded = {"valid_from": valid_from, "valid_until": valid_until}
         if self._ok(lambda: self._scope(src).set_connector_window(c.id, **bounded), expected):
             stored = self.oracle.connectors[c.id]

@@ -61,16 +61,16 @@ def _postgres(directory: Path) -> Iterator[Tenancy]:
     """An empty PostgreSQL store (a schema of this run's database, given back after), its
     rows sent by COPY from two rows on: the random stores are small, and the COPY path
     (with its fallback to the inserts) is the one an import of a real store takes."""
-    from tenancy.store import _postgres_sql, postgres
+    from tenancy.store import _postgres_sql
 
     url, schema = pg.database_url(), pg.fresh_schema()
     was = _postgres_sql.COPY_ROWS
-    _postgres_sql.COPY_ROWS = postgres.COPY_ROWS = 2
+    _postgres_sql.COPY_ROWS = 2
     try:
         with tenancy.open(f"{url}?schema={schema}", clock=clock, staleness=None) as tn:
             yield tn
     finally:
-        _postgres_sql.COPY_ROWS = postgres.COPY_ROWS = was
+        _postgres_sql.COPY_ROWS = was
         pg.give_back(url, schema)
 
 
@@ -141,8 +141,8 @@ def _apply(tn: Tenancy, tenant_id: str, world: object, extra: Extra) -> None:
                 valid_from=NOW + hours if b % 2 else None, valid_until=NOW + hours * 2 + DAY,
             )  # fmt: skip
         elif op == "share_window":  # a connector whose share ended, or starts later
-            for c in t.connectors():
-                t.set_connector_window(c.id, valid_until=NOW + timedelta(hours=a - 3))
+            for connector in t.connectors():
+                t.set_connector_window(connector.id, valid_until=NOW + timedelta(hours=a - 3))
         elif op == "revoke" and users:  # a delegation or a sub-user may outlive its reason
             t.revoke_role(users[a % len(users)], ("business", "readonly")[b % 2])
     except TenancyError:

@@ -45,7 +45,7 @@ OPERATION = st.one_of(
 
 
 def _world(tn: tenancy.Tenancy) -> list[dict[str, Any]]:
-    worlds = []
+    worlds: list[dict[str, Any]] = []
     for domain in ("acme", "globex"):
         tenant = tn.create_tenant(domain=domain, name=domain, admin_email=f"it@{domain}.example")
         t = tn.tenant(tenant.id)

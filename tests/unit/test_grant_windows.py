@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 import pytest
@@ -193,7 +194,7 @@ def test_a_listing_started_before_the_instant_and_continued_after_it() -> None:
 
 
 @pytest.mark.parametrize("to", ["user", "group"])
-def test_an_inventory_grant_counts_inside_its_window(to: str) -> None:
+def test_an_inventory_grant_counts_inside_its_window(to: Literal["user", "group"]) -> None:
     w = World()
     principal = "ana" if to == "user" else "crew"
     w.t.grant_inventory_role(

@@ -67,7 +67,7 @@ from tenancy.errors import InvalidValue, StaleRevision, StoreError, shorten
 from tenancy.records.changes import Change, Commit, Revision, check_changes
 from tenancy.records.model import AuditRecord, Device, Tenant, UsageDay, User
 from tenancy.records.snapshot import Snapshot
-from tenancy.store import _audit, _codec
+from tenancy.store import _audit, _codec, _postgres_sql
 from tenancy.store import _postgres_migrations as pg_migrations
 from tenancy.store._postgres_listen import Listener, channel
 from tenancy.store._postgres_sql import (
@@ -79,7 +79,6 @@ from tenancy.store._postgres_sql import (
     _MAX_PARAMS,
     _ONE_AUDIT_ROW,
     _URL_OPTIONS,
-    COPY_ROWS,
     PgShim,
     _audit_rows,
     _checked,
@@ -386,7 +385,7 @@ class PostgresStore:
             log_row = (revision, body, log_crc(body, at, actor), at, actor)
             # Many audit records (an import's: one a change) go by COPY; a few ride with
             # the log row in one statement.
-            copied = len(audit) >= COPY_ROWS and copy_new_rows(
+            copied = len(audit) >= _postgres_sql.COPY_ROWS and copy_new_rows(
                 conn, "audit", _AUDIT_COPY_COLUMNS, rows()
             )
             if audit and not copied and len(audit) * 9 < _MAX_PARAMS:
