@@ -59,5 +59,8 @@ def test_objects_the_application_froze_stay_frozen(collector: None) -> None:
     frozen = gc.get_freeze_count()
     with _gc_paused():
         made = [_Node() for _ in range(100)]
-    assert gc.get_freeze_count() == frozen
+    # Thawed, the count would be 0. It is not compared exactly: a thread an earlier test
+    # left running (a follower, a timer) may free old, frozen objects meanwhile, which
+    # lowers it by a few (seen in a full run: 41 of 322,249).
+    assert gc.get_freeze_count() > frozen // 2
     assert len(kept) == len(made) == 100

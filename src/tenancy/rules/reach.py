@@ -372,7 +372,8 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
         shared = explain_share(index, user, device)  # through a share, or why not
         if shared is not None:
             if shared.code == "no-covering-group":  # perhaps through a membership's window
-                return _out_of_term(index, user_id, device_id) or shared
+                timed = _out_of_term(index, user_id, device_id)
+                return shared if timed is None else timed  # (a denial is falsy: no `or`)
             return shared
         return deny(
             "other-tenant",

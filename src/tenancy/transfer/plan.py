@@ -35,7 +35,6 @@ from tenancy.errors import (
     LimitExceeded,
     NotFound,
     TenancyError,
-    TenantSuspended,
     named,
 )
 from tenancy.index.index import Index
@@ -85,6 +84,7 @@ from tenancy.transfer import schema as s
 from tenancy.transfer.frames import BadRecord
 from tenancy.transfer.plan_shares import SharePlanner
 from tenancy.transfer.schema import KINDS, Header, Record
+from tenancy.transfer.targets import placement, pristine
 
 __all__ = ["ImportReport", "Plan", "Planner"]
 
@@ -120,10 +120,10 @@ class Plan:
         """Refuse, as the planner would have, when another writer committed in between and
         took an id or a domain, or moved the placement. O(records)."""
         if self.replaces is not None:
-            _pristine(index, self.replaces)  # then nothing else in the store can clash
+            pristine(index, self.replaces)  # then nothing else in the store can clash
             return
         if self.placement is not None:
-            _placement(index, self.placement)
+            placement(index, self.placement)
         tables: dict[str, Any] = {
             "tenant": index.tenants, "group": index.groups, "device": index.devices,
             "user": index.users, "connector": index.access.all_connectors(),
@@ -136,39 +136,6 @@ class Plan:
         clash = next((d for d in self.domains if index.tenant_by_domain(d) is not None), None)
         if clash is not None:
             raise AlreadyExists("tenant domain", clash, field="domain")
-
-
-def _pristine(index: Index, management: str) -> None:
-    """A store that holds its management tenant and that tenant's first admin, and
-    nothing else."""
-    tenant = index.tenants.get(management)
-    if (
-        tenant is None
-        or len(index.tenants) != 1
-        or index.groups
-        or index.devices
-        or set(index.users) != {tenant.admin_user_id}
-    ):
-        raise InvalidValue(
-            "document", "a whole store's document (its first tenant has no parent) is "
-            "imported into an empty store, as tenancy.open() initialises one; import a "
-            "tenant's document (export_to(..., tenant=...)) into a store in use",
-            field="parent",
-        )  # fmt: skip
-
-
-def _placement(index: Index, parent: str) -> Tenant:
-    tenant = index.tenants.get(parent)
-    if tenant is None:
-        raise NotFound("tenant", parent, where="the store", field="parent")
-    blocker = index.blocker_of(parent)
-    if blocker is not None:
-        raise TenantSuspended(parent, blocker)
-    if tenant.parent_id is not None and not tenant.allow_subtenants:
-        raise InvalidValue(
-            parent, "a tenant gets subtenants only when allow_subtenants is set", field="parent"
-        )
-    return tenant
 
 
 def _aware(field: str, value: datetime | None) -> None:
@@ -437,14 +404,14 @@ class Planner:
         first = self.root is None
         if first and r.parent is None and self.parent is None:
             management = next(t for t in index.tenants.values() if t.parent_id is None)
-            _pristine(index, management.id)
+            pristine(index, management.id)
             self.replaces = management.id
             self.changes.append(ch.TenantDeleted(tenant_id=management.id))
             parent_id, depth = None, 0
         elif first:
             parent_id = self.parent if self.parent is not None else r.parent
             assert parent_id is not None
-            _placement(index, parent_id)
+            placement(index, parent_id)
             self.placement = parent_id
             depth = tenant_depth(index, parent_id) + 1
         else:
