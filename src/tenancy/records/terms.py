@@ -7,7 +7,9 @@ role grants of :mod:`tenancy.records.grants`: a
 ``MemberAdded``, or alone to change the window of an existing membership), and an
 :class:`~tenancy.records.changes.AccessRemoved` takes it away (the membership is then
 unbounded). Removing the membership, its group or its user removes its term in the same
-commit. A term without its membership is refused.
+commit. The write paths (``add_member``, an import) never write a term without its
+membership; a hand-built commit that did would make the index count that membership
+(the store's wall, ``check_changes``, checks types and windows only).
 
 The pair stays the record of the membership; the term only says when it counts
 (:func:`tenancy.records.window.in_window`). So a store keeps a bounded membership without a
