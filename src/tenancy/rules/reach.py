@@ -416,7 +416,7 @@ def explain(index: Index, user_id: str, device_id: str) -> Explanation:
 
 def _out_of_term(index: Index, user_id: str, device_id: str) -> Explanation | None:
     """The denial for a user who would reach the device through a membership outside its
-    window (the one nearest the device's groups when several are, by group id), or None."""
+    window (the first such membership by group id, when several are), or None."""
     view = index.view
     cover = index.cover_of(device_id)
     for term in index.terms_of_user(user_id):
