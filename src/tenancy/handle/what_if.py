@@ -38,6 +38,7 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.review import ReachDiff
 from tenancy.rules.access import Identity
+from tenancy.store.protocol import Beside
 
 __all__ = ["Rehearsal", "WhatIf"]
 
@@ -64,9 +65,14 @@ class Rehearsal(Writer):
         self.commits = 0
 
     def commit(
-        self, changes: list[Change], expected: Revision, audit: list[AuditRecord]
+        self,
+        changes: list[Change],
+        expected: Revision,
+        audit: list[AuditRecord],
+        beside: Beside | None = None,
     ) -> Revision:
-        """Rule W2: nothing is stored; the next revision is the overlay's own."""
+        """Rule W2: nothing is stored; the next revision is the overlay's own (``beside``
+        is never started: :meth:`apply` applies the commit to the overlay)."""
         if self.closed:
             raise InvalidValue(
                 "what_if", "the handle what_if gives fn writes only while fn runs",

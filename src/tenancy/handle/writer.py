@@ -65,7 +65,7 @@ from tenancy.rules.access import Identity, authorize
 from tenancy.rules.audit import audit_records
 from tenancy.rules.limits import DEFAULT_LIMITS
 from tenancy.rules.recipes import check_deletions
-from tenancy.store.protocol import NotifyingStore, Store
+from tenancy.store.protocol import Beside, BesideStore, NotifyingStore, Store
 
 __all__ = [
     "BACKOFF_CAP",
@@ -339,8 +339,10 @@ class Writer:
                 )  # fmt: skip
                 if carried_audit:
                     audit = [*carried_audit, *audit]
+                commit = Commit(revision=expected + 1, changes=tuple(changes))
+                beside = self._beside(commit)
                 try:
-                    revision = self.commit(changes, expected, audit)
+                    revision = self.commit(changes, expected, audit, beside)
                 except StaleRevision as stale:
                     losses += 1
                     left = deadline - time.monotonic()
@@ -356,18 +358,51 @@ class Writer:
                     continue
                 self.usage.committed()  # durable now, whatever the index makes of it
                 del audit  # one record per change: an import's index is built without them
-                self.apply(Commit(revision=revision, changes=tuple(changes)))
+                if beside is not None and beside.done and beside.result.revision == revision:
+                    self.adopt(beside.result)
+                else:  # not started (a store without commit_beside), or it failed: build now
+                    self.apply(Commit(revision=revision, changes=commit.changes))
                 self.usage.applied(self.index, self)  # shares touched: count them again
                 return result
 
     def commit(
-        self, changes: list[Change], expected: Revision, audit: list[AuditRecord]
+        self,
+        changes: list[Change],
+        expected: Revision,
+        audit: list[AuditRecord],
+        beside: Beside | None = None,
     ) -> Revision:
         """Commit validated ``changes`` with their ``audit`` records through the store at
         revision ``expected``; returns the new revision (StaleRevision if another writer got
-        there first). The one step of :meth:`write` that reaches the store: a what-if's
-        writer (:mod:`tenancy.handle.what_if`) replaces it."""
+        there first). ``beside``: work the store may run while it finishes (a store that is
+        not a BesideStore never starts it). The one step of :meth:`write` that reaches the
+        store: a what-if's writer (:mod:`tenancy.handle.what_if`) replaces it."""
+        if beside is not None and isinstance(self.store, BesideStore):
+            return self.store.commit_beside(
+                changes, expected_revision=expected, audit=audit, beside=beside
+            )
         return self.store.commit(changes, expected_revision=expected, audit=audit)
+
+    def _beside(self, commit: Commit) -> Beside | None:
+        """For a commit the index takes in by building itself anew (an import): that build,
+        to run while the store finishes the commit (SQLite's and PostgreSQL's last steps
+        release the interpreter lock), on the index as it is now, which nothing changes
+        until the commit is over (the writer lock is held). None for any other commit."""
+        if not is_large(self.index, commit):
+            return None
+        index = self.index
+
+        def build() -> Index:
+            with _gc_paused():
+                return rebuilt(index, commit)
+
+        return Beside(build)
+
+    def adopt(self, index: Index) -> None:
+        """Take ``index``, built beside the commit it is at (:meth:`_beside`), as the index:
+        what :meth:`apply` would have built from that commit."""
+        self.index = index
+        _release_free_heap()
 
     # ------------------------------------------------------------ fork
 

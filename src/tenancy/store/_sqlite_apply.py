@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -36,25 +35,23 @@ from tenancy.store._sqlite_rows import (
     _Record,
 )
 
-__all__ = ["DEFER_ROWS", "ChangeWriter", "indexes_after"]
+__all__ = ["DEFER_ROWS", "ChangeWriter", "drop_indexes"]
 
 DEFER_ROWS = 50_000
-"""The fewest rows a commit inserts into a table for :func:`indexes_after` to make the
+"""The fewest rows a commit inserts into a table for :func:`drop_indexes` to make the
 table's secondary indexes after the inserts."""
 
 
-@contextmanager
-def indexes_after(conn: sqlite3.Connection, table: str, held: int, rows: int) -> Iterator[None]:
-    """Insert ``rows`` rows into ``table``, which holds ``held``, with its secondary indexes
-    made after the inserts rather than kept up during them, when the rows are many
-    (:data:`DEFER_ROWS`) and more than the table holds: each index is dropped, then made
-    again, in the same transaction, from the statement that made it (``sqlite_master``
-    holds it), so the schema after the commit is the schema before. Building an index is
-    one sort of its keys, where keeping it up is an insert into a B-tree per row. An
-    exception leaves the indexes dropped: the transaction it ends rolls them back."""
+def drop_indexes(conn: sqlite3.Connection, table: str, held: int, rows: int) -> list[str]:
+    """Before ``rows`` rows are inserted into ``table``, which holds ``held``: when they are
+    many (:data:`DEFER_ROWS`) and more than the table holds, drop the table's secondary
+    indexes and return the statements that made them (``sqlite_master`` holds them), to be
+    run in the same transaction after the inserts, so the schema after the commit is the
+    schema before; else drop nothing and return []. Building an index is one sort of its
+    keys, where keeping it up is an insert into a B-tree per row. A transaction that ends
+    in an error before the statements run rolls the drops back with everything else."""
     if rows < DEFER_ROWS or rows <= held:
-        yield
-        return
+        return []
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
         " AND sql IS NOT NULL ORDER BY name",  # not the primary key's (sql is NULL)
@@ -62,9 +59,7 @@ def indexes_after(conn: sqlite3.Connection, table: str, held: int, rows: int) ->
     ).fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    yield
-    for _, sql in indexes:
-        conn.execute(sql)
+    return [sql for _, sql in indexes]
 
 
 class ChangeWriter:
@@ -74,8 +69,11 @@ class ChangeWriter:
     def __init__(self, encoded: dict[int, bytes] | None, *, indexes_later: bool = False) -> None:
         self._indexes_later = indexes_later
         """SQLite: a large run of new devices may have its table's indexes made after it
-        (:func:`indexes_after`, which reads ``sqlite_master``); PostgreSQL, which writes
+        (:func:`drop_indexes`, which reads ``sqlite_master``); PostgreSQL, which writes
         its rows through this class too, never."""
+        self.remake: list[str] = []
+        """The statements that make again the indexes :func:`drop_indexes` dropped, for the
+        caller to run after the commit's inserts (:meth:`remake_indexes`)."""
         self._encoded = encoded
         """The blobs of the records written, by id(), when the commit carries audit records
         (an audit record whose ``after`` is that record reuses them), else None."""
@@ -207,14 +205,14 @@ class ChangeWriter:
             if self._indexes_later and len(rows) >= DEFER_ROWS:
                 row = conn.execute("SELECT rows FROM checksums WHERE name = 'devices'").fetchone()
                 held = held if row is None else row[0]
-            with indexes_after(conn, "devices", held, len(rows)):
-                self._insert_new(
-                    conn,
-                    "devices",
-                    "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
-                    rows,
-                    self._put_record_row("devices", conn),
-                )
+            self.remake += drop_indexes(conn, "devices", held, len(rows))
+            self._insert_new(
+                conn,
+                "devices",
+                "INSERT OR IGNORE INTO devices (id, tenant_id, body, crc) VALUES (?, ?, ?, ?)",
+                rows,
+                self._put_record_row("devices", conn),
+            )
             if self._encoded is not None:
                 # The audit records of these creations carry the same devices as ``after``.
                 encoded = self._encoded
@@ -464,13 +462,13 @@ class ChangeWriter:
         for table in ("groups", "users", "devices", "usage", "access"):
             self._delete_where(conn, table, "tenant_id = ?", params)
 
-    @staticmethod
     def _append_audit(
-        conn: sqlite3.Connection, audit: Sequence[AuditRecord], encoded: dict[int, bytes]
+        self, conn: sqlite3.Connection, audit: Sequence[AuditRecord], encoded: dict[int, bytes]
     ) -> int:
         """Append in order; SQLite numbers the rows (seq is the rowid: one above the last).
         ``encoded``: blobs already made for records of this commit, by id(). Returns the
-        time the first record is stored with (the commit's, in the change log)."""
+        time the first record is stored with (the commit's, in the change log). A long
+        run has the table's indexes made again later (:attr:`remake`)."""
         row = conn.execute("SELECT at, seq FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         stamps = _audit.times(audit, 0 if row is None else row[0])
         encode, known = _audit.encode_value, encoded.get
@@ -482,13 +480,20 @@ class ChangeWriter:
                 yield (r.revision, at, r.tenant_id, r.actor, r.action, r.target,
                        None if before is None else encode(before), blob)  # fmt: skip
 
-        with indexes_after(conn, "audit", 0 if row is None else row[1], len(audit)):  # seq: dense
-            conn.executemany(
-                "INSERT INTO audit (revision, at, tenant_id, actor, action, target, "
-                "before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows(),
-            )
+        self.remake += drop_indexes(conn, "audit", 0 if row is None else row[1], len(audit))
+        conn.executemany(  # seq is dense: the last one is how many rows the table holds
+            "INSERT INTO audit (revision, at, tenant_id, actor, action, target, "
+            "before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows(),
+        )
         return stamps[0]
+
+    def remake_indexes(self, conn: sqlite3.Connection) -> None:
+        """Make the indexes :func:`drop_indexes` dropped, in this transaction: one sort of
+        each index's keys, run in SQLite (the interpreter lock released meanwhile)."""
+        for sql in self.remake:
+            conn.execute(sql)
+        self.remake = []
 
     def _prune(self, conn: sqlite3.Connection, floor: ch.Revision) -> None:
         """Drop the change log at and below ``floor``: readers that far behind reload.

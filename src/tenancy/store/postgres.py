@@ -90,7 +90,7 @@ from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_log import decode_log, log_crc
 from tenancy.store._sqlite_read import SnapshotReader, _audit_filters
 from tenancy.store._sqlite_rows import _AUDIT_COLUMNS, _Missing
-from tenancy.store.protocol import Capabilities
+from tenancy.store.protocol import Beside, Capabilities
 
 if TYPE_CHECKING:
     import psycopg
@@ -308,6 +308,31 @@ class PostgresStore:
         """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
         one transaction, about eight round trips plus the server's durable commit (and
         three for each batch of rows sent by ``COPY``)."""
+        return self._commit(changes, expected_revision, audit, None)
+
+    def commit_beside(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+        beside: Beside,
+    ) -> Revision:
+        """:meth:`commit`, with ``beside`` running from the change log's row on: what is
+        left is the server's work (the prune, the totals, the head and the durable
+        ``COMMIT``), waited for with the interpreter lock released."""
+        try:
+            return self._commit(changes, expected_revision, audit, beside)
+        finally:
+            beside.join()
+
+    def _commit(
+        self,
+        changes: Sequence[Change],
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord],
+        beside: Beside | None,
+    ) -> Revision:
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg
@@ -316,7 +341,7 @@ class PostgresStore:
             # The pool hands out only connections whose socket is quiet (_check_idle): one
             # the server ended while it sat idle is replaced before anything is sent on it.
             with self._pooled() as conn:
-                return self._write(conn, changes, expected_revision, audit, state)
+                return self._write(conn, changes, expected_revision, audit, state, beside=beside)
         except self._psycopg_pool.PoolTimeout as exc:
             raise self._unreachable(exc) from exc
         except psycopg.OperationalError as exc:
@@ -335,6 +360,8 @@ class PostgresStore:
         expected: Revision,
         audit: Sequence[AuditRecord],
         state: dict[str, Any],
+        *,
+        beside: Beside | None,
     ) -> Revision:
         try:
             # The head row's lock first: writers queue here. The same round trip reads
@@ -399,6 +426,9 @@ class PostgresStore:
                 if audit and not copied:
                     conn.cursor().executemany(f"{_INSERT_AUDIT_INTO} {_ONE_AUDIT_ROW}", rows())
                 conn.execute(_INSERT_LOG, log_row, binary=True)
+            del body, log_row
+            if beside is not None:  # the rest is a few statements, the server's work
+                beside.start()
             if self._retention is not None and revision - self._retention > 0:
                 writer._prune(db, revision - self._retention)
             tail = [

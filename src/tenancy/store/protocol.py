@@ -12,14 +12,18 @@ audit log is append-only: no commit, retention or tenant deletion removes a reco
 :meth:`Store.audit_log` reads it back in order.
 
 Optional features are declared in :class:`Capabilities`, never probed with ``hasattr``.
+The one exception is a speed-up that changes no answer: :class:`BesideStore`, which a
+store offers by having its method (``isinstance`` on the protocol), so a wrapper that
+forwards the capabilities of the store it wraps, but not that method, still works.
 The conformance suite in :mod:`tenancy.testing` is the executable form of this contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -27,7 +31,7 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 
-__all__ = ["Capabilities", "FeedStore", "NotifyingStore", "Store"]
+__all__ = ["Beside", "BesideStore", "Capabilities", "FeedStore", "NotifyingStore", "Store"]
 
 
 @attrs.frozen
@@ -131,6 +135,61 @@ class FeedStore(Store, Protocol):
         """Block until the store's head is past ``revision``, or ``timeout`` seconds have
         passed, and return the head. It may return early (a spurious wake-up); the caller
         looks at the log again either way."""
+
+
+class Beside:
+    """Work to run in a thread of its own while a store finishes a commit: the index a large
+    commit leaves, built while SQLite writes (:meth:`BesideStore.commit_beside`).
+
+    The store calls :meth:`start` once its commit has only steps left that run outside the
+    interpreter (SQLite's and PostgreSQL's own work, during which they release the
+    interpreter lock), and :meth:`join` before it returns or raises. A store that never
+    starts it leaves the work to the caller, who then does it itself.
+    """
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._work = work
+        self._thread: threading.Thread | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        """The work ran to its end without an error (its value is :attr:`result`)."""
+        return self._thread is not None and not self._thread.is_alive() and self.error is None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tenancy-beside", daemon=True)
+            self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            self.result = self._work()
+        except BaseException as exc:  # the caller sees it (and redoes the work itself)
+            self.error = exc
+
+
+@runtime_checkable
+class BesideStore(Store, Protocol):
+    """A store that can run work beside the end of a commit (see :class:`Beside`)."""
+
+    def commit_beside(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+        beside: Beside,
+    ) -> Revision:
+        """:meth:`Store.commit`, with ``beside`` started once the commit's remaining steps
+        leave the interpreter free, and joined before it returns or raises (whether the
+        commit succeeded does not depend on it)."""
+        ...
 
 
 class NotifyingStore(Store, Protocol):

@@ -42,7 +42,7 @@ from tenancy.records.sharing import Connector, Subscription
 from tenancy.records.snapshot import Snapshot
 from tenancy.records.state import RecordState
 from tenancy.store.memory import MemoryStore
-from tenancy.store.protocol import Capabilities, Store
+from tenancy.store.protocol import Beside, BesideStore, Capabilities, Store
 from tenancy.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -325,6 +325,25 @@ class TeeStore:
         audit: Sequence[AuditRecord] = (),
     ) -> ch.Revision:
         revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
+        expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
+        assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
+        return revision
+
+    def commit_beside(
+        self,
+        changes: Sequence[ch.Change],
+        *,
+        expected_revision: ch.Revision,
+        audit: Sequence[AuditRecord] = (),
+        beside: Beside,
+    ) -> ch.Revision:
+        """As :meth:`commit`, the adapter running ``beside`` when it can (the reference
+        commits after it, as the adapter's commit is over)."""
+        if not isinstance(self.store, BesideStore):
+            return self.commit(changes, expected_revision=expected_revision, audit=audit)
+        revision = self.store.commit_beside(
+            changes, expected_revision=expected_revision, audit=audit, beside=beside
+        )
         expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
         assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
         return revision
