@@ -14,7 +14,9 @@ never combine into a cycle; a write keeps retrying, with jittered exponential pa
 
 A commit with more changes than the index holds records (an import) is not applied change
 by change: a new index is built in bulk from the records it leaves (:mod:`tenancy.index.bulk`),
-by the writing handle and by every handle that catches up with it.
+by the writing handle and by every handle that catches up with it. The writing handle builds
+it while the store finishes the commit, when the store can run work beside its last steps
+(:class:`~tenancy.store.protocol.BesideStore`: SQLite and PostgreSQL).
 
 The index is a view of the store: if applying a commit to it fails (a bug, or a record the
 store took and the index cannot hold), the writer logs it once and rebuilds its index from a

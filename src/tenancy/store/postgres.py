@@ -90,7 +90,7 @@ from tenancy.store._sqlite_apply import ChangeWriter
 from tenancy.store._sqlite_log import decode_log, log_crc
 from tenancy.store._sqlite_read import SnapshotReader, _audit_filters
 from tenancy.store._sqlite_rows import _AUDIT_COLUMNS, _Missing
-from tenancy.store.protocol import Beside, Capabilities
+from tenancy.store.protocol import Beside, Capabilities, CommitsBeside
 
 if TYPE_CHECKING:
     import psycopg
@@ -122,7 +122,7 @@ def _drivers() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
-class PostgresStore:
+class PostgresStore(CommitsBeside):
     """Records and change log in one schema of a PostgreSQL database, shared by every
     process (on any machine) that opens it.
 
@@ -298,34 +298,6 @@ class PostgresStore:
             access=access,
         )
 
-    def commit(
-        self,
-        changes: Sequence[Change],
-        *,
-        expected_revision: Revision,
-        audit: Sequence[AuditRecord] = (),
-    ) -> Revision:
-        """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
-        one transaction, about eight round trips plus the server's durable commit (and
-        three for each batch of rows sent by ``COPY``)."""
-        return self._commit(changes, expected_revision, audit, None)
-
-    def commit_beside(
-        self,
-        changes: Sequence[Change],
-        *,
-        expected_revision: Revision,
-        audit: Sequence[AuditRecord] = (),
-        beside: Beside,
-    ) -> Revision:
-        """:meth:`commit`, with ``beside`` running from the change log's row on: what is
-        left is the server's work (the prune, the totals, the head and the durable
-        ``COMMIT``), waited for with the interpreter lock released."""
-        try:
-            return self._commit(changes, expected_revision, audit, beside)
-        finally:
-            beside.join()
-
     def _commit(
         self,
         changes: Sequence[Change],
@@ -333,6 +305,11 @@ class PostgresStore:
         audit: Sequence[AuditRecord],
         beside: Beside | None,
     ) -> Revision:
+        """Write ``changes`` as revision ``expected_revision + 1`` (see the Store protocol):
+        one transaction, about eight round trips plus the server's durable commit (and
+        three for each batch of rows sent by ``COPY``). ``beside`` runs from the change
+        log's row on: what is left is the server's work (the prune, the totals, the head
+        and the durable ``COMMIT``), waited for with the interpreter lock released."""
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         psycopg = self._psycopg

@@ -31,7 +31,15 @@ from tenancy.records.changes import Change, Commit, Revision
 from tenancy.records.model import AuditRecord
 from tenancy.records.snapshot import Snapshot
 
-__all__ = ["Beside", "BesideStore", "Capabilities", "FeedStore", "NotifyingStore", "Store"]
+__all__ = [
+    "Beside",
+    "BesideStore",
+    "Capabilities",
+    "CommitsBeside",
+    "FeedStore",
+    "NotifyingStore",
+    "Store",
+]
 
 
 @attrs.frozen
@@ -190,6 +198,42 @@ class BesideStore(Store, Protocol):
         leave the interpreter free, and joined before it returns or raises (whether the
         commit succeeded does not depend on it)."""
         ...
+
+
+class CommitsBeside:
+    """``commit`` and ``commit_beside`` of a store, both over its one ``_commit``, which
+    starts ``beside`` (when not None) where its own steps are all that is left."""
+
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+    ) -> Revision:
+        return self._commit(changes, expected_revision, audit, None)
+
+    def commit_beside(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord] = (),
+        beside: Beside,
+    ) -> Revision:
+        try:
+            return self._commit(changes, expected_revision, audit, beside)
+        finally:
+            beside.join()
+
+    def _commit(
+        self,
+        changes: Sequence[Change],
+        expected_revision: Revision,
+        audit: Sequence[AuditRecord],
+        beside: Beside | None,
+    ) -> Revision:
+        raise NotImplementedError
 
 
 class NotifyingStore(Store, Protocol):

@@ -102,7 +102,7 @@ from tenancy.store._sqlite_rows import (
     _AUDIT_COLUMNS,
     _Missing,
 )
-from tenancy.store.protocol import Beside, Capabilities
+from tenancy.store.protocol import Beside, Capabilities, CommitsBeside
 
 __all__ = [
     "SQLiteStore",
@@ -116,7 +116,7 @@ FORK_WAIT = 10.0
 """Seconds os.fork() waits for a transaction of another thread on a store to end."""
 
 
-class SQLiteStore:
+class SQLiteStore(CommitsBeside):
     """Records and change log in one SQLite file, shared by every process that opens it.
 
     >>> import tenancy, tempfile, os
@@ -386,33 +386,6 @@ class SQLiteStore:
             access=access,
         )
 
-    def commit(
-        self,
-        changes: Sequence[Change],
-        *,
-        expected_revision: Revision,
-        audit: Sequence[AuditRecord] = (),
-    ) -> Revision:
-        return self._commit(changes, expected_revision, audit, None)
-
-    def commit_beside(
-        self,
-        changes: Sequence[Change],
-        *,
-        expected_revision: Revision,
-        audit: Sequence[AuditRecord] = (),
-        beside: Beside,
-    ) -> Revision:
-        """:meth:`commit`, with ``beside`` running from the end of the inserts to the end
-        of the ``COMMIT``: the indexes made after the inserts, the change log's row and the
-        commit itself are SQLite's work, each one call that releases the interpreter lock
-        (at L about a sixth of an import). Before that, every row is a call that releases
-        it and takes it back, which work in another thread would slow to a crawl."""
-        try:
-            return self._commit(changes, expected_revision, audit, beside)
-        finally:
-            beside.join()
-
     def _commit(
         self,
         changes: Sequence[Change],
@@ -420,6 +393,11 @@ class SQLiteStore:
         audit: Sequence[AuditRecord],
         beside: Beside | None,
     ) -> Revision:
+        """:meth:`commit`; ``beside`` runs from the end of the inserts to the end of the
+        ``COMMIT``: the indexes made after the inserts, the change log's row and the
+        commit itself are SQLite's work, each one call that releases the interpreter lock
+        (at L about a sixth of an import). Before that, every row is a call that releases
+        it and takes it back, which work in another thread would slow to a crawl."""
         changes = tuple(changes)
         check_changes(changes)  # an impossible value is refused before anything is written
         try:
