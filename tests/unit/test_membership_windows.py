@@ -243,6 +243,31 @@ def test_deleting_the_group_the_user_or_the_tenant_takes_the_window(
     tn.index.check_invariants()
 
 
+@pytest.mark.parametrize("end", ["connector", "subscription"])
+def test_ending_a_share_takes_the_windows_of_its_virtual_group(
+    clock: CountingClock, end: str
+) -> None:
+    """A found case of the reach state machine: a window on a membership of a share's
+    virtual group outlived the group when the share ended (the index dropped it, the
+    records kept it)."""
+    tn = tenancy.open(clock=clock)
+    src = tn.tenant(tn.create_tenant(domain="src", name="Src", admin_email="a@src.example").id)
+    dst = tn.tenant(tn.create_tenant(domain="dst", name="Dst", admin_email="a@dst.example").id)
+    src.create_group("Fleet", id="fleet")
+    connector = src.create_connector("to dst", destination=dst.tenant_id, groups=["fleet"])
+    dst.accept_connector(
+        connector.id, security_code=connector.security_code, name="Shared", group_id="shared"
+    )
+    dst.create_user("tech@dst.example", id="tech")
+    dst.add_member("shared", "tech", valid_until=FRIDAY)
+    if end == "connector":
+        src.delete_connector(connector.id)
+    else:
+        dst.delete_subscription(dst.subscriptions()[0].id)
+    assert not [r for r in tn.store.snapshot().access if type(r).__name__ == "MembershipTerm"]
+    tn.index.check_invariants()
+
+
 def test_the_window_is_audited(world: World) -> None:
     records = [r for r in world.tn.audit_log(tenant=world.tenant_id) if r.target == "ana"]
     after = [r.after for r in records if r.after and "valid_until" in r.after]

@@ -52,13 +52,15 @@ __all__ = [
 
 
 def subscription_removal(index: Index, subscription: Subscription) -> list[Change]:
-    """The subscription, the inventory grants on its virtual group, then the group."""
+    """The subscription, the inventory grants on its virtual group, then the group and
+    the windows of its memberships (after it, as delete_group's)."""
     group_id = subscription.group_id
     grants = index.access.referring_to_group(group_id) if group_id in index.groups else []
     out: list[Change] = [ch.AccessRemoved(record=subscription)]
     out.extend(ch.AccessRemoved(record=r) for r in grants)
     if group_id in index.groups:
         out.append(ch.GroupDeleted(group_id=group_id))
+        out.extend(ch.AccessRemoved(record=r) for r in index.terms_of_group(group_id))
     return out
 
 
