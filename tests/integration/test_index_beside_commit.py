@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,24 +159,19 @@ def test_a_store_without_the_hook_takes_the_import_the_plain_way(
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[Callable[[], str]]:
+def postgres_url() -> Iterator[str]:
+    """A URL of a store of its own (a new schema, dropped afterwards)."""
     pytest.importorskip("psycopg", reason="the extra 'postgres': pip install -e '.[postgres]'")
-    base, made = pg.database_url(), []
-
-    def make() -> str:
-        made.append(pg.fresh_schema())
-        return f"{base}?schema={made[-1]}"
-
-    yield make
-    for schema in made:
-        pg.drop_schema(base, schema)
+    base, schema = pg.database_url(), pg.fresh_schema()
+    yield f"{base}?schema={schema}"
+    pg.drop_schema(base, schema)
 
 
 def test_an_import_into_postgres_adopts_the_index_built_beside(
-    postgres_url: Callable[[], str], started: list[Beside]
+    postgres_url: str, started: list[Beside]
 ) -> None:
     source, document = _source()
-    url = postgres_url()
+    url = postgres_url
     with tenancy.open(url, clock=clock, staleness=None) as copy:
         opened = len(started)
         copy.import_from(io.BytesIO(document))
