@@ -48,13 +48,12 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
-from tenancy.index import shares, timeline
+from tenancy.index import invariants, shares, timeline
 from tenancy.index.load import groups_parents_first, load_devices, tenants_parents_first
 from tenancy.index.sorted_ids import SortedIds
 from tenancy.index.tables import EMPTY, GroupInfo, IndexTables
@@ -630,7 +629,7 @@ class Index(IndexTables):
             (self._timed_reach, self._reach) if timed else (self._reach, self._timed_reach)
         )
         old = table.get(user_id)
-        if old != effective or old is None:
+        if old != effective:  # None (no entry yet) differs from every set, EMPTY too
             table[user_id] = self._sets.take(effective)
             if old is not None:
                 self._sets.release(old)
@@ -750,50 +749,8 @@ class Index(IndexTables):
         if self._terms.view is not None:
             fresh.retime(self._terms.view)
         timeline.check_invariants(self, fresh)
-        assert _nonempty(fresh._timed_reach) == _nonempty(self._timed_reach), "timed reach"
-        assert fresh._blocked == self._blocked, (fresh._blocked, self._blocked)
-        assert _nonempty(fresh._cover) == _nonempty(self._cover), "rule 2: covers"
-        assert _as_sets(fresh._covered) == _as_sets(self._covered), "rule 2: covered"
-        assert _as_sets(fresh._direct) == _as_sets(self._direct), "rule 1: direct"
-        assert _nonempty(fresh._reach) == _nonempty(self._reach), "rule 3: reach"
-        assert fresh._live == self._live, "rule S1: live shares"
-        assert _as_sets(fresh._live_from) == _as_sets(self._live_from), "rule S1: by source"
-        assert _nonempty(fresh._share_part) == _nonempty(self._share_part), "rule S3: parts"
-        assert fresh._muted == self._muted, "members who reach nothing"
-        assert _as_sets(fresh._members) == _as_sets(self._members), "memberships"
-        assert fresh._access._records == self._access._records, "access records"
-        assert _as_sets(fresh._access._sub_users) == _as_sets(self._access._sub_users), "owners"
-        assert _as_sets(fresh._access._user_roles) == _as_sets(self._access._user_roles), "roles"
-        assert _as_sets(fresh._access._inventory) == _as_sets(self._access._inventory), "grants"
-        assert _as_sets(fresh._devices_by_tag) == _as_sets(self._devices_by_tag), "tag index"
-        assert _as_sets(fresh._tag_shapes) == _as_sets(self._tag_shapes), "tag shapes"
-        assert _as_sets(fresh._rules_by_key) == _as_sets(self._rules_by_key), "rule index"
-        assert fresh._emails == self._emails, "email index"
-        assert fresh._domains == self._domains, "domain index"
-        assert _nonzero(fresh._root_devices) == _nonzero(self._root_devices), "root devices"
-        for name in ("_tenant_groups", "_tenant_devices", "_tenant_users", "_device_children"):
-            assert _as_sets(getattr(fresh, name)) == _as_sets(getattr(self, name)), name
-        # Rule 4: every interned set is shared, and counts match the references held.
-        references: dict[frozenset[str], int] = defaultdict(int)
-        for table in (self._cover, self._reach, self._timed_reach):
-            for value in table.values():
-                assert value is self._sets._sets[value], "an equal set was stored twice"
-                references[value] += 1
-        assert dict(references) == dict(self._sets._counts), "interned reference counts"
+        invariants.check_derived(self, fresh)
 
 
 def term_pair(term: MembershipTerm) -> tuple[str, str]:
     return term.group_id, term.user_id
-
-
-def _nonzero(table: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in table.items() if v}
-
-
-def _nonempty(table: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-    return {k: v for k, v in table.items() if v}
-
-
-def _as_sets(table: Mapping[Any, Iterable[Any]]) -> dict[Any, frozenset[Any]]:
-    """A table of collections as comparable frozensets, leaving out empty entries."""
-    return {k: frozenset(v) for k, v in table.items() if v}

@@ -10,8 +10,9 @@ moves the members of the groups that join or leave the set between its two reach
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tenancy.index.invariants import as_sets
 
 if TYPE_CHECKING:
     from tenancy.index.tables import IndexTables
@@ -36,8 +37,8 @@ def check_invariants(index: IndexTables, fresh: IndexTables) -> None:
     reach depends on the clock are in the timed table. For tests: O(everything)."""
     terms, again = index._terms, fresh._terms
     assert terms.by_pair == again.by_pair, "membership terms"
-    assert _as_sets(terms.by_user) == _as_sets(again.by_user), "terms by user"
-    assert _as_sets(terms.by_group) == _as_sets(again.by_group), "terms by group"
+    assert as_sets(terms.by_user) == as_sets(again.by_user), "terms by user"
+    assert as_sets(terms.by_group) == as_sets(again.by_group), "terms by group"
     assert terms.next_boundary() == again.next_boundary(), "next boundary"
     assert terms.connectors == again.connectors, "connector windows"
     assert index._timed_groups == fresh._timed_groups, "groups of shares with a window"
@@ -46,7 +47,3 @@ def check_invariants(index: IndexTables, fresh: IndexTables) -> None:
         u for u, gs in index._user_groups.items() if not gs.isdisjoint(index._timed_groups)
     }
     assert set(index._timed_reach) == timed_users, "the timed users"
-
-
-def _as_sets(table: Mapping[Any, Iterable[Any]]) -> dict[Any, frozenset[Any]]:
-    return {k: frozenset(v) for k, v in table.items() if v}
