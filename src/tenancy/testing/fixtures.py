@@ -325,9 +325,7 @@ class TeeStore:
         audit: Sequence[AuditRecord] = (),
     ) -> ch.Revision:
         revision = self.store.commit(changes, expected_revision=expected_revision, audit=audit)
-        expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
-        assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
-        return revision
+        return self._mirror(changes, expected_revision, audit, revision)
 
     def commit_beside(
         self,
@@ -344,6 +342,16 @@ class TeeStore:
         revision = self.store.commit_beside(
             changes, expected_revision=expected_revision, audit=audit, beside=beside
         )
+        return self._mirror(changes, expected_revision, audit, revision)
+
+    def _mirror(
+        self,
+        changes: Sequence[ch.Change],
+        expected_revision: ch.Revision,
+        audit: Sequence[AuditRecord],
+        revision: ch.Revision,
+    ) -> ch.Revision:
+        """Commit to the reference what the adapter committed at ``revision``."""
         expected = self.reference.commit(changes, expected_revision=expected_revision, audit=audit)
         assert revision == expected, f"adapter wrote revision {revision}, reference {expected}"
         return revision
