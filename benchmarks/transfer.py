@@ -13,7 +13,15 @@ Two child processes, one per direction, each print one JSON object:
   the baseline before the open, and ``ratio`` that peak over the handle's own memory;
 - ``import``: open a new, empty SQLite file and ``import_from`` the document exported
   above; ``peak`` the highest resident memory during the import minus the baseline before
-  the open, ``own`` the handle's resident memory after it (collected), ``ratio`` the two.
+  the open, ``own`` the handle's resident memory after it (collected), ``ratio`` the two;
+- ``floor``: the import's two parts that are Python work in the importing process, each
+  timed alone on an empty memory store: reading and validating the document (``plan``,
+  the import's :class:`~tenancy.transfer.plan.Planner`) and building the index from the
+  changes (``build``, :func:`tenancy.index.bulk.rebuilt`, the work an import's writer
+  does beside the commit). They hold the interpreter lock, so no store can make an import
+  faster than their sum: ``devices_per_s`` is the import's ceiling with a store that cost
+  nothing. The export step's ``open_seconds`` (the cold open of the same store) is the
+  other baseline of the same run.
 
 With ``--postgres`` the import goes into a new schema of that server (default
 ``TENANCY_BENCH_POSTGRES``, else ``postgresql://postgres@127.0.0.1:5432/test``), dropped
@@ -38,8 +46,12 @@ from pathlib import Path
 import tenancy
 from benchmarks.cache import ensure, work_copy
 from benchmarks.memory import _reset_peak, _status, rss
-from tenancy.handle.writer import _release_free_heap
+from tenancy.handle.writer import _gc_paused, _release_free_heap
+from tenancy.index.bulk import rebuilt
+from tenancy.records.changes import Commit
 from tenancy.testing.workload import DEFAULT_SEED, SCALES, plan
+from tenancy.transfer.frames import read_document
+from tenancy.transfer.plan import Planner
 
 __all__ = ["main"]
 
@@ -55,7 +67,9 @@ def _baseline() -> int:
 
 def _export(db: Path, out: Path, format: str) -> dict[str, object]:
     before = _baseline()
+    opened = time.perf_counter()
     tn = tenancy.open(str(db), staleness=None)
+    open_seconds = time.perf_counter() - opened
     own = rss() - before
     devices = len(tn.index.devices)
     _reset_peak()
@@ -69,6 +83,29 @@ def _export(db: Path, out: Path, format: str) -> dict[str, object]:
         "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
         "devices_per_s": round(devices / seconds), "bytes": out.stat().st_size,
         "own": own, "peak": peak, "ratio": round(peak / own, 2),
+        "open_seconds": round(open_seconds, 3),
+    }  # fmt: skip
+
+
+def _floor(document: Path) -> dict[str, object]:
+    tn = tenancy.open()
+    writer = tn._writer
+    with _gc_paused(), document.open("rb") as source:
+        start = time.perf_counter()
+        header, records = read_document(source)
+        planner = Planner(writer.index, writer.limits, writer.clock(), header, None)
+        changes = planner.plan(records).changes
+        planned = time.perf_counter() - start
+        del planner, records
+        commit = Commit(revision=writer.index.revision + 1, changes=tuple(changes))
+        start = time.perf_counter()
+        index = rebuilt(writer.index, commit)
+        built = time.perf_counter() - start
+    devices = len(index.devices)
+    return {
+        "step": "floor", "devices": devices, "plan_seconds": round(planned, 3),
+        "build_seconds": round(built, 3), "seconds": round(planned + built, 3),
+        "devices_per_s": round(devices / (planned + built)),
     }  # fmt: skip
 
 
@@ -115,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", nargs="?", const=POSTGRES, default=None, metavar="URL",
         help="import into a new schema of this PostgreSQL server instead of a SQLite file",
     )  # fmt: skip
-    parser.add_argument("--step", choices=["export", "import"], help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=["export", "import", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--document", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -124,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.step == "import":
         print(json.dumps(_import(args.document, args.db, args.postgres)))
+        return 0
+    if args.step == "floor":
+        print(json.dumps(_floor(args.document)))
         return 0
     cached = ensure(plan(SCALES[args.scale], seed=args.seed), CACHE)
     source = work_copy(cached.path, f"transfer-{os.getpid()}.db")
@@ -136,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             ("export", ["--db", str(source), "--document", str(document)]),
             ("import", ["--db", str(target), "--document", str(document),
                         *([] if args.postgres is None else ["--postgres", args.postgres])]),
+            ("floor", ["--document", str(document)]),
         ):  # fmt: skip
             line = subprocess.run(  # this very module, in a fresh process
                 [sys.executable, "-m", "benchmarks.transfer", "--step", step,
@@ -151,12 +192,22 @@ def main(argv: list[str] | None = None) -> int:
     into = "" if args.postgres is None else ", import into PostgreSQL"
     print(f"\nscale {args.scale}, {args.format}{into}:")
     for r in results:
+        if r["step"] == "floor":
+            continue
         print(
             f"  {r['step']:<6} {r['devices']:>9,} devices in {r['seconds']:6.2f} s "
             f"({r['cpu_seconds']:6.2f} s CPU) = {r['devices_per_s']:>9,} devices/s; "
             f"peak {int(r['peak']) / 2**20:7.1f} MiB, "
             f"handle {int(r['own']) / 2**20:7.1f} MiB, ratio {r['ratio']}"
         )
+    export, imported, floor = results
+    print(
+        f"  the export's cold open of the store: {export['open_seconds']:.2f} s\n"
+        f"  floor  plan {floor['plan_seconds']:.2f} s + index build "
+        f"{floor['build_seconds']:.2f} s = {floor['seconds']:.2f} s, at most "
+        f"{floor['devices_per_s']:,} devices/s with a store that cost nothing; the import "
+        f"took {float(imported['seconds']) / float(floor['seconds']):.2f} times that"
+    )
     return 0
 
 

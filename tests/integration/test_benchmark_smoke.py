@@ -271,3 +271,27 @@ def test_the_cold_open_breakdown_runs_at_s(
     }
     assert sizes["devices"] > 0
     assert sizes["covered"] > 0
+
+
+def test_the_transfer_benchmarks_floor_plans_and_builds_what_an_import_would(
+    small: Workload, tmp_path: Path
+) -> None:
+    """``python -m benchmarks.transfer``'s floor step: the planner and the index build of
+    an import, timed alone, give the index the import itself leaves."""
+    from benchmarks import transfer
+
+    import tenancy
+
+    document = tmp_path / "store.json"
+    small.tn.export_to(document)
+    floor = transfer._floor(document)
+    imported = tenancy.open()
+    imported.import_from(document)
+    devices = len(imported.index.devices)
+    assert floor["devices"] == devices == len(small.tn.index.devices)
+    planned, built = floor["plan_seconds"], floor["build_seconds"]
+    assert isinstance(planned, float)
+    assert isinstance(built, float)
+    assert planned > 0
+    assert built > 0
+    assert floor["seconds"] == pytest.approx(planned + built, abs=0.002)
