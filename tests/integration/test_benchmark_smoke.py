@@ -284,14 +284,13 @@ def test_the_transfer_benchmarks_floor_plans_and_builds_what_an_import_would(
 
     document = tmp_path / "store.json"
     small.tn.export_to(document)
-    floor = transfer._floor(document)
+    index, planned, built = transfer._plan_and_build(document)
     imported = tenancy.open()
     imported.import_from(document)
-    devices = len(imported.index.devices)
-    assert floor["devices"] == devices == len(small.tn.index.devices)
-    planned, built = floor["plan_seconds"], floor["build_seconds"]
-    assert isinstance(planned, float)
-    assert isinstance(built, float)
+    ours, theirs = index.snapshot(), imported.index.snapshot()
+    for table in ("tenants", "groups", "devices", "users", "memberships", "access"):
+        assert getattr(ours, table) == getattr(theirs, table), table
+    assert len(ours.devices) == len(small.tn.index.devices)
     assert planned > 0
     assert built > 0
-    assert floor["seconds"] == pytest.approx(planned + built, abs=0.002)
+    assert transfer._floor(document)["devices"] == len(ours.devices)
